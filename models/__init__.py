@@ -1,0 +1,1 @@
+"""Keras 3 model builders, referenced from conf/model/*.yaml as "models.<module>:<function>"."""

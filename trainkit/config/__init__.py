@@ -1,0 +1,1 @@
+"""Config schemas and validation. Only this package and the entry point import Hydra."""

@@ -1,0 +1,132 @@
+"""Cross-field checks that run after composition. They collect every problem, then raise once."""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Callable
+
+from ..errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "silu", "softplus",
+               "linear", "leaky_relu", "mish", "relu6")
+ROLES = ("train_images", "train_labels", "test_images", "test_labels")
+RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def missing_keys(cfg: Any) -> list[str]:
+    """Every `???` value left in the composed config, as full dotted keys."""
+    from omegaconf import OmegaConf
+
+    return sorted(OmegaConf.missing_keys(cfg))
+
+
+class _Checker:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        self.problems: list[str] = []
+
+    def get(self, key: str) -> Any:
+        node: Any = self.cfg
+        for part in key.split("."):
+            node = node[part]
+        return node
+
+    def check(self, key: str, ok: Callable[[Any], bool], expected: str) -> None:
+        value = self.get(key)
+        try:
+            good = ok(value)
+        except (TypeError, ValueError):
+            good = False
+        if not good:
+            self.problems.append(f"{key}: expected {expected}, got {value!r}")
+
+    def fail(self, message: str) -> None:
+        self.problems.append(message)
+
+
+def check_config(cfg: dict) -> list[str]:
+    """Return every problem in a resolved config (a plain dict); an empty list means valid."""
+    c = _Checker(cfg)
+    positive = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
+    c.check("trainer.epochs", positive, "an integer >= 1")
+    c.check("trainer.batch_size", positive, "an integer >= 1")
+    c.check("trainer.steps_per_call", positive, "an integer >= 1")
+    c.check("trainer.learning_rate", lambda v: 0 < v <= 10, "a number in (0, 10]")
+    c.check("trainer.optimizer", lambda v: v in OPTIMIZERS, f"one of {list(OPTIMIZERS)}")
+    c.check("trainer.shuffle_buffer", lambda v: v >= 0, "an integer >= 0 (0 = whole split)")
+    c.check("trainer.checkpoint.every_epochs", positive, "an integer >= 1")
+    c.check("trainer.checkpoint.keep", positive, "an integer >= 1")
+    for i, cb in enumerate(c.get("trainer.callbacks")):
+        if not IMPORT_PATH.match(str(cb.get("cls", ""))):
+            c.fail(f"trainer.callbacks[{i}].cls: expected 'module:Class', got {cb.get('cls')!r}")
+
+    c.check("model.builder", lambda v: bool(IMPORT_PATH.match(v)), "'module:function'")
+    c.check("model.hidden", lambda v: len(v) > 0 and all(isinstance(h, int) and h > 0 for h in v),
+            "a non-empty list of positive integers")
+    c.check("model.dropout", lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+    c.check("model.activation", lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
+    c.check("model.num_classes", lambda v: v >= 2, "an integer >= 2")
+    c.check("model.input_shape", lambda v: len(v) > 0 and all(d > 0 for d in v),
+            "a non-empty list of positive integers")
+
+    c.check("dataset.sources", lambda v: len(v) > 0, "at least one source URL")
+    roles = [f.get("role") for f in c.get("dataset.files")]
+    if sorted(roles) != sorted(ROLES):
+        c.fail(f"dataset.files: expected one file for each role {list(ROLES)}, got roles {roles}")
+    for i, f in enumerate(c.get("dataset.files")):
+        if not SHA256.match(str(f.get("sha256", ""))):
+            c.fail(f"dataset.files[{i}].sha256: expected 64 lowercase hex digits, got {f.get('sha256')!r}")
+    c.check("dataset.validation_size", lambda v: v >= 0, "an integer >= 0")
+    for key in ("dataset.limit_train", "dataset.limit_test"):
+        c.check(key, lambda v: v is None or v >= 1, "null or an integer >= 1")
+    limit, val = c.get("dataset.limit_train"), c.get("dataset.validation_size")
+    if isinstance(limit, int) and isinstance(val, int) and limit >= 1 and val >= limit:
+        c.fail(f"dataset.validation_size: expected fewer than dataset.limit_train={limit} "
+               f"images, got {val}")
+    if c.get("model.num_classes") != c.get("dataset.num_classes"):
+        c.fail(f"model.num_classes: expected dataset.num_classes={c.get('dataset.num_classes')}, "
+               f"got {c.get('model.num_classes')}")
+
+    c.check("distribution.processes", positive, "an integer >= 1")
+    c.check("compute.slots", positive, "an integer >= 1")
+    procs, slots = c.get("distribution.processes"), c.get("compute.slots")
+    if isinstance(procs, int) and isinstance(slots, int) and procs > slots:
+        c.fail(f"distribution.processes: {c.get('distribution.name')} needs {procs} processes "
+               f"but compute={c.get('compute.name')} has compute.slots={slots}")
+    if c.get("environment.name") == "custom":
+        req = c.get("environment.requirements_file")
+        if not req or not os.path.isfile(os.path.expanduser(str(req))):
+            c.fail("environment.requirements_file: expected an existing pip requirements file for "
+                   f"environment=custom, got {req!r}")
+    c.check("environment.device", lambda v: v in ("cpu", "gpu"), "'cpu' or 'gpu'")
+
+    c.check("workspace.root", lambda v: bool(str(v).strip()), "a path or fsspec URL")
+    c.check("run.experiment", lambda v: bool(re.match(r"^[A-Za-z0-9][\w.-]*$", v)),
+            "a name of letters, digits, '_', '-' or '.'")
+    c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.match(v)),
+            "'auto', 'never' or a run id like 20261122-101500-ab12cd")
+    return c.problems
+
+
+def validate(cfg: Any) -> dict:
+    """Resolve a composed DictConfig into a plain dict, raising ConfigError with every problem."""
+    from omegaconf import OmegaConf
+
+    missing = missing_keys(cfg)
+    if missing:
+        raise ConfigError([f"{k}: expected a value, got ??? (missing; set it with {k}=...)"
+                           for k in missing])
+    data = OmegaConf.to_container(cfg, resolve=True)
+    data.pop("hydra", None)
+    from .schema import TrainkitConfig
+
+    known = set(TrainkitConfig.__dataclass_fields__)
+    problems = [f"{k}: unknown top-level key (expected one of {sorted(known)}), got {k}={data[k]!r}"
+                for k in data if k not in known]
+    problems += check_config(data)
+    if problems:
+        raise ConfigError(problems)
+    return data

@@ -1,0 +1,1 @@
+"""Datasets: strict IDX parsing, verified mirror downloads and versioned registration."""

@@ -1,0 +1,106 @@
+"""Run records: ids, status.json, listing and finding the run to resume."""
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotFoundError
+from .fsutil import atomic_write_json, read_json
+from .workspace import RunPaths, Workspace
+
+STATES = ("queued", "running", "completed", "failed", "cancelled")
+FINISHED = ("completed", "failed", "cancelled")
+
+
+def new_run_id(now: float | None = None) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + secrets.token_hex(3)
+
+
+def write_status(paths: RunPaths, state: str, **fields) -> dict:
+    """Merge `fields` into status.json atomically and set the state."""
+    assert state in STATES, state
+    status = read_json(paths.status, {}) or {}
+    status.update(fields, state=state, updated=time.time())
+    if state == "running":
+        status.setdefault("started", time.time())
+    if state in FINISHED:
+        status["ended"] = time.time()
+    atomic_write_json(paths.status, status)
+    return status
+
+
+def pid_alive(pid: int | None, host: str | None) -> bool:
+    if not pid or host not in (None, socket.gethostname()):
+        return host not in (None, socket.gethostname())  # another host's process: assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def effective_state(status: dict) -> str:
+    """A run marked queued/running whose owning process is gone was interrupted."""
+    state = status.get("state", "unknown")
+    if state in ("queued", "running") and not pid_alive(status.get("pid"), status.get("host")):
+        return "interrupted"
+    return state
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    experiment: str
+    path: Path
+    status: dict
+
+    @property
+    def state(self) -> str:
+        return effective_state(self.status)
+
+    def summary(self) -> dict:
+        return {"id": self.id, "experiment": self.experiment, "status": self.state,
+                "path": str(self.path), "started": self.status.get("started"),
+                "ended": self.status.get("ended"),
+                "test_accuracy": (self.status.get("final_metrics") or {}).get("test_accuracy"),
+                "config_hash": self.status.get("config_hash")}
+
+
+def list_runs(ws: Workspace, experiment: str | None = None) -> list[RunInfo]:
+    out = []
+    if not ws.experiments.is_dir():
+        return out
+    for exp_dir in sorted(ws.experiments.iterdir()):
+        if experiment and exp_dir.name != experiment:
+            continue
+        runs_dir = exp_dir / "runs"
+        if not runs_dir.is_dir():
+            continue
+        for run_dir in runs_dir.iterdir():
+            status = read_json(RunPaths(run_dir).status)
+            if status is not None:
+                out.append(RunInfo(run_dir.name, exp_dir.name, run_dir, status))
+    return sorted(out, key=lambda r: r.id)
+
+
+def get_run(ws: Workspace, run_id: str) -> RunInfo:
+    matches = [r for r in list_runs(ws) if r.id == run_id or r.id.startswith(run_id)]
+    if len(matches) != 1:
+        what = "no run" if not matches else f"{len(matches)} runs"
+        raise NotFoundError(f"{what} matching {run_id!r} in workspace {ws.root}; "
+                            "see `trainkit runs list`")
+    return matches[0]
+
+
+def find_resumable(ws: Workspace, experiment: str, config_hash: str) -> RunInfo | None:
+    """The newest interrupted or failed run of the same experiment and resolved config."""
+    for run in reversed(list_runs(ws, experiment)):
+        if run.status.get("config_hash") == config_hash and run.state in ("interrupted", "failed"):
+            return run
+    return None

@@ -1,0 +1,45 @@
+"""JobSpec: everything a worker needs, frozen and written as JSON. Workers never see Hydra."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .fsutil import atomic_write_json
+
+
+def config_hash(config: dict) -> str:
+    """Hash of the resolved config minus what does not change the result (resume policy, tags)."""
+    cfg = json.loads(json.dumps(config, default=str))
+    cfg.get("run", {}).pop("resume", None)
+    cfg.get("run", {}).pop("tags", None)
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    run_id: str                      # e.g. 20261122-101500-ab12cd
+    experiment: str                  # run.experiment
+    run_dir: str                     # absolute path of the run record
+    workspace: str                   # absolute workspace root
+    config: dict                     # the fully resolved config (plain JSON)
+    overrides: list[str]             # command-line overrides as typed
+    config_hash: str                 # see config_hash()
+    dataset: dict                    # the registered DatasetVersion, with local file paths
+    project_root: str                # put on sys.path so `models.*` builders import
+    world_size: int = 1              # worker processes
+    created: float = 0.0
+    resumed_from_epoch: int = 0      # informational: last complete epoch when (re)launched
+    extra: dict = field(default_factory=dict)
+
+    def write(self, path: str | Path) -> None:
+        atomic_write_json(path, asdict(self))
+
+    @classmethod
+    def read(cls, path: str | Path) -> "JobSpec":
+        return cls(**json.loads(Path(path).read_text()))
+
+    def section(self, name: str) -> dict[str, Any]:
+        return self.config[name]

@@ -1,0 +1,138 @@
+"""The one library function behind `python -m trainkit`: config dict -> dataset -> run -> launch."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+from .data.datasets import DatasetStore
+from .fsutil import atomic_write_text
+from .runs import find_resumable, get_run, new_run_id, write_status
+from .spec import JobSpec, config_hash
+from .workspace import RunPaths, Workspace
+
+
+def project_root() -> Path:
+    """Where conf/ and models/ live: $TRAINKIT_PROJECT_ROOT, else the trainkit checkout."""
+    env = os.environ.get("TRAINKIT_PROJECT_ROOT")
+    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
+
+
+class _DownloadProgress:
+    def __init__(self):
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, url: str, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                                transient=not sys.stderr.isatty())
+            self.bar.start()
+        if url not in self.tasks:
+            self.tasks[url] = self.bar.add_task(url.rsplit("/", 1)[-1], total=total)
+        self.bar.update(self.tasks[url], completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def prepare_dataset(ws: Workspace, dataset_cfg: dict) -> dict:
+    progress = _DownloadProgress()
+    try:
+        return DatasetStore(ws).prepare(dataset_cfg, progress).to_json()
+    finally:
+        progress.close()
+
+
+def choose_run(ws: Workspace, cfg: dict, chash: str) -> tuple[str, bool]:
+    """(run id, resuming?) per run.resume: auto resumes an interrupted identical run."""
+    resume = cfg["run"]["resume"]
+    if resume not in ("auto", "never"):
+        return get_run(ws, resume).id, True
+    if resume == "auto":
+        previous = find_resumable(ws, cfg["run"]["experiment"], chash)
+        if previous is not None:
+            return previous.id, True
+    return new_run_id(), False
+
+
+def create_run(cfg: dict, overrides: list[str], echo=print) -> JobSpec:
+    """Prepare the dataset (before any run directory exists), then create or reopen the run."""
+    ws = Workspace.at(cfg["workspace"]["root"])
+    dataset = prepare_dataset(ws, cfg["dataset"])
+    chash = config_hash(cfg)
+    run_id, resuming = choose_run(ws, cfg, chash)
+    experiment = cfg["run"]["experiment"]
+    paths = RunPaths(ws.run_dir(experiment, run_id))
+    root = project_root()
+    spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
+                   config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
+                   project_root=str(root), world_size=int(cfg["distribution"]["processes"]),
+                   created=time.time())
+    tmp = paths.root.with_name(f".{run_id}.creating")
+    target = paths.root if resuming else tmp
+    try:
+        _write_record(target, cfg, overrides, spec, root, resuming)
+    except BaseException:
+        if not resuming:
+            shutil.rmtree(tmp, ignore_errors=True)  # no half-written run is ever visible
+        raise
+    if resuming:
+        write_status(paths, "queued", pid=os.getpid(), host=socket.gethostname(),
+                     resumed=time.time(), exit_reason=None)
+        echo(f"resuming run {run_id} (same experiment and config; run.resume=never starts afresh)")
+    else:
+        os.replace(tmp, paths.root)  # the run appears whole or not at all
+    return spec
+
+
+def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, root: Path,
+                  resuming: bool) -> None:
+    import yaml
+
+    target.mkdir(parents=True, exist_ok=True)
+    for sub in ("logs", "outputs"):
+        (target / sub).mkdir(exist_ok=True)
+    atomic_write_text(target / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(target / "overrides.yaml", yaml.safe_dump(list(overrides)))
+    spec.write(target / "job_spec.json")
+    if resuming:
+        return
+    if cfg["run"].get("snapshot_source", True):
+        from .snapshot import snapshot_source
+
+        snapshot_source(root, target / "source")
+    write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
+                 config_hash=spec.config_hash,
+                 dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
+                 tags=cfg["run"].get("tags", {}), pid=os.getpid(), host=socket.gethostname(),
+                 created=spec.created)
+
+
+def submit(cfg: dict, overrides: list[str], echo=print) -> int:
+    """Create the run and launch it on the configured compute target; return the exit code."""
+    from .launch import get_launcher
+
+    launcher = get_launcher(cfg["compute"])
+    spec = create_run(cfg, overrides, echo)
+    echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
+    rc = launcher.launch(spec)
+    status = RunPaths(Path(spec.run_dir)).status
+    from .fsutil import read_json
+
+    st = read_json(status, {}) or {}
+    final = st.get("final_metrics") or {}
+    if rc == 0:
+        echo(f"run {spec.run_id} completed: test_accuracy={final.get('test_accuracy', float('nan')):.4f} "
+             f"-> {spec.run_dir}")
+        echo(f"  trainkit runs show {spec.run_id}")
+    else:
+        echo(f"run {spec.run_id} {st.get('state', 'failed')}: {st.get('exit_reason')}")
+        echo(f"  logs: trainkit runs logs {spec.run_id}; rerun the same command to resume")
+    return rc

@@ -1,0 +1,240 @@
+"""trainkit's own training loop: a custom step under `strategy.run`, several steps fused per
+tf.function call, optional XLA, a tf.data pipeline, Keras callback hooks, atomic checkpoints.
+
+Keras 3's `fit` breaks under MultiWorkerMirrored and parameter-server strategies and Horovod needs
+its own gradient reduction, so this loop never assumes one process: every reduction goes through
+the strategy and `tf.nn.compute_average_loss` uses the global batch.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+
+def emit_progress(**event) -> None:
+    """A machine-readable progress line; the launcher turns these into a progress bar."""
+    print("@@progress " + json.dumps(event), flush=True)
+
+
+@dataclass
+class Arrays:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    test: dict = field(default_factory=dict)
+    start_epoch: int = 0
+    stopped_early: bool = False
+
+
+def make_optimizer(name: str, learning_rate: float):
+    import keras
+
+    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
+    return classes[name](learning_rate=learning_rate)
+
+
+class Trainer:
+    """Fits a Keras 3 model with any tf.distribute strategy, one process or many."""
+
+    def __init__(self, model, strategy, trainer_cfg: dict, *, world_size: int = 1,
+                 is_chief: bool = True, checkpointer=None, callbacks: list | None = None,
+                 grad_transform: Callable | None = None, after_first_step: Callable | None = None,
+                 log: Callable[[str], None] = print):
+        import keras
+        import tensorflow as tf
+
+        self.tf, self.keras = tf, keras
+        self.model, self.strategy, self.cfg = model, strategy, trainer_cfg
+        self.world_size, self.is_chief = world_size, is_chief
+        self.ckpt = checkpointer
+        self.log = log
+        self.global_batch = int(trainer_cfg["batch_size"])
+        lr = float(trainer_cfg["learning_rate"])
+        if trainer_cfg.get("scale_lr_by_world_size"):
+            lr *= world_size
+        with strategy.scope():
+            self.optimizer = make_optimizer(trainer_cfg["optimizer"], lr)
+            self.optimizer.build(model.trainable_variables)
+            # compile() only attaches optimizer and loss so callbacks that read model.optimizer
+            # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
+            model.compile(optimizer=self.optimizer, loss="sparse_categorical_crossentropy")
+        self.grad_transform = grad_transform
+        self.after_first_step = after_first_step
+        self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
+        self._train_chunk = self._build_train_chunk()
+        self._eval_pass = self._build_eval_pass()
+
+    # ---------------------------------------------------------------- tf.functions
+    def _build_train_chunk(self):
+        tf, keras = self.tf, self.keras
+        model, opt, strategy, gb = self.model, self.optimizer, self.strategy, self.global_batch
+        grad_transform = self.grad_transform
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                probs = model(x, training=True)
+                per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            grads = tape.gradient(loss, model.trainable_variables)
+            if grad_transform is not None:
+                grads = grad_transform(grads)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y),
+                                            tf.float32))
+            return tf.reduce_sum(per_example), correct
+
+        if self.cfg.get("jit_compile") and grad_transform is None:
+            step = tf.function(step, jit_compile=True)
+
+        @tf.function
+        def train_chunk(iterator, n):
+            loss_sum = tf.constant(0.0)
+            correct = tf.constant(0.0)
+            for _ in tf.range(n):
+                x, y = next(iterator)
+                l, c = strategy.run(step, args=(x, y))
+                loss_sum += strategy.reduce("SUM", l, axis=None)
+                correct += strategy.reduce("SUM", c, axis=None)
+            return loss_sum, correct
+
+        return train_chunk
+
+    def _build_eval_pass(self):
+        tf, keras, model, strategy = self.tf, self.keras, self.model, self.strategy
+
+        def step(x, y):
+            probs = model(x, training=False)
+            per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y),
+                                            tf.float32))
+            return tf.reduce_sum(per_example), correct, tf.cast(tf.shape(y)[0], tf.float32)
+
+        if self.cfg.get("jit_compile"):
+            step = tf.function(step, jit_compile=True)
+
+        @tf.function
+        def eval_pass(dist_ds):
+            loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            for x, y in dist_ds:
+                l, c, n = strategy.run(step, args=(x, y))
+                loss_sum += strategy.reduce("SUM", l, axis=None)
+                correct += strategy.reduce("SUM", c, axis=None)
+                count += strategy.reduce("SUM", n, axis=None)
+            return loss_sum, correct, count
+
+        return eval_pass
+
+    # ---------------------------------------------------------------- data
+    def _dataset(self, x, y, *, shuffle_seed: int | None, drop_remainder: bool):
+        tf = self.tf
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+        if shuffle_seed is not None:
+            buf = int(self.cfg.get("shuffle_buffer") or 0) or len(x)
+            ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
+        ds = ds.batch(self.global_batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        ds = ds.with_options(options)
+        return self.strategy.experimental_distribute_dataset(ds)
+
+    def evaluate(self, x, y) -> dict:
+        loss_sum, correct, n = (float(t) for t in self._eval_pass(
+            self._dataset(x, y, shuffle_seed=None, drop_remainder=False)))
+        return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "count": int(n)}
+
+    # ---------------------------------------------------------------- fit
+    def fit(self, data: Arrays, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+        tf = self.tf
+        epochs, seed = int(self.cfg["epochs"]), int(self.cfg["seed"])
+        k = int(self.cfg["steps_per_call"])
+        steps = len(data.x_train) // self.global_batch
+        if steps == 0:
+            raise ValueError(f"trainer.batch_size={self.global_batch} is larger than the "
+                             f"{len(data.x_train)} training images")
+        result = TrainResult()
+        ckpt_vars = self.checkpoint_variables()
+        state = self.ckpt.restore(ckpt_vars) if self.ckpt else None
+        if state:
+            result.start_epoch, result.history = state["epoch"], list(state["history"])
+            self.log(f"resumed from checkpoint: epoch {state['epoch']} complete, continuing at "
+                     f"epoch {state['epoch'] + 1}/{epochs}")
+            if self.after_first_step is not None:  # slots exist already: sync them now
+                self.after_first_step()
+                self.after_first_step = None
+        self.callbacks.on_train_begin()
+        self.model.stop_training = False
+        for epoch in range(result.start_epoch, epochs):
+            t0 = time.perf_counter()
+            self.callbacks.on_epoch_begin(epoch)
+            it = iter(self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
+                                    drop_remainder=True))
+            loss_sum = correct = 0.0
+            done = 0
+            while done < steps:
+                n = min(k, steps - done)
+                if self.after_first_step is not None:
+                    n = 1
+                self.callbacks.on_train_batch_begin(done)
+                l, c = self._train_chunk(it, tf.constant(n))
+                if self.after_first_step is not None:
+                    self.after_first_step()
+                    self.after_first_step = None
+                loss_sum, correct, done = loss_sum + float(l), correct + float(c), done + n
+                seen = done * self.global_batch
+                self.callbacks.on_train_batch_end(done - 1, {"loss": loss_sum / seen,
+                                                             "accuracy": correct / seen})
+                if self.is_chief:
+                    emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=steps)
+            seen = steps * self.global_batch
+            logs = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen}
+            if len(data.x_val):
+                val = self.evaluate(data.x_val, data.y_val)
+                logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            logs["epoch_time_s"] = time.perf_counter() - t0
+            self.callbacks.on_epoch_end(epoch, dict(logs))
+            result.history.append(logs)
+            if self.ckpt and self.is_chief and ((epoch + 1) % int(self.cfg["checkpoint"]["every_epochs"]) == 0
+                                                or epoch + 1 == epochs):
+                self.ckpt.save(epoch + 1, ckpt_vars, result.history)
+            if on_epoch:
+                on_epoch(logs)
+            self.log(format_epoch(logs, epochs))
+            if self.model.stop_training:
+                result.stopped_early = True
+                break
+        self.callbacks.on_train_end({"epochs": len(result.history)})
+        result.test = self.evaluate(data.x_test, data.y_test)
+        return result
+
+    def checkpoint_variables(self) -> list:
+        return list(self.model.variables) + list(self.optimizer.variables)
+
+
+def format_epoch(logs: dict, epochs: int) -> str:
+    parts = [f"epoch {logs['epoch']}/{epochs}"]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        if key in logs:
+            parts.append(f"{key}={logs[key]:.4f}")
+    parts.append(f"({logs['epoch_time_s']:.2f}s)")
+    return " ".join(parts)
+
+
+def log_stdout(msg: str) -> None:
+    print(msg, flush=True)
+    sys.stdout.flush()

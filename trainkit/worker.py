@@ -1,0 +1,184 @@
+"""One worker process: `python -m trainkit.worker RUN_DIR/job_spec.json`.
+
+It reads only the JobSpec (never Hydra), detects its rank, builds the strategy, trains, and (chief
+only) writes metrics, checkpoints, outputs, the plot and the final status.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import traceback
+from importlib import import_module
+from pathlib import Path
+
+from .errors import TrainkitError
+from .fsutil import atomic_write_json, atomic_write_text
+from .runs import write_status
+from .spec import JobSpec
+from .topology import WorkerEnv
+from .workspace import RunPaths
+
+
+def import_object(path: str):
+    module, _, name = path.partition(":")
+    return getattr(import_module(module), name)
+
+
+def load_arrays(spec: JobSpec):
+    """Read the registered dataset's IDX files strictly and split train/validation/test."""
+    import numpy as np
+
+    from .data.idx import load_split
+    from .train.loop import Arrays
+
+    ds_cfg, files = spec.config["dataset"], spec.dataset["files"]
+    shape = tuple(spec.config["model"]["input_shape"])
+    x_tr, y_tr = load_split(files["train_images"]["path"], files["train_labels"]["path"],
+                            ds_cfg["num_classes"], shape)
+    x_te, y_te = load_split(files["test_images"]["path"], files["test_labels"]["path"],
+                            ds_cfg["num_classes"], shape)
+    if ds_cfg.get("limit_train"):
+        x_tr, y_tr = x_tr[: ds_cfg["limit_train"]], y_tr[: ds_cfg["limit_train"]]
+    if ds_cfg.get("limit_test"):
+        x_te, y_te = x_te[: ds_cfg["limit_test"]], y_te[: ds_cfg["limit_test"]]
+    n_val = int(ds_cfg["validation_size"])
+    cut = len(x_tr) - n_val
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731  raw pixels; the model rescales
+    i32 = lambda a: a.astype(np.int32)  # noqa: E731
+    return Arrays(f32(x_tr[:cut]), i32(y_tr[:cut]), f32(x_tr[cut:]), i32(y_tr[cut:]), f32(x_te), i32(y_te))
+
+
+def build_model(spec: JobSpec):
+    m = dict(spec.config["model"])
+    builder = import_object(m.pop("builder"))
+    m.pop("name", None)
+    return builder(**m, seed=int(spec.config["trainer"]["seed"]))
+
+
+def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
+    cbs = [import_object(c["cls"])(**c.get("kwargs", {})) for c in spec.config["trainer"]["callbacks"]]
+    if is_chief:
+        import keras
+
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(paths.tensorboard), write_graph=False,
+                                               profile_batch=0))
+    return cbs
+
+
+def save_outputs(model, paths: RunPaths) -> None:
+    """The trained model as .keras and as a SavedModel, written to temp names then renamed."""
+    import shutil
+
+    paths.model_dir.mkdir(parents=True, exist_ok=True)
+    tmp_keras = paths.model_dir / ".model.keras.tmp.keras"
+    model.save(tmp_keras)
+    os.replace(tmp_keras, paths.model_dir / "model.keras")
+    tmp_sm, final_sm = paths.model_dir / ".saved_model.tmp", paths.model_dir / "saved_model"
+    shutil.rmtree(tmp_sm, ignore_errors=True)
+    model.export(str(tmp_sm), format="tf_saved_model", verbose=False)
+    shutil.rmtree(final_sm, ignore_errors=True)
+    os.replace(tmp_sm, final_sm)
+
+
+def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
+    """Train per the spec; returns the final metrics (chief) and writes the run record."""
+    paths = RunPaths(Path(spec.run_dir))
+    if spec.project_root not in sys.path:
+        sys.path.insert(0, spec.project_root)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from .envinfo import describe_environment, version_mismatches
+    from .strategies import get_strategy
+    from .train.checkpoint import Checkpointer
+    from .train.loop import Trainer
+
+    cfg = spec.config
+    info = describe_environment(cfg["environment"])
+    mismatches = version_mismatches(cfg["environment"], info)
+    for m in mismatches:
+        print(f"warning: {m}", flush=True)
+    if mismatches and cfg["environment"].get("strict"):
+        raise TrainkitError("environment mismatch: " + "; ".join(mismatches))
+    if env.is_chief:
+        atomic_write_json(paths.environment, info)
+
+    keras.utils.set_random_seed(int(cfg["trainer"]["seed"]))
+    data = load_arrays(spec)
+    print(f"data: {spec.dataset['name']} v{spec.dataset['version']} train={len(data.x_train)} "
+          f"val={len(data.x_val)} test={len(data.x_test)}", flush=True)
+    strategy = get_strategy(cfg["distribution"], env)
+    tf_strategy = strategy.tf_strategy()
+    with tf_strategy.scope():
+        model = build_model(spec)
+    ckpt = Checkpointer(paths.checkpoints, keep=int(cfg["trainer"]["checkpoint"]["keep"]))
+    state = ckpt.latest()
+    if env.is_chief:  # metrics.jsonl holds exactly the checkpointed epochs, then grows
+        history = state["history"] if state else []
+        atomic_write_text(paths.metrics, "".join(json.dumps(h) + "\n" for h in history))
+
+    def on_epoch(logs: dict) -> None:
+        if env.is_chief:
+            with open(paths.metrics, "a") as f:
+                f.write(json.dumps(logs) + "\n")
+            write_status(paths, "running", epoch=logs["epoch"], last_metrics=logs)
+
+    trainer = Trainer(model, tf_strategy, cfg["trainer"], world_size=env.world_size,
+                      is_chief=env.is_chief, checkpointer=ckpt,
+                      callbacks=make_callbacks(spec, paths, env.is_chief),
+                      grad_transform=strategy.grad_transform, after_first_step=strategy.after_first_step)
+    t0 = time.time()
+    result = trainer.fit(data, on_epoch=on_epoch)
+    final = {"test_loss": result.test["loss"], "test_accuracy": result.test["accuracy"],
+             "test_count": result.test["count"], "epochs_completed": len(result.history),
+             "train_time_s": time.time() - t0, "resumed_at_epoch": result.start_epoch}
+    if result.history:
+        final.update({k: v for k, v in result.history[-1].items() if k not in ("epoch", "epoch_time_s")})
+    print("test: loss={test_loss:.4f} accuracy={test_accuracy:.4f} ({test_count} images)".format(**final),
+          flush=True)
+    if env.is_chief:
+        from .plots import plot_curves
+
+        save_outputs(model, paths)
+        plot_curves(result.history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
+        atomic_write_json(paths.outputs / "metrics.json", final)
+    return final
+
+
+def _on_sigterm(signum, frame):
+    raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = JobSpec.read(argv[0])
+    env = WorkerEnv.detect()
+    paths = RunPaths(Path(spec.run_dir))
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        final = run_worker(spec, env)
+    except KeyboardInterrupt as e:
+        if env.is_chief:
+            write_status(paths, "cancelled", exit_reason=str(e) or "interrupted")
+        print(f"worker rank {env.rank}: {e or 'interrupted'}", file=sys.stderr, flush=True)
+        return 130
+    except TrainkitError as e:
+        if env.is_chief:
+            write_status(paths, "failed", exit_reason=str(e))
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    except Exception as e:  # noqa: BLE001 - record any crash in status.json, then fail
+        traceback.print_exc()
+        if env.is_chief:
+            write_status(paths, "failed", exit_reason=f"{type(e).__name__}: {e}")
+        return 1
+    if env.is_chief:
+        write_status(paths, "completed", exit_reason="completed", final_metrics=final)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
