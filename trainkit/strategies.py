@@ -20,7 +20,7 @@ class Strategy:
         return tf.distribute.get_strategy()
 
     grad_transform: Callable | None = None        # e.g. Horovod's allreduce of gradients
-    after_first_step: Callable | None = None      # e.g. Horovod's broadcast of variables
+    sync_initial_state: Callable | None = None    # e.g. Horovod: broadcast rank 0 variables
 
 
 class Single(Strategy):

@@ -129,7 +129,7 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     trainer = Trainer(model, tf_strategy, cfg["trainer"], world_size=env.world_size,
                       is_chief=env.is_chief, checkpointer=ckpt,
                       callbacks=make_callbacks(spec, paths, env.is_chief),
-                      grad_transform=strategy.grad_transform, after_first_step=strategy.after_first_step)
+                      grad_transform=strategy.grad_transform, sync_initial_state=strategy.sync_initial_state)
     t0 = time.time()
     result = trainer.fit(data, on_epoch=on_epoch)
     final = {"test_loss": result.test["loss"], "test_accuracy": result.test["accuracy"],

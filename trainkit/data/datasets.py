@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -76,7 +77,7 @@ def verify_file(path: Path, expected_sha: str, role: str, num_classes: int,
     if raw[:2] == b"\x1f\x8b":
         try:
             content = gzip.decompress(raw)
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, zlib.error) as e:
             raise DataFormatError(str(path), "gzip stream", "a complete gzip stream",
                                   f"{type(e).__name__}: {e}") from None
     if expected_sha != raw_sha:

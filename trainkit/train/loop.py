@@ -52,7 +52,7 @@ class Trainer:
 
     def __init__(self, model, strategy, trainer_cfg: dict, *, world_size: int = 1,
                  is_chief: bool = True, checkpointer=None, callbacks: list | None = None,
-                 grad_transform: Callable | None = None, after_first_step: Callable | None = None,
+                 grad_transform: Callable | None = None, sync_initial_state: Callable | None = None,
                  log: Callable[[str], None] = print):
         import keras
         import tensorflow as tf
@@ -73,13 +73,15 @@ class Trainer:
             # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
             model.compile(optimizer=self.optimizer, loss="sparse_categorical_crossentropy")
         self.grad_transform = grad_transform
-        self.after_first_step = after_first_step
+        self.sync_initial_state = sync_initial_state
+        self._tensors: dict = {}
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
         self._train_chunk = self._build_train_chunk()
         self._eval_pass = self._build_eval_pass()
 
     # ---------------------------------------------------------------- tf.functions
     def _build_train_chunk(self):
+        """One call = up to steps_per_call optimizer steps, looped inside one (XLA) function."""
         tf, keras = self.tf, self.keras
         model, opt, strategy, gb = self.model, self.optimizer, self.strategy, self.global_batch
         grad_transform = self.grad_transform
@@ -99,19 +101,22 @@ class Trainer:
                                             tf.float32))
             return tf.reduce_sum(per_example), correct
 
-        if self.cfg.get("jit_compile") and grad_transform is None:
-            step = tf.function(step, jit_compile=True)
+        def chunk(xs, ys):  # xs: [steps, per-replica batch, ...]
+            def body(i, loss_sum, correct):
+                l, c = step(xs[i], ys[i])
+                return i + 1, loss_sum + l, correct + c
+
+            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < tf.shape(xs)[0], body,
+                                                 (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
+            return loss_sum, correct
+
+        # Horovod's collective ops cannot be compiled by XLA; everything else can.
+        chunk = tf.function(chunk, jit_compile=bool(self.cfg.get("jit_compile")) and grad_transform is None)
 
         @tf.function
-        def train_chunk(iterator, n):
-            loss_sum = tf.constant(0.0)
-            correct = tf.constant(0.0)
-            for _ in tf.range(n):
-                x, y = next(iterator)
-                l, c = strategy.run(step, args=(x, y))
-                loss_sum += strategy.reduce("SUM", l, axis=None)
-                correct += strategy.reduce("SUM", c, axis=None)
-            return loss_sum, correct
+        def train_chunk(xs, ys):
+            l, c = strategy.run(chunk, args=(xs, ys))
+            return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
 
         return train_chunk
 
@@ -124,9 +129,6 @@ class Trainer:
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y),
                                             tf.float32))
             return tf.reduce_sum(per_example), correct, tf.cast(tf.shape(y)[0], tf.float32)
-
-        if self.cfg.get("jit_compile"):
-            step = tf.function(step, jit_compile=True)
 
         @tf.function
         def eval_pass(dist_ds):
@@ -141,21 +143,34 @@ class Trainer:
         return eval_pass
 
     # ---------------------------------------------------------------- data
-    def _dataset(self, x, y, *, shuffle_seed: int | None, drop_remainder: bool):
-        tf = self.tf
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
-        if shuffle_seed is not None:
-            buf = int(self.cfg.get("shuffle_buffer") or 0) or len(x)
-            ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
-        ds = ds.batch(self.global_batch, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-        ds = ds.with_options(options)
-        return self.strategy.experimental_distribute_dataset(ds)
+    def _dataset(self, x, y, *, shuffle_seed: int | None, steps_per_element: int | None):
+        """tf.data: cache, seeded per-epoch shuffle, per-replica batch, then (training) groups of
+        `steps_per_element` batches so one call runs many steps; sharded per input pipeline."""
+        tf, gb = self.tf, self.global_batch
+        key = id(x)
+        if key not in self._tensors:  # convert once: later epochs reuse the same tensors
+            self._tensors[key] = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+        tx, ty = self._tensors[key]
+        buf = int(self.cfg.get("shuffle_buffer") or 0) or len(x)
+
+        def dataset_fn(ctx):
+            ds = tf.data.Dataset.from_tensor_slices((tx, ty)).cache()
+            if ctx.num_input_pipelines > 1:
+                ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
+            if shuffle_seed is not None:
+                ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
+            if steps_per_element:
+                ds = ds.batch(ctx.get_per_replica_batch_size(gb), drop_remainder=True)
+                ds = ds.batch(steps_per_element)
+            else:
+                ds = ds.batch(ctx.get_per_replica_batch_size(gb * 16))
+            return ds.prefetch(tf.data.AUTOTUNE)
+
+        return self.strategy.distribute_datasets_from_function(dataset_fn)
 
     def evaluate(self, x, y) -> dict:
         loss_sum, correct, n = (float(t) for t in self._eval_pass(
-            self._dataset(x, y, shuffle_seed=None, drop_remainder=False)))
+            self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
         return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "count": int(n)}
 
     # ---------------------------------------------------------------- fit
@@ -174,28 +189,22 @@ class Trainer:
             result.start_epoch, result.history = state["epoch"], list(state["history"])
             self.log(f"resumed from checkpoint: epoch {state['epoch']} complete, continuing at "
                      f"epoch {state['epoch'] + 1}/{epochs}")
-            if self.after_first_step is not None:  # slots exist already: sync them now
-                self.after_first_step()
-                self.after_first_step = None
+        if self.sync_initial_state is not None:  # e.g. Horovod: rank 0's weights and slots to all
+            self.sync_initial_state()
         self.callbacks.on_train_begin()
         self.model.stop_training = False
         for epoch in range(result.start_epoch, epochs):
             t0 = time.perf_counter()
             self.callbacks.on_epoch_begin(epoch)
-            it = iter(self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
-                                    drop_remainder=True))
+            chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
+                                   steps_per_element=k)
             loss_sum = correct = 0.0
             done = 0
-            while done < steps:
-                n = min(k, steps - done)
-                if self.after_first_step is not None:
-                    n = 1
+            for xs, ys in chunks:
                 self.callbacks.on_train_batch_begin(done)
-                l, c = self._train_chunk(it, tf.constant(n))
-                if self.after_first_step is not None:
-                    self.after_first_step()
-                    self.after_first_step = None
-                loss_sum, correct, done = loss_sum + float(l), correct + float(c), done + n
+                l, c = self._train_chunk(xs, ys)
+                loss_sum, correct = loss_sum + float(l), correct + float(c)
+                done = min(done + k, steps)
                 seen = done * self.global_batch
                 self.callbacks.on_train_batch_end(done - 1, {"loss": loss_sum / seen,
                                                              "accuracy": correct / seen})

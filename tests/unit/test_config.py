@@ -1,0 +1,87 @@
+"""The real config tree composes, and bad overrides fail fast (exit 2, no TF, no run dir)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from trainkit.config.validate import check_config, validate
+from trainkit.errors import ConfigError
+
+from ..conftest import compose, run_trainkit
+
+
+@pytest.mark.parametrize("experiment,dataset", [("mnist_dnn", "mnist"), ("fashion_mnist_dnn", "fashion_mnist")])
+def test_every_experiment_composes_and_validates(experiment, dataset):
+    cfg = validate(compose([f"+experiment={experiment}"]))
+    assert cfg["dataset"]["name"] == dataset
+    assert cfg["model"]["hidden"] == [300, 100]
+    assert cfg["run"]["experiment"] == experiment
+    assert cfg["trainer"]["epochs"] == 20
+    assert [f["role"] for f in cfg["dataset"]["files"]] == ["train_images", "train_labels", "test_images", "test_labels"]
+
+
+def test_default_and_debug_smoke_compose():
+    cfg = validate(compose(["+debug=smoke"]))
+    assert cfg["dataset"]["name"] == "fashion_mnist"   # the offline default
+    assert cfg["trainer"]["epochs"] == 1 and cfg["dataset"]["limit_train"] == 3000
+    assert cfg["compute"]["name"] == "local" and cfg["distribution"]["name"] == "single"
+
+
+def test_environment_presets_compose():
+    for env in ("tensorflow-2.21-cpu", "tensorflow-2.21-gpu"):
+        assert validate(compose([f"environment={env}"]))["environment"]["name"] == env
+
+
+def test_cross_field_checks_report_every_problem_at_once():
+    cfg = validate(compose())
+    cfg["trainer"]["epochs"] = 0
+    cfg["trainer"]["optimizer"] = "adagrad"
+    cfg["model"]["dropout"] = 1.5
+    cfg["model"]["num_classes"] = 7
+    cfg["distribution"]["processes"] = 3
+    problems = check_config(cfg)
+    assert "trainer.epochs: expected an integer >= 1, got 0" in problems
+    assert any(p.startswith("trainer.optimizer: expected one of") and "'adagrad'" in p for p in problems)
+    assert "model.dropout: expected a number in [0, 1), got 1.5" in problems
+    assert any(p.startswith("model.num_classes: expected dataset.num_classes=10, got 7") for p in problems)
+    assert any("compute.slots=2" in p and "3 processes" in p for p in problems)
+    assert len(problems) == 5
+
+
+def test_custom_environment_needs_a_requirements_file(tmp_path):
+    with pytest.raises(ConfigError, match="environment.requirements_file: expected an existing"):
+        validate(compose(["environment=custom"]))
+    req = tmp_path / "requirements.txt"
+    req.write_text("numpy\n")
+    assert validate(compose(["environment=custom", f"environment.requirements_file={req}"]))
+
+
+@pytest.fixture
+def poisoned_tensorflow(tmp_path) -> dict:
+    """A PYTHONPATH on which `import tensorflow` fails loudly, to prove config errors never import it."""
+    pkg = tmp_path / "poison" / "tensorflow"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("raise ImportError('TENSORFLOW WAS IMPORTED')\n")
+    return {"PYTHONPATH": str(pkg.parent)}
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("trainer.epochz=3", ["trainer.epochz", "not in 'TrainerConfig'"]),
+    ("trainer.epochs=abc", ["trainer.epochs", "'abc'", "could not be converted to Integer"]),
+    ("model.builder=???", ["model.builder: expected a value, got ???"]),
+    ("distribution=nope", ["distribution/nope", "Available options in 'distribution'", "single"]),
+    ("trainer.epochs=-1", ["trainer.epochs: expected an integer >= 1, got -1"]),
+    ("dataset=imagenet", ["Available options in 'dataset'", "fashion_mnist", "mnist"]),
+])
+def test_bad_override_exits_2_fast_without_tensorflow_or_run_dir(override, expected, workspace, poisoned_tensorflow):
+    t0 = time.perf_counter()
+    proc = run_trainkit([override], env=poisoned_tensorflow)
+    elapsed = time.perf_counter() - t0
+    assert proc.returncode == 2, proc.stderr
+    for text in expected:
+        assert text in proc.stderr + proc.stdout
+    assert "TENSORFLOW WAS IMPORTED" not in proc.stderr
+    assert elapsed < 2.0, f"config error took {elapsed:.2f}s"
+    assert not Path(workspace).exists(), "a bad override must not create anything"

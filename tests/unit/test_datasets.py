@@ -1,0 +1,141 @@
+"""FileDataset: mirror fallback against a real HTTP server on 127.0.0.1, checksums, versions."""
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import socket
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from trainkit.data.datasets import DatasetStore
+from trainkit.errors import MirrorsExhaustedError
+from trainkit.workspace import Workspace
+
+from ..conftest import FASHION, write_idx_set
+
+ROLES = {"train-images-idx3-ubyte.gz": "train_images", "train-labels-idx1-ubyte.gz": "train_labels",
+         "t10k-images-idx3-ubyte.gz": "test_images", "t10k-labels-idx1-ubyte.gz": "test_labels"}
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www; yields (base URL, directory)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", www
+    server.shutdown()
+    server.server_close()
+
+
+def dead_url() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens here now: connection refused
+    return f"http://127.0.0.1:{port}/mnist/"
+
+
+def dataset_cfg(files: dict[str, Path], sources: list[str], name: str = "tiny") -> dict:
+    return {"name": name, "description": "test", "sources": sources, "num_classes": 10,
+            "download_timeout_s": 5.0,
+            "files": [{"name": n, "role": ROLES[n], "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+                      for n, p in files.items()]}
+
+
+def test_falls_back_past_a_down_mirror_and_a_wrong_bytes_mirror(tmp_path, http_root):
+    base, www = http_root
+    good = write_idx_set(www / "good")
+    wrong = write_idx_set(www / "wrong", seed=99)          # valid IDX, different bytes
+    cfg = dataset_cfg(good, [dead_url(), f"{base}/wrong/", f"{base}/good/"])
+    calls = []
+    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg, lambda url, done, total: calls.append(url))
+    assert dv.version == 1
+    for name, f in good.items():
+        entry = dv.files[ROLES[name]]
+        assert entry["source"] == f"{base}/good/{name}"
+        assert Path(entry["path"]).read_bytes() == f.read_bytes()
+    assert any(u.startswith(f"{base}/wrong/") for u in calls)  # it really downloaded the bad mirror
+    assert not wrong["t10k-labels-idx1-ubyte.gz"].samefile(dv.files["test_labels"]["path"])
+
+
+def test_every_mirror_failing_is_one_error_listing_each_url_and_nothing_is_cached(tmp_path, http_root):
+    base, www = http_root
+    good = write_idx_set(tmp_path / "truth")
+    write_idx_set(www / "wrong", seed=7)
+    (www / "corrupt").mkdir()
+    for name in good:
+        (www / "corrupt" / name).write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    down = dead_url()
+    cfg = dataset_cfg(good, [down, f"{base}/wrong/", f"{base}/corrupt/", f"{base}/missing/"])
+    ws = Workspace(tmp_path / "ws")
+    with pytest.raises(MirrorsExhaustedError) as err:
+        DatasetStore(ws).prepare(cfg)
+    msg = str(err.value)
+    first = next(iter(good))
+    assert f"{down}{first}: ConnectionError" in msg
+    assert f"{base}/wrong/{first}: downloaded file: sha256 mismatch: expected {cfg['files'][0]['sha256']}" in msg
+    assert f"{base}/corrupt/{first}: downloaded file: bad gzip stream" in msg
+    assert f"{base}/missing/{first}: OSError: HTTP 404" in msg
+    assert "dataset=fashion_mnist" in msg                      # suggests the offline dataset
+    assert [p for p in ws.blobs.rglob("*") if p.is_file()] == []  # nothing unverified is cached
+    assert DatasetStore(ws).versions("tiny") == []
+
+
+def test_same_content_same_version_new_content_new_version(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    v1_files = write_idx_set(tmp_path / "v1")
+    v2_files = write_idx_set(tmp_path / "v2", seed=5)
+    store = DatasetStore(ws)
+    a = store.prepare(dataset_cfg(v1_files, [f"file://{tmp_path}/v1/"]))
+    b = store.prepare(dataset_cfg(v1_files, [f"file://{tmp_path}/v1/"]))
+    c = store.prepare(dataset_cfg(v2_files, [f"file://{tmp_path}/v2/"]))
+    assert (a.version, b.version, c.version) == (1, 1, 2)
+    assert a.digest == b.digest != c.digest
+    assert [v.version for v in store.versions("tiny")] == [1, 2]
+    assert store.get("tiny").version == 2 and store.get("tiny", 1).digest == a.digest
+
+
+def test_content_checksum_accepts_a_recompressed_mirror(tmp_path):
+    files = write_idx_set(tmp_path / "orig")
+    cfg = dataset_cfg(files, [f"file://{tmp_path}/re/"])
+    (tmp_path / "re").mkdir()
+    for f in cfg["files"]:  # declare the gunzipped content's sha256, serve a different gzip of it
+        content = gzip.decompress(files[f["name"]].read_bytes())
+        f["sha256"] = hashlib.sha256(content).hexdigest()
+        (tmp_path / "re" / f["name"]).write_bytes(gzip.compress(content, compresslevel=1, mtime=123))
+    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
+    assert dv.version == 1
+
+
+def test_damaged_cache_entry_is_fetched_again(tmp_path):
+    files = write_idx_set(tmp_path / "src")
+    store = DatasetStore(Workspace(tmp_path / "ws"))
+    cfg = dataset_cfg(files, [f"file://{tmp_path}/src/"])
+    dv = store.prepare(cfg)
+    blob = Path(dv.files["train_images"]["path"])
+    blob.write_bytes(b"damaged")
+    dv2 = store.prepare(cfg)
+    assert Path(dv2.files["train_images"]["path"]).read_bytes() == files["train-images-idx3-ubyte.gz"].read_bytes()
+
+
+@pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
+def test_configured_fashion_mnist_checksums_match_the_debian_files(tmp_path):
+    from ..conftest import compose
+    from trainkit.config.validate import validate
+
+    cfg = validate(compose())["dataset"]
+    cfg["sources"] = cfg["sources"][:1]   # offline: only the Debian path
+    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
+    assert dv.files["train_images"]["source"].startswith("file:///usr/share/datasets/fashion-mnist/")

@@ -1,0 +1,185 @@
+"""The `trainkit` console script: management subcommands (runs, datasets). No Hydra, no
+TensorFlow: every command answers in well under a second. Every list/show accepts --json."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .errors import TrainkitError
+from .fsutil import read_json
+from .workspace import RunPaths, Workspace, default_root
+
+
+def _print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def _table(columns: list[str], rows: list[list], title: str | None = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+def _ts(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
+
+
+# ------------------------------------------------------------------ runs
+def cmd_runs_list(ws: Workspace, args) -> int:
+    from .runs import list_runs
+
+    runs = [r.summary() for r in list_runs(ws, args.experiment)]
+    if args.json:
+        _print_json(runs)
+    else:
+        _table(["id", "experiment", "status", "test_accuracy", "started"],
+               [[r["id"], r["experiment"], r["status"],
+                 f"{r['test_accuracy']:.4f}" if r["test_accuracy"] is not None else "",
+                 _ts(r["started"])] for r in runs], title=f"runs in {ws.root}")
+    return 0
+
+
+def run_details(ws: Workspace, run_id: str) -> dict:
+    from .runs import get_run
+
+    run = get_run(ws, run_id)
+    paths = RunPaths(run.path)
+    metrics = dict(run.status.get("final_metrics") or {})
+    history = [json.loads(line) for line in paths.metrics.read_text().splitlines() if line.strip()] \
+        if paths.metrics.exists() else []
+    if not metrics and history:
+        metrics = {k: v for k, v in history[-1].items() if k != "epoch_time_s"}
+    return {**run.summary(), "status_detail": run.status, "metrics": metrics, "history": history,
+            "dataset": run.status.get("dataset"), "exit_reason": run.status.get("exit_reason"),
+            "overrides": read_json(paths.spec, {}).get("overrides", []),
+            "tags": run.status.get("tags", {}),
+            "files": sorted(str(p.relative_to(run.path)) for p in run.path.rglob("*")
+                            if p.is_file() and "source" not in p.parts)[:200]}
+
+
+def cmd_runs_show(ws: Workspace, args) -> int:
+    d = run_details(ws, args.run_id)
+    if args.json:
+        _print_json(d)
+        return 0
+    print(f"run {d['id']}  experiment {d['experiment']}  status {d['status']}")
+    print(f"path      {d['path']}")
+    print(f"started   {_ts(d['started'])}   ended {_ts(d['ended'])}")
+    if d["dataset"]:
+        print(f"dataset   {d['dataset']['name']} v{d['dataset']['version']} ({d['dataset']['digest'][:12]})")
+    print(f"overrides {' '.join(d['overrides']) or '(none)'}")
+    if d["exit_reason"]:
+        print(f"reason    {d['exit_reason']}")
+    if d["history"]:
+        _table(["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time_s"],
+               [[h["epoch"]] + [f"{h[k]:.4f}" if k in h else "" for k in
+                                ("loss", "accuracy", "val_loss", "val_accuracy")]
+                + [f"{h.get('epoch_time_s', 0):.2f}"] for h in d["history"]])
+    for k in ("test_loss", "test_accuracy"):
+        if k in d["metrics"]:
+            print(f"{k:<13} {d['metrics'][k]:.4f}")
+    return 0
+
+
+def cmd_runs_logs(ws: Workspace, args) -> int:
+    from .runs import get_run
+
+    run = get_run(ws, args.run_id)
+    logs = RunPaths(run.path).logs
+    name = {"stdout": "stdout.log", "stderr": "stderr.log"}.get(args.stream, f"rank-{args.stream}.log")
+    path = logs / name
+    if not path.exists():
+        avail = sorted(p.name for p in logs.glob("*.log"))
+        raise TrainkitError(f"{path}: no such log; available: {', '.join(avail) or 'none'}")
+    sys.stdout.write(path.read_text())
+    return 0
+
+
+# ------------------------------------------------------------------ datasets
+def cmd_datasets_list(ws: Workspace, args) -> int:
+    from .data.datasets import DatasetStore
+
+    store = DatasetStore(ws)
+    rows = [{"name": v.name, "version": v.version, "digest": v.digest, "description": v.description,
+             "sources": v.sources, "created": v.created}
+            for name in store.names() for v in store.versions(name)]
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(["name", "version", "digest", "created", "description"],
+               [[r["name"], r["version"], r["digest"][:12], _ts(r["created"]), r["description"][:60]]
+                for r in rows], title=f"datasets in {ws.root}")
+    return 0
+
+
+def cmd_datasets_show(ws: Workspace, args) -> int:
+    from .data.datasets import DatasetStore
+
+    name, _, ver = args.name.partition(":")
+    dv = DatasetStore(ws).get(name, int(ver) if ver else None)
+    if args.json:
+        _print_json(dv.to_json())
+        return 0
+    print(f"dataset {dv.name} v{dv.version}   digest {dv.digest}")
+    print(f"created {_ts(dv.created)}")
+    print(f"{dv.description}")
+    print("sources (in order):")
+    for s in dv.sources:
+        print(f"  {s}")
+    _table(["role", "file", "sha256", "bytes", "fetched from"],
+           [[r, f["name"], f["sha256"][:16], f.get("size"), f.get("source")] for r, f in dv.files.items()])
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trainkit", description="Manage trainkit runs and datasets. "
+                                "Train with `python -m trainkit +experiment=...`.")
+    p.add_argument("--workspace", default=None,
+                   help=f"workspace root (default: $TRAINKIT_WORKSPACE or {default_root()})")
+    sub = p.add_subparsers(dest="group", required=True)
+
+    runs = sub.add_parser("runs", help="list, show and read logs of runs").add_subparsers(dest="cmd", required=True)
+    r = runs.add_parser("list", help="all runs, oldest first")
+    r.add_argument("--experiment")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs_list)
+    r = runs.add_parser("show", help="one run's status, metrics and dataset")
+    r.add_argument("run_id", help="run id (a unique prefix is enough)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs_show)
+    r = runs.add_parser("logs", help="print a run's captured output")
+    r.add_argument("run_id")
+    r.add_argument("--stream", default="stdout", help="stdout | stderr | <rank> (default stdout)")
+    r.set_defaults(func=cmd_runs_logs)
+
+    ds = sub.add_parser("datasets", help="registered dataset versions").add_subparsers(dest="cmd", required=True)
+    d = ds.add_parser("list")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_datasets_list)
+    d = ds.add_parser("show")
+    d.add_argument("name", help="NAME or NAME:VERSION")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_datasets_show)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        ws = Workspace.at(args.workspace)
+        return args.func(ws, args)
+    except TrainkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
