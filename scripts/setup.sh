@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything trainkit needs on a fresh Debian 12 machine (run as root or with sudo):
+# Debian packages (real Fashion-MNIST for offline use, venv support), then a .venv with trainkit.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
+APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git"
+missing=""
+for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  echo "setup: apt-get install$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PY --version)"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.trainkit-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: pip install -e '.[dev]' (TensorFlow is ~600 MB the first time)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
+.venv/bin/python -c "import tensorflow as tf, keras, hydra; print(f'setup: ok (tensorflow {tf.__version__}, keras {keras.__version__}, hydra {hydra.__version__})')" 2>/dev/null \
+  | grep -v -i warning || true

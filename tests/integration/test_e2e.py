@@ -1,0 +1,108 @@
+"""Real end-to-end runs: real Fashion-MNIST, real processes, real TensorFlow training."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
+
+SMOKE = ["+debug=smoke", "run.experiment=smoke"]
+
+
+def show(run_id: str) -> dict:
+    proc = run_cli(["runs", "show", run_id, "--json"])
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def only_run_id(workspace: Path, experiment: str) -> list[str]:
+    return sorted(p.name for p in (workspace / "experiments" / experiment / "runs").iterdir())
+
+
+def test_smoke_run_leaves_a_complete_run_record(workspace):
+    proc = run_trainkit(SMOKE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [run_id] = only_run_id(workspace, "smoke")
+    assert f"run {run_id} completed" in proc.stdout
+    d = show(run_id)
+    assert d["status"] == "completed"
+    assert 0.5 < d["metrics"]["test_accuracy"] <= 1.0       # 1 epoch on 2.5k images: well above chance
+    assert d["dataset"]["name"] == "fashion_mnist" and len(d["dataset"]["digest"]) == 64
+    run = Path(d["path"])
+    for rel in ("config.yaml", "overrides.yaml", "status.json", "job_spec.json", "metrics.jsonl",
+                "environment.json", "curves.png", "logs/stdout.log", "logs/stderr.log",
+                "outputs/model/model.keras", "outputs/model/saved_model/saved_model.pb",
+                "source/source.json"):
+        assert (run / rel).is_file(), rel
+    assert "epoch 1/1" in (run / "logs/stdout.log").read_text()      # captured while streamed
+    env = json.loads((run / "environment.json").read_text())
+    assert env["tensorflow"].startswith("2.21") and env["keras"].startswith("3.")
+    assert any(p.startswith("tensorflow") for p in env["packages"])
+    assert list((run / "logs/tensorboard/train").glob("events.out.tfevents.*"))
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    listed = json.loads(run_cli(["runs", "list", "--json"]).stdout)
+    assert [(r["id"], r["experiment"], r["status"]) for r in listed] == [(run_id, "smoke", "completed")]
+
+
+def test_same_seed_gives_the_same_result(workspace):
+    finals = []
+    for _ in range(2):
+        proc = run_trainkit(SMOKE + ["run.resume=never"])
+        assert proc.returncode == 0, proc.stderr
+    for run_id in only_run_id(workspace, "smoke"):
+        finals.append(show(run_id)["metrics"])
+    assert finals[0]["loss"] == finals[1]["loss"]
+    assert finals[0]["test_accuracy"] == finals[1]["test_accuracy"]
+
+
+def test_kill_minus_9_then_rerun_resumes_without_lost_or_repeated_epochs(workspace):
+    args = ["+debug=smoke", "run.experiment=resume", "trainer.epochs=8", "dataset.limit_train=12000"]
+    cmd = [sys.executable, "-m", "trainkit", *args]
+    first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    status_files = lambda: list((workspace / "experiments" / "resume" / "runs").glob("*/status.json"))  # noqa: E731
+    deadline = time.time() + 240
+    epoch = 0
+    while time.time() < deadline and epoch < 2:
+        files = status_files() if (workspace / "experiments" / "resume" / "runs").exists() else []
+        if files:
+            epoch = json.loads(files[0].read_text() or "{}").get("epoch", 0)
+        time.sleep(0.05)
+    assert epoch >= 2, "the run never reached epoch 2"
+    first.send_signal(signal.SIGKILL)     # the launcher dies; its worker dies with it (PDEATHSIG)
+    first.wait(timeout=30)
+    assert first.returncode == -9
+    [run_id] = only_run_id(workspace, "resume")
+    time.sleep(0.5)
+    assert show(run_id)["status"] == "interrupted"
+    killed_at = json.loads((workspace / "experiments/resume/runs" / run_id / "checkpoints/state.json").read_text())["epoch"]
+    assert 2 <= killed_at < 8
+
+    again = run_trainkit(args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"resuming run {run_id}" in again.stdout
+    assert f"resumed from checkpoint: epoch {killed_at} complete" in again.stdout
+    assert only_run_id(workspace, "resume") == [run_id]          # same run, not a new one
+    d = show(run_id)
+    assert d["status"] == "completed"
+    assert [h["epoch"] for h in d["history"]] == list(range(1, 9))   # each epoch exactly once
+    assert d["status_detail"]["final_metrics"]["resumed_at_epoch"] == killed_at
+
+
+def test_quickstart_experiment_reaches_published_accuracy(workspace):
+    """+experiment=fashion_mnist_dnn on the full data: >= 0.89 test accuracy (MLP baseline 0.8833)."""
+    proc = run_trainkit(["+experiment=fashion_mnist_dnn"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [run_id] = only_run_id(workspace, "fashion_mnist_dnn")
+    d = show(run_id)
+    assert d["metrics"]["test_count"] == 10000
+    assert d["metrics"]["test_accuracy"] >= 0.89, d["metrics"]
