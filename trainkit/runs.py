@@ -34,8 +34,11 @@ def write_status(paths: RunPaths, state: str, **fields) -> dict:
 
 
 def pid_alive(pid: int | None, host: str | None) -> bool:
-    if not pid or host not in (None, socket.gethostname()):
-        return host not in (None, socket.gethostname())  # another host's process: assume alive
+    """Whether the process that owns a run still exists (another host's process is assumed alive)."""
+    if host is not None and host != socket.gethostname():
+        return True
+    if not pid:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -27,17 +27,7 @@ class Single(Strategy):
     pass
 
 
-class Mirrored(Strategy):
-    """All local devices of one process (GPUs, or logical CPUs on a CPU-only host)."""
-
-    def tf_strategy(self):
-        import tensorflow as tf
-
-        devices = self.cfg.get("devices") or None
-        return tf.distribute.MirroredStrategy(devices=devices)
-
-
-STRATEGIES: dict[str, type[Strategy]] = {"single": Single, "mirrored": Mirrored}
+STRATEGIES: dict[str, type[Strategy]] = {"single": Single}
 
 
 def get_strategy(cfg: dict, env: WorkerEnv) -> Strategy:

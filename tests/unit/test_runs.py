@@ -1,0 +1,139 @@
+"""Run records, resume selection, the spec hash, rank detection, source snapshots, checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+
+import numpy as np
+import pytest
+
+from trainkit.fsutil import atomic_write_json
+from trainkit.runs import effective_state, find_resumable, list_runs, new_run_id, write_status
+from trainkit.snapshot import ignored, snapshot_source
+from trainkit.spec import config_hash
+from trainkit.topology import WorkerEnv
+from trainkit.train.checkpoint import Checkpointer
+from trainkit.workspace import RunPaths, Workspace
+
+from ..conftest import run_cli
+
+
+def make_run(ws: Workspace, experiment: str, run_id: str, state: str, chash: str, pid: int | None) -> RunPaths:
+    paths = RunPaths(ws.run_dir(experiment, run_id))
+    paths.root.mkdir(parents=True)
+    write_status(paths, state, config_hash=chash, pid=pid, host=socket.gethostname())
+    return paths
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_interrupted_means_running_with_a_dead_owner():
+    assert effective_state({"state": "running", "pid": os.getpid(), "host": socket.gethostname()}) == "running"
+    assert effective_state({"state": "running", "pid": dead_pid(), "host": socket.gethostname()}) == "interrupted"
+    assert effective_state({"state": "running", "pid": 1, "host": "some-other-host"}) == "running"
+    assert effective_state({"state": "completed", "pid": dead_pid()}) == "completed"
+
+
+def test_resume_picks_the_newest_interrupted_run_with_the_same_config(tmp_path):
+    ws = Workspace(tmp_path)
+    make_run(ws, "e", "20260101-000000-aaaaaa", "failed", "h1", None)
+    make_run(ws, "e", "20260102-000000-bbbbbb", "running", "h1", dead_pid())
+    make_run(ws, "e", "20260103-000000-cccccc", "completed", "h1", None)
+    make_run(ws, "e", "20260104-000000-dddddd", "running", "h2", dead_pid())
+    make_run(ws, "e", "20260105-000000-eeeeee", "running", "h1", os.getpid())  # alive: never hijacked
+    assert find_resumable(ws, "e", "h1").id == "20260102-000000-bbbbbb"
+    assert find_resumable(ws, "e", "h3") is None
+    assert [r.id for r in list_runs(ws)][0] == "20260101-000000-aaaaaa"
+
+
+def test_cli_lists_runs_as_json_and_reports_unknown_ids(tmp_path):
+    ws = Workspace(tmp_path)
+    make_run(ws, "e", new_run_id(), "completed", "h", None)
+    env = {"TRAINKIT_WORKSPACE": str(tmp_path)}
+    rows = json.loads(run_cli(["runs", "list", "--json"], env).stdout)
+    assert set(rows[0]) >= {"id", "experiment", "status", "path"} and rows[0]["status"] == "completed"
+    missing = run_cli(["runs", "show", "nope", "--json"], env)
+    assert missing.returncode == 4 and "no run matching 'nope'" in missing.stderr
+
+
+def test_config_hash_ignores_resume_policy_and_tags_only():
+    cfg = {"trainer": {"epochs": 3}, "run": {"resume": "auto", "tags": {"a": "b"}, "experiment": "x"}}
+    same = {"trainer": {"epochs": 3}, "run": {"resume": "never", "tags": {}, "experiment": "x"}}
+    other = {"trainer": {"epochs": 4}, "run": {"resume": "auto", "tags": {}, "experiment": "x"}}
+    assert config_hash(cfg) == config_hash(same) != config_hash(other)
+    assert cfg["run"]["resume"] == "auto"  # the input is not modified
+
+
+def test_worker_env_detection_table():
+    assert WorkerEnv.detect({}) == WorkerEnv(0, 1, 0)
+    env = WorkerEnv.detect({"TRAINKIT_RANK": "3", "TRAINKIT_WORLD_SIZE": "4", "TRAINKIT_LOCAL_RANK": "1"})
+    assert (env.rank, env.world_size, env.local_rank, env.is_chief) == (3, 4, 1, False)
+
+
+def test_snapshot_copy_honours_trainkitignore(tmp_path):
+    proj = tmp_path / "proj"
+    (proj / "pkg").mkdir(parents=True)
+    (proj / "pkg" / "a.py").write_text("x = 1\n")
+    (proj / "data").mkdir()
+    (proj / "data" / "big.bin").write_bytes(b"0" * 10)
+    (proj / "notes.tmp").write_text("scratch")
+    (proj / ".trainkitignore").write_text("# comment\ndata/\n*.tmp\n")
+    info = snapshot_source(proj, tmp_path / "snap")
+    assert info["kind"] == "copy"
+    copied = sorted(p.relative_to(tmp_path / "snap" / "files").as_posix()
+                    for p in (tmp_path / "snap" / "files").rglob("*") if p.is_file())
+    assert copied == [".trainkitignore", "pkg/a.py"]
+    assert ignored("a/__pycache__/x.pyc", ["__pycache__"]) and not ignored("src/x.py", ["*.pyc"])
+
+
+def test_snapshot_in_git_records_commit_and_diff(tmp_path):
+    proj = tmp_path / "repo"
+    proj.mkdir()
+    git = lambda *a: subprocess.run(["git", "-C", str(proj), *a], check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (proj / "f.py").write_text("a = 1\n")
+    git("add", "f.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    (proj / "f.py").write_text("a = 2\n")
+    (proj / "new.py").write_text("b = 1\n")
+    info = snapshot_source(proj, tmp_path / "snap")
+    assert info["kind"] == "git" and len(info["commit"]) == 40 and info["dirty"]
+    assert "+a = 2" in (tmp_path / "snap" / "diff.patch").read_text()
+    assert (tmp_path / "snap" / "untracked" / "new.py").read_text() == "b = 1\n"
+
+
+class _Var:
+    """The single seam: a stand-in for a tf.Variable with numpy() and assign()."""
+
+    def __init__(self, value):
+        self.value = np.array(value, dtype=np.float32)
+
+    def numpy(self):
+        return self.value
+
+    def assign(self, v):
+        self.value = np.array(v)
+
+
+def test_checkpoints_are_atomic_keep_n_and_restore(tmp_path):
+    ck = Checkpointer(tmp_path / "ck", keep=2)
+    assert ck.latest() is None
+    vs = [_Var([1.0, 2.0]), _Var(3.0)]
+    for epoch in (1, 2, 3):
+        vs[1].value = np.float32(epoch)
+        ck.save(epoch, vs, [{"epoch": e} for e in range(1, epoch + 1)])
+    assert sorted(p.name for p in (tmp_path / "ck").glob("epoch-*.npz")) == ["epoch-0002.npz", "epoch-0003.npz"]
+    assert not list((tmp_path / "ck").glob(".*tmp*"))
+    fresh = [_Var([0.0, 0.0]), _Var(0.0)]
+    state = ck.restore(fresh)
+    assert state["epoch"] == 3 and float(fresh[1].value) == 3.0 and fresh[0].value.tolist() == [1.0, 2.0]
+    with pytest.raises(ValueError, match="expected 1 variables, checkpoint has 2"):
+        ck.restore([_Var(0.0)])
+    atomic_write_json(tmp_path / "ck" / "state.json", {"epoch": 9, "file": "epoch-0009.npz", "history": []})
+    assert ck.latest() is None  # a pointer to a missing file is not a checkpoint
