@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from .errors import TrainkitError
 from .fsutil import read_json

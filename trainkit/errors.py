@@ -51,11 +51,5 @@ class MirrorsExhaustedError(DataError):
         )
 
 
-class RunError(TrainkitError):
-    """A run could not start or finished unsuccessfully."""
-
-    exit_code = 1
-
-
 class NotFoundError(TrainkitError):
     exit_code = 4

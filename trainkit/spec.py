@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from .fsutil import atomic_write_json
 
@@ -31,8 +30,6 @@ class JobSpec:
     project_root: str                # put on sys.path so `models.*` builders import
     world_size: int = 1              # worker processes
     created: float = 0.0
-    resumed_from_epoch: int = 0      # informational: last complete epoch when (re)launched
-    extra: dict = field(default_factory=dict)
 
     def write(self, path: str | Path) -> None:
         atomic_write_json(path, asdict(self))
@@ -40,6 +37,3 @@ class JobSpec:
     @classmethod
     def read(cls, path: str | Path) -> "JobSpec":
         return cls(**json.loads(Path(path).read_text()))
-
-    def section(self, name: str) -> dict[str, Any]:
-        return self.config[name]

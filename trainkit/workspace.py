@@ -45,10 +45,6 @@ class Workspace:
     def experiments(self) -> Path:
         return self.root / "experiments"
 
-    @property
-    def models(self) -> Path:
-        return self.root / "models"
-
     def run_dir(self, experiment: str, run_id: str) -> Path:
         return self.experiments / experiment / "runs" / run_id
 

@@ -29,13 +29,12 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def worker_env(spec: JobSpec, rank: int, extra: dict | None = None) -> dict:
+def worker_env(spec: JobSpec, rank: int) -> dict:
     env = dict(os.environ)
     env.update({k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()})
     env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(spec.world_size),
                TRAINKIT_LOCAL_RANK=str(rank), PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [spec.project_root, env.get("PYTHONPATH")])))
-    env.update(extra or {})
     return env
 
 
@@ -68,7 +67,7 @@ class OutputPump:
 
 
 class LocalLauncher(Launcher):
-    def launch(self, spec: JobSpec, extra_env: Callable[[int], dict] | None = None) -> int:
+    def launch(self, spec: JobSpec) -> int:
         paths = RunPaths(Path(spec.run_dir))
         paths.logs.mkdir(parents=True, exist_ok=True)
         procs: list[subprocess.Popen] = []
@@ -81,7 +80,7 @@ class LocalLauncher(Launcher):
             for rank in range(spec.world_size):
                 cmd = [sys.executable, "-m", "trainkit.worker", str(paths.spec)]
                 proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env=worker_env(spec, rank, extra_env(rank) if extra_env else None),
+                                        env=worker_env(spec, rank),
                                         cwd=spec.project_root, start_new_session=True,
                                         preexec_fn=_die_with_parent)
                 procs.append(proc)

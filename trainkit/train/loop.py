@@ -8,7 +8,6 @@ the strategy and `tf.nn.compute_average_loss` uses the global batch.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -175,7 +174,6 @@ class Trainer:
 
     # ---------------------------------------------------------------- fit
     def fit(self, data: Arrays, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-        tf = self.tf
         epochs, seed = int(self.cfg["epochs"]), int(self.cfg["seed"])
         k = int(self.cfg["steps_per_call"])
         steps = len(data.x_train) // self.global_batch
@@ -243,7 +241,3 @@ def format_epoch(logs: dict, epochs: int) -> str:
     parts.append(f"({logs['epoch_time_s']:.2f}s)")
     return " ".join(parts)
 
-
-def log_stdout(msg: str) -> None:
-    print(msg, flush=True)
-    sys.stdout.flush()
