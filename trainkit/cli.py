@@ -91,9 +91,14 @@ def cmd_runs_logs(ws: Workspace, args) -> int:
     from .runs import get_run
 
     run = get_run(ws, args.run_id)
-    logs = RunPaths(run.path).logs
-    name = {"stdout": "stdout.log", "stderr": "stderr.log"}.get(args.stream, f"rank-{args.stream}.log")
-    path = logs / name
+    paths = RunPaths(run.path)
+    logs = paths.logs
+    if args.stream in ("stdout", "stderr"):
+        path = logs / f"{args.stream}.log"
+    elif args.stream.isdigit():
+        path = paths.rank_log(int(args.stream))
+    else:
+        raise TrainkitError(f"--stream: expected stdout, stderr or a rank number, got {args.stream!r}")
     if not path.exists():
         avail = sorted(p.name for p in logs.glob("*.log"))
         raise TrainkitError(f"{path}: no such log; available: {', '.join(avail) or 'none'}")

@@ -70,4 +70,5 @@ class RunPaths:
     tensorboard = property(lambda self: self.root / "logs" / "tensorboard")
 
     def rank_log(self, rank: int) -> Path:
-        return self.logs / ("worker.log" if rank == 0 else f"rank-{rank}.log")
+        """Combined output of a non-chief rank (the chief's is stdout.log / stderr.log)."""
+        return self.logs / f"rank-{rank}.log"

@@ -6,20 +6,18 @@ content-addressed by its expected sha256, so nothing unverified is ever cached.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 import time
 import uuid
-import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import ChecksumError, DataError, DataFormatError, MirrorsExhaustedError, NotFoundError
+from ..errors import ChecksumError, DataError, MirrorsExhaustedError, NotFoundError
 from ..workspace import Workspace
-from .idx import parse_idx
+from .idx import gunzip, parse_idx
 
 CHUNK = 1 << 20
 OFFLINE_HINT = ("hint: offline, use dataset=fashion_mnist (or +experiment=fashion_mnist_dnn) after "
@@ -73,13 +71,7 @@ def verify_file(path: Path, expected_sha: str, role: str, num_classes: int,
     """Check a downloaded file's checksum (raw or gunzipped) and its IDX format; return raw sha256."""
     raw = path.read_bytes()
     raw_sha = hashlib.sha256(raw).hexdigest()
-    content = raw
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            content = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise DataFormatError(str(path), "gzip stream", "a complete gzip stream",
-                                  f"{type(e).__name__}: {e}") from None
+    content = gunzip(raw, str(path)) if raw[:2] == b"\x1f\x8b" else raw
     if expected_sha != raw_sha:
         content_sha = hashlib.sha256(content).hexdigest() if content is not raw else raw_sha
         if expected_sha != content_sha:

@@ -13,16 +13,19 @@ MAGIC = {"images": 0x00000803, "labels": 0x00000801}  # 0x08 = uint8, then the n
 NDIM = {"images": 3, "labels": 1}
 
 
-def read_bytes(path: str | Path) -> bytes:
-    """The file's IDX bytes, gunzipped when its name ends in .gz; a broken gzip stream is an error."""
-    path = str(path)
-    raw = Path(path).read_bytes()
-    if not path.endswith(".gz"):
-        return raw
+def gunzip(raw: bytes, path: str) -> bytes:
+    """Decompress gzip bytes; a broken or truncated stream is a DataFormatError naming `path`."""
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as e:
         raise DataFormatError(path, "gzip stream", "a complete gzip stream", f"{type(e).__name__}: {e}") from None
+
+
+def read_bytes(path: str | Path) -> bytes:
+    """The file's IDX bytes, gunzipped when its name ends in .gz."""
+    path = str(path)
+    raw = Path(path).read_bytes()
+    return gunzip(raw, path) if path.endswith(".gz") else raw
 
 
 def parse_idx(data: bytes, kind: str, path: str = "<bytes>",
