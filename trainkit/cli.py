@@ -1,11 +1,13 @@
-"""The `trainkit` console script: management subcommands (runs, datasets). No Hydra, no
-TensorFlow: every command answers in well under a second. Every list/show accepts --json."""
+"""The `trainkit` console script: management subcommands (runs, datasets, models). No Hydra and,
+except in `models register/export`, no TensorFlow: commands answer in well under a second. Every
+list/show accepts --json."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 from .errors import TrainkitError
 from .fsutil import read_json
@@ -106,6 +108,33 @@ def cmd_runs_logs(ws: Workspace, args) -> int:
     return 0
 
 
+def cmd_runs_download(ws: Workspace, args) -> int:
+    """Copy a run's files under --prefix, like the seeds' run.download_files(prefix, output_directory)."""
+    import shutil
+
+    from .runs import get_run
+
+    run = get_run(ws, args.run_id)
+    prefix = args.prefix.strip("/")
+    files = sorted(p for p in run.path.rglob("*") if p.is_file()
+                   and (not prefix or (rel := p.relative_to(run.path).as_posix()) == prefix
+                        or rel.startswith(prefix + "/")))
+    if not files:
+        tops = sorted(p.name for p in run.path.iterdir())
+        raise TrainkitError(f"run {run.id}: no files under prefix {args.prefix!r} (top level: {', '.join(tops)})")
+    dest = Path(args.to)
+    strip = prefix if args.strip_prefix else ""
+    targets = [(f, dest / f.relative_to(run.path / strip)) for f in files]
+    clash = [str(t) for _, t in targets if t.exists()]
+    if clash and not args.overwrite:
+        raise TrainkitError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; pass --overwrite or another --to")
+    for src, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    print(f"downloaded {len(targets)} file(s) of run {run.id} to {dest}")
+    return 0
+
+
 # ------------------------------------------------------------------ datasets
 def cmd_datasets_list(ws: Workspace, args) -> int:
     from .data.datasets import DatasetStore
@@ -163,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_id")
     r.add_argument("--stream", default="stdout", help="stdout | stderr | <rank> (default stdout)")
     r.set_defaults(func=cmd_runs_logs)
+    r = runs.add_parser("download", help="copy a run's files (like run.download_files)")
+    r.add_argument("run_id")
+    r.add_argument("--prefix", default="outputs", help="only files under this path in the run (default outputs)")
+    r.add_argument("--to", default=".", help="target directory (default .)")
+    r.add_argument("--strip-prefix", action="store_true",
+                   help="drop the prefix from target paths (the seeds' append_prefix=False)")
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=cmd_runs_download)
 
     ds = sub.add_parser("datasets", help="registered dataset versions").add_subparsers(dest="cmd", required=True)
     d = ds.add_parser("list")
@@ -172,14 +209,22 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", help="NAME or NAME:VERSION")
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets_show)
+
+    from .models_cli import add_parser
+
+    add_parser(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        ws = Workspace.at(args.workspace)
-        return args.func(ws, args)
+        if getattr(args, "uses_registry", False):
+            from .models_cli import registry_root
+            from .registry.store import Registry
+
+            return args.func(Registry(registry_root(args)), args)
+        return args.func(Workspace.at(args.workspace), args)
     except TrainkitError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code

@@ -53,3 +53,21 @@ class MirrorsExhaustedError(DataError):
 
 class NotFoundError(TrainkitError):
     exit_code = 4
+
+
+class ExportError(TrainkitError):
+    """The model is registered, but its ONNX export failed or missed the parity thresholds."""
+
+    exit_code = 5
+
+
+class IntegrityError(TrainkitError):
+    """A registered artifact no longer matches the sha256 in its manifest."""
+
+    exit_code = 6
+
+
+class UsageError(TrainkitError):
+    """A bad command-line argument (a model name, a reference, a flag value)."""
+
+    exit_code = 2

@@ -132,7 +132,11 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> int:
         echo(f"run {spec.run_id} completed: test_accuracy={final.get('test_accuracy', float('nan')):.4f} "
              f"-> {spec.run_dir}")
         echo(f"  trainkit runs show {spec.run_id}")
+        if st.get("registered_model"):
+            echo(f"  trainkit models show {st['registered_model']}")
     else:
         echo(f"run {spec.run_id} {st.get('state', 'failed')}: {st.get('exit_reason')}")
+        if st.get("registered_model"):
+            echo(f"  the model is registered: trainkit models show {st['registered_model']}")
         echo(f"  logs: trainkit runs logs {spec.run_id}; rerun the same command to resume")
     return rc

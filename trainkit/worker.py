@@ -15,7 +15,7 @@ from importlib import import_module
 from pathlib import Path
 
 from .errors import TrainkitError
-from .fsutil import atomic_write_json, atomic_write_text
+from .fsutil import atomic_write_json, atomic_write_text, read_json
 from .runs import write_status
 from .spec import JobSpec
 from .topology import WorkerEnv
@@ -145,7 +145,28 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
         save_outputs(model, paths)
         plot_curves(result.history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
         atomic_write_json(paths.outputs / "metrics.json", final)
+        if cfg["registry"]["enabled"]:
+            register(spec, model, paths, data, final)
     return final
+
+
+def register(spec: JobSpec, model, paths: RunPaths, data, final: dict) -> None:
+    """Export ONNX, register the model, record it in the run; a failed export fails the run after."""
+    from .registry.publish import register_run_model
+    from .registry.store import raise_if_failed
+
+    entry = register_run_model(spec, model, paths.model_dir, data.x_test, data.y_test, final)
+    ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
+    atomic_write_json(paths.outputs / "registered_model.json", ref)
+    write_status(paths, "running", registered_model=f"{entry['name']}:{entry['version']}")
+    onnx = entry["onnx"]
+    if onnx["status"] == "ok":
+        print(f"registered {entry['name']}:{entry['version']}; ONNX opset {onnx['opset']}: "
+              f"max_abs_diff={onnx['max_abs_diff']:.2g} argmax_agreement={onnx['argmax_agreement']:.2%} "
+              f"on {onnx['samples']} images", flush=True)
+    else:
+        print(f"registered {entry['name']}:{entry['version']}; ONNX: {onnx['status']}", flush=True)
+    raise_if_failed(entry)
 
 
 def _on_sigterm(signum, frame):
@@ -167,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except TrainkitError as e:
         if env.is_chief:
-            write_status(paths, "failed", exit_reason=str(e))
+            write_status(paths, "failed", exit_reason=str(e),
+                         final_metrics=read_json(paths.outputs / "metrics.json"))
         print(f"error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - record any crash in status.json, then fail

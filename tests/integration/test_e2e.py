@@ -51,6 +51,8 @@ def test_smoke_run_leaves_a_complete_run_record(workspace):
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     listed = json.loads(run_cli(["runs", "list", "--json"]).stdout)
     assert [(r["id"], r["experiment"], r["status"]) for r in listed] == [(run_id, "smoke", "completed")]
+    assert d["status_detail"]["registered_model"] == "smoke:1"             # named after the experiment
+    assert json.loads((run / "outputs/registered_model.json").read_text())["version"] == 1
 
 
 def test_same_seed_gives_the_same_result(workspace):
@@ -105,3 +107,36 @@ def test_quickstart_experiment_reaches_published_accuracy(workspace):
     d = show(run_id)
     assert d["metrics"]["test_count"] == 10000
     assert d["metrics"]["test_accuracy"] >= 0.89, d["metrics"]
+    check_registered_quickstart_model(run_id, d["metrics"])
+
+
+def check_registered_quickstart_model(run_id: str, metrics: dict) -> None:
+    """Version 1 carries every field of the issue, and model.onnx classifies like the run reported."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from trainkit.data.idx import load_split
+
+    proc = run_cli(["models", "show", "fashion_mnist_dnn", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    e = json.loads(proc.stdout)
+    assert (e["name"], e["version"], e["run_id"], e["experiment"]) == ("fashion_mnist_dnn", 1, run_id, "fashion_mnist_dnn")
+    assert e["framework"] == "TensorFlow/Keras" and e["framework_version"].startswith("2.21")
+    assert e["resource_configuration"] == {"cpu": 1.0, "memory_gb": 0.5, "gpu": 0}
+    assert e["metrics"]["test_accuracy"] == metrics["test_accuracy"]
+    assert e["dataset"]["name"] == "fashion_mnist" and len(e["dataset"]["digest"]) == 64
+    assert len(e["config_hash"]) == 16 and e["created"] > 0 and e["description"] and "tags" in e
+    assert e["signature"]["inputs"] == [{"name": "image", "shape": [None, 28, 28], "dtype": "float32"}]
+    assert e["signature"]["outputs"] == [{"name": "probabilities", "shape": [None, 10], "dtype": "float32"}]
+    assert {"model.keras", "model.onnx", "saved_model/saved_model.pb"} <= set(e["manifest"])
+    assert all(len(m["sha256"]) == 64 for m in e["manifest"].values())
+    o = e["onnx"]
+    assert o["status"] == "ok" and o["path"] == "model.onnx" and o["opset"] == 17
+    assert o["samples"] == 10000 and o["max_abs_diff"] <= 1e-5 and o["argmax_agreement"] == 1.0
+
+    session = ort.InferenceSession(str(Path(e["path"]) / "artifacts" / "model.onnx"))
+    [inp] = session.get_inputs()
+    assert inp.name == "image" and inp.shape == ["batch", 28, 28]
+    x, y = load_split(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz", 10, (28, 28))
+    pred = session.run(None, {"image": x.astype(np.float32)})[0].argmax(1)
+    assert float(np.mean(pred == y)) == metrics["test_accuracy"]

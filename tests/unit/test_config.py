@@ -50,6 +50,17 @@ def test_cross_field_checks_report_every_problem_at_once():
     assert len(problems) == 5
 
 
+def test_registry_defaults_follow_the_workspace_and_experiment(workspace):
+    cfg = validate(compose(["+experiment=fashion_mnist_dnn"]))
+    assert cfg["registry"]["root"] == f"{workspace}/models"
+    assert cfg["registry"]["enabled"] is True and cfg["registry"]["model_name"] is None
+    assert cfg["export"]["onnx"] == {"enabled": True, "opset": 17, "parity_samples": None,
+                                     "max_abs_diff": 1e-5, "min_argmax_agreement": 1.0}
+    cfg["registry"]["aliases"] = ["production", "7", "a/b"]
+    problems = check_config(cfg)
+    assert [p.split(":")[0] for p in problems] == ["registry.aliases[1]", "registry.aliases[2]"]
+
+
 def test_custom_environment_needs_a_requirements_file(tmp_path):
     with pytest.raises(ConfigError, match="environment.requirements_file: expected an existing"):
         validate(compose(["environment=custom"]))
@@ -74,6 +85,9 @@ def poisoned_tensorflow(tmp_path) -> dict:
     ("distribution=nope", ["distribution/nope", "Available options in 'distribution'", "single"]),
     ("trainer.epochs=-1", ["trainer.epochs: expected an integer >= 1, got -1"]),
     ("dataset=imagenet", ["Available options in 'dataset'", "fashion_mnist", "mnist"]),
+    ("registry.model_name=../../etc", ["registry.model_name: expected null or 1-128 letters", "'../../etc'"]),
+    ("export.onnx.opset=25", ["export.onnx.opset: expected an integer in [13, 18]", "got 25"]),
+    ("registry.root=nosuchproto://x", ["registry.root: expected a path or an fsspec URL", "'nosuchproto://x'"]),
 ])
 def test_bad_override_exits_2_fast_without_tensorflow_or_run_dir(override, expected, workspace, poisoned_tensorflow):
     t0 = time.perf_counter()

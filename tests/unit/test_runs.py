@@ -137,3 +137,25 @@ def test_checkpoints_are_atomic_keep_n_and_restore(tmp_path):
         ck.restore([_Var(0.0)])
     atomic_write_json(tmp_path / "ck" / "state.json", {"epoch": 9, "file": "epoch-0009.npz", "history": []})
     assert ck.latest() is None  # a pointer to a missing file is not a checkpoint
+
+
+def test_runs_download_copies_a_prefix_like_download_files(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    run_id = new_run_id()
+    paths = make_run(ws, "e", run_id, "completed", "h", None)
+    (paths.model_dir / "saved_model").mkdir(parents=True)
+    (paths.model_dir / "model.keras").write_bytes(b"keras")
+    (paths.model_dir / "saved_model" / "saved_model.pb").write_bytes(b"pb")
+    (paths.outputs / "metrics.json").write_text("{}")
+    env = {"TRAINKIT_WORKSPACE": str(ws.root)}
+    kept = tmp_path / "kept"
+    assert run_cli(["runs", "download", run_id, "--prefix", "outputs/model", "--to", str(kept)], env).returncode == 0
+    assert sorted(str(p.relative_to(kept)) for p in kept.rglob("*") if p.is_file()) == [
+        "outputs/model/model.keras", "outputs/model/saved_model/saved_model.pb"]
+    stripped = tmp_path / "stripped"
+    run_cli(["runs", "download", run_id, "--prefix", "outputs/model", "--to", str(stripped), "--strip-prefix"], env)
+    assert (stripped / "model.keras").read_bytes() == b"keras"
+    clash = run_cli(["runs", "download", run_id, "--prefix", "outputs/model", "--to", str(kept)], env)
+    assert clash.returncode == 1 and "--overwrite" in clash.stderr
+    none = run_cli(["runs", "download", run_id, "--prefix", "outputs/nothing", "--to", str(kept)], env)
+    assert none.returncode == 1 and "no files under prefix 'outputs/nothing'" in none.stderr

@@ -106,6 +106,38 @@ class RunConfig:
 
 
 @dataclass
+class ResourceConfiguration:
+    cpu: float = 1.0                                      # cores a serving replica needs (seeds: cpu=1)
+    memory_gb: float = 0.5                                # memory a serving replica needs (seeds: 0.5 GB)
+    gpu: int = 0                                          # GPUs a serving replica needs
+
+
+@dataclass
+class RegistryConfig:
+    enabled: bool = True                                  # the chief registers the model after a successful run
+    root: str = MISSING                                   # any fsspec URL; config.yaml: ${workspace.root}/models
+    model_name: Optional[str] = None                      # null = the experiment's name (run.experiment)
+    description: str = ""                                 # "" = "<experiment>, run <id>"
+    tags: Dict[str, str] = field(default_factory=dict)    # merged over run.tags
+    aliases: List[str] = field(default_factory=list)      # aliases moved to the new version, e.g. [staging]
+    resource_configuration: ResourceConfiguration = field(default_factory=ResourceConfiguration)
+
+
+@dataclass
+class OnnxExportConfig:
+    enabled: bool = True                                  # convert with tf2onnx after training
+    opset: int = 17                                       # ONNX opset (tf2onnx 1.17 converts 13..18)
+    parity_samples: Optional[int] = None                  # test images compared with onnxruntime; null = all
+    max_abs_diff: float = 1e-5                            # parity fails above this |onnx - keras|
+    min_argmax_agreement: float = 1.0                     # parity fails below this share of equal argmaxes
+
+
+@dataclass
+class ExportConfig:
+    onnx: OnnxExportConfig = field(default_factory=OnnxExportConfig)
+
+
+@dataclass
 class TrainkitConfig:
     # Groups are typed by the schema each option inherits (`defaults: [base_<group>]`), so options
     # of one group may extend its base (compute=slurm adds fields compute=local does not have).
@@ -116,6 +148,8 @@ class TrainkitConfig:
     compute: Any = MISSING
     distribution: Any = MISSING
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
 

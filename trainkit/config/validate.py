@@ -108,7 +108,39 @@ def check_config(cfg: dict) -> list[str]:
             "a name of letters, digits, '_', '-' or '.'")
     c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.match(v)),
             "'auto', 'never' or a run id like 20261122-101500-ab12cd")
+    _check_registry(c)
     return c.problems
+
+
+def _check_registry(c: _Checker) -> None:
+    from ..registry.store import NAME
+
+    name_ok = lambda v: bool(NAME.match(v)) and ".." not in v  # noqa: E731
+    expected = "1-128 letters, digits, '.', '_' or '-' (no '/', '..' or control characters)"
+    c.check("registry.model_name", lambda v: v is None or name_ok(v), "null or " + expected)
+    for i, alias in enumerate(c.get("registry.aliases")):
+        if not name_ok(str(alias)) or str(alias).isdigit():
+            c.fail(f"registry.aliases[{i}]: expected {expected}, not a number, got {alias!r}")
+    for key in ("cpu", "memory_gb", "gpu"):
+        c.check(f"registry.resource_configuration.{key}", lambda v: v >= 0, "a number >= 0")
+    c.check("registry.root", _fsspec_url_ok, "a path or an fsspec URL whose protocol is known and installed")
+    c.check("export.onnx.opset", lambda v: isinstance(v, int) and 13 <= v <= 18,
+            "an integer in [13, 18] (what tf2onnx 1.17 converts to)")
+    c.check("export.onnx.parity_samples", lambda v: v is None or v >= 1, "null (all) or an integer >= 1")
+    c.check("export.onnx.max_abs_diff", lambda v: v >= 0, "a number >= 0")
+    c.check("export.onnx.min_argmax_agreement", lambda v: 0 <= v <= 1, "a fraction in [0, 1]")
+
+
+def _fsspec_url_ok(url: str) -> bool:
+    import fsspec
+
+    if "://" not in url:
+        return bool(url.strip())
+    try:
+        fsspec.get_filesystem_class(url.split("://", 1)[0])  # ValueError: unknown protocol
+    except ImportError:  # known protocol, its package (e.g. s3fs) is not installed
+        return False
+    return True
 
 
 def validate(cfg: Any) -> dict:

@@ -1,0 +1,209 @@
+"""`trainkit models ...`: list, show, register, download, alias, delete, verify and export.
+
+Only `register` and `export` import TensorFlow; everything else answers in well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from .errors import IntegrityError, TrainkitError, UsageError
+from .registry.store import ModelRef, Registry, raise_if_failed
+
+
+def registry_root(args) -> str:
+    """--registry, else $TRAINKIT_REGISTRY, else <workspace>/models (as conf/config.yaml)."""
+    if args.registry:
+        return args.registry
+    from .workspace import Workspace
+
+    return os.environ.get("TRAINKIT_REGISTRY") or str(Workspace.at(args.workspace).root / "models")
+
+
+def _summary(entry: dict) -> dict:
+    return {"name": entry["name"], "version": entry["version"], "aliases": entry["aliases"],
+            "path": entry["path"], "created": entry["created"],
+            "test_accuracy": (entry.get("metrics") or {}).get("test_accuracy"),
+            "onnx": (entry.get("onnx") or {}).get("status"), "run_id": entry.get("run_id")}
+
+
+def cmd_list(reg: Registry, args) -> int:
+    from .cli import _print_json, _table, _ts
+
+    names = [args.name] if args.name else reg.names()
+    rows = [_summary(reg.entry(ModelRef(n, v))) for n in names for v in reg.versions(n)]
+    if args.json:
+        _print_json(rows)
+        return 0
+    _table(["name", "version", "aliases", "test_accuracy", "onnx", "run", "created"],
+           [[r["name"], r["version"], ",".join(r["aliases"]),
+             "" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}", r["onnx"], r["run_id"],
+             _ts(r["created"])] for r in rows], title=f"models in {reg.url}")
+    return 0
+
+
+def cmd_show(reg: Registry, args) -> int:
+    from .cli import _print_json, _ts
+
+    e = reg.entry(args.ref)
+    if args.json:
+        _print_json(e)
+        return 0
+    print(f"model {e['name']}:{e['version']}  aliases: {', '.join(e['aliases']) or '(none)'}")
+    print(f"path        {e['path']}")
+    print(f"created     {_ts(e['created'])}")
+    print(f"framework   {e['framework']} {e['framework_version']} (keras {e.get('keras_version')})")
+    print(f"resources   {e['resource_configuration']}")
+    if e.get("run_id"):
+        print(f"run         {e['run_id']} ({e['experiment']})  config {e['config_hash']}")
+    if e.get("dataset"):
+        d = e["dataset"]
+        print(f"dataset     {d['name']} v{d['version']} ({d['digest'][:12]})")
+    for io in ("inputs", "outputs"):
+        print(f"{io:<11} " + ", ".join(f"{t['name']} {t['shape']} {t['dtype']}" for t in e["signature"][io]))
+    for k, v in sorted((e.get("metrics") or {}).items()):
+        print(f"  {k:<22} {v:.4f}" if isinstance(v, float) else f"  {k:<22} {v}")
+    o = e.get("onnx") or {}
+    if o.get("status") in ("ok", "failed") and "max_abs_diff" in o:
+        print(f"onnx        {o['status']}: opset {o['opset']}, max_abs_diff {o['max_abs_diff']:.3g}, "
+              f"argmax_agreement {o['argmax_agreement']:.4%} on {o['parity_data']}")
+    else:
+        print(f"onnx        {o.get('status')} {o.get('reason') or ''}")
+    print(f"artifacts   {len(e['manifest'])} files, {sum(m['size'] for m in e['manifest'].values())} bytes")
+    return 0
+
+
+def cmd_register(reg: Registry, args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .registry.publish import register_path
+
+    tags = dict(_kv(t, "--tag") for t in args.tag)
+    entry = register_path(reg, args.name, Path(args.path), framework_version=args.framework_version,
+                          description=args.description, tags=tags, aliases=args.alias,
+                          resources={"cpu": args.cpu, "memory_gb": args.memory_gb, "gpu": args.gpu},
+                          onnx_cfg={"enabled": not args.no_onnx, "opset": args.opset}, samples=args.samples)
+    print(f"registered {entry['name']}:{entry['version']} -> {entry['path']} (onnx: {entry['onnx']['status']})")
+    raise_if_failed(entry)
+    return 0
+
+
+def cmd_download(reg: Registry, args) -> int:
+    name, version = reg.resolve(args.ref)
+    dest = Path(args.to or f"{name}-v{version}")
+    if dest.exists() and any(dest.iterdir()) and not args.overwrite:
+        raise TrainkitError(f"{dest}: directory exists and is not empty; pass --overwrite or another --to")
+    files = reg.download(name, version, dest, args.artifact)
+    print(f"downloaded {len(files)} file(s) of {name}:{version} to {dest} (sha256 verified)")
+    return 0
+
+
+def cmd_alias(reg: Registry, args) -> int:
+    ref = ModelRef.parse(args.ref)
+    if args.remove:
+        reg.remove_alias(ref.name, args.alias)
+        print(f"removed alias {ref.name}@{args.alias}")
+        return 0
+    name, version = reg.resolve(ref)
+    reg.set_alias(name, args.alias, version)
+    print(f"{name}@{args.alias} -> version {version}")
+    return 0
+
+
+def cmd_delete(reg: Registry, args) -> int:
+    ref = ModelRef.parse(args.ref)
+    if ref.version is None and ref.alias is None:
+        raise UsageError(f"model reference {args.ref!r}: delete needs an explicit NAME:VERSION or "
+                           f"NAME@ALIAS, got a bare name")
+    name, version = reg.resolve(ref)
+    reg.delete(name, version)
+    print(f"deleted {name}:{version} (version {version} will not be reused)")
+    return 0
+
+
+def cmd_verify(reg: Registry, args) -> int:
+    ref = ModelRef.parse(args.ref)
+    targets = [reg.resolve(ref)] if (ref.version or ref.alias) else [(ref.name, v) for v in reg.versions(ref.name)]
+    if not targets:
+        reg.resolve(ref)  # raises the not-found error
+    failed = []
+    for name, version in targets:
+        problems = reg.verify(name, version)
+        print(f"{name}:{version}: " + ("ok" if not problems else "FAILED"))
+        for p in problems:
+            print(f"  - {p}")
+        failed += [f"{name}:{version}"] if problems else []
+    if failed:
+        raise IntegrityError(f"{', '.join(failed)} failed verification (see above)")
+    return 0
+
+
+def cmd_export(reg: Registry, args) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .registry.publish import reexport
+
+    started = time.time()
+    entry = reexport(reg, args.ref, args.opset, args.samples, args.workspace)
+    o = entry["onnx"]
+    if "max_abs_diff" in o:
+        print(f"exported {entry['name']}:{entry['version']} to ONNX opset {o['opset']} in "
+              f"{time.time() - started:.1f}s: max_abs_diff={o['max_abs_diff']:.3g} "
+              f"argmax_agreement={o['argmax_agreement']:.4%} on {o['parity_data']}")
+    raise_if_failed(entry)
+    return 0
+
+
+def _kv(text: str, flag: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{flag}: expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def add_parser(sub) -> None:
+    models = sub.add_parser("models", help="the model registry: versions, aliases, ONNX")
+    models.add_argument("--registry", default=None,
+                        help="registry root, any fsspec URL (default: $TRAINKIT_REGISTRY or <workspace>/models)")
+    m = models.add_subparsers(dest="cmd", required=True)
+    ref_help = "NAME (latest), NAME:VERSION or NAME@ALIAS"
+
+    def add(name: str, func, help: str, json: bool = False) -> argparse.ArgumentParser:
+        p = m.add_parser(name, help=help)
+        p.set_defaults(func=func, uses_registry=True)
+        if json:
+            p.add_argument("--json", action="store_true")
+        return p
+
+    add("list", cmd_list, "every version of every model (or of NAME)", json=True).add_argument("name", nargs="?")
+    add("show", cmd_show, "one version's entry", json=True).add_argument("ref", help=ref_help)
+    p = add("register", cmd_register, "register an existing Keras model (a .keras file or a dir with model.keras)")
+    p.add_argument("name")
+    p.add_argument("path")
+    p.add_argument("--framework-version", help="recorded framework version (default: installed TensorFlow)")
+    p.add_argument("--description", default="")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--cpu", type=float, default=1.0)
+    p.add_argument("--memory-gb", type=float, default=0.5)
+    p.add_argument("--gpu", type=int, default=0)
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--samples", type=int, default=1000, help="random images for the parity check")
+    p = add("download", cmd_download, "copy a version's artifacts, verified against the manifest")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--to", help="target directory (default ./NAME-vVERSION)")
+    p.add_argument("--artifact", help="only this artifact: model.keras, saved_model or model.onnx")
+    p.add_argument("--overwrite", action="store_true")
+    p = add("alias", cmd_alias, "point ALIAS at the version REF names (or --remove it)")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("alias")
+    p.add_argument("--remove", action="store_true")
+    add("delete", cmd_delete, "delete one version (its number is never reused)").add_argument(
+        "ref", help="NAME:VERSION or NAME@ALIAS")
+    add("verify", cmd_verify, "re-hash artifacts against the manifest (a bare NAME checks every version)"
+        ).add_argument("ref", help=ref_help)
+    p = add("export", cmd_export, "(re)export a version to ONNX and re-run the parity check")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--opset", type=int)
+    p.add_argument("--samples", type=int, help="parity images (default: the whole test set, else 1000 random)")

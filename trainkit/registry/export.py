@@ -1,0 +1,100 @@
+"""Keras -> ONNX with tf2onnx, then a parity check against onnxruntime. Imports TensorFlow lazily."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+OPSETS = (13, 18)  # what tf2onnx 1.17 converts to (inclusive)
+
+
+def keras_signature(model) -> dict:
+    """Inputs and outputs of a Keras model: name, shape (None = any batch size) and dtype."""
+    def describe(tensors, names):
+        return [{"name": n, "shape": [None if d is None else int(d) for d in t.shape], "dtype": str(t.dtype)}
+                for t, n in zip(tensors, names)]
+
+    return {"inputs": describe(model.inputs, [t.name for t in model.inputs]),
+            "outputs": describe(model.outputs, list(model.output_names))}
+
+
+def _name_batch_dim(proto) -> None:
+    """tf2onnx calls the dynamic batch dimension `unk__N`; call it `batch`."""
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims and not dims[0].HasField("dim_value"):
+            dims[0].dim_param = "batch"
+
+
+def convert(model, path: Path, opset: int) -> dict:
+    """Write `path` (atomically) from a Keras model with an explicit, batch-dynamic input signature."""
+    import onnx
+    import tensorflow as tf
+    import tf2onnx
+
+    spec = [tf.TensorSpec([None, *t.shape[1:]], t.dtype, name=t.name) for t in model.inputs]
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    _name_batch_dim(proto)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    onnx.save(proto, str(tmp))
+    os.replace(tmp, path)
+    return {"opset": opset, "inputs": [i.name for i in proto.graph.input],
+            "outputs": [o.name for o in proto.graph.output]}
+
+
+def parity(model, onnx_path: Path, x, y=None, batch: int = 1000) -> dict:
+    """Compare onnxruntime with Keras on the same images: max |diff| and argmax agreement."""
+    import numpy as np
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    max_diff, agree, onnx_correct, keras_correct = 0.0, 0, 0, 0
+    for i in range(0, len(x), batch):
+        xb = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
+        a = session.run(None, {input_name: xb})[0]
+        b = np.asarray(model(xb, training=False))
+        max_diff = max(max_diff, float(np.max(np.abs(a - b))))
+        agree += int(np.sum(a.argmax(1) == b.argmax(1)))
+        if y is not None:
+            onnx_correct += int(np.sum(a.argmax(1) == y[i:i + batch]))
+            keras_correct += int(np.sum(b.argmax(1) == y[i:i + batch]))
+    n = len(x)
+    out = {"samples": n, "max_abs_diff": max_diff, "argmax_agreement": agree / n if n else 0.0}
+    if y is not None:
+        out.update(onnx_accuracy=onnx_correct / n, keras_accuracy=keras_correct / n)
+    return out
+
+
+def export_and_check(model, path: Path, opset: int, x, y=None, *, data: str,
+                     max_abs_diff: float = 1e-5, min_argmax_agreement: float = 1.0) -> dict:
+    """Convert, check parity and return the registry's `onnx` record (status ok | failed).
+
+    A conversion error is recorded as a failed export rather than raised: the model still counts.
+    """
+    record = {"path": "model.onnx", "opset": opset, "parity_data": data,
+              "thresholds": {"max_abs_diff": max_abs_diff, "min_argmax_agreement": min_argmax_agreement}}
+    try:
+        record.update(convert(model, path, opset))
+        record.update(parity(model, path, x, y))
+    except Exception as e:  # noqa: BLE001 - tf2onnx raises many types; the reason is recorded
+        path.unlink(missing_ok=True)
+        return {**record, "path": None, "status": "failed",
+                "reason": f"conversion failed: {type(e).__name__}: {e}"}
+    bad = []
+    if record["max_abs_diff"] > max_abs_diff:
+        bad.append(f"max_abs_diff {record['max_abs_diff']:.3g} > {max_abs_diff:g}")
+    if record["argmax_agreement"] < min_argmax_agreement:
+        bad.append(f"argmax_agreement {record['argmax_agreement']:.4%} < {min_argmax_agreement:.2%}")
+    record["status"] = "failed" if bad else "ok"
+    record["reason"] = ("parity check failed on %d %s samples: " % (record["samples"], data) + "; ".join(bad)
+                        + f" (max_abs_diff={record['max_abs_diff']:.3g}, "
+                          f"argmax_agreement={record['argmax_agreement']:.4%})") if bad else None
+    return record
+
+
+def random_images(signature: dict, n: int, seed: int = 0):
+    """Parity inputs when no dataset is at hand: uniform raw pixels in the input's shape."""
+    import numpy as np
+
+    shape = [d for d in signature["inputs"][0]["shape"][1:]]
+    return np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype(np.float32)

@@ -1,0 +1,158 @@
+"""Putting models into the registry: from a finished run (the chief), from a path, and re-exports.
+
+This is `run.register_model(...)`, `Model.register(...)` and "export to ONNX" of the seeds.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import NotFoundError, UsageError
+from .store import ModelRef, Registry
+
+DEFAULT_RESOURCES = {"cpu": 1.0, "memory_gb": 0.5, "gpu": 0}
+
+
+def framework() -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {"framework": "TensorFlow/Keras", "framework_version": tf.__version__,
+            "keras_version": keras.__version__}
+
+
+def _export(model, out_dir: Path, onnx_cfg: dict, x, y, data: str) -> dict:
+    from .export import export_and_check
+
+    if not onnx_cfg.get("enabled", True):
+        return {"status": "disabled"}
+    return export_and_check(model, out_dir / "model.onnx", int(onnx_cfg.get("opset", 17)), x, y, data=data,
+                            max_abs_diff=float(onnx_cfg.get("max_abs_diff", 1e-5)),
+                            min_argmax_agreement=float(onnx_cfg.get("min_argmax_agreement", 1.0)))
+
+
+def _artifacts(model_dir: Path, onnx: dict) -> dict[str, Path]:
+    arts = {"model.keras": model_dir / "model.keras"}
+    if (model_dir / "saved_model").is_dir():
+        arts["saved_model"] = model_dir / "saved_model"
+    if onnx.get("status") in ("ok", "failed") and (model_dir / "model.onnx").exists():
+        arts["model.onnx"] = model_dir / "model.onnx"
+    return arts
+
+
+def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict) -> dict:
+    """The chief's last step: export ONNX next to the run's model, then register all artifacts."""
+    from .export import keras_signature
+
+    cfg = spec.config
+    reg, onnx_cfg = cfg["registry"], cfg["export"]["onnx"]
+    n = onnx_cfg.get("parity_samples") or len(x_test)
+    ds = spec.dataset
+    onnx = _export(model, model_dir, onnx_cfg, x_test[:n], y_test[:n],
+                   data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]")
+    metadata = {
+        **framework(),
+        "resource_configuration": dict(reg.get("resource_configuration") or DEFAULT_RESOURCES),
+        "description": reg.get("description") or f"{spec.experiment}, run {spec.run_id}",
+        "tags": {**cfg["run"].get("tags", {}), **reg.get("tags", {})},
+        "metrics": metrics,
+        "run_id": spec.run_id,
+        "experiment": spec.experiment,
+        "dataset": {k: ds[k] for k in ("name", "version", "digest")},
+        "config_hash": spec.config_hash,
+        "signature": keras_signature(model),
+        "onnx": onnx,
+        "source": {"kind": "run", "run_dir": spec.run_dir},
+    }
+    registry = Registry(reg["root"])
+    return registry.register(reg["model_name"] or spec.experiment, _artifacts(model_dir, onnx), metadata,
+                             aliases=list(reg.get("aliases", [])))
+
+
+def load_keras(path: Path):
+    """A Keras model from a .keras file or a directory holding model.keras (a run's outputs/model)."""
+    import keras
+
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file() or file.suffix != ".keras":
+        raise NotFoundError(f"{path}: expected a .keras file or a directory containing model.keras "
+                            f"(like a run's outputs/model), got "
+                            f"{'a directory without model.keras' if path.is_dir() else 'no such file' if not path.exists() else 'a ' + (file.suffix or 'suffix-less') + ' file'}")
+    try:
+        return keras.saving.load_model(file, compile=False), file
+    except Exception as e:  # noqa: BLE001 - any load failure means the file is not a usable model
+        raise NotFoundError(f"{file}: not a loadable Keras model ({type(e).__name__}: {e})") from e
+
+
+def register_path(registry: Registry, name: str, path: Path, *, framework_version: str | None,
+                  description: str, tags: dict, aliases: list[str], resources: dict,
+                  onnx_cfg: dict, samples: int) -> dict:
+    """`trainkit models register NAME PATH`: bring an existing Keras model into the registry."""
+    from .export import keras_signature, random_images
+
+    model, file = load_keras(path)
+    signature = keras_signature(model)
+    with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
+        out = Path(tmp)
+        onnx = _export(model, out, onnx_cfg, random_images(signature, samples), None,
+                       data=f"random({samples})")
+        arts = {"model.keras": file}
+        if path.is_dir() and (path / "saved_model").is_dir():
+            arts["saved_model"] = path / "saved_model"
+        if (out / "model.onnx").exists():
+            arts["model.onnx"] = out / "model.onnx"
+        fw = framework()
+        if framework_version:
+            fw["framework_version"] = framework_version
+        metadata = {**fw, "resource_configuration": resources, "description": description, "tags": tags,
+                    "metrics": {}, "run_id": None, "experiment": None, "dataset": None, "config_hash": None,
+                    "signature": signature, "onnx": onnx, "source": {"kind": "path", "path": str(path.resolve())}}
+        return registry.register(name, arts, metadata, aliases=aliases)
+
+
+def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
+    """Test images of the dataset the model was trained on, if this workspace has them; else random."""
+    from .export import random_images
+
+    ds = entry.get("dataset")
+    if ds:
+        from ..data.datasets import DatasetStore
+        from ..data.idx import load_split
+        from ..workspace import Workspace
+
+        try:
+            dv = DatasetStore(Workspace.at(workspace_root)).get(ds["name"], ds["version"])
+        except NotFoundError:
+            dv = None
+        if dv is not None and dv.digest == ds["digest"]:
+            shape = tuple(entry["signature"]["inputs"][0]["shape"][1:])
+            classes = entry["signature"]["outputs"][0]["shape"][-1]
+            x, y = load_split(dv.files["test_images"]["path"], dv.files["test_labels"]["path"], classes, shape)
+            n = samples or len(x)
+            return x[:n].astype("float32"), y[:n], f"{ds['name']} v{ds['version']} test[:{min(n, len(x))}]"
+    n = samples or 1000
+    return random_images(entry["signature"], n), None, f"random({n})"
+
+
+def reexport(registry: Registry, ref: str, opset: int | None, samples: int | None,
+             workspace_root: str | None) -> dict:
+    """`trainkit models export REF`: convert a registered version again and update its entry."""
+    from .export import OPSETS
+
+    name, version = registry.resolve(ModelRef.parse(ref))
+    entry = registry.entry(ModelRef(name, version))
+    previous = entry.get("onnx") or {}
+    opset = opset or previous.get("opset") or 17
+    if not OPSETS[0] <= opset <= OPSETS[1]:
+        raise UsageError(f"--opset: expected an integer in [{OPSETS[0]}, {OPSETS[1]}] "
+                           f"(what tf2onnx converts to), got {opset}")
+    registry.require_intact(name, version)
+    with tempfile.TemporaryDirectory(prefix="trainkit-export-") as tmp:
+        out = Path(tmp)
+        registry.download(name, version, out, "model.keras")
+        model, _ = load_keras(out / "model.keras")
+        x, y, data = parity_data(entry, workspace_root, samples)
+        thresholds = previous.get("thresholds", {})
+        onnx = _export(model, out, {"enabled": True, "opset": opset, **thresholds}, x, y, data)
+        arts = {"model.onnx": out / "model.onnx"} if (out / "model.onnx").exists() else {}
+        return registry.update(name, version, {"onnx": onnx}, arts)

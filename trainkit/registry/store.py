@@ -1,0 +1,400 @@
+"""The model registry: named models with integer versions, aliases and sha256 manifests, on fsspec.
+
+Layout under the root (any fsspec URL; default `<workspace>/models`):
+
+    <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused)
+    <name>/versions/<N>/         artifacts/ plus entry.json; visible only once entry.json exists
+    <name>/aliases/<alias>       the version number an alias points at
+    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__uuid)
+
+Registration stages every artifact (hashing as it copies), claims the next free number with an
+exclusive create, moves the staged tree into place and writes entry.json last. A crash at any step
+leaves nothing visible; leftovers of dead owners are removed by the next call. This module imports
+no TensorFlow.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import IntegrityError, NotFoundError, TrainkitError, UsageError
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STALE_S = 24 * 3600  # another host's leftovers are removed only after this long
+
+
+def check_name(value: str, what: str = "model name") -> str:
+    """Refuse names that could escape the registry root or confuse a shell or a listing."""
+    if (not isinstance(value, str) or not NAME.match(value) or ".." in value
+            or any(ord(ch) < 32 for ch in str(value))):
+        raise UsageError(f"{what}: expected 1-128 letters, digits, '.', '_' or '-' starting with a "
+                           f"letter or digit (no '/', '..', spaces or control characters), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """`name`, `name:version` or `name@alias`."""
+
+    name: str
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> "ModelRef":
+        if "@" in text:
+            name, alias = text.split("@", 1)
+            return cls(check_name(name), alias=check_name(alias, "alias"))
+        name, sep, ver = text.partition(":")
+        if sep and not ver.isdigit():
+            raise UsageError(f"model reference {text!r}: expected NAME, NAME:VERSION (a positive "
+                               f"integer) or NAME@ALIAS, got version {ver!r}")
+        return cls(check_name(name), int(ver) if sep else None)
+
+    def __str__(self) -> str:
+        return self.name + (f":{self.version}" if self.version else "") + (f"@{self.alias}" if self.alias else "")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}__{os.getpid()}__{uuid.uuid4().hex[:8]}"
+
+
+def _owner_dead(owner: str, mtime: float | None) -> bool:
+    """Whether the registration owning a leftover can no longer finish it."""
+    from ..runs import pid_alive
+
+    host, _, rest = owner.partition("__")
+    pid = rest.partition("__")[0]
+    if host == socket.gethostname() and pid.isdigit():
+        return not pid_alive(int(pid), host)
+    return mtime is not None and time.time() - mtime > STALE_S
+
+
+class Registry:
+    """Versioned models under one fsspec root. Safe for many processes and hosts at once."""
+
+    def __init__(self, root: str):
+        import fsspec
+
+        self.url = str(root)
+        self.fs, self.root = fsspec.core.url_to_fs(os.path.expanduser(self.url))
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    # ------------------------------------------------------------------ paths
+    def _p(self, *parts: Any) -> str:
+        return "/".join([self.root.rstrip("/"), *map(str, parts)])
+
+    def url_of(self, name: str, version: int) -> str:
+        path = self._p(name, "versions", version)
+        return path if self.local else self.fs.unstrip_protocol(path)
+
+    # ------------------------------------------------------------------ reading
+    def names(self) -> list[str]:
+        if not self.fs.exists(self.root):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)
+                      if not p.rstrip("/").rsplit("/", 1)[-1].startswith("."))
+
+    def versions(self, name: str) -> list[int]:
+        """Visible (complete) versions of a model, ascending."""
+        base = self._p(check_name(name), "versions")
+        if not self.fs.exists(base):
+            return []
+        found = []
+        for p in self.fs.ls(base, detail=False):
+            leaf = p.rstrip("/").rsplit("/", 1)[-1]
+            if leaf.isdigit() and self.fs.exists(f"{p.rstrip('/')}/entry.json"):
+                found.append(int(leaf))
+        return sorted(found)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        base = self._p(check_name(name), "aliases")
+        if not self.fs.exists(base):
+            return {}
+        out = {}
+        for p in self.fs.ls(base, detail=False):
+            leaf = p.rstrip("/").rsplit("/", 1)[-1]
+            if not leaf.startswith("."):
+                out[leaf] = int(self.fs.cat_file(p).decode().strip())
+        return out
+
+    def resolve(self, ref: ModelRef | str) -> tuple[str, int]:
+        """(name, version) for a reference; a bare name means the latest version."""
+        ref = ModelRef.parse(ref) if isinstance(ref, str) else ref
+        have = self.versions(ref.name)
+        if not have:
+            known = ", ".join(self.names()) or "none"
+            raise NotFoundError(f"model {ref.name!r}: no registered versions in {self.url} (models: {known})")
+        if ref.alias:
+            aliases = self.aliases(ref.name)
+            if ref.alias not in aliases:
+                raise NotFoundError(f"model {ref.name!r}: no alias {ref.alias!r} (aliases: "
+                                    f"{', '.join(f'{a}->{v}' for a, v in sorted(aliases.items())) or 'none'})")
+            version = aliases[ref.alias]
+            if version not in have:
+                raise NotFoundError(f"{ref}: alias points at version {version}, which no longer exists")
+            return ref.name, version
+        if ref.version is None:
+            return ref.name, have[-1]
+        if ref.version not in have:
+            raise NotFoundError(f"{ref}: no such version (versions: {', '.join(map(str, have))})")
+        return ref.name, ref.version
+
+    def entry(self, ref: ModelRef | str) -> dict:
+        name, version = self.resolve(ref)
+        entry = json.loads(self.fs.cat_file(self._p(name, "versions", version, "entry.json")))
+        entry["aliases"] = sorted(a for a, v in self.aliases(name).items() if v == version)
+        entry["path"] = self.url_of(name, version)
+        return entry
+
+    # ------------------------------------------------------------------ writing
+    def register(self, name: str, artifacts: dict[str, str | Path], metadata: dict,
+                 aliases: list[str] = (), on_staged: Callable[[], None] | None = None) -> dict:
+        """Register local files/directories as the next version of `name`; returns the entry.
+
+        `artifacts` maps a name inside the version (e.g. "model.keras") to a local path.
+        """
+        check_name(name)
+        for a in aliases:
+            check_name(a, "alias")
+        missing = [f"{k} ({v})" for k, v in artifacts.items() if not Path(v).exists()]
+        if missing:
+            raise NotFoundError(f"cannot register {name!r}: missing artifact(s) {', '.join(missing)}")
+        self.clean_leftovers(name)
+        owner = _owner()
+        staging = self._p(name, ".staging", owner)
+        try:
+            manifest = {}
+            for dest, src in artifacts.items():
+                manifest.update(self._put_hashed(Path(src), f"{staging}/artifacts", dest))
+            if on_staged:
+                on_staged()
+            version = self._claim(name, owner)
+            final = self._p(name, "versions", version)
+            self._move(staging + "/artifacts", final + "/artifacts")
+        finally:
+            self._rm(staging)
+        entry = {**metadata, "name": name, "version": version, "created": time.time(),
+                 "manifest": dict(sorted(manifest.items()))}
+        self._write_json(f"{final}/entry.json", entry)  # the version becomes visible here
+        for a in aliases:
+            self.set_alias(name, a, version)
+        return self.entry(ModelRef(name, version))
+
+    def update(self, name: str, version: int, fields: dict, artifacts: dict[str, str | Path] = {}) -> dict:
+        """Add or replace artifacts of an existing version and merge `fields` into its entry."""
+        name, version = self.resolve(ModelRef(name, version))
+        base = self._p(name, "versions", version)
+        entry = json.loads(self.fs.cat_file(f"{base}/entry.json"))
+        manifest = dict(entry.get("manifest", {}))
+        self.clean_leftovers(name)
+        for dest, src in artifacts.items():
+            tmp = self._p(name, ".staging", _owner())
+            try:
+                hashes = self._put_hashed(Path(src), tmp, dest)
+                if not Path(src).is_file():
+                    self._rm(f"{base}/artifacts/{dest}")
+                self._move(f"{tmp}/{dest}", f"{base}/artifacts/{dest}")
+            finally:
+                self._rm(tmp)
+            manifest = {k: v for k, v in manifest.items() if not (k == dest or k.startswith(dest + "/"))}
+            manifest.update(hashes)
+        entry.update(fields, manifest=dict(sorted(manifest.items())), updated=time.time())
+        self._write_json(f"{base}/entry.json", entry)
+        return self.entry(ModelRef(name, version))
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        check_name(alias, "alias")
+        if alias.isdigit():
+            raise UsageError(f"alias: expected a name that is not a number (numbers are versions), got {alias!r}")
+        self.resolve(ModelRef(name, version))
+        self._write_bytes(self._p(name, "aliases", alias), f"{version}\n".encode())
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        path = self._p(check_name(name), "aliases", check_name(alias, "alias"))
+        if not self.fs.exists(path):
+            raise NotFoundError(f"model {name!r}: no alias {alias!r}")
+        self.fs.rm(path)
+
+    def delete(self, name: str, version: int) -> None:
+        """Delete one version (its number stays claimed) and the aliases that pointed at it."""
+        name, version = self.resolve(ModelRef(name, version))
+        for a, v in self.aliases(name).items():
+            if v == version:
+                self.fs.rm(self._p(name, "aliases", a))
+        base = self._p(name, "versions", version)
+        self.fs.rm(f"{base}/entry.json")  # invisible from here on
+        self._rm(base)
+
+    # ------------------------------------------------------------------ integrity
+    def verify(self, name: str, version: int) -> list[str]:
+        """Problems found re-hashing a version's artifacts against its manifest (empty = intact)."""
+        entry = self.entry(ModelRef(name, version))
+        base = f"{self._p(name, 'versions', version)}/artifacts"
+        problems = []
+        present = {p[len(base) + 1:] for p in self.fs.find(base)} if self.fs.exists(base) else set()
+        for rel, want in entry["manifest"].items():
+            if rel not in present:
+                problems.append(f"{rel}: missing")
+                continue
+            h = hashlib.sha256()
+            with self.fs.open(f"{base}/{rel}", "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            if h.hexdigest() != want["sha256"]:
+                problems.append(f"{rel}: sha256 expected {want['sha256']}, got {h.hexdigest()}")
+        problems += [f"{rel}: not in the manifest" for rel in sorted(present - set(entry["manifest"]))]
+        return problems
+
+    def require_intact(self, name: str, version: int) -> None:
+        problems = self.verify(name, version)
+        if problems:
+            raise IntegrityError(f"{name}:{version} failed verification:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    def download(self, name: str, version: int, dest: Path, artifact: str | None = None) -> list[Path]:
+        """Copy a version's artifacts (or one of them) into `dest`, verified against the manifest."""
+        entry = self.entry(ModelRef(name, version))
+        base = f"{self._p(name, 'versions', version)}/artifacts"
+        wanted = {k: v for k, v in entry["manifest"].items()
+                  if artifact is None or k == artifact or k.startswith(artifact + "/")}
+        if not wanted:
+            tops = sorted({k.split("/", 1)[0] for k in entry["manifest"]})
+            raise NotFoundError(f"{name}:{version}: no artifact {artifact!r} (artifacts: {', '.join(tops)})")
+        out = []
+        for rel, want in wanted.items():
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = self.fs.cat_file(f"{base}/{rel}")
+            if hashlib.sha256(data).hexdigest() != want["sha256"]:
+                raise IntegrityError(f"{name}:{version}/{rel}: sha256 mismatch while downloading; "
+                                     f"run `trainkit models verify {name}:{version}`")
+            target.write_bytes(data)
+            out.append(target)
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _claim(self, name: str, owner: str) -> int:
+        """Take the next never-used version number with an exclusive create."""
+        claims = self._p(name, "claims")
+        self.fs.makedirs(claims, exist_ok=True)
+        taken = [int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.fs.ls(claims, detail=False)
+                 if p.rstrip("/").rsplit("/", 1)[-1].isdigit()]
+        n = max(taken, default=0) + 1
+        while True:
+            try:
+                with self.fs.open(f"{claims}/{n}", "xb") as f:
+                    f.write(json.dumps({"owner": owner, "time": time.time()}).encode())
+                return n
+            except FileExistsError:
+                n += 1
+            except (ValueError, NotImplementedError) as e:
+                raise TrainkitError(f"registry root {self.url}: its filesystem cannot create a file "
+                                    f"exclusively, which safe versioning needs ({e})") from e
+
+    def _move(self, src: str, dst: str) -> None:
+        """Move a file or tree into place; on a local root this is one atomic rename."""
+        parent = dst.rsplit("/", 1)[0]
+        self.fs.makedirs(parent, exist_ok=True)
+        if self.local:
+            os.replace(src, dst)
+        else:
+            self.fs.mv(src, dst, recursive=True)
+
+    def clean_leftovers(self, name: str) -> list[str]:
+        """Remove staging trees and half-published versions whose registering process died."""
+        removed = []
+        staging = self._p(name, ".staging")
+        if self.fs.exists(staging):
+            for info in self.fs.ls(staging, detail=True):
+                if _owner_dead(info["name"].rstrip("/").rsplit("/", 1)[-1], _mtime(info)):
+                    self._rm(info["name"])
+                    removed.append(info["name"])
+        versions, claims = self._p(name, "versions"), self._p(name, "claims")
+        if self.fs.exists(versions):
+            for p in self.fs.ls(versions, detail=False):
+                leaf = p.rstrip("/").rsplit("/", 1)[-1]
+                if self.fs.exists(f"{p.rstrip('/')}/entry.json"):
+                    continue
+                try:
+                    claim = json.loads(self.fs.cat_file(f"{claims}/{leaf}"))
+                except (FileNotFoundError, ValueError):
+                    claim = {"owner": "", "time": 0}
+                if _owner_dead(claim.get("owner", ""), claim.get("time")):
+                    self._rm(p)
+                    removed.append(p)
+        return removed
+
+    def _put_hashed(self, src: Path, base: str, dest: str) -> dict[str, dict]:
+        """Upload a file or a tree to base/dest, returning {relative path: {sha256, size}}."""
+        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+        manifest = {}
+        for f in files:
+            rel = dest if f == src else f"{dest}/{f.relative_to(src).as_posix()}"
+            h, size = hashlib.sha256(), 0
+            target = f"{base}/{rel}"
+            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+            with open(f, "rb") as fin, self.fs.open(target, "wb") as fout:
+                for chunk in iter(lambda: fin.read(1 << 20), b""):
+                    h.update(chunk)
+                    size += len(chunk)
+                    fout.write(chunk)
+            manifest[rel] = {"sha256": h.hexdigest(), "size": size}
+        return manifest
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
+        """Write via a temporary sibling and a rename, so readers never see half a file."""
+        parent, leaf = path.rsplit("/", 1)
+        self.fs.makedirs(parent, exist_ok=True)
+        tmp = f"{parent}/.{leaf}.tmp-{_owner()}"
+        try:
+            with self.fs.open(tmp, "wb") as f:
+                f.write(data)
+            self._move(tmp, path)
+        finally:
+            if self.fs.exists(tmp):
+                self.fs.rm(tmp)
+
+    def _write_json(self, path: str, obj: dict) -> None:
+        self._write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n").encode())
+
+    def _rm(self, path: str) -> None:
+        try:
+            if self.fs.exists(path):
+                self.fs.rm(path, recursive=True)
+        except FileNotFoundError:
+            pass
+
+
+def _mtime(info: dict) -> float | None:
+    t = info.get("mtime") or info.get("created") or info.get("LastModified")
+    if t is None:
+        return None
+    return t.timestamp() if hasattr(t, "timestamp") else float(t)
+
+
+def open_registry(cfg_or_root: dict | str) -> Registry:
+    """The registry for a resolved config (registry.root) or a root URL."""
+    if isinstance(cfg_or_root, dict):
+        return Registry(cfg_or_root["registry"]["root"])
+    return Registry(cfg_or_root)
+
+
+def raise_if_failed(entry: dict) -> None:
+    """Turn a failed ONNX export recorded in an entry into a clear non-zero exit."""
+    onnx = entry.get("onnx") or {}
+    if onnx.get("status") == "failed":
+        from ..errors import ExportError
+
+        raise ExportError(f"{entry['name']}:{entry['version']} is registered, but its ONNX export failed: "
+                          f"{onnx.get('reason')}")
+
+
+__all__ = ["ModelRef", "Registry", "check_name", "open_registry", "raise_if_failed"]
