@@ -12,6 +12,7 @@ from .data.datasets import DatasetStore
 from .fsutil import atomic_write_text
 from .runs import find_resumable, get_run, new_run_id, write_status
 from .spec import JobSpec, config_hash
+from .topology import process_count
 from .workspace import RunPaths, Workspace
 
 
@@ -73,7 +74,7 @@ def create_run(cfg: dict, overrides: list[str], echo=print) -> JobSpec:
     root = project_root()
     spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
                    config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
-                   project_root=str(root), world_size=int(cfg["distribution"]["processes"]),
+                   project_root=str(root), world_size=process_count(cfg["distribution"]),
                    created=time.time())
     tmp = paths.root.with_name(f".{run_id}.creating")
     target = paths.root if resuming else tmp
@@ -120,6 +121,7 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> int:
     from .launch import get_launcher
 
     launcher = get_launcher(cfg["compute"])
+    launcher.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
     spec = create_run(cfg, overrides, echo)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
     rc = launcher.launch(spec)

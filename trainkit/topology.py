@@ -1,15 +1,97 @@
-"""Which process am I? Pure functions and one small object; no I/O beyond reading os.environ."""
+"""Which process am I, and who are the others? Pure functions and small frozen objects: no I/O
+(beyond reading a given environ mapping) and no TensorFlow, so they are tested against tables."""
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from typing import Mapping
+
+TF_CONFIG_STRATEGIES = ("multi_worker_mirrored", "parameter_server")
+
+
+@dataclass(frozen=True)
+class Role:
+    rank: int            # trainkit's global rank; rank 0 is the chief and does all writing
+    task_type: str       # TF_CONFIG task type: chief | worker | ps
+    task_index: int      # index within its task type
+    server: bool = False  # runs tf.distribute.Server(...).join() until the chief is done (ps, PS workers)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+
+def process_count(dist: Mapping) -> int:
+    """How many processes a distribution needs."""
+    name = dist["name"]
+    if name == "multi_worker_mirrored":
+        return int(dist["workers"])
+    if name == "parameter_server":
+        return 1 + int(dist["workers"]) + int(dist["ps"])
+    if name == "horovod":
+        return int(dist["processes"])
+    return 1
+
+
+def roles(dist: Mapping) -> list[Role]:
+    """The rank table: rank -> (task type, index, server?). Rank 0 is always the chief."""
+    name = dist["name"]
+    if name == "parameter_server":
+        w, ps = int(dist["workers"]), int(dist["ps"])
+        return ([Role(0, "chief", 0)] + [Role(1 + i, "worker", i, True) for i in range(w)]
+                + [Role(1 + w + i, "ps", i, True) for i in range(ps)])
+    return [Role(r, "worker", r) for r in range(process_count(dist))]
+
+
+def cluster_spec(table: list[Role], addresses: list[str]) -> dict[str, list[str]]:
+    """TF's cluster dict from the rank table and one `host:port` per rank (same order)."""
+    if len(addresses) != len(table):
+        raise ValueError(f"expected {len(table)} addresses (one per rank), got {len(addresses)}")
+    cluster: dict[str, list[str]] = {}
+    for role in sorted(table, key=lambda r: (r.task_type, r.task_index)):
+        cluster.setdefault(role.task_type, []).append(addresses[role.rank])
+    return cluster
+
+
+def tf_config(cluster: dict[str, list[str]], role: Role) -> dict:
+    """The TF_CONFIG one process gets: the whole cluster plus its own task."""
+    return {"cluster": cluster, "task": {"type": role.task_type, "index": role.task_index}}
+
+
+def tf_configs(dist: Mapping, addresses: list[str]) -> list[str] | None:
+    """TF_CONFIG JSON for every rank, or None for strategies that do not use it."""
+    if dist["name"] not in TF_CONFIG_STRATEGIES:
+        return None
+    table = roles(dist)
+    cluster = cluster_spec(table, addresses)
+    return [json.dumps(tf_config(cluster, r), sort_keys=True) for r in table]
+
+
+def assign_slots(hosts: list[tuple[str, int]], n: int) -> list[tuple[str, int]]:
+    """Fill hosts in order: rank -> (host, local rank). Raises if the slots do not suffice."""
+    total = sum(s for _, s in hosts)
+    if n > total:
+        raise ValueError(f"{n} processes need {n} slots, the hosts have {total} "
+                         f"({', '.join(f'{h}:{s}' for h, s in hosts)})")
+    out = []
+    for host, slots in hosts:
+        out += [(host, i) for i in range(min(slots, n - len(out)))]
+    return out
+
+
+def horovod_hosts(assignment: list[tuple[str, int]]) -> str:
+    """horovodrun's -H value (`host:count,...`) for a rank -> (host, local rank) assignment."""
+    counts: dict[str, int] = {}
+    for host, _ in assignment:
+        counts[host] = counts.get(host, 0) + 1
+    return ",".join(f"{h}:{c}" for h, c in counts.items())
 
 
 @dataclass(frozen=True)
 class WorkerEnv:
     rank: int = 0           # global rank; rank 0 is the chief and does all writing
-    world_size: int = 1     # number of worker processes in the job
+    world_size: int = 1     # number of processes in the job
     local_rank: int = 0     # rank on this host
 
     @property
@@ -18,8 +100,11 @@ class WorkerEnv:
 
     @classmethod
     def detect(cls, environ: Mapping[str, str] | None = None) -> "WorkerEnv":
-        """Read the launcher's TRAINKIT_* variables, falling back to a single process."""
+        """From horovodrun's HOROVOD_* variables, else the launcher's TRAINKIT_*, else one process."""
         env = os.environ if environ is None else environ
-        return cls(rank=int(env.get("TRAINKIT_RANK", 0)),
-                   world_size=int(env.get("TRAINKIT_WORLD_SIZE", 1)),
-                   local_rank=int(env.get("TRAINKIT_LOCAL_RANK", 0)))
+        for prefix in ("HOROVOD_", "TRAINKIT_"):  # horovodrun ranks inherit the launcher env
+            if f"{prefix}RANK" in env:
+                return cls(rank=int(env[f"{prefix}RANK"]),
+                           world_size=int(env.get(f"{prefix}WORLD_SIZE", env.get(f"{prefix}SIZE", 1))),
+                           local_rank=int(env.get(f"{prefix}LOCAL_RANK", 0)))
+        return cls()

@@ -68,6 +68,13 @@ def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
     return cbs
 
 
+def plain_copy(spec: JobSpec, model):
+    """The trained weights in a model built outside any strategy scope, for saving and export."""
+    plain = build_model(spec)
+    plain.set_weights(model.get_weights())
+    return plain
+
+
 def save_outputs(model, paths: RunPaths) -> None:
     """The trained model as .keras and as a SavedModel, written to temp names then renamed."""
     import shutil
@@ -89,6 +96,9 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     if spec.project_root not in sys.path:
         sys.path.insert(0, spec.project_root)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
     import keras
 
     from .envinfo import describe_environment, version_mismatches
@@ -97,6 +107,11 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     from .train.loop import Trainer
 
     cfg = spec.config
+    strategy = get_strategy(cfg["distribution"], env)
+    if strategy.coordinated and not env.is_chief:
+        strategy.serve_forever()   # parameter-server workers and ps: serve until the launcher stops them
+        return {}
+    tf_strategy = strategy.tf_strategy()   # before anything else touches the TF runtime
     info = describe_environment(cfg["environment"])
     mismatches = version_mismatches(cfg["environment"], info)
     for m in mismatches:
@@ -110,8 +125,6 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     data = load_arrays(spec)
     print(f"data: {spec.dataset['name']} v{spec.dataset['version']} train={len(data.x_train)} "
           f"val={len(data.x_val)} test={len(data.x_test)}", flush=True)
-    strategy = get_strategy(cfg["distribution"], env)
-    tf_strategy = strategy.tf_strategy()
     with tf_strategy.scope():
         model = build_model(spec)
     ckpt = Checkpointer(paths.checkpoints, keep=int(cfg["trainer"]["checkpoint"]["keep"]))
@@ -129,7 +142,8 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     trainer = Trainer(model, tf_strategy, cfg["trainer"], world_size=env.world_size,
                       is_chief=env.is_chief, checkpointer=ckpt,
                       callbacks=make_callbacks(spec, paths, env.is_chief),
-                      grad_transform=strategy.grad_transform, sync_initial_state=strategy.sync_initial_state)
+                      grad_transform=strategy.grad_transform, sync_initial_state=strategy.sync_initial_state,
+                      reduce_sums=strategy.reduce_sums, shard=strategy.shard, jit_ok=strategy.jit_ok)
     t0 = time.time()
     result = trainer.fit(data, on_epoch=on_epoch)
     final = {"test_loss": result.test["loss"], "test_accuracy": result.test["accuracy"],
@@ -142,6 +156,7 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     if env.is_chief:
         from .plots import plot_curves
 
+        model = plain_copy(spec, model)     # distributed variables -> an ordinary Keras model
         save_outputs(model, paths)
         plot_curves(result.history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
         atomic_write_json(paths.outputs / "metrics.json", final)

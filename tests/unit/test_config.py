@@ -1,7 +1,6 @@
 """The real config tree composes, and bad overrides fail fast (exit 2, no TF, no run dir)."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -40,14 +39,16 @@ def test_cross_field_checks_report_every_problem_at_once():
     cfg["trainer"]["optimizer"] = "adagrad"
     cfg["model"]["dropout"] = 1.5
     cfg["model"]["num_classes"] = 7
-    cfg["distribution"]["processes"] = 3
+    cfg["distribution"] = {"name": "multi_worker_mirrored", "workers": 5, "communication": "auto"}
     problems = check_config(cfg)
     assert "trainer.epochs: expected an integer >= 1, got 0" in problems
     assert any(p.startswith("trainer.optimizer: expected one of") and "'adagrad'" in p for p in problems)
     assert "model.dropout: expected a number in [0, 1), got 1.5" in problems
     assert any(p.startswith("model.num_classes: expected dataset.num_classes=10, got 7") for p in problems)
-    assert any("compute.slots=2" in p and "3 processes" in p for p in problems)
-    assert len(problems) == 5
+    assert any("compute.slots=4" in p and "needs 5 processes" in p for p in problems)
+    assert "trainer.batch_size: the global batch must split evenly over 5 replicas of " \
+           "distribution=multi_worker_mirrored, got 64" in problems
+    assert len(problems) == 6
 
 
 def test_registry_defaults_follow_the_workspace_and_experiment(workspace):
@@ -87,15 +88,14 @@ def poisoned_tensorflow(tmp_path) -> dict:
     ("dataset=imagenet", ["Available options in 'dataset'", "fashion_mnist", "mnist"]),
     ("registry.model_name=../../etc", ["registry.model_name: expected null or 1-128 letters", "'../../etc'"]),
     ("export.onnx.opset=25", ["export.onnx.opset: expected an integer in [13, 18]", "got 25"]),
+    ("distribution=parameter_server distribution.ps=0", ["distribution.ps: expected an integer >= 1 (parameter server needs a ps"]),
     ("registry.root=nosuchproto://x", ["registry.root: expected a path or an fsspec URL", "'nosuchproto://x'"]),
 ])
 def test_bad_override_exits_2_fast_without_tensorflow_or_run_dir(override, expected, workspace, poisoned_tensorflow):
-    t0 = time.perf_counter()
-    proc = run_trainkit([override], env=poisoned_tensorflow)
-    elapsed = time.perf_counter() - t0
+    # "Fast" is guaranteed structurally (TensorFlow is never imported), not by a timed assertion.
+    proc = run_trainkit(override.split(), env=poisoned_tensorflow)
     assert proc.returncode == 2, proc.stderr
     for text in expected:
         assert text in proc.stderr + proc.stdout
     assert "TENSORFLOW WAS IMPORTED" not in proc.stderr
-    assert elapsed < 2.0, f"config error took {elapsed:.2f}s"
     assert not Path(workspace).exists(), "a bad override must not create anything"

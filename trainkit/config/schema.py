@@ -88,8 +88,31 @@ class ComputeConfig:
 
 @dataclass
 class DistributionConfig:
-    name: str = MISSING                                   # single | mirrored | ...
-    processes: int = 1                                    # worker processes the strategy needs
+    name: str = MISSING                                   # single | mirrored | multi_worker_mirrored | parameter_server | horovod
+
+
+@dataclass
+class MirroredConfig(DistributionConfig):
+    logical_cpus: int = 2                                 # replicas on a machine without GPUs (CPU split in N logical devices)
+
+
+@dataclass
+class MultiWorkerMirroredConfig(DistributionConfig):
+    workers: int = 2                                      # one process (and one replica) per worker
+    communication: str = "auto"                           # auto | ring (collective implementation)
+
+
+@dataclass
+class ParameterServerConfig(DistributionConfig):
+    workers: int = 2                                      # processes that run the scheduled steps
+    ps: int = 1                                           # processes that hold the variables
+    # plus one chief process that coordinates (ClusterCoordinator) and does all writing
+
+
+@dataclass
+class HorovodConfig(DistributionConfig):
+    processes: int = 2                                    # ranks, launched by horovodrun
+    backend: str = "gloo"                                 # gloo (built by scripts/build_horovod.sh) | mpi
 
 
 @dataclass
@@ -163,6 +186,14 @@ GROUP_SCHEMAS = {
 }
 
 
+DISTRIBUTION_SCHEMAS = {
+    "mirrored": MirroredConfig,
+    "multi_worker_mirrored": MultiWorkerMirroredConfig,
+    "parameter_server": ParameterServerConfig,
+    "horovod": HorovodConfig,
+}
+
+
 def register_configs() -> None:
     """Store the schemas so YAML files can inherit them with `defaults: [base_<group>]`."""
     from hydra.core.config_store import ConfigStore
@@ -171,3 +202,5 @@ def register_configs() -> None:
     cs.store(name="base_config", node=TrainkitConfig)
     for group, schema in GROUP_SCHEMAS.items():
         cs.store(group=group, name=f"base_{group}", node=schema)
+    for name, schema in DISTRIBUTION_SCHEMAS.items():
+        cs.store(group="distribution", name=f"base_{name}", node=schema)

@@ -90,12 +90,7 @@ def check_config(cfg: dict) -> list[str]:
         c.fail(f"model.num_classes: expected dataset.num_classes={c.get('dataset.num_classes')}, "
                f"got {c.get('model.num_classes')}")
 
-    c.check("distribution.processes", positive, "an integer >= 1")
-    c.check("compute.slots", positive, "an integer >= 1")
-    procs, slots = c.get("distribution.processes"), c.get("compute.slots")
-    if isinstance(procs, int) and isinstance(slots, int) and procs > slots:
-        c.fail(f"distribution.processes: {c.get('distribution.name')} needs {procs} processes "
-               f"but compute={c.get('compute.name')} has compute.slots={slots}")
+    _check_distribution(c)
     if c.get("environment.name") == "custom":
         req = c.get("environment.requirements_file")
         if not req or not os.path.isfile(os.path.expanduser(str(req))):
@@ -110,6 +105,40 @@ def check_config(cfg: dict) -> list[str]:
             "'auto', 'never' or a run id like 20261122-101500-ab12cd")
     _check_registry(c)
     return c.problems
+
+
+def _check_distribution(c: _Checker) -> None:
+    from ..topology import process_count
+
+    dist = c.get("distribution")
+    name, before = dist.get("name"), len(c.problems)
+    positive = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
+    if name == "multi_worker_mirrored":
+        c.check("distribution.workers", positive, "an integer >= 1 (one process per worker)")
+        c.check("distribution.communication", lambda v: v in ("auto", "ring"), "'auto' or 'ring'")
+    elif name == "parameter_server":
+        c.check("distribution.workers", positive, "an integer >= 1 (parameter server needs a worker to run steps)")
+        c.check("distribution.ps", positive, "an integer >= 1 (parameter server needs a ps to hold variables)")
+    elif name == "horovod":
+        c.check("distribution.processes", positive, "an integer >= 1")
+        c.check("distribution.backend", lambda v: v in ("gloo", "mpi"), "'gloo' or 'mpi'")
+    elif name == "mirrored":
+        c.check("distribution.logical_cpus", positive, "an integer >= 1")
+    c.check("compute.slots", positive, "an integer >= 1")
+    if len(c.problems) > before:
+        return
+    procs, slots = process_count(dist), c.get("compute.slots")
+    if procs > slots:
+        c.fail(f"compute.slots: distribution={name} needs {procs} processes"
+               + (" (1 chief + workers + ps)" if name == "parameter_server" else "")
+               + f" but compute={c.get('compute.name')} has compute.slots={slots}; "
+               f"lower the process count or raise compute.slots")
+    batch = c.get("trainer.batch_size")
+    shards = procs if name in ("multi_worker_mirrored", "horovod") else (
+        dist.get("logical_cpus", 1) if name == "mirrored" else 1)
+    if isinstance(batch, int) and batch % shards:
+        c.fail(f"trainer.batch_size: the global batch must split evenly over {shards} replicas of "
+               f"distribution={name}, got {batch}")
 
 
 def _check_registry(c: _Checker) -> None:

@@ -12,6 +12,9 @@ class Launcher(ABC):
     def __init__(self, compute_cfg: dict):
         self.cfg = compute_cfg
 
+    def preflight(self, cfg: dict) -> None:
+        """Refuse a job this target cannot run, before anything is created (default: accept)."""
+
     @abstractmethod
     def launch(self, spec: JobSpec) -> int:
         """Run (or submit) the job; return the exit code to give the user (0 = success)."""

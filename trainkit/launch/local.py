@@ -4,7 +4,9 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,8 +14,10 @@ import time
 from pathlib import Path
 from typing import IO, Callable
 
+from ..errors import TrainkitError
 from ..runs import write_status
 from ..spec import JobSpec
+from ..topology import TF_CONFIG_STRATEGIES, assign_slots, horovod_hosts, roles, tf_configs
 from ..workspace import RunPaths
 from .base import Launcher
 
@@ -29,88 +33,165 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child before e
         pass
 
 
-def worker_env(spec: JobSpec, rank: int) -> dict:
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """n distinct free TCP ports (all held open together, so none is handed out twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def base_env(spec: JobSpec) -> dict:
     env = dict(os.environ)
     env.update({k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()})
-    env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(spec.world_size),
-               TRAINKIT_LOCAL_RANK=str(rank), PYTHONUNBUFFERED="1",
+    env.update(PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [spec.project_root, env.get("PYTHONPATH")])))
+    for key in ("TRAINKIT_RANK", "TRAINKIT_WORLD_SIZE", "TRAINKIT_LOCAL_RANK", "TF_CONFIG"):
+        env.pop(key, None)
     return env
 
 
-class OutputPump:
-    """Copies a worker's lines to its log file and the console; progress lines go to a callback."""
+def horovodrun() -> Path:
+    return Path(sys.executable).with_name("horovodrun")
 
-    def __init__(self, stream: IO[bytes], log: IO[str], echo: IO[str], prefix: str,
-                 on_progress: Callable[[dict], None] | None, tail: list[str]):
-        self.thread = threading.Thread(target=self._run, args=(stream, log, echo, prefix, on_progress, tail),
-                                       daemon=True)
+
+def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
+    """(ranks, command, environment) of each process to start: one per rank, or one horovodrun."""
+    dist = spec.config["distribution"]
+    worker = [sys.executable, "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]
+    n = spec.world_size
+    if dist["name"] == "horovod":
+        hosts = horovod_hosts(assign_slots([("localhost", n)], n))
+        cmd = [str(horovodrun()), "-np", str(n), "-H", hosts, f"--{dist.get('backend', 'gloo')}", *worker]
+        return [(list(range(n)), cmd, base_env(spec))]
+    configs = tf_configs(dist, [f"127.0.0.1:{p}" for p in free_ports(n)]) if n > 1 or \
+        dist["name"] in TF_CONFIG_STRATEGIES else None
+    out = []
+    for rank in range(n):
+        env = base_env(spec)
+        env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n), TRAINKIT_LOCAL_RANK=str(rank))
+        if configs:
+            env["TF_CONFIG"] = configs[rank]
+        if dist["name"] == "parameter_server":
+            env["GRPC_FAIL_FAST"] = "use_caller"
+        out.append(([rank], worker, env))
+    return out
+
+
+class RankSink:
+    """One rank's output: its log file(s), the last lines (for failure reports), the console."""
+
+    def __init__(self, rank: int, paths: RunPaths, world_size: int, on_progress: Callable | None):
+        self.rank, self.on_progress, self.tail = rank, on_progress, []
+        self.prefix = "" if world_size == 1 else f"[rank {rank}] "
+        if rank == 0:
+            self.out, self.err = open(paths.logs / "stdout.log", "a"), open(paths.logs / "stderr.log", "a")
+        else:
+            self.out = self.err = open(paths.rank_log(rank), "a")
+        self.lock = threading.Lock()
+
+    def write(self, line: str, is_err: bool) -> None:
+        if line.startswith(PROGRESS):
+            if self.on_progress:
+                try:
+                    self.on_progress(json.loads(line[len(PROGRESS):]))
+                except ValueError:
+                    pass
+            return
+        with self.lock:
+            log = self.err if is_err else self.out
+            log.write(line)
+            log.flush()
+            self.tail.append(line.rstrip("\n"))
+            del self.tail[:-20]
+            echo = sys.stderr if is_err else sys.stdout
+            echo.write(self.prefix + line)
+            echo.flush()
+
+    def close(self) -> None:
+        self.out.close()
+        if self.err is not self.out:
+            self.err.close()
+
+
+HOROVOD_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$", re.S)
+
+
+class OutputPump:
+    """Reads one process's stream line by line and hands each line to the rank it belongs to.
+    A horovodrun stream carries every rank, each line prefixed `[rank]<stdout|stderr>:`."""
+
+    def __init__(self, stream: IO[bytes], ranks: list[int], sinks: dict[int, RankSink], is_err: bool):
+        self.thread = threading.Thread(target=self._run, args=(stream, ranks, sinks, is_err), daemon=True)
         self.thread.start()
 
     @staticmethod
-    def _run(stream, log, echo, prefix, on_progress, tail) -> None:
+    def _run(stream, ranks, sinks, is_err) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace")
-            if line.startswith(PROGRESS):
-                if on_progress:
-                    try:
-                        on_progress(json.loads(line[len(PROGRESS):]))
-                    except ValueError:
-                        pass
-                continue
-            log.write(line)
-            log.flush()
-            tail.append(line.rstrip("\n"))
-            del tail[:-20]
-            echo.write(prefix + line)
-            echo.flush()
+            rank, err = ranks[0], is_err
+            if len(ranks) > 1:
+                m = HOROVOD_LINE.match(line)
+                if m:
+                    rank, err, line = int(m.group(1)), m.group(2) == "stderr", m.group(3)
+            sinks.get(rank, sinks[ranks[0]]).write(line, err)
 
 
 class LocalLauncher(Launcher):
+    def preflight(self, cfg: dict) -> None:
+        if cfg["distribution"]["name"] == "horovod":
+            import importlib.util
+
+            if importlib.util.find_spec("horovod") is None or not horovodrun().exists():
+                from ..strategies import HOROVOD_INSTALL
+
+                raise TrainkitError(f"distribution=horovod: horovod is not installed in {sys.prefix}; "
+                                    f"install it with:\n  {HOROVOD_INSTALL}")
+
     def launch(self, spec: JobSpec) -> int:
         paths = RunPaths(Path(spec.run_dir))
         paths.logs.mkdir(parents=True, exist_ok=True)
-        procs: list[subprocess.Popen] = []
-        pumps: list[OutputPump] = []
-        tails: dict[int, list[str]] = {}
-        files = []
+        table = roles(spec.config["distribution"])
         progress = _ProgressBar()
+        sinks = {r: RankSink(r, paths, spec.world_size, progress.update if r == 0 else None)
+                 for r in range(spec.world_size)}
+        procs: list[tuple[list[int], subprocess.Popen]] = []
+        pumps: list[OutputPump] = []
         write_status(paths, "running", pid=os.getpid(), host=os.uname().nodename)
         try:
-            for rank in range(spec.world_size):
-                cmd = [sys.executable, "-m", "trainkit.worker", str(paths.spec)]
-                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        env=worker_env(spec, rank),
+            for ranks, cmd, env in plan(spec):
+                proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                                         cwd=spec.project_root, start_new_session=True,
                                         preexec_fn=_die_with_parent)
-                procs.append(proc)
-                tails[rank] = []
-                prefix = "" if spec.world_size == 1 else f"[rank {rank}] "
-                if rank == 0:
-                    out, err = open(paths.logs / "stdout.log", "a"), open(paths.logs / "stderr.log", "a")
-                else:
-                    out = err = open(paths.rank_log(rank), "a")
-                files += [out, err]
-                pumps.append(OutputPump(proc.stdout, out, sys.stdout, prefix,
-                                        progress.update if rank == 0 else None, tails[rank]))
-                pumps.append(OutputPump(proc.stderr, err, sys.stderr, prefix, None, tails[rank]))
-            rc, failed_rank = self._wait(procs)
+                procs.append((ranks, proc))
+                pumps += [OutputPump(proc.stdout, ranks, sinks, False), OutputPump(proc.stderr, ranks, sinks, True)]
+            servers = {i for i, (ranks, _) in enumerate(procs) if all(table[r].server for r in ranks)}
+            rc, failed = self._wait([p for _, p in procs], servers)
         except KeyboardInterrupt:
-            self._terminate(procs)
-            rc, failed_rank = 130, None
+            self._terminate([p for _, p in procs])
+            rc, failed = 130, None
             write_status(paths, "cancelled", exit_reason="cancelled by the user (SIGINT/SIGTERM)")
         finally:
             for p in pumps:
                 p.thread.join(timeout=5)
             progress.stop()
-            for f in files:
-                f.close()
-        if rc != 0 and failed_rank is not None:
-            self._record_failure(paths, procs[failed_rank].returncode, failed_rank, tails[failed_rank])
+            for sink in sinks.values():
+                sink.close()
+        if rc != 0 and failed is not None:
+            ranks, proc = procs[failed]
+            rank = ranks[0] if len(ranks) == 1 else _horovod_failed_rank(sinks, ranks)
+            self._record_failure(paths, proc.returncode, rank, sinks[rank].tail)
         return rc
 
-    def _wait(self, procs: list[subprocess.Popen]) -> tuple[int, int | None]:
-        """Wait for all; the first non-zero exit stops the others. Returns (rc, failed rank)."""
+    def _wait(self, procs: list[subprocess.Popen], servers: set[int]) -> tuple[int, int | None]:
+        """Wait for the non-server processes; the first non-zero exit stops all others. Servers
+        (parameter-server workers and ps) are stopped once the rest succeeded. Returns (rc, index)."""
         while True:
             codes = [p.poll() for p in procs]
             bad = [i for i, c in enumerate(codes) if c not in (None, 0)]
@@ -118,7 +199,10 @@ class LocalLauncher(Launcher):
                 self._terminate(procs)
                 code = procs[bad[0]].returncode
                 return (code if code > 0 else 128 - code), bad[0]
-            if all(c == 0 for c in codes):
+            if all(c == 0 for i, c in enumerate(codes) if i not in servers):
+                for i in servers:   # stateless tf.distribute servers: nothing to lose
+                    _signal_group(procs[i], signal.SIGKILL)
+                    procs[i].wait()
                 return 0, None
             time.sleep(0.1)
 
@@ -152,6 +236,16 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
         os.killpg(p.pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _horovod_failed_rank(sinks: dict[int, RankSink], ranks: list[int]) -> int:
+    """horovodrun names the first rank that failed in its own output; default to the chief."""
+    for rank in ranks:
+        for line in sinks[rank].tail:
+            m = re.search(r"Process (\d+) exit with status code|Process name: (\d+)", line)
+            if m:
+                return int(m.group(1) or m.group(2))
+    return ranks[0]
 
 
 class _ProgressBar:

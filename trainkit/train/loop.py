@@ -52,7 +52,8 @@ class Trainer:
     def __init__(self, model, strategy, trainer_cfg: dict, *, world_size: int = 1,
                  is_chief: bool = True, checkpointer=None, callbacks: list | None = None,
                  grad_transform: Callable | None = None, sync_initial_state: Callable | None = None,
-                 log: Callable[[str], None] = print):
+                 reduce_sums: Callable | None = None, shard: tuple[int, int] | None = None,
+                 jit_ok: bool = True, log: Callable[[str], None] = print):
         import keras
         import tensorflow as tf
 
@@ -73,6 +74,9 @@ class Trainer:
             model.compile(optimizer=self.optimizer, loss="sparse_categorical_crossentropy")
         self.grad_transform = grad_transform
         self.sync_initial_state = sync_initial_state
+        self.reduce_sums = reduce_sums      # sums metric tensors over processes TF does not know of
+        self.shard = shard                  # (shards, index) for such processes (Horovod)
+        self.jit = bool(trainer_cfg.get("jit_compile")) and jit_ok
         self._tensors: dict = {}
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
         self._train_chunk = self._build_train_chunk()
@@ -109,15 +113,30 @@ class Trainer:
                                                  (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
             return loss_sum, correct
 
-        # Horovod's collective ops cannot be compiled by XLA; everything else can.
-        chunk = tf.function(chunk, jit_compile=bool(self.cfg.get("jit_compile")) and grad_transform is None)
+        if self.strategy.num_replicas_in_sync == 1 and not self.strategy.extended._in_multi_worker_mode():
+            # One replica: the whole group of steps runs inside the replica function, compiled by
+            # XLA unless cross-process collectives (Horovod's allreduce) are involved.
+            chunk = tf.function(chunk, jit_compile=self.jit)
 
+            @tf.function
+            def train_chunk(xs, ys):
+                l, c = strategy.run(chunk, args=(xs, ys))
+                return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
+
+            return train_chunk
+
+        # Several replicas: apply_gradients synchronises them (merge_call), which TF allows only
+        # at the top of the replica function, so the loop over steps lives outside strategy.run.
         @tf.function
-        def train_chunk(xs, ys):
-            l, c = strategy.run(chunk, args=(xs, ys))
-            return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
+        def train_chunk_replicated(xs, ys):
+            n = tf.shape(strategy.experimental_local_results(xs)[0])[0]
+            total = tf.zeros([2])
+            for i in tf.range(n):
+                sums = strategy.run(lambda a, b: tf.stack(step(a[i], b[i])), args=(xs, ys))
+                total += strategy.reduce("SUM", sums, axis=None)
+            return total[0], total[1]
 
-        return train_chunk
+        return train_chunk_replicated
 
     def _build_eval_pass(self):
         tf, keras, model, strategy = self.tf, self.keras, self.model, self.strategy
@@ -143,32 +162,54 @@ class Trainer:
 
     # ---------------------------------------------------------------- data
     def _dataset(self, x, y, *, shuffle_seed: int | None, steps_per_element: int | None):
-        """tf.data: cache, seeded per-epoch shuffle, per-replica batch, then (training) groups of
-        `steps_per_element` batches so one call runs many steps; sharded per input pipeline."""
+        """tf.data: cache, seeded per-epoch shuffle, then groups of `steps_per_element` per-replica
+        batches so one call runs many steps.
+
+        Training data is sharded so that every strategy sees the single-process global batches:
+        each input pipeline shuffles the whole split with the same seed, cuts it into global
+        batches and gives each of its replicas that replica's slice. Evaluation data is sharded."""
         tf, gb = self.tf, self.global_batch
         key = id(x)
         if key not in self._tensors:  # convert once: later epochs reuse the same tensors
             self._tensors[key] = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
         tx, ty = self._tensors[key]
         buf = int(self.cfg.get("shuffle_buffer") or 0) or len(x)
+        external = self.shard
 
         def dataset_fn(ctx):
+            n, i = external or (ctx.num_input_pipelines, ctx.input_pipeline_id)
+            per_replica = gb // n if external else ctx.get_per_replica_batch_size(gb)
             ds = tf.data.Dataset.from_tensor_slices((tx, ty)).cache()
-            if ctx.num_input_pipelines > 1:
-                ds = ds.shard(ctx.num_input_pipelines, ctx.input_pipeline_id)
-            if shuffle_seed is not None:
-                ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
             if steps_per_element:
-                ds = ds.batch(ctx.get_per_replica_batch_size(gb), drop_remainder=True)
-                ds = ds.batch(steps_per_element)
+                if shuffle_seed is not None:
+                    ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
+                ds = ds.batch(gb, drop_remainder=True).batch(steps_per_element)  # [steps, global batch]
+                replicas = 1 if external else ctx.num_replicas_in_sync // ctx.num_input_pipelines
+                if n * replicas > 1:
+                    # consecutive elements of a pipeline go to its consecutive replicas: emit each
+                    # replica's slice of the same global batches, in replica order
+                    def slices(bx, by):
+                        def take(r):
+                            lo = (i * replicas + tf.cast(r, tf.int32)) * per_replica
+                            return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica]
+                        return tf.data.Dataset.range(replicas).map(take)
+                    ds = ds.flat_map(slices)
             else:
-                ds = ds.batch(ctx.get_per_replica_batch_size(gb * 16))
+                if n > 1:
+                    ds = ds.shard(n, i)
+                ds = ds.batch(per_replica * 16)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return self.strategy.distribute_datasets_from_function(dataset_fn)
 
+    def _sum(self, *values) -> list[float]:
+        """Python floats of metric sums, summed over Horovod ranks when there are several."""
+        if self.reduce_sums is None:
+            return [float(v) for v in values]
+        return [float(v) for v in self.reduce_sums([self.tf.cast(v, self.tf.float32) for v in values])]
+
     def evaluate(self, x, y) -> dict:
-        loss_sum, correct, n = (float(t) for t in self._eval_pass(
+        loss_sum, correct, n = self._sum(*self._eval_pass(
             self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
         return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "count": int(n)}
 
@@ -187,8 +228,8 @@ class Trainer:
             result.start_epoch, result.history = state["epoch"], list(state["history"])
             self.log(f"resumed from checkpoint: epoch {state['epoch']} complete, continuing at "
                      f"epoch {state['epoch'] + 1}/{epochs}")
-        if self.sync_initial_state is not None:  # e.g. Horovod: rank 0's weights and slots to all
-            self.sync_initial_state()
+        if self.sync_initial_state is not None:  # Horovod: rank 0's weights and optimizer slots
+            self.sync_initial_state(ckpt_vars)    # (built in __init__) to all, before any step
         self.callbacks.on_train_begin()
         self.model.stop_training = False
         for epoch in range(result.start_epoch, epochs):
@@ -200,8 +241,8 @@ class Trainer:
             done = 0
             for xs, ys in chunks:
                 self.callbacks.on_train_batch_begin(done)
-                l, c = self._train_chunk(xs, ys)
-                loss_sum, correct = loss_sum + float(l), correct + float(c)
+                l, c = self._sum(*self._train_chunk(xs, ys))
+                loss_sum, correct = loss_sum + l, correct + c
                 done = min(done + k, steps)
                 seen = done * self.global_batch
                 self.callbacks.on_train_batch_end(done - 1, {"loss": loss_sum / seen,
