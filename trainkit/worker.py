@@ -143,7 +143,8 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
                       is_chief=env.is_chief, checkpointer=ckpt,
                       callbacks=make_callbacks(spec, paths, env.is_chief),
                       grad_transform=strategy.grad_transform, sync_initial_state=strategy.sync_initial_state,
-                      reduce_sums=strategy.reduce_sums, shard=strategy.shard, jit_ok=strategy.jit_ok)
+                      reduce_sums=strategy.reduce_sums, shard=strategy.shard, jit_ok=strategy.jit_ok,
+                      coordinated=strategy.coordinated)
     t0 = time.time()
     result = trainer.fit(data, on_epoch=on_epoch)
     final = {"test_loss": result.test["loss"], "test_accuracy": result.test["accuracy"],

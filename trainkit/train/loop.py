@@ -53,7 +53,7 @@ class Trainer:
                  is_chief: bool = True, checkpointer=None, callbacks: list | None = None,
                  grad_transform: Callable | None = None, sync_initial_state: Callable | None = None,
                  reduce_sums: Callable | None = None, shard: tuple[int, int] | None = None,
-                 jit_ok: bool = True, log: Callable[[str], None] = print):
+                 jit_ok: bool = True, coordinated: bool = False, log: Callable[[str], None] = print):
         import keras
         import tensorflow as tf
 
@@ -79,8 +79,14 @@ class Trainer:
         self.jit = bool(trainer_cfg.get("jit_compile")) and jit_ok
         self._tensors: dict = {}
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
-        self._train_chunk = self._build_train_chunk()
-        self._eval_pass = self._build_eval_pass()
+        self.coordinator = None
+        if coordinated:  # parameter server: this process schedules steps on the workers
+            self.coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
+            self._train_chunk = self._build_coordinated_chunk()
+            self._eval_pass = self._build_local_eval()
+        else:
+            self._train_chunk = self._build_train_chunk()
+            self._eval_pass = self._build_eval_pass()
 
     # ---------------------------------------------------------------- tf.functions
     def _build_train_chunk(self):
@@ -137,6 +143,76 @@ class Trainer:
             return total[0], total[1]
 
         return train_chunk_replicated
+
+    def _replica_step(self):
+        tf, keras, model, opt, gb = self.tf, self.keras, self.model, self.optimizer, self.global_batch
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                probs = model(x, training=True)
+                per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+            grads = tape.gradient(loss, model.trainable_variables)
+            opt.apply_gradients(zip(grads, model.trainable_variables))
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
+            return tf.stack([tf.reduce_sum(per_example), correct])
+
+        return step
+
+    def _build_coordinated_chunk(self):
+        """Parameter server: one scheduled function = a group of steps on whichever worker is free,
+        reading that worker's own dataset iterator; variables are read from and written to the ps."""
+        tf, strategy, step = self.tf, self.strategy, self._replica_step()
+
+        @tf.function
+        def worker_fn(iterator):
+            xs, ys = next(iterator)
+            total = tf.zeros([2])
+            for i in tf.range(tf.shape(xs)[0]):
+                sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
+                total += strategy.reduce("SUM", sums, axis=None)
+            return total
+
+        return worker_fn
+
+    def _build_local_eval(self):
+        """Evaluation on this process with plain batches (parameter server: variables read from ps)."""
+        tf, keras, model = self.tf, self.keras, self.model
+
+        @tf.function
+        def eval_batch(x, y):
+            probs = model(x, training=False)
+            per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
+            return tf.reduce_sum(per_example), correct, tf.cast(tf.shape(y)[0], tf.float32)
+
+        def eval_pass(batches):
+            totals = np.zeros(3)
+            for x, y in batches:
+                totals += [float(v) for v in eval_batch(x, y)]
+            return totals
+
+        return eval_pass
+
+    def _fit_epoch_coordinated(self, data: Arrays, steps: int, k: int) -> tuple[float, float, int]:
+        """Schedule one epoch's worth of step groups and wait for all of them."""
+        tf = self.tf
+        if not hasattr(self, "_ps_iter"):
+            # Pixels travel as uint8 inside the dataset function (4x smaller than float32).
+            x8, y = data.x_train.astype(np.uint8), data.y_train
+            gb, buf = self.global_batch, int(self.cfg.get("shuffle_buffer") or 0) or len(y)
+
+            def dataset_fn():
+                ds = tf.data.Dataset.from_tensor_slices((x8, y)).shuffle(buf).repeat()
+                ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
+                return ds.batch(gb, drop_remainder=True).batch(k, drop_remainder=True).prefetch(2)
+
+            self._ps_iter = iter(self.coordinator.create_per_worker_dataset(dataset_fn))
+        calls = -(-steps // k)
+        results = [self.coordinator.schedule(self._train_chunk, args=(self._ps_iter,)) for _ in range(calls)]
+        self.coordinator.join()
+        totals = np.sum([r.fetch() for r in results], axis=0)
+        return float(totals[0]), float(totals[1]), calls * k
 
     def _build_eval_pass(self):
         tf, keras, model, strategy = self.tf, self.keras, self.model, self.strategy
@@ -209,8 +285,11 @@ class Trainer:
         return [float(v) for v in self.reduce_sums([self.tf.cast(v, self.tf.float32) for v in values])]
 
     def evaluate(self, x, y) -> dict:
-        loss_sum, correct, n = self._sum(*self._eval_pass(
-            self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
+        if self.coordinator is not None:
+            loss_sum, correct, n = self._eval_pass((x[i:i + 1024], y[i:i + 1024]) for i in range(0, len(x), 1024))
+        else:
+            loss_sum, correct, n = self._sum(*self._eval_pass(
+                self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
         return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "count": int(n)}
 
     # ---------------------------------------------------------------- fit
@@ -235,10 +314,14 @@ class Trainer:
         for epoch in range(result.start_epoch, epochs):
             t0 = time.perf_counter()
             self.callbacks.on_epoch_begin(epoch)
-            chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
-                                   steps_per_element=k)
-            loss_sum = correct = 0.0
-            done = 0
+            if self.coordinator is not None:
+                loss_sum, correct, done = self._fit_epoch_coordinated(data, steps, k)
+                chunks = []
+            else:
+                chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
+                                       steps_per_element=k)
+                loss_sum = correct = 0.0
+                done = 0
             for xs, ys in chunks:
                 self.callbacks.on_train_batch_begin(done)
                 l, c = self._sum(*self._train_chunk(xs, ys))
@@ -249,7 +332,7 @@ class Trainer:
                                                              "accuracy": correct / seen})
                 if self.is_chief:
                     emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=steps)
-            seen = steps * self.global_batch
+            seen = max(done, steps) * self.global_batch
             logs = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen}
             if len(data.x_val):
                 val = self.evaluate(data.x_val, data.y_val)
