@@ -185,8 +185,9 @@ class LocalLauncher(Launcher):
                 sink.close()
         if rc != 0 and failed is not None:
             ranks, proc = procs[failed]
-            rank = ranks[0] if len(ranks) == 1 else _horovod_failed_rank(sinks, ranks)
-            self._record_failure(paths, proc.returncode, rank, sinks[rank].tail)
+            rank, code = (ranks[0], proc.returncode) if len(ranks) == 1 else \
+                _horovod_failure(sinks, ranks, proc.returncode)
+            self._record_failure(paths, code, rank, sinks[rank].tail)
         return rc
 
     def _wait(self, procs: list[subprocess.Popen], servers: set[int]) -> tuple[int, int | None]:
@@ -226,8 +227,9 @@ class LocalLauncher(Launcher):
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         status = read_json(paths.status, {}) or {}
         reason = f"worker rank {rank} failed with {how}"
-        if status.get("state") == "failed" and status.get("exit_reason"):
-            reason += f": {status['exit_reason']}"
+        if status.get("state") == "failed" and status.get("exit_reason"):   # written by the chief
+            reason += f": {status['exit_reason']}" if rank == 0 else \
+                f" (the chief then reported: {status['exit_reason'].splitlines()[0]})"
         write_status(paths, "failed", exit_reason=reason, failed_rank=rank, last_log_lines=tail[-10:])
 
 
@@ -238,14 +240,15 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _horovod_failed_rank(sinks: dict[int, RankSink], ranks: list[int]) -> int:
-    """horovodrun names the first rank that failed in its own output; default to the chief."""
-    for rank in ranks:
-        for line in sinks[rank].tail:
-            m = re.search(r"Process (\d+) exit with status code|Process name: (\d+)", line)
-            if m:
-                return int(m.group(1) or m.group(2))
-    return ranks[0]
+def _horovod_failure(sinks: dict[int, RankSink], ranks: list[int], code: int) -> tuple[int, int]:
+    """(rank, exit code) of the first rank that failed, as horovodrun reports it ("Process name: 1",
+    "Exit code: 137"); else the chief and horovodrun's own exit code."""
+    text = "\n".join(line for r in ranks for line in sinks[r].tail)
+    name, status = re.search(r"Process name: (\d+)", text), re.search(r"Exit code: (-?\d+)", text)
+    if name is None:
+        return ranks[0], code
+    rank_code = int(status.group(1)) if status else code
+    return int(name.group(1)), (128 - rank_code if 128 < rank_code < 160 else rank_code)  # 137 = SIGKILL
 
 
 class _ProgressBar:

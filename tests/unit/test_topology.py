@@ -1,0 +1,76 @@
+"""Topology is pure: rank tables, TF_CONFIG and Horovod host lists against literal expectations."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trainkit.topology import (Role, WorkerEnv, assign_slots, cluster_spec, horovod_hosts, process_count,
+                               roles, tf_configs)
+
+GOLDEN = Path(__file__).resolve().parent.parent / "golden"
+
+
+@pytest.mark.parametrize("dist,expected", [
+    ({"name": "single"}, 1),
+    ({"name": "mirrored", "logical_cpus": 4}, 1),
+    ({"name": "multi_worker_mirrored", "workers": 3}, 3),
+    ({"name": "parameter_server", "workers": 2, "ps": 1}, 4),
+    ({"name": "horovod", "processes": 5}, 5),
+])
+def test_process_counts(dist, expected):
+    assert process_count(dist) == expected
+
+
+def test_parameter_server_rank_table():
+    assert roles({"name": "parameter_server", "workers": 2, "ps": 2}) == [
+        Role(0, "chief", 0, False),
+        Role(1, "worker", 0, True),
+        Role(2, "worker", 1, True),
+        Role(3, "ps", 0, True),
+        Role(4, "ps", 1, True),
+    ]
+
+
+def test_multi_worker_rank_table_has_worker_0_as_chief():
+    table = roles({"name": "multi_worker_mirrored", "workers": 3})
+    assert [(r.rank, r.task_type, r.task_index, r.server, r.is_chief) for r in table] == [
+        (0, "worker", 0, False, True), (1, "worker", 1, False, False), (2, "worker", 2, False, False)]
+
+
+@pytest.mark.parametrize("name,dist", [
+    ("tf_config_multi_worker_mirrored.json", {"name": "multi_worker_mirrored", "workers": 2}),
+    ("tf_config_parameter_server.json", {"name": "parameter_server", "workers": 2, "ps": 1}),
+])
+def test_tf_config_per_rank_matches_golden(name, dist):
+    addresses = [f"10.0.0.{i + 1}:{2222 + i}" for i in range(process_count(dist))]
+    got = [json.loads(c) for c in tf_configs(dist, addresses)]
+    assert got == json.loads((GOLDEN / name).read_text())
+
+
+def test_no_tf_config_for_in_process_strategies():
+    assert tf_configs({"name": "single"}, ["a:1"]) is None
+    assert tf_configs({"name": "horovod", "processes": 2}, ["a:1", "b:2"]) is None
+
+
+def test_cluster_spec_needs_one_address_per_rank():
+    with pytest.raises(ValueError, match="expected 4 addresses"):
+        cluster_spec(roles({"name": "parameter_server", "workers": 2, "ps": 1}), ["a:1"])
+
+
+def test_slot_assignment_and_horovod_hosts():
+    assert assign_slots([("h1", 2), ("h2", 2)], 3) == [("h1", 0), ("h1", 1), ("h2", 0)]
+    assert horovod_hosts(assign_slots([("h1", 2), ("h2", 2)], 3)) == "h1:2,h2:1"
+    assert horovod_hosts(assign_slots([("localhost", 2)], 2)) == "localhost:2"
+    with pytest.raises(ValueError, match="5 processes need 5 slots, the hosts have 4"):
+        assign_slots([("h1", 2), ("h2", 2)], 5)
+
+
+def test_worker_env_prefers_horovod_then_trainkit_variables():
+    assert WorkerEnv.detect({}) == WorkerEnv(0, 1, 0)
+    assert WorkerEnv.detect({"TRAINKIT_RANK": "2", "TRAINKIT_WORLD_SIZE": "4", "TRAINKIT_LOCAL_RANK": "0"}) == \
+        WorkerEnv(2, 4, 0)
+    # horovodrun's ranks inherit the launcher's environment: HOROVOD_* wins
+    assert WorkerEnv.detect({"TRAINKIT_RANK": "0", "HOROVOD_RANK": "1", "HOROVOD_SIZE": "2",
+                             "HOROVOD_LOCAL_RANK": "1"}) == WorkerEnv(1, 2, 1)
