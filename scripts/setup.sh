@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything trainkit needs on a fresh Debian 12 machine (run as root or with sudo):
-# Debian packages (real Fashion-MNIST for offline use, venv support), then a .venv with trainkit.
+# Debian packages (real Fashion-MNIST for offline use, venv support, a C++ toolchain for Horovod),
+# then a .venv with trainkit and Horovod.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git"
+APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git cmake g++ make"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -28,5 +29,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+# Horovod 0.28.1 is built from source against the installed TensorFlow (wheel cached in .cache/wheels).
+bash scripts/build_horovod.sh
 .venv/bin/python -c "import tensorflow as tf, keras, hydra; print(f'setup: ok (tensorflow {tf.__version__}, keras {keras.__version__}, hydra {hydra.__version__})')" 2>/dev/null \
   | grep -v -i warning || true

@@ -74,3 +74,35 @@ def test_worker_env_prefers_horovod_then_trainkit_variables():
     # horovodrun's ranks inherit the launcher's environment: HOROVOD_* wins
     assert WorkerEnv.detect({"TRAINKIT_RANK": "0", "HOROVOD_RANK": "1", "HOROVOD_SIZE": "2",
                              "HOROVOD_LOCAL_RANK": "1"}) == WorkerEnv(1, 2, 1)
+
+
+def test_horovod_missing_is_refused_before_anything_is_created(monkeypatch, tmp_path):
+    from trainkit.errors import TrainkitError
+    from trainkit.launch import local
+
+    monkeypatch.setattr(local, "horovodrun", lambda: tmp_path / "no-horovodrun")   # the one seam
+    with pytest.raises(TrainkitError, match="horovod is not installed.*\n  bash scripts/build_horovod.sh"):
+        local.LocalLauncher({}).preflight({"distribution": {"name": "horovod", "processes": 2}})
+    local.LocalLauncher({}).preflight({"distribution": {"name": "multi_worker_mirrored", "workers": 2}})
+
+
+def test_local_plan_sets_rank_and_tf_config_per_process(tmp_path):
+    from trainkit.launch.local import plan
+    from trainkit.spec import JobSpec
+
+    def spec(dist, n):
+        return JobSpec(run_id="r", experiment="e", run_dir=str(tmp_path), workspace=str(tmp_path),
+                       config={"distribution": dist, "environment": {"env_vars": {"A": "1"}}}, overrides=[],
+                       config_hash="h", dataset={}, project_root=str(tmp_path), world_size=n)
+
+    procs = plan(spec({"name": "parameter_server", "workers": 2, "ps": 1}, 4))
+    assert [ranks for ranks, _, _ in procs] == [[0], [1], [2], [3]]
+    configs = [json.loads(env["TF_CONFIG"]) for _, _, env in procs]
+    assert [c["task"] for c in configs] == [{"type": "chief", "index": 0}, {"type": "worker", "index": 0},
+                                            {"type": "worker", "index": 1}, {"type": "ps", "index": 0}]
+    ports = [a.rsplit(":", 1)[1] for a in configs[0]["cluster"]["worker"] + configs[0]["cluster"]["ps"]]
+    assert len(set(ports)) == 3 and all(env["A"] == "1" and env["GRPC_FAIL_FAST"] == "use_caller"
+                                        for _, _, env in procs)
+    [(ranks, cmd, env)] = plan(spec({"name": "horovod", "processes": 2, "backend": "gloo"}, 2))
+    assert ranks == [0, 1] and cmd[1:6] == ["-np", "2", "-H", "localhost:2", "--gloo"]
+    assert "TRAINKIT_RANK" not in env and "TF_CONFIG" not in env

@@ -91,8 +91,45 @@ class Trainer:
     # ---------------------------------------------------------------- tf.functions
     def _build_train_chunk(self):
         """One call = up to steps_per_call optimizer steps, looped inside one (XLA) function."""
-        tf, keras = self.tf, self.keras
-        model, opt, strategy, gb = self.model, self.optimizer, self.strategy, self.global_batch
+        tf, strategy, step = self.tf, self.strategy, self._replica_step()
+
+        def chunk(xs, ys):  # xs: [steps, per-replica batch, ...]
+            def body(i, loss_sum, correct):
+                sums = step(xs[i], ys[i])
+                return i + 1, loss_sum + sums[0], correct + sums[1]
+
+            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < tf.shape(xs)[0], body,
+                                                 (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
+            return loss_sum, correct
+
+        if self.strategy is tf.distribute.get_strategy():
+            # TF's default strategy (single, Horovod): the whole group of steps runs inside the
+            # replica function, compiled by XLA unless Horovod's collectives are involved.
+            chunk = tf.function(chunk, jit_compile=self.jit)
+
+            @tf.function
+            def train_chunk(xs, ys):
+                l, c = strategy.run(chunk, args=(xs, ys))
+                return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
+
+            return train_chunk
+
+        # A tf.distribute strategy: apply_gradients synchronises replicas (merge_call), which TF
+        # allows only at the top of the replica function, so the step loop is outside strategy.run.
+        @tf.function
+        def train_chunk_replicated(xs, ys):
+            n = tf.shape(strategy.experimental_local_results(xs)[0])[0]
+            total = tf.zeros([2])
+            for i in tf.range(n):
+                sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
+                total += strategy.reduce("SUM", sums, axis=None)
+            return total[0], total[1]
+
+        return train_chunk_replicated
+
+    def _replica_step(self):
+        """One optimizer step on one replica's batch; returns [sum of per-example losses, correct]."""
+        tf, keras, model, opt, gb = self.tf, self.keras, self.model, self.optimizer, self.global_batch
         grad_transform = self.grad_transform
 
         def step(x, y):
@@ -105,54 +142,6 @@ class Trainer:
             grads = tape.gradient(loss, model.trainable_variables)
             if grad_transform is not None:
                 grads = grad_transform(grads)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y),
-                                            tf.float32))
-            return tf.reduce_sum(per_example), correct
-
-        def chunk(xs, ys):  # xs: [steps, per-replica batch, ...]
-            def body(i, loss_sum, correct):
-                l, c = step(xs[i], ys[i])
-                return i + 1, loss_sum + l, correct + c
-
-            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < tf.shape(xs)[0], body,
-                                                 (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
-            return loss_sum, correct
-
-        if self.strategy.num_replicas_in_sync == 1 and not self.strategy.extended._in_multi_worker_mode():
-            # One replica: the whole group of steps runs inside the replica function, compiled by
-            # XLA unless cross-process collectives (Horovod's allreduce) are involved.
-            chunk = tf.function(chunk, jit_compile=self.jit)
-
-            @tf.function
-            def train_chunk(xs, ys):
-                l, c = strategy.run(chunk, args=(xs, ys))
-                return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
-
-            return train_chunk
-
-        # Several replicas: apply_gradients synchronises them (merge_call), which TF allows only
-        # at the top of the replica function, so the loop over steps lives outside strategy.run.
-        @tf.function
-        def train_chunk_replicated(xs, ys):
-            n = tf.shape(strategy.experimental_local_results(xs)[0])[0]
-            total = tf.zeros([2])
-            for i in tf.range(n):
-                sums = strategy.run(lambda a, b: tf.stack(step(a[i], b[i])), args=(xs, ys))
-                total += strategy.reduce("SUM", sums, axis=None)
-            return total[0], total[1]
-
-        return train_chunk_replicated
-
-    def _replica_step(self):
-        tf, keras, model, opt, gb = self.tf, self.keras, self.model, self.optimizer, self.global_batch
-
-        def step(x, y):
-            with tf.GradientTape() as tape:
-                probs = model(x, training=True)
-                per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
-            grads = tape.gradient(loss, model.trainable_variables)
             opt.apply_gradients(zip(grads, model.trainable_variables))
             correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
             return tf.stack([tf.reduce_sum(per_example), correct])
