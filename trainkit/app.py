@@ -2,6 +2,7 @@
 dicts and the JobSpec. Exit codes: 0 ok, 1 run failed, 2 bad config/override, 3 bad data."""
 from __future__ import annotations
 
+import os
 import sys
 
 from .errors import TrainkitError
@@ -9,23 +10,37 @@ from .errors import TrainkitError
 _composed = False  # set once Hydra has composed a config: a later exit 1 is not a config error
 
 
-def _task(cfg) -> None:
+def _task(cfg):
+    """One job. A single run exits with its code; a sweep's job returns a result dict instead, so
+    that one failing job does not stop the sweep."""
     global _composed
     _composed = True
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from .config.validate import validate
     from .submit import submit
 
+    hc = HydraConfig.get()
+    sweeping = hc.mode == RunMode.MULTIRUN
+    overrides = list(hc.overrides.task)
     try:
         data = validate(cfg)
-        overrides = list(HydraConfig.get().overrides.task)
-        code = submit(data, overrides)
+        if sweeping:
+            data["run"]["sweep"] = os.path.basename(hc.sweep.dir)
+            data["run"]["sweep_job"] = hc.job.num
+        outcome = submit(data, overrides)
+        result = {"exit_code": outcome.exit_code, "run_id": outcome.run_id, "state": outcome.state,
+                  "metrics": outcome.metrics}
     except TrainkitError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
-        code = e.exit_code
-    if code:
-        sys.exit(code)
+        result = {"exit_code": e.exit_code, "run_id": None, "state": "failed", "metrics": {},
+                  "error": str(e)}
+    if sweeping:
+        return {**result, "overrides": overrides, "job": hc.job.num}
+    if result["exit_code"]:
+        sys.exit(result["exit_code"])
+    return result
 
 
 def main() -> None:
@@ -43,3 +58,8 @@ def main() -> None:
         if e.code == 1 and not _composed:  # Hydra reports compose/override errors with exit 1
             sys.exit(2)
         raise
+    from .config.callbacks import SWEEP_RESULT
+
+    if SWEEP_RESULT.get("failed"):
+        print(f"{SWEEP_RESULT['failed']} sweep job(s) failed (see the summary above)", file=sys.stderr)
+        sys.exit(1)

@@ -135,6 +135,61 @@ def cmd_runs_download(ws: Workspace, args) -> int:
     return 0
 
 
+def cmd_runs_compare(ws: Workspace, args) -> int:
+    from .plots import plot_comparison
+    from .sweeps import compare, history
+
+    if len(args.run_ids) < 2:
+        raise TrainkitError(f"runs compare: expected at least 2 run ids, got {len(args.run_ids)}")
+    d = compare(ws, args.run_ids)
+    plot = Path(args.plot or f"compare-{'-'.join(r['id'][-6:] for r in d['runs'])}.png")
+    from .runs import get_run
+
+    plot_comparison({r["id"]: history(get_run(ws, r["id"]).path) for r in d["runs"]}, plot,
+                    title="runs " + ", ".join(r["id"] for r in d["runs"]))
+    d["plot"] = str(plot)
+    if args.json:
+        _print_json(d)
+        return 0
+    ids = [r["id"] for r in d["runs"]]
+    rows = [["differing overrides"] + [" ".join(r["differing_overrides"]) or "(none)" for r in d["runs"]],
+            ["status"] + [r["status"] for r in d["runs"]]]
+    rows += [[m] + ["" if r["metrics"][m] is None else f"{r['metrics'][m]:.4f}" for r in d["runs"]]
+             for m in d["runs"][0]["metrics"]]
+    rows += [[k] + [str(v) for v in vals] for k, vals in d["differing_config"].items()]
+    _table(["", *ids], rows, title="runs compared (config rows: only keys that differ)")
+    print(f"curves: {plot}")
+    return 0
+
+
+# ------------------------------------------------------------------ sweeps
+def cmd_sweeps_list(ws: Workspace, args) -> int:
+    from .sweeps import list_sweeps
+
+    rows = list_sweeps(ws)
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(["sweep", "jobs", "counts", "finished", "optuna study"],
+               [[r["sweep"], r["jobs"], r["counts"], r["finished"], r["study"]] for r in rows],
+               title=f"sweeps in {ws.root / 'sweeps'}")
+    return 0
+
+
+def cmd_sweeps_show(ws: Workspace, args) -> int:
+    from .sweeps import find_sweep, write_summary
+
+    sweep_dir = find_sweep(ws, args.sweep_id)
+    summary = write_summary(ws, sweep_dir, args.metric, args.mode)   # refreshed from the run records
+    if args.json:
+        _print_json(summary)
+        return 0
+    from .config.callbacks import print_summary
+
+    print_summary(summary)
+    return 0
+
+
 # ------------------------------------------------------------------ datasets
 def cmd_datasets_list(ws: Workspace, args) -> int:
     from .data.datasets import DatasetStore
@@ -200,6 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop the prefix from target paths (the seeds' append_prefix=False)")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=cmd_runs_download)
+    r = runs.add_parser("compare", help="config differences, final metrics and a curves plot of runs")
+    r.add_argument("run_ids", nargs="+")
+    r.add_argument("--plot", help="where to write the curves PNG (default ./compare-<ids>.png)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs_compare)
+
+    sw = sub.add_parser("sweeps", help="summaries of -m sweeps and Optuna searches").add_subparsers(dest="cmd", required=True)
+    w = sw.add_parser("list")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweeps_list)
+    w = sw.add_parser("show", help="the summary table of one sweep (refreshed from its runs)")
+    w.add_argument("sweep_id", help="sweep id (a unique prefix is enough)")
+    w.add_argument("--metric", default="test_accuracy")
+    w.add_argument("--mode", default="max", choices=["max", "min"])
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweeps_show)
 
     ds = sub.add_parser("datasets", help="registered dataset versions").add_subparsers(dest="cmd", required=True)
     d = ds.add_parser("list")

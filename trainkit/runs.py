@@ -12,8 +12,8 @@ from .errors import NotFoundError
 from .fsutil import atomic_write_json, read_json
 from .workspace import RunPaths, Workspace
 
-STATES = ("queued", "running", "completed", "failed", "cancelled")
-FINISHED = ("completed", "failed", "cancelled")
+STATES = ("queued", "running", "completed", "failed", "cancelled", "pruned")
+FINISHED = ("completed", "failed", "cancelled", "pruned")
 
 
 def new_run_id(now: float | None = None) -> str:

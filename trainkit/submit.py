@@ -6,10 +6,11 @@ import shutil
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from .data.datasets import DatasetStore
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json
 from .runs import find_resumable, get_run, new_run_id, write_status
 from .spec import JobSpec, config_hash
 from .topology import process_count
@@ -113,11 +114,23 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
                  tags=cfg["run"].get("tags", {}), pid=os.getpid(), host=socket.gethostname(),
+                 sweep=cfg["run"].get("sweep"), sweep_job=cfg["run"].get("sweep_job"),
+                 overrides=list(overrides),
                  created=spec.created)
 
 
-def submit(cfg: dict, overrides: list[str], echo=print) -> int:
-    """Create the run and launch it on the configured compute target; return the exit code."""
+@dataclass(frozen=True)
+class Outcome:
+    """What a launched run ended as (a sweep's job result)."""
+
+    exit_code: int
+    run_id: str
+    state: str
+    metrics: dict
+
+
+def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
+    """Create the run and launch it on the configured compute target."""
     from .launch import get_launcher
 
     launcher = get_launcher(cfg["compute"])
@@ -125,10 +138,7 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> int:
     spec = create_run(cfg, overrides, echo)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
     rc = launcher.launch(spec)
-    status = RunPaths(Path(spec.run_dir)).status
-    from .fsutil import read_json
-
-    st = read_json(status, {}) or {}
+    st = read_json(RunPaths(Path(spec.run_dir)).status, {}) or {}
     final = st.get("final_metrics") or {}
     if rc == 0:
         echo(f"run {spec.run_id} completed: test_accuracy={final.get('test_accuracy', float('nan')):.4f} "
@@ -136,9 +146,11 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> int:
         echo(f"  trainkit runs show {spec.run_id}")
         if st.get("registered_model"):
             echo(f"  trainkit models show {st['registered_model']}")
+    elif st.get("state") == "pruned":
+        echo(f"run {spec.run_id} pruned: {st.get('exit_reason')}")
     else:
         echo(f"run {spec.run_id} {st.get('state', 'failed')}: {st.get('exit_reason')}")
         if st.get("registered_model"):
             echo(f"  the model is registered: trainkit models show {st['registered_model']}")
         echo(f"  logs: trainkit runs logs {spec.run_id}; rerun the same command to resume")
-    return rc
+    return Outcome(rc, spec.run_id, st.get("state", "failed"), final)

@@ -126,6 +126,9 @@ class RunConfig:
     resume: str = "auto"                                  # auto | never | <run id>
     tags: Dict[str, str] = field(default_factory=dict)    # free-form labels stored with the run
     snapshot_source: bool = True                          # keep git commit+diff or a source copy
+    sweep: Optional[str] = None                           # set by `-m`: the sweep id this run belongs to
+    sweep_job: Optional[int] = None                       # set by `-m`: the job number in the sweep
+    trial: Optional[Dict[str, Any]] = None                # set by the Optuna sweeper: study, storage, trial
 
 
 @dataclass

@@ -1,0 +1,61 @@
+"""Hydra callbacks (Hydra stays in the config package): record each sweep job and summarise sweeps."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hydra.core.utils import JobStatus
+from hydra.experimental.callback import Callback
+
+
+SWEEP_RESULT: dict = {}   # read by trainkit.app after a multirun: non-zero exit if a job failed
+
+
+class SweepSummary(Callback):
+    """On each job's end: write jobs/<n>/job.json. On the sweep's end: print and write the summary."""
+
+    def __init__(self, metric: str = "test_accuracy", mode: str = "max"):
+        self.metric, self.mode = metric, mode
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            return
+        out = Path(HydraConfig.get().runtime.output_dir)
+        if job_return.status == JobStatus.COMPLETED and isinstance(job_return._return_value, dict):
+            record = job_return._return_value
+        else:
+            record = {"state": "failed", "error": repr(job_return._return_value),
+                      "overrides": list(job_return.overrides or []), "job": HydraConfig.get().job.num}
+        from ..fsutil import atomic_write_json
+
+        atomic_write_json(out / "job.json", json.loads(json.dumps(record, default=str)))
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        from ..sweeps import write_summary
+        from ..workspace import Workspace
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not (sweep_dir / "jobs").is_dir():
+            return
+        summary = write_summary(Workspace.at(config.workspace.root), sweep_dir, self.metric, self.mode)
+        print_summary(summary)
+        SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items() if s not in ("completed", "pruned"))
+
+
+def print_summary(summary: dict) -> None:
+    from ..cli import _table
+
+    metric = summary["metric"]
+    _table(["job", "swept overrides", "status", metric, "val_accuracy", "time_s", "run"],
+           [[r["job"], r["swept"], r["status"], _fmt(r.get(metric)), _fmt(r.get("val_accuracy")),
+             r["time_s"], r["run_id"]] for r in summary["rows"]],
+           title=f"sweep {summary['sweep']}: {summary['counts']} (sorted by {metric})")
+    print(f"summary: {summary['path']}/summary.csv, summary.json, curves.png\n"
+          f"  trainkit sweeps show {summary['sweep']}")
+
+
+def _fmt(v) -> str:
+    return "" if v is None else f"{v:.4f}"

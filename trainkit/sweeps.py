@@ -1,0 +1,133 @@
+"""Sweep summaries and run comparison. Pure file work: no Hydra, no TensorFlow.
+
+A sweep directory (`<workspace>/sweeps/<id>/`) holds `jobs/<n>/job.json` (each job's overrides
+and result, written as the job ends) and, once the sweep ends, `summary.json`, `summary.csv` and
+`curves.png`. The Optuna search also keeps `study.db` there.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .errors import NotFoundError
+from .fsutil import atomic_write_json, atomic_write_text, read_json
+from .runs import get_run
+from .workspace import RunPaths, Workspace
+
+METRICS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss")
+
+
+def history(run_dir: Path) -> list[dict]:
+    path = RunPaths(run_dir).metrics
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def job_rows(ws: Workspace, sweep_dir: Path) -> list[dict]:
+    """One row per job: overrides, status, metrics, time, run id (jobs that never made a run too)."""
+    rows = []
+    for job_file in sorted((sweep_dir / "jobs").glob("*/job.json"), key=lambda p: int(p.parent.name)):
+        job = read_json(job_file, {})
+        row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])),
+               "status": job.get("state", "failed"), "run_id": job.get("run_id"),
+               "error": job.get("error"), "time_s": None, **{m: None for m in METRICS}}
+        if job.get("run_id"):
+            try:
+                run = get_run(ws, job["run_id"])
+            except NotFoundError:
+                run = None
+            if run is not None:
+                final = run.status.get("final_metrics") or {}
+                last = (history(run.path) or [{}])[-1]
+                row.update(status=run.state, **{m: final.get(m, last.get(m)) for m in METRICS})
+                if run.status.get("started") and run.status.get("ended"):
+                    row["time_s"] = round(run.status["ended"] - run.status["started"], 1)
+                row["error"] = row["error"] or (run.status.get("exit_reason") if run.state != "completed" else None)
+        rows.append(row)
+    return rows
+
+
+def sort_rows(rows: list[dict], metric: str, mode: str = "max") -> list[dict]:
+    """Completed runs by the metric (best first), then the rest in job order."""
+    def key(r):
+        v = r.get(metric)
+        return (v is None, -(v or 0) if mode == "max" else (v or 0), r["job"] or 0)
+    return sorted(rows, key=key)
+
+
+def write_summary(ws: Workspace, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max") -> dict:
+    """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
+    from .plots import plot_comparison
+
+    rows = sort_rows(job_rows(ws, sweep_dir), metric, mode)
+    common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
+    for r in rows:   # what this job varies, without the overrides every job shares
+        r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common)
+    counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
+    summary = {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
+               "jobs": len(rows), "counts": counts, "rows": rows}
+    atomic_write_json(sweep_dir / "summary.json", summary)
+    buf = io.StringIO()
+    columns = ["job", "swept", "status", *METRICS, "time_s", "run_id", "overrides", "error"]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(sweep_dir / "summary.csv", buf.getvalue())
+    curves = {r["swept"] or r["run_id"]: history(get_run(ws, r["run_id"]).path)
+              for r in rows if r["run_id"] and r["status"] in ("completed", "pruned", "failed")}
+    curves = {k: v for k, v in curves.items() if v}
+    if curves:
+        plot_comparison(curves, sweep_dir / "curves.png", title=f"sweep {sweep_dir.name}")
+    return summary
+
+
+def list_sweeps(ws: Workspace) -> list[dict]:
+    root = ws.root / "sweeps"
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        s = read_json(d / "summary.json")
+        out.append({"sweep": d.name, "path": str(d), "jobs": s["jobs"] if s else len(list(d.glob("jobs/*/job.json"))),
+                    "counts": s["counts"] if s else {}, "finished": s is not None,
+                    "study": (d / "study.db").exists()})
+    return out
+
+
+def find_sweep(ws: Workspace, sweep_id: str) -> Path:
+    matches = [Path(s["path"]) for s in list_sweeps(ws) if s["sweep"] == sweep_id or s["sweep"].startswith(sweep_id)]
+    if len(matches) != 1:
+        raise NotFoundError(f"{'no sweep' if not matches else f'{len(matches)} sweeps'} matching {sweep_id!r} "
+                            f"in {ws.root / 'sweeps'}; see `trainkit sweeps list`")
+    return matches[0]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def compare(ws: Workspace, run_ids: list[str]) -> dict:
+    """Config keys that differ between runs, their overrides and their final metrics."""
+    import yaml
+
+    runs = [get_run(ws, r) for r in run_ids]
+    configs = [_flatten(yaml.safe_load(RunPaths(r.path).config.read_text()) or {}) for r in runs]
+    ignore = ("run.sweep", "run.sweep_job", "run.trial")
+    keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
+    differing = {k: [c.get(k) for c in configs] for k in keys
+                 if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1}
+    rows = [{"id": r.id, "experiment": r.experiment, "status": r.state,
+             "overrides": r.status.get("overrides") or read_json(RunPaths(r.path).spec, {}).get("overrides", []),
+             "metrics": {m: (r.status.get("final_metrics") or {}).get(m) for m in METRICS}} for r in runs]
+    common = set.intersection(*(set(r["overrides"]) for r in rows))
+    for r in rows:
+        r["differing_overrides"] = [o for o in r["overrides"] if o not in common]
+    return {"runs": rows, "differing_config": differing}
