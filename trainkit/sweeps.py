@@ -63,7 +63,7 @@ def write_summary(ws: Workspace, sweep_dir: Path, metric: str = "test_accuracy",
     rows = sort_rows(job_rows(ws, sweep_dir), metric, mode)
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
     for r in rows:   # what this job varies, without the overrides every job shares
-        r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common)
+        r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
     counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
     summary = {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
                "jobs": len(rows), "counts": counts, "rows": rows}

@@ -133,11 +133,15 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
         history = state["history"] if state else []
         atomic_write_text(paths.metrics, "".join(json.dumps(h) + "\n" for h in history))
 
+    report = trial_reporter(cfg["run"].get("trial")) if env.is_chief else None
+
     def on_epoch(logs: dict) -> None:
         if env.is_chief:
             with open(paths.metrics, "a") as f:
                 f.write(json.dumps(logs) + "\n")
             write_status(paths, "running", epoch=logs["epoch"], last_metrics=logs)
+            if report is not None:
+                report(logs)
 
     trainer = Trainer(model, tf_strategy, cfg["trainer"], world_size=env.world_size,
                       is_chief=env.is_chief, checkpointer=ckpt,
@@ -185,6 +189,31 @@ def register(spec: JobSpec, model, paths: RunPaths, data, final: dict) -> None:
     raise_if_failed(entry)
 
 
+class Pruned(Exception):
+    """The Optuna pruner stopped this trial's run early (a normal outcome, not a failure)."""
+
+
+def trial_reporter(trial: dict | None):
+    """For a run that is an Optuna trial: report the per-epoch metric, stop when pruned."""
+    if not trial or not trial.get("study"):
+        return None
+    from .hpo import live_trial
+
+    live = live_trial(trial)
+    metric = trial["metric"]
+
+    def report(logs: dict) -> None:
+        if logs.get(metric) is None:
+            raise TrainkitError(f"hydra.sweeper.metric: expected a per-epoch metric "
+                                f"({', '.join(k for k in logs if k != 'epoch')}), got {metric!r}")
+        live.report(float(logs[metric]), step=int(logs["epoch"]))
+        if live.should_prune():
+            raise Pruned(f"pruned by optuna (trial {trial['number']}) after epoch {logs['epoch']}: "
+                         f"{metric}={logs[metric]:.4f}")
+
+    return report
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
 
@@ -197,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         final = run_worker(spec, env)
+    except Pruned as e:
+        if env.is_chief:
+            write_status(paths, "pruned", exit_reason=str(e))
+        print(str(e), flush=True)
+        return 0
     except KeyboardInterrupt as e:
         if env.is_chief:
             write_status(paths, "cancelled", exit_reason=str(e) or "interrupted")

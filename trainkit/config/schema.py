@@ -121,6 +121,20 @@ class WorkspaceConfig:
 
 
 @dataclass
+class TrialRef:
+    """Which Optuna trial a run is (set by the sweeper; empty study = not a trial)."""
+
+    study: str = ""                                       # study name
+    storage: str = ""                                     # study storage URL (sqlite:///...)
+    trial_id: int = -1                                    # storage id of the trial
+    number: int = -1                                      # trial number in the study
+    metric: str = ""                                      # per-epoch metric to report
+    pruner: str = "none"                                  # the sweeper's pruner, rebuilt in the run
+    n_startup_trials: int = 2
+    n_warmup_steps: int = 0
+
+
+@dataclass
 class RunConfig:
     experiment: str = "default"                           # runs are grouped by experiment
     resume: str = "auto"                                  # auto | never | <run id>
@@ -128,7 +142,7 @@ class RunConfig:
     snapshot_source: bool = True                          # keep git commit+diff or a source copy
     sweep: Optional[str] = None                           # set by `-m`: the sweep id this run belongs to
     sweep_job: Optional[int] = None                       # set by `-m`: the job number in the sweep
-    trial: Optional[Dict[str, Any]] = None                # set by the Optuna sweeper: study, storage, trial
+    trial: TrialRef = field(default_factory=TrialRef)     # set by the Optuna sweeper
 
 
 @dataclass
@@ -201,6 +215,9 @@ def register_configs() -> None:
     """Store the schemas so YAML files can inherit them with `defaults: [base_<group>]`."""
     from hydra.core.config_store import ConfigStore
 
+    from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import register as register_sweeper
+
+    register_sweeper()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=TrainkitConfig)
     for group, schema in GROUP_SCHEMAS.items():

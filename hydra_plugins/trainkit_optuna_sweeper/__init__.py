@@ -1,0 +1,1 @@
+"""trainkit's Optuna sweeper. Hydra accepts sweepers only from the `hydra_plugins` namespace."""

@@ -1,0 +1,164 @@
+"""trainkit's Hydra sweeper on current Optuna (4/5): `hydra/sweeper=trainkit_optuna`, usually via
+`+hparams_search=<preset>`. The stock hydra-optuna-sweeper pins optuna<3.
+
+Each trial is one trainkit run launched by the configured Hydra launcher (joblib: its own process,
+`n_jobs` at once). The study lives in SQLite under the sweep directory, so rerunning the same
+command resumes the search: trials left RUNNING by an interrupted search are marked FAIL and the
+search goes on until `n_trials` trials have finished (COMPLETE or PRUNED). Runs report their
+per-epoch validation metric to the study from inside training and stop early when pruned.
+
+(No `from __future__ import annotations` here: Hydra's plugin scan executes this module outside
+sys.modules, where dataclasses cannot resolve string annotations.)
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.plugins.sweeper import Sweeper
+
+from trainkit.hpo import PRUNERS, make_pruner, storage
+
+KINDS = ("interval", "log_interval", "int", "choice")
+
+
+@dataclass
+class PrunerConf:
+    name: str = "median"              # median | successive_halving | none
+    n_startup_trials: int = 2         # median: finished trials before pruning starts
+    n_warmup_steps: int = 0           # median: epochs reported before a trial may be pruned
+
+
+@dataclass
+class OptunaSweeperConf:
+    _target_: str = "hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper.OptunaSweeper"
+    study_name: str = "search"        # the study (and sweep directory) name
+    storage: Optional[str] = None     # null = sqlite:///<hydra.sweep.dir>/study.db
+    direction: str = "maximize"       # maximize | minimize
+    metric: str = "val_accuracy"      # final-epoch metric to optimise; also what runs report per epoch
+    n_trials: int = 10                # finished (COMPLETE or PRUNED) trials the search aims for, resumes included
+    n_jobs: int = 2                   # trials launched at once
+    sampler: str = "tpe"              # tpe | random
+    seed: int = 0                     # sampler seed
+    pruner: PrunerConf = field(default_factory=PrunerConf)
+    # key -> {type: interval|log_interval|int|choice, low, high, choices}
+    params: Dict[str, Any] = field(default_factory=dict)
+
+
+def register() -> None:
+    ConfigStore.instance().store(group="hydra/sweeper", name="trainkit_optuna", node=OptunaSweeperConf,
+                                 provider="trainkit")
+
+
+def check_params(params: dict) -> list[str]:
+    """Every problem in a search space, with the key and what was expected."""
+    problems = []
+    for key, spec in params.items():
+        kind = spec.get("type") if isinstance(spec, dict) else None
+        where = f"hydra.sweeper.params.{key}"
+        if kind not in KINDS:
+            problems.append(f"{where}.type: expected one of {list(KINDS)}, got {kind!r}")
+        elif kind == "choice" and not spec.get("choices"):
+            problems.append(f"{where}.choices: expected a non-empty list, got {spec.get('choices')!r}")
+        elif kind != "choice":
+            low, high = spec.get("low"), spec.get("high")
+            if not isinstance(low, (int, float)) or not isinstance(high, (int, float)) or low >= high:
+                problems.append(f"{where}: expected numbers low < high, got low={low!r} high={high!r}")
+            elif kind == "log_interval" and low <= 0:
+                problems.append(f"{where}.low: expected > 0 for log_interval, got {low!r}")
+    return problems
+
+
+def suggest(trial, params: dict) -> list[str]:
+    """Hydra overrides for one trial's sampled values."""
+    out = []
+    for key, spec in params.items():
+        kind = spec["type"]
+        if kind == "choice":
+            value = trial.suggest_categorical(key, [str(c) for c in spec["choices"]])
+        elif kind == "int":
+            value = trial.suggest_int(key, int(spec["low"]), int(spec["high"]))
+        else:
+            value = trial.suggest_float(key, float(spec["low"]), float(spec["high"]), log=kind == "log_interval")
+        out.append(f"{key}={value}")
+    return out
+
+
+class OptunaSweeper(Sweeper):
+    def __init__(self, **cfg: Any):
+        from omegaconf import OmegaConf
+
+        self.cfg = {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+                    for k, v in cfg.items()}
+
+    def setup(self, *, hydra_context, task_function, config) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config)
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+
+    def _study(self):
+        import optuna
+
+        from trainkit.errors import ConfigError
+
+        c = self.cfg
+        problems = check_params(dict(c["params"]))
+        if c["sampler"] not in ("tpe", "random"):
+            problems.append(f"hydra.sweeper.sampler: expected 'tpe' or 'random', got {c['sampler']!r}")
+        if c["pruner"]["name"] not in PRUNERS:
+            problems.append(f"hydra.sweeper.pruner.name: expected median, successive_halving or none, "
+                            f"got {c['pruner']['name']!r}")
+        if problems:
+            raise ConfigError(problems)
+        sampler = (optuna.samplers.TPESampler(seed=c["seed"], n_startup_trials=2) if c["sampler"] == "tpe"
+                   else optuna.samplers.RandomSampler(seed=c["seed"]))
+        p = c["pruner"]
+        pruner = make_pruner(p["name"], p["n_startup_trials"], p["n_warmup_steps"])
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.storage_url = c["storage"] or f"sqlite:///{self.sweep_dir / 'study.db'}"
+        self.trial_settings = (f"metric:{c['metric']},pruner:{p['name']},n_startup_trials:{p['n_startup_trials']},"
+                               f"n_warmup_steps:{p['n_warmup_steps']}")
+        return optuna.create_study(study_name=c["study_name"], storage=storage(self.storage_url), sampler=sampler,
+                                   pruner=pruner, direction=c["direction"], load_if_exists=True)
+
+    def sweep(self, arguments: List[str]) -> Any:
+        import optuna
+        from optuna.trial import TrialState
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = self._study()
+        for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            study.tell(stale.number, state=TrialState.FAIL)   # left behind by an interrupted search
+        done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))  # noqa: E731
+        print(f"optuna study {study.study_name!r} in {self.storage_url}: {done()} finished trial(s) so far, "
+              f"target {self.cfg['n_trials']}", flush=True)
+        metric, params = self.cfg["metric"], dict(self.cfg["params"])
+        while done() < self.cfg["n_trials"]:
+            batch = [study.ask() for _ in range(min(self.cfg["n_jobs"], self.cfg["n_trials"] - done()))]
+            jobs = [list(arguments) + suggest(t, params)
+                    + [f"run.trial={{study:{study.study_name},storage:'{self.storage_url}',"
+                       f"trial_id:{t._trial_id},number:{t.number},{self.trial_settings}}}"] for t in batch]
+            returns = self.launcher.launch(jobs, initial_job_idx=batch[0].number)
+            for trial, ret in zip(batch, returns):
+                self._tell(study, trial, ret, metric)
+        best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
+        if best is not None:
+            print(f"best trial {best.number}: {metric}={best.value:.4f} {best.params}", flush=True)
+        return best
+
+    @staticmethod
+    def _tell(study, trial, ret, metric: str) -> None:
+        from optuna.trial import TrialState
+
+        result = ret._return_value if isinstance(ret._return_value, dict) else {}
+        value = (result.get("metrics") or {}).get(metric)
+        if result.get("state") == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+        elif result.get("state") == "completed" and value is not None:
+            study.tell(trial, value)
+        else:
+            study.tell(trial, state=TrialState.FAIL)

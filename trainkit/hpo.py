@@ -1,0 +1,33 @@
+"""Optuna pieces shared by the sweeper (in the Hydra process) and the runs (in worker processes).
+
+The pruner is not stored with an Optuna study, so a run rebuilds the sweeper's pruner from its
+`run.trial` settings before asking whether to stop."""
+from __future__ import annotations
+
+PRUNERS = ("median", "successive_halving", "none")
+
+
+def make_pruner(name: str, n_startup_trials: int = 2, n_warmup_steps: int = 0):
+    import optuna
+
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
+    if name == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def storage(url: str):
+    """SQLite-friendly RDB storage: writers wait for the lock instead of failing at once."""
+    import optuna
+
+    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+
+
+def live_trial(trial: dict):
+    """The running Optuna trial a run belongs to, with the sweeper's pruner."""
+    import optuna
+
+    study = optuna.load_study(study_name=trial["study"], storage=storage(trial["storage"]),
+                              pruner=make_pruner(trial["pruner"], trial["n_startup_trials"], trial["n_warmup_steps"]))
+    return optuna.trial.Trial(study, trial["trial_id"])
