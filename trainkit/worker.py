@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     env = WorkerEnv.detect()
     paths = RunPaths(Path(spec.run_dir))
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if env.is_chief:
+        write_status(paths, "running", worker_pid=os.getpid())
     try:
         final = run_worker(spec, env)
     except Pruned as e:
