@@ -25,7 +25,7 @@ def _table(columns: list[str], rows: list[list], title: str | None = None) -> No
     table = Table(*columns, title=title)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console().print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)   # logs and pipes: no truncation
 
 
 def _ts(t: float | None) -> str:

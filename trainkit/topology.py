@@ -93,6 +93,7 @@ class WorkerEnv:
     rank: int = 0           # global rank; rank 0 is the chief and does all writing
     world_size: int = 1     # number of processes in the job
     local_rank: int = 0     # rank on this host
+    local_size: int = 1     # processes of this job on this host (they share its cores)
 
     @property
     def is_chief(self) -> bool:
@@ -106,5 +107,6 @@ class WorkerEnv:
             if f"{prefix}RANK" in env:
                 return cls(rank=int(env[f"{prefix}RANK"]),
                            world_size=int(env.get(f"{prefix}WORLD_SIZE", env.get(f"{prefix}SIZE", 1))),
-                           local_rank=int(env.get(f"{prefix}LOCAL_RANK", 0)))
+                           local_rank=int(env.get(f"{prefix}LOCAL_RANK", 0)),
+                           local_size=int(env.get(f"{prefix}LOCAL_SIZE", 1)))
         return cls()

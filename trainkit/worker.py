@@ -68,6 +68,16 @@ def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
     return cbs
 
 
+def share_cores(env: WorkerEnv) -> None:
+    """Processes of one job on one host split its cores instead of each using them all."""
+    if env.local_size > 1:
+        import tensorflow as tf
+
+        threads = max(1, (os.cpu_count() or 1) // env.local_size)
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def plain_copy(spec: JobSpec, model):
     """The trained weights in a model built outside any strategy scope, for saving and export."""
     plain = build_model(spec)
@@ -111,6 +121,7 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     if strategy.coordinated and not env.is_chief:
         strategy.serve_forever()   # parameter-server workers and ps: serve until the launcher stops them
         return {}
+    share_cores(env)
     tf_strategy = strategy.tf_strategy()   # before anything else touches the TF runtime
     info = describe_environment(cfg["environment"])
     mismatches = version_mismatches(cfg["environment"], info)

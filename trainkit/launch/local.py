@@ -75,7 +75,8 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
     out = []
     for rank in range(n):
         env = base_env(spec)
-        env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n), TRAINKIT_LOCAL_RANK=str(rank))
+        env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n), TRAINKIT_LOCAL_RANK=str(rank),
+                   TRAINKIT_LOCAL_SIZE=str(n))
         if configs:
             env["TF_CONFIG"] = configs[rank]
         if dist["name"] == "parameter_server":

@@ -76,7 +76,8 @@ class Trainer:
         self.sync_initial_state = sync_initial_state
         self.reduce_sums = reduce_sums      # sums metric tensors over processes TF does not know of
         self.shard = shard                  # (shards, index) for such processes (Horovod)
-        self.jit = bool(trainer_cfg.get("jit_compile")) and jit_ok
+        self.jit = bool(trainer_cfg.get("jit_compile")) and jit_ok    # the whole step group
+        self.jit_grads = bool(trainer_cfg.get("jit_compile")) and not jit_ok and not coordinated  # fwd+bwd only
         self._tensors: dict = {}
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
         self.coordinator = None
@@ -128,11 +129,14 @@ class Trainer:
         return train_chunk_replicated
 
     def _replica_step(self):
-        """One optimizer step on one replica's batch; returns [sum of per-example losses, correct]."""
+        """One optimizer step on one replica's batch; returns [sum of per-example losses, correct].
+
+        When the whole step group cannot be XLA-compiled (collectives, replica synchronisation),
+        the forward and backward pass still are: only the reduction and the update run outside."""
         tf, keras, model, opt, gb = self.tf, self.keras, self.model, self.optimizer, self.global_batch
         grad_transform = self.grad_transform
 
-        def step(x, y):
+        def grads_and_sums(x, y):
             with tf.GradientTape() as tape:
                 probs = model(x, training=True)
                 per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
@@ -140,11 +144,18 @@ class Trainer:
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             grads = tape.gradient(loss, model.trainable_variables)
+            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
+            return grads, tf.stack([tf.reduce_sum(per_example), correct])
+
+        if self.jit_grads:
+            grads_and_sums = tf.function(grads_and_sums, jit_compile=True)
+
+        def step(x, y):
+            grads, sums = grads_and_sums(x, y)
             if grad_transform is not None:
                 grads = grad_transform(grads)
             opt.apply_gradients(zip(grads, model.trainable_variables))
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
-            return tf.stack([tf.reduce_sum(per_example), correct])
+            return sums
 
         return step
 
