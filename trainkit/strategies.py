@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .errors import ConfigError, TrainkitError
-from .topology import Role, WorkerEnv, roles
+from .topology import WorkerEnv
 
 HOROVOD_INSTALL = "bash scripts/build_horovod.sh   (builds horovod 0.28.1 against the installed TensorFlow)"
 
@@ -23,10 +23,6 @@ class Strategy:
 
     def __init__(self, cfg: dict, env: WorkerEnv):
         self.cfg, self.env = cfg, env
-
-    @property
-    def role(self) -> Role:
-        return roles(self.cfg)[self.env.rank]
 
     def tf_strategy(self):
         import tensorflow as tf

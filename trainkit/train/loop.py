@@ -80,7 +80,7 @@ class Trainer:
         self.jit_grads = bool(trainer_cfg.get("jit_compile")) and not jit_ok and not coordinated  # fwd+bwd only
         self._tensors: dict = {}
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
-        self.coordinator = None
+        self.coordinator = self._ps_iter = None
         if coordinated:  # parameter server: this process schedules steps on the workers
             self.coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
             self._train_chunk = self._build_coordinated_chunk()
@@ -197,7 +197,7 @@ class Trainer:
     def _fit_epoch_coordinated(self, data: Arrays, steps: int, k: int) -> tuple[float, float, int]:
         """Schedule one epoch's worth of step groups and wait for all of them."""
         tf = self.tf
-        if not hasattr(self, "_ps_iter"):
+        if self._ps_iter is None:
             # Pixels travel as uint8 inside the dataset function (4x smaller than float32).
             x8, y = data.x_train.astype(np.uint8), data.y_train
             gb, buf = self.global_batch, int(self.cfg.get("shuffle_buffer") or 0) or len(y)
