@@ -11,6 +11,7 @@ per-epoch validation metric to the study from inside training and stop early whe
 sys.modules, where dataclasses cannot resolve string annotations.)
 """
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -129,8 +130,14 @@ class OptunaSweeper(Sweeper):
         import optuna
         from optuna.trial import TrialState
 
+        from trainkit.errors import ConfigError
+
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = self._study()
+        try:
+            study = self._study()
+        except ConfigError as e:   # a bad search space: say so plainly, exit 2, create nothing
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(e.exit_code)
         for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
             study.tell(stale.number, state=TrialState.FAIL)   # left behind by an interrupted search
         done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))  # noqa: E731

@@ -48,3 +48,15 @@ def test_hparams_search_presets_compose():
         cfg = compose([f"+hparams_search={preset}"])
         assert cfg.run.trial.study == ""                  # only the sweeper fills it in
         assert cfg.registry.enabled is False
+
+
+def test_a_bad_search_setting_exits_2_with_every_problem_and_creates_nothing(workspace):
+    from ..conftest import run_trainkit
+
+    proc = run_trainkit(["-m", "+debug=smoke", "+hparams_search=smoke_optuna", "hydra.sweeper.sampler=bogus",
+                         "hydra.sweeper.pruner.name=x"])
+    assert proc.returncode == 2, proc.stderr
+    assert "hydra.sweeper.sampler: expected 'tpe' or 'random', got 'bogus'" in proc.stderr
+    assert "hydra.sweeper.pruner.name: expected median, successive_halving or none, got 'x'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not workspace.exists()
