@@ -119,14 +119,20 @@ class Trainer:
         # allows only at the top of the replica function, so the step loop is outside strategy.run.
         @tf.function
         def train_chunk_replicated(xs, ys):
-            n = tf.shape(strategy.experimental_local_results(xs)[0])[0]
-            total = tf.zeros([2])
-            for i in tf.range(n):
-                sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
-                total += strategy.reduce("SUM", sums, axis=None)
+            steps = tf.shape(strategy.experimental_local_results(xs)[0])[0]
+            total = self._steps_outside_replicas(step, xs, ys, steps)
             return total[0], total[1]
 
         return train_chunk_replicated
+
+    def _steps_outside_replicas(self, step, xs, ys, n):
+        """Run steps 0..n-1 of a step group, one `strategy.run` each; summed [loss sum, correct]."""
+        tf, strategy = self.tf, self.strategy
+        total = tf.zeros([2])
+        for i in tf.range(n):
+            sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
+            total += strategy.reduce("SUM", sums, axis=None)
+        return total
 
     def _replica_step(self):
         """One optimizer step on one replica's batch; returns [sum of per-example losses, correct].
@@ -144,8 +150,7 @@ class Trainer:
                 if model.losses:
                     loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             grads = tape.gradient(loss, model.trainable_variables)
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
-            return grads, tf.stack([tf.reduce_sum(per_example), correct])
+            return grads, tf.stack([tf.reduce_sum(per_example), _correct(tf, probs, y)])
 
         if self.jit_grads:
             grads_and_sums = tf.function(grads_and_sums, jit_compile=True)
@@ -162,29 +167,18 @@ class Trainer:
     def _build_coordinated_chunk(self):
         """Parameter server: one scheduled function = a group of steps on whichever worker is free,
         reading that worker's own dataset iterator; variables are read from and written to the ps."""
-        tf, strategy, step = self.tf, self.strategy, self._replica_step()
+        tf, step = self.tf, self._replica_step()
 
         @tf.function
         def worker_fn(iterator):
             xs, ys = next(iterator)
-            total = tf.zeros([2])
-            for i in tf.range(tf.shape(xs)[0]):
-                sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
-                total += strategy.reduce("SUM", sums, axis=None)
-            return total
+            return self._steps_outside_replicas(step, xs, ys, tf.shape(xs)[0])
 
         return worker_fn
 
     def _build_local_eval(self):
         """Evaluation on this process with plain batches (parameter server: variables read from ps)."""
-        tf, keras, model = self.tf, self.keras, self.model
-
-        @tf.function
-        def eval_batch(x, y):
-            probs = model(x, training=False)
-            per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
-            return tf.reduce_sum(per_example), correct, tf.cast(tf.shape(y)[0], tf.float32)
+        eval_batch = self.tf.function(self._eval_sums)
 
         def eval_pass(batches):
             totals = np.zeros(3)
@@ -214,15 +208,15 @@ class Trainer:
         totals = np.sum([r.fetch() for r in results], axis=0)
         return float(totals[0]), float(totals[1]), calls * k
 
-    def _build_eval_pass(self):
-        tf, keras, model, strategy = self.tf, self.keras, self.model, self.strategy
+    def _eval_sums(self, x, y):
+        """Sum of per-example losses, correct predictions and count for one evaluation batch."""
+        tf = self.tf
+        probs = self.model(x, training=False)
+        per_example = self.keras.losses.sparse_categorical_crossentropy(y, probs)
+        return tf.reduce_sum(per_example), _correct(tf, probs, y), tf.cast(tf.shape(y)[0], tf.float32)
 
-        def step(x, y):
-            probs = model(x, training=False)
-            per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y),
-                                            tf.float32))
-            return tf.reduce_sum(per_example), correct, tf.cast(tf.shape(y)[0], tf.float32)
+    def _build_eval_pass(self):
+        tf, strategy, step = self.tf, self.strategy, self._eval_sums
 
         @tf.function
         def eval_pass(dist_ds):
@@ -355,6 +349,11 @@ class Trainer:
 
     def checkpoint_variables(self) -> list:
         return list(self.model.variables) + list(self.optimizer.variables)
+
+
+def _correct(tf, probs, y):
+    """How many predictions in a batch match their labels (a float32 scalar)."""
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
 
 
 def format_epoch(logs: dict, epochs: int) -> str:
