@@ -104,7 +104,6 @@ class Horovod(Strategy):
         hvd.init()
         self.hvd = hvd
         self.shard = (hvd.size(), hvd.rank())
-        self._variables: list = []
 
     def grad_transform(self, grads):
         return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)

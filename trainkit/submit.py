@@ -140,14 +140,14 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
     rc = launcher.launch(spec)
     st = read_json(RunPaths(Path(spec.run_dir)).status, {}) or {}
     final = st.get("final_metrics") or {}
-    if rc == 0:
+    if st.get("state") == "pruned":   # a pruned trial exits 0 too: checked first
+        echo(f"run {spec.run_id} pruned: {st.get('exit_reason')}")
+    elif rc == 0:
         echo(f"run {spec.run_id} completed: test_accuracy={final.get('test_accuracy', float('nan')):.4f} "
              f"-> {spec.run_dir}")
         echo(f"  trainkit runs show {spec.run_id}")
         if st.get("registered_model"):
             echo(f"  trainkit models show {st['registered_model']}")
-    elif st.get("state") == "pruned":
-        echo(f"run {spec.run_id} pruned: {st.get('exit_reason')}")
     else:
         echo(f"run {spec.run_id} {st.get('state', 'failed')}: {st.get('exit_reason')}")
         if st.get("registered_model"):

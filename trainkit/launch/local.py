@@ -52,7 +52,7 @@ def base_env(spec: JobSpec) -> dict:
     env.update({k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()})
     env.update(PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [spec.project_root, env.get("PYTHONPATH")])))
-    for key in ("TRAINKIT_RANK", "TRAINKIT_WORLD_SIZE", "TRAINKIT_LOCAL_RANK", "TF_CONFIG"):
+    for key in ("TRAINKIT_RANK", "TRAINKIT_WORLD_SIZE", "TRAINKIT_LOCAL_RANK", "TRAINKIT_LOCAL_SIZE", "TF_CONFIG"):
         env.pop(key, None)
     return env
 
@@ -70,8 +70,8 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
         hosts = horovod_hosts(assign_slots([("localhost", n)], n))
         cmd = [str(horovodrun()), "-np", str(n), "-H", hosts, f"--{dist.get('backend', 'gloo')}", *worker]
         return [(list(range(n)), cmd, base_env(spec))]
-    configs = tf_configs(dist, [f"127.0.0.1:{p}" for p in free_ports(n)]) if n > 1 or \
-        dist["name"] in TF_CONFIG_STRATEGIES else None
+    configs = tf_configs(dist, [f"127.0.0.1:{p}" for p in free_ports(n)]) \
+        if dist["name"] in TF_CONFIG_STRATEGIES else None
     out = []
     for rank in range(n):
         env = base_env(spec)
