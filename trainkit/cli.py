@@ -48,13 +48,12 @@ def cmd_runs_list(ws: Workspace, args) -> int:
 
 
 def run_details(ws: Workspace, run_id: str) -> dict:
-    from .runs import get_run
+    from .runs import get_run, read_history
 
     run = get_run(ws, run_id)
     paths = RunPaths(run.path)
     metrics = dict(run.status.get("final_metrics") or {})
-    history = [json.loads(line) for line in paths.metrics.read_text().splitlines() if line.strip()] \
-        if paths.metrics.exists() else []
+    history = read_history(run.path)
     if not metrics and history:
         metrics = {k: v for k, v in history[-1].items() if k != "epoch_time_s"}
     return {**run.summary(), "status_detail": run.status, "metrics": metrics, "history": history,
@@ -137,15 +136,14 @@ def cmd_runs_download(ws: Workspace, args) -> int:
 
 def cmd_runs_compare(ws: Workspace, args) -> int:
     from .plots import plot_comparison
-    from .sweeps import compare, history
+    from .runs import read_history
+    from .sweeps import compare
 
     if len(args.run_ids) < 2:
         raise TrainkitError(f"runs compare: expected at least 2 run ids, got {len(args.run_ids)}")
     d = compare(ws, args.run_ids)
     plot = Path(args.plot or f"compare-{'-'.join(r['id'][-6:] for r in d['runs'])}.png")
-    from .runs import get_run
-
-    plot_comparison({r["id"]: history(get_run(ws, r["id"]).path) for r in d["runs"]}, plot,
+    plot_comparison({r["id"]: read_history(Path(r["path"])) for r in d["runs"]}, plot,
                     title="runs " + ", ".join(r["id"] for r in d["runs"]))
     d["plot"] = str(plot)
     if args.json:

@@ -1,6 +1,7 @@
 """Run records: ids, status.json, listing and finding the run to resume."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import socket
@@ -92,13 +93,20 @@ def list_runs(ws: Workspace, experiment: str | None = None) -> list[RunInfo]:
     return sorted(out, key=lambda r: r.id)
 
 
-def get_run(ws: Workspace, run_id: str) -> RunInfo:
-    matches = [r for r in list_runs(ws) if r.id == run_id or r.id.startswith(run_id)]
+def get_run(ws: Workspace, run_id: str, runs: list[RunInfo] | None = None) -> RunInfo:
+    """The run whose id is (or starts with) `run_id`; pass `runs` to look up many without rescanning."""
+    matches = [r for r in (list_runs(ws) if runs is None else runs) if r.id == run_id or r.id.startswith(run_id)]
     if len(matches) != 1:
         what = "no run" if not matches else f"{len(matches)} runs"
         raise NotFoundError(f"{what} matching {run_id!r} in workspace {ws.root}; "
                             "see `trainkit runs list`")
     return matches[0]
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """metrics.jsonl of a run: one dict per finished epoch."""
+    path = RunPaths(run_dir).metrics
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def find_resumable(ws: Workspace, experiment: str, config_hash: str) -> RunInfo | None:

@@ -13,37 +13,29 @@ from pathlib import Path
 
 from .errors import NotFoundError
 from .fsutil import atomic_write_json, atomic_write_text, read_json
-from .runs import get_run
+from .runs import RunInfo, get_run, list_runs, read_history
 from .workspace import RunPaths, Workspace
 
 METRICS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss")
 
 
-def history(run_dir: Path) -> list[dict]:
-    path = RunPaths(run_dir).metrics
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
-
-
-def job_rows(ws: Workspace, sweep_dir: Path) -> list[dict]:
-    """One row per job: overrides, status, metrics, time, run id (jobs that never made a run too)."""
+def job_rows(sweep_dir: Path, runs: dict[str, RunInfo]) -> list[dict]:
+    """One row per job: overrides, status, metrics, time, run id (jobs that never made a run too).
+    `runs` maps run ids to the workspace's runs, listed once by the caller."""
     rows = []
     for job_file in sorted((sweep_dir / "jobs").glob("*/job.json"), key=lambda p: int(p.parent.name)):
         job = read_json(job_file, {})
         row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])),
                "status": job.get("state", "failed"), "run_id": job.get("run_id"),
                "error": job.get("error"), "time_s": None, **{m: None for m in METRICS}}
-        if job.get("run_id"):
-            try:
-                run = get_run(ws, job["run_id"])
-            except NotFoundError:
-                run = None
-            if run is not None:
-                final = run.status.get("final_metrics") or {}
-                last = (history(run.path) or [{}])[-1]
-                row.update(status=run.state, **{m: final.get(m, last.get(m)) for m in METRICS})
-                if run.status.get("started") and run.status.get("ended"):
-                    row["time_s"] = round(run.status["ended"] - run.status["started"], 1)
-                row["error"] = row["error"] or (run.status.get("exit_reason") if run.state != "completed" else None)
+        run = runs.get(job.get("run_id"))
+        if run is not None:
+            final = run.status.get("final_metrics") or {}
+            last = {} if all(m in final for m in METRICS) else (read_history(run.path) or [{}])[-1]
+            row.update(status=run.state, **{m: final.get(m, last.get(m)) for m in METRICS})
+            if run.status.get("started") and run.status.get("ended"):
+                row["time_s"] = round(run.status["ended"] - run.status["started"], 1)
+            row["error"] = row["error"] or (run.status.get("exit_reason") if run.state != "completed" else None)
         rows.append(row)
     return rows
 
@@ -60,7 +52,8 @@ def write_summary(ws: Workspace, sweep_dir: Path, metric: str = "test_accuracy",
     """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
     from .plots import plot_comparison
 
-    rows = sort_rows(job_rows(ws, sweep_dir), metric, mode)
+    runs = {r.id: r for r in list_runs(ws)}
+    rows = sort_rows(job_rows(sweep_dir, runs), metric, mode)
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
     for r in rows:   # what this job varies, without the overrides every job shares
         r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
@@ -74,8 +67,8 @@ def write_summary(ws: Workspace, sweep_dir: Path, metric: str = "test_accuracy",
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(sweep_dir / "summary.csv", buf.getvalue())
-    curves = {r["swept"] or r["run_id"]: history(get_run(ws, r["run_id"]).path)
-              for r in rows if r["run_id"] and r["status"] in ("completed", "pruned", "failed")}
+    curves = {r["swept"] or r["run_id"]: read_history(runs[r["run_id"]].path)
+              for r in rows if r["run_id"] in runs and r["status"] in ("completed", "pruned", "failed")}
     curves = {k: v for k, v in curves.items() if v}
     if curves:
         plot_comparison(curves, sweep_dir / "curves.png", title=f"sweep {sweep_dir.name}")
@@ -118,13 +111,14 @@ def compare(ws: Workspace, run_ids: list[str]) -> dict:
     """Config keys that differ between runs, their overrides and their final metrics."""
     import yaml
 
-    runs = [get_run(ws, r) for r in run_ids]
+    every = list_runs(ws)
+    runs = [get_run(ws, r, every) for r in run_ids]
     configs = [_flatten(yaml.safe_load(RunPaths(r.path).config.read_text()) or {}) for r in runs]
     ignore = ("run.sweep", "run.sweep_job", "run.trial")
     keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
     differing = {k: [c.get(k) for c in configs] for k in keys
                  if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1}
-    rows = [{"id": r.id, "experiment": r.experiment, "status": r.state,
+    rows = [{"id": r.id, "experiment": r.experiment, "status": r.state, "path": str(r.path),
              "overrides": r.status.get("overrides") or read_json(RunPaths(r.path).spec, {}).get("overrides", []),
              "metrics": {m: (r.status.get("final_metrics") or {}).get(m) for m in METRICS}} for r in runs]
     common = set.intersection(*(set(r["overrides"]) for r in rows))
