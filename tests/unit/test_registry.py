@@ -59,7 +59,7 @@ def test_versions_aliases_and_delete_never_reuse_a_number(tmp_path, artifacts, u
         reg.fs.rm(reg.root, recursive=True)
 
 
-@pytest.mark.parametrize("bad", ["../escape", "a/b", "a..b", "tab\tname", "new\nline", "", ".hidden", "x" * 129])
+@pytest.mark.parametrize("bad", ["../escape", "a/b", "a..b", "tab\tname", "new\nline", "trailing\n", "", ".hidden", "x" * 129])
 def test_bad_names_are_refused_before_anything_is_written(tmp_path, artifacts, bad):
     reg = Registry(str(tmp_path / "reg"))
     with pytest.raises(UsageError, match="no '/', '..'"):

@@ -142,19 +142,19 @@ def _check_distribution(c: _Checker) -> None:
 
 
 def _check_registry(c: _Checker) -> None:
-    from ..registry.store import NAME
+    from ..registry.export import OPSETS
+    from ..registry.store import valid_name as name_ok
 
-    name_ok = lambda v: bool(NAME.match(v)) and ".." not in v  # noqa: E731
     expected = "1-128 letters, digits, '.', '_' or '-' (no '/', '..' or control characters)"
     c.check("registry.model_name", lambda v: v is None or name_ok(v), "null or " + expected)
     for i, alias in enumerate(c.get("registry.aliases")):
-        if not name_ok(str(alias)) or str(alias).isdigit():
+        if not name_ok(alias) or str(alias).isdigit():
             c.fail(f"registry.aliases[{i}]: expected {expected}, not a number, got {alias!r}")
     for key in ("cpu", "memory_gb", "gpu"):
         c.check(f"registry.resource_configuration.{key}", lambda v: v >= 0, "a number >= 0")
     c.check("registry.root", _fsspec_url_ok, "a path or an fsspec URL whose protocol is known and installed")
-    c.check("export.onnx.opset", lambda v: isinstance(v, int) and 13 <= v <= 18,
-            "an integer in [13, 18] (what tf2onnx 1.17 converts to)")
+    c.check("export.onnx.opset", lambda v: isinstance(v, int) and OPSETS[0] <= v <= OPSETS[1],
+            f"an integer in [{OPSETS[0]}, {OPSETS[1]}] (what tf2onnx 1.17 converts to)")
     c.check("export.onnx.parity_samples", lambda v: v is None or v >= 1, "null (all) or an integer >= 1")
     c.check("export.onnx.max_abs_diff", lambda v: v >= 0, "a number >= 0")
     c.check("export.onnx.min_argmax_agreement", lambda v: 0 <= v <= 1, "a fraction in [0, 1]")

@@ -31,12 +31,13 @@ def _export(model, out_dir: Path, onnx_cfg: dict, x, y, data: str) -> dict:
                             min_argmax_agreement=float(onnx_cfg.get("min_argmax_agreement", 1.0)))
 
 
-def _artifacts(model_dir: Path, onnx: dict) -> dict[str, Path]:
-    arts = {"model.keras": model_dir / "model.keras"}
-    if (model_dir / "saved_model").is_dir():
-        arts["saved_model"] = model_dir / "saved_model"
-    if onnx.get("status") in ("ok", "failed") and (model_dir / "model.onnx").exists():
-        arts["model.onnx"] = model_dir / "model.onnx"
+def _artifacts(keras_file: Path, saved_model: Path | None, onnx_file: Path | None) -> dict[str, Path]:
+    """What a version holds: the .keras file, plus the SavedModel and ONNX file where they exist."""
+    arts = {"model.keras": keras_file}
+    if saved_model is not None and saved_model.is_dir():
+        arts["saved_model"] = saved_model
+    if onnx_file is not None and onnx_file.exists():
+        arts["model.onnx"] = onnx_file
     return arts
 
 
@@ -65,7 +66,9 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
         "source": {"kind": "run", "run_dir": spec.run_dir},
     }
     registry = Registry(reg["root"])
-    return registry.register(reg["model_name"] or spec.experiment, _artifacts(model_dir, onnx), metadata,
+    exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
+    arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
+    return registry.register(reg["model_name"] or spec.experiment, arts, metadata,
                              aliases=list(reg.get("aliases", [])))
 
 
@@ -96,11 +99,7 @@ def register_path(registry: Registry, name: str, path: Path, *, framework_versio
         out = Path(tmp)
         onnx = _export(model, out, onnx_cfg, random_images(signature, samples), None,
                        data=f"random({samples})")
-        arts = {"model.keras": file}
-        if path.is_dir() and (path / "saved_model").is_dir():
-            arts["saved_model"] = path / "saved_model"
-        if (out / "model.onnx").exists():
-            arts["model.onnx"] = out / "model.onnx"
+        arts = _artifacts(file, path / "saved_model" if path.is_dir() else None, out / "model.onnx")
         fw = framework()
         if framework_version:
             fw["framework_version"] = framework_version

@@ -31,10 +31,14 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STALE_S = 24 * 3600  # another host's leftovers are removed only after this long
 
 
+def valid_name(value) -> bool:
+    """A model or alias name that cannot escape the registry root or confuse a shell or a listing
+    (the pattern already excludes '/', spaces and control characters)."""
+    return isinstance(value, str) and bool(NAME.fullmatch(value)) and ".." not in value
+
+
 def check_name(value: str, what: str = "model name") -> str:
-    """Refuse names that could escape the registry root or confuse a shell or a listing."""
-    if (not isinstance(value, str) or not NAME.match(value) or ".." in value
-            or any(ord(ch) < 32 for ch in str(value))):
+    if not valid_name(value):
         raise UsageError(f"{what}: expected 1-128 letters, digits, '.', '_' or '-' starting with a "
                            f"letter or digit (no '/', '..', spaces or control characters), got {value!r}")
     return value
