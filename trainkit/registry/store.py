@@ -384,13 +384,6 @@ def _mtime(info: dict) -> float | None:
     return t.timestamp() if hasattr(t, "timestamp") else float(t)
 
 
-def open_registry(cfg_or_root: dict | str) -> Registry:
-    """The registry for a resolved config (registry.root) or a root URL."""
-    if isinstance(cfg_or_root, dict):
-        return Registry(cfg_or_root["registry"]["root"])
-    return Registry(cfg_or_root)
-
-
 def raise_if_failed(entry: dict) -> None:
     """Turn a failed ONNX export recorded in an entry into a clear non-zero exit."""
     onnx = entry.get("onnx") or {}
@@ -401,4 +394,4 @@ def raise_if_failed(entry: dict) -> None:
                           f"{onnx.get('reason')}")
 
 
-__all__ = ["ModelRef", "Registry", "check_name", "open_registry", "raise_if_failed"]
+__all__ = ["ModelRef", "Registry", "check_name", "raise_if_failed", "valid_name"]
