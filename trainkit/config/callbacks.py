@@ -1,7 +1,6 @@
 """Hydra callbacks (Hydra stays in the config package): record each sweep job and summarise sweeps."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hydra.core.utils import JobStatus
@@ -31,7 +30,7 @@ class SweepSummary(Callback):
                       "overrides": list(job_return.overrides or []), "job": HydraConfig.get().job.num}
         from ..fsutil import atomic_write_json
 
-        atomic_write_json(out / "job.json", json.loads(json.dumps(record, default=str)))
+        atomic_write_json(out / "job.json", record)   # non-JSON values are written with str()
 
     def on_multirun_end(self, config, **kwargs) -> None:
         from ..sweeps import write_summary
