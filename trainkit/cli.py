@@ -279,9 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_datasets_show)
 
+    from .jobs_cli import add_parser as add_jobs
     from .models_cli import add_parser
 
     add_parser(sub)
+    add_jobs(sub)
     return p
 
 

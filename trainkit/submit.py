@@ -138,6 +138,8 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
     spec = create_run(cfg, overrides, echo)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
     rc = launcher.launch(spec)
+    if not spec.config["compute"].get("wait", True):   # detached: the launcher printed the job id
+        return Outcome(rc, spec.run_id, "queued" if rc == 0 else "failed", {})
     st = read_json(RunPaths(Path(spec.run_dir)).status, {}) or {}
     final = st.get("final_metrics") or {}
     if st.get("state") == "pruned":   # a pruned trial exits 0 too: checked first

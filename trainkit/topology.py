@@ -88,6 +88,70 @@ def horovod_hosts(assignment: list[tuple[str, int]]) -> str:
     return ",".join(f"{h}:{c}" for h, c in counts.items())
 
 
+def expand_nodelist(nodelist: str) -> list[str]:
+    """Slurm's compressed host list (`gpu[01-03,07],login`) as host names, in order."""
+    hosts, i, n = [], 0, len(nodelist)
+    while i < n:
+        j = i
+        while j < n and nodelist[j] not in ",[":
+            j += 1
+        prefix = nodelist[i:j]
+        if j < n and nodelist[j] == "[":
+            k = nodelist.index("]", j)
+            suffix_end = k + 1
+            while suffix_end < n and nodelist[suffix_end] != ",":
+                suffix_end += 1
+            suffix = nodelist[k + 1:suffix_end]
+            for part in nodelist[j + 1:k].split(","):
+                lo, _, hi = part.partition("-")
+                for num in range(int(lo), int(hi or lo) + 1):
+                    hosts.append(f"{prefix}{num:0{len(lo)}d}{suffix}")
+            i = suffix_end + 1
+        else:
+            if prefix:
+                hosts.append(prefix)
+            i = j + 1
+    return hosts
+
+
+def expand_tasks_per_node(spec: str) -> list[int]:
+    """Slurm's SLURM_TASKS_PER_NODE (`2(x3),1`) as one count per node."""
+    out = []
+    for part in spec.split(","):
+        count, _, rep = part.partition("(x")
+        out += [int(count)] * (int(rep.rstrip(")")) if rep else 1)
+    return out
+
+
+def block_layout(hosts: list[str], tasks_per_node: list[int]) -> list[tuple[str, int]]:
+    """Slurm's default block distribution: rank -> (host, local rank), filling each node in turn."""
+    if len(hosts) != len(tasks_per_node):
+        raise ValueError(f"expected one task count per node ({len(hosts)} nodes), got {tasks_per_node}")
+    return [(h, i) for h, count in zip(hosts, tasks_per_node) for i in range(count)]
+
+
+def addresses(assignment: list[tuple[str, int]], base_port: int) -> list[str]:
+    """`host:port` per rank: each process on a host listens on base_port + its local rank."""
+    return [f"{host}:{base_port + local}" for host, local in assignment]
+
+
+def local_sizes(assignment: list[tuple[str, int]]) -> list[int]:
+    """Per rank: how many processes of the job share its host."""
+    counts: dict[str, int] = {}
+    for host, _ in assignment:
+        counts[host] = counts.get(host, 0) + 1
+    return [counts[host] for host, _ in assignment]
+
+
+def horovod_slots(assignment: list[tuple[str, int]]) -> list[dict]:
+    """Horovod's SlotInfo fields per rank (rank, local and cross ranks/sizes) for a Gloo rendezvous."""
+    sizes = local_sizes(assignment)
+    peers = {local: [h for h, lr in assignment if lr == local] for _, local in assignment}
+    return [{"hostname": host, "rank": r, "local_rank": local, "cross_rank": peers[local].index(host),
+             "size": len(assignment), "local_size": sizes[r], "cross_size": len(peers[local])}
+            for r, (host, local) in enumerate(assignment)]
+
+
 @dataclass(frozen=True)
 class WorkerEnv:
     rank: int = 0           # global rank; rank 0 is the chief and does all writing

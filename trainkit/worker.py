@@ -129,7 +129,9 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
         print(f"warning: {m}", flush=True)
     if mismatches and cfg["environment"].get("strict"):
         raise TrainkitError("environment mismatch: " + "; ".join(mismatches))
-    if env.is_chief:
+    if env.is_chief:   # secrets: only whether each arrived, never a value
+        info["secret_env"] = {k: ("set" if os.environ.get(k) else "missing")
+                              for k in cfg["environment"].get("secret_env", [])}
         atomic_write_json(paths.environment, info)
 
     keras.utils.set_random_seed(int(cfg["trainer"]["seed"]))
@@ -245,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), flush=True)
         return 0
     except KeyboardInterrupt as e:
-        if env.is_chief:
+        if env.is_chief and os.environ.get("TRAINKIT_ON_SIGTERM") != "launcher":
             write_status(paths, "cancelled", exit_reason=str(e) or "interrupted")
         print(f"worker rank {env.rank}: {e or 'interrupted'}", file=sys.stderr, flush=True)
         return 130

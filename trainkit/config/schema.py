@@ -76,14 +76,65 @@ class EnvironmentConfig:
     device: str = "cpu"                                   # cpu | gpu
     requirements_file: Optional[str] = None               # custom: pip requirements recorded with the run
     env_vars: Dict[str, str] = field(default_factory=dict)  # extra variables for every worker process
+    secret_env: List[str] = field(default_factory=list)   # names of variables passed from this shell to the workers; values are never written to config, logs or command lines
     strict: bool = False                                  # true: a version mismatch fails the run
 
 
 @dataclass
 class ComputeConfig:
     name: str = MISSING                                   # local | slurm | ssh
-    slots: int = 2                                        # worker processes this target can run at once
-    wait: bool = True                                     # block and stream logs until the job ends
+    slots: int = 2                                        # local: worker processes this target can run at once
+    wait: bool = True                                     # block and stream logs until the job ends (clusters: false = submit and exit)
+
+
+@dataclass
+class SlurmComputeConfig(ComputeConfig):
+    """compute=slurm: submitit's parameter names; one Slurm task per worker process."""
+    wait: bool = False
+    partition: Optional[str] = None                       # null = the cluster's default partition
+    nodes: int = 1
+    tasks_per_node: Optional[int] = None                  # null = ceil(processes / nodes); nodes*tasks must equal the processes
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    mem_gb: Optional[float] = None                        # per node; null = the partition's default
+    timeout_min: int = 60
+    account: Optional[str] = None
+    qos: Optional[str] = None
+    constraint: Optional[str] = None
+    exclude: Optional[str] = None                         # nodes to avoid, Slurm nodelist syntax
+    job_name: Optional[str] = None                        # null = trainkit-<experiment>
+    setup: List[str] = field(default_factory=list)        # shell lines run in the batch script before the job
+    additional_parameters: Dict[str, Any] = field(default_factory=dict)  # more #SBATCH --key=value lines
+    signal_delay_s: int = 90                              # USR2 this long before the time limit: checkpoint + requeue
+    max_requeue: int = 3                                  # preemptions/time limits survived by requeueing
+    python: Optional[str] = None                          # interpreter on the nodes; null = this one (shared filesystem)
+
+
+@dataclass
+class SshHost:
+    host: str = MISSING                                   # ssh destination (an alias from ~/.ssh/config works)
+    port: int = 22
+    user: Optional[str] = None                            # null = ssh's default (~/.ssh/config or the local user)
+    slots: int = 1                                        # worker processes started on this host
+    address: Optional[str] = None                         # address other hosts reach it at (TF_CONFIG); null = host
+    workdir: Optional[str] = None                         # null = compute.workdir
+
+
+@dataclass
+class SshComputeConfig(ComputeConfig):
+    """compute=ssh: GPU hosts reached with the system OpenSSH client (StrictHostKeyChecking=yes)."""
+    wait: bool = False
+    hosts: List[SshHost] = field(default_factory=list)
+    identity_file: Optional[str] = None                   # null = ssh's default keys / agent
+    known_hosts: Optional[str] = None                     # null = ~/.ssh/known_hosts; unknown or changed keys are refused
+    workdir: str = "~/trainkit-remote"                    # remote directory for code, data and runs
+    python: str = "python3"                               # remote interpreter (e.g. /opt/venv/bin/python) with trainkit's deps
+    setup: List[str] = field(default_factory=list)        # shell lines run on the host before the worker
+    shared_fs: bool = False                               # true: the workspace is mounted at the same path on the hosts
+    connect_timeout_s: int = 10                           # preflight and every connection
+    alive_interval_s: int = 3                             # ServerAliveInterval: a dead link fails the job after interval*count
+    alive_count_max: int = 3
+    ssh_options: List[str] = field(default_factory=list)  # extra `-o Key=Value` options
 
 
 @dataclass
@@ -203,6 +254,12 @@ GROUP_SCHEMAS = {
 }
 
 
+COMPUTE_SCHEMAS = {
+    "slurm": SlurmComputeConfig,
+    "ssh": SshComputeConfig,
+}
+
+
 DISTRIBUTION_SCHEMAS = {
     "mirrored": MirroredConfig,
     "multi_worker_mirrored": MultiWorkerMirroredConfig,
@@ -224,3 +281,5 @@ def register_configs() -> None:
         cs.store(group=group, name=f"base_{group}", node=schema)
     for name, schema in DISTRIBUTION_SCHEMAS.items():
         cs.store(group="distribution", name=f"base_{name}", node=schema)
+    for name, schema in COMPUTE_SCHEMAS.items():
+        cs.store(group="compute", name=f"base_{name}", node=schema)

@@ -124,21 +124,75 @@ def _check_distribution(c: _Checker) -> None:
         c.check("distribution.backend", lambda v: v in ("gloo", "mpi"), "'gloo' or 'mpi'")
     elif name == "mirrored":
         c.check("distribution.logical_cpus", positive, "an integer >= 1")
-    c.check("compute.slots", positive, "an integer >= 1")
+    _check_compute(c)
     if len(c.problems) > before:
         return
-    procs, slots = process_count(dist), c.get("compute.slots")
+    procs = process_count(dist)
+    key, slots = capacity(c.get("compute"), procs)
     if procs > slots:
-        c.fail(f"compute.slots: distribution={name} needs {procs} processes"
+        c.fail(f"{key}: distribution={name} needs {procs} processes"
                + (" (1 chief + workers + ps)" if name == "parameter_server" else "")
-               + f" but compute={c.get('compute.name')} has compute.slots={slots}; "
-               f"lower the process count or raise compute.slots")
+               + f" but compute={c.get('compute.name')} has {slots} slots; "
+               f"lower the process count or raise {key}")
+    elif c.get("compute.name") == "slurm" and slots != procs:
+        c.fail(f"compute.tasks_per_node: one Slurm task per process: nodes*tasks_per_node must equal "
+               f"the {procs} processes of distribution={name}, got {slots}")
     batch = c.get("trainer.batch_size")
     shards = procs if name in ("multi_worker_mirrored", "horovod") else (
         dist.get("logical_cpus", 1) if name == "mirrored" else 1)
     if isinstance(batch, int) and batch % shards:
         c.fail(f"trainer.batch_size: the global batch must split evenly over {shards} replicas of "
                f"distribution={name}, got {batch}")
+
+
+def capacity(compute: dict, procs: int) -> tuple[str, int]:
+    """(the key that sets it, how many worker processes) a compute target offers."""
+    if compute["name"] == "slurm":
+        nodes, tpn = compute["nodes"], compute.get("tasks_per_node")
+        return "compute.tasks_per_node", nodes * (tpn if tpn else -(-procs // nodes))
+    if compute["name"] == "ssh":
+        return "compute.hosts[*].slots", sum(h["slots"] for h in compute["hosts"])
+    return "compute.slots", compute["slots"]
+
+
+def _check_compute(c: _Checker) -> None:
+    positive = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
+    name = c.get("compute.name")
+    if name == "slurm":
+        for key in ("nodes", "cpus_per_task", "timeout_min"):
+            c.check(f"compute.{key}", positive, "an integer >= 1")
+        c.check("compute.tasks_per_node", lambda v: v is None or positive(v), "null or an integer >= 1")
+        c.check("compute.gpus_per_node", lambda v: v >= 0, "an integer >= 0")
+        c.check("compute.max_requeue", lambda v: v >= 0, "an integer >= 0")
+        c.check("compute.signal_delay_s", lambda v: v >= 0, "an integer >= 0 (seconds)")
+        c.check("compute.mem_gb", lambda v: v is None or v > 0, "null or a number > 0")
+        for k in c.get("compute.additional_parameters"):
+            if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(k)):
+                c.fail(f"compute.additional_parameters: expected sbatch option names like 'gres', got {k!r}")
+    elif name == "ssh":
+        hosts = c.get("compute.hosts")
+        if not hosts:
+            c.fail("compute.hosts: expected at least one {host, port, user, slots}, got []")
+        for i, h in enumerate(hosts):
+            if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]+", str(h.get("host", ""))):
+                c.fail(f"compute.hosts[{i}].host: expected a host name, address or ssh alias, got {h.get('host')!r}")
+            if not positive(h.get("slots")):
+                c.fail(f"compute.hosts[{i}].slots: expected an integer >= 1, got {h.get('slots')!r}")
+            if not (isinstance(h.get("port"), int) and 0 < h["port"] < 65536):
+                c.fail(f"compute.hosts[{i}].port: expected a TCP port 1-65535, got {h.get('port')!r}")
+        for key in ("connect_timeout_s", "alive_interval_s", "alive_count_max"):
+            c.check(f"compute.{key}", positive, "an integer >= 1")
+        for key in ("identity_file", "known_hosts"):
+            path = c.get(f"compute.{key}")
+            if path and not os.path.isfile(os.path.expanduser(path)):
+                c.fail(f"compute.{key}: expected an existing file, got {path!r} (not found)")
+    else:
+        c.check("compute.slots", positive, "an integer >= 1")
+    for i, var in enumerate(c.get("environment.secret_env")):
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(var)):
+            c.fail(f"environment.secret_env[{i}]: expected an environment variable name, got {var!r}")
+        elif var not in os.environ:
+            c.fail(f"environment.secret_env[{i}]: expected ${var} to be set in this shell, it is not")
 
 
 def _check_registry(c: _Checker) -> None:

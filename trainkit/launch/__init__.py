@@ -6,7 +6,9 @@ from importlib import import_module
 from ..errors import ConfigError
 from .base import Launcher
 
-LAUNCHERS = {"local": "trainkit.launch.local:LocalLauncher"}
+LAUNCHERS = {"local": "trainkit.launch.local:LocalLauncher",
+             "slurm": "trainkit.launch.slurm:SlurmLauncher",
+             "ssh": "trainkit.launch.ssh:SshLauncher"}
 
 
 def get_launcher(compute_cfg: dict) -> Launcher:

@@ -88,9 +88,10 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
 class RankSink:
     """One rank's output: its log file(s), the last lines (for failure reports), the console."""
 
-    def __init__(self, rank: int, paths: RunPaths, world_size: int, on_progress: Callable | None):
+    def __init__(self, rank: int, paths: RunPaths, world_size: int, on_progress: Callable | None,
+                 prefix: str | None = None):
         self.rank, self.on_progress, self.tail = rank, on_progress, []
-        self.prefix = "" if world_size == 1 else f"[rank {rank}] "
+        self.prefix = prefix if prefix is not None else "" if world_size == 1 else f"[rank {rank}] "
         if rank == 0:
             self.out, self.err = open(paths.logs / "stdout.log", "a"), open(paths.logs / "stderr.log", "a")
         else:
@@ -122,25 +123,40 @@ class RankSink:
 
 
 HOROVOD_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$", re.S)
+SRUN_LABEL = re.compile(r"^\s*(\d+): (.*)$", re.S)
+
+
+def horovod_demux(line: str, is_err: bool) -> tuple[int, bool, str] | None:
+    """horovodrun prefixes every rank's line with `[rank]<stdout|stderr>:`."""
+    m = HOROVOD_LINE.match(line)
+    return (int(m.group(1)), m.group(2) == "stderr", m.group(3)) if m else None
+
+
+def srun_demux(line: str, is_err: bool) -> tuple[int, bool, str] | None:
+    """`srun --label` prefixes every task's line with `<task id>: `."""
+    m = SRUN_LABEL.match(line)
+    return (int(m.group(1)), is_err, m.group(2)) if m else None
 
 
 class OutputPump:
-    """Reads one process's stream line by line and hands each line to the rank it belongs to.
-    A horovodrun stream carries every rank, each line prefixed `[rank]<stdout|stderr>:`."""
+    """Reads one process's stream line by line and hands each line to the rank it belongs to. A
+    stream that carries several ranks (horovodrun, srun) names the rank in a prefix: `demux`."""
 
-    def __init__(self, stream: IO[bytes], ranks: list[int], sinks: dict[int, RankSink], is_err: bool):
-        self.thread = threading.Thread(target=self._run, args=(stream, ranks, sinks, is_err), daemon=True)
+    def __init__(self, stream: IO[bytes], ranks: list[int], sinks: dict[int, RankSink], is_err: bool,
+                 demux: Callable | None = None):
+        self.thread = threading.Thread(target=self._run, args=(stream, ranks, sinks, is_err, demux),
+                                       daemon=True)
         self.thread.start()
 
     @staticmethod
-    def _run(stream, ranks, sinks, is_err) -> None:
+    def _run(stream, ranks, sinks, is_err, demux) -> None:
         for raw in iter(stream.readline, b""):
             line = raw.decode(errors="replace")
             rank, err = ranks[0], is_err
-            if len(ranks) > 1:
-                m = HOROVOD_LINE.match(line)
-                if m:
-                    rank, err, line = int(m.group(1)), m.group(2) == "stderr", m.group(3)
+            if demux is not None:
+                parsed = demux(line, is_err)
+                if parsed:
+                    rank, err, line = parsed
             sinks.get(rank, sinks[ranks[0]]).write(line, err)
 
 
@@ -171,7 +187,9 @@ class LocalLauncher(Launcher):
                                         cwd=spec.project_root, start_new_session=True,
                                         preexec_fn=_die_with_parent)
                 procs.append((ranks, proc))
-                pumps += [OutputPump(proc.stdout, ranks, sinks, False), OutputPump(proc.stderr, ranks, sinks, True)]
+                demux = horovod_demux if spec.config["distribution"]["name"] == "horovod" else None
+                pumps += [OutputPump(proc.stdout, ranks, sinks, False, demux),
+                          OutputPump(proc.stderr, ranks, sinks, True, demux)]
             servers = {i for i, (ranks, _) in enumerate(procs) if all(table[r].server for r in ranks)}
             rc, failed = self._wait([p for _, p in procs], servers)
         except KeyboardInterrupt:
@@ -188,7 +206,7 @@ class LocalLauncher(Launcher):
             ranks, proc = procs[failed]
             rank, code = (ranks[0], proc.returncode) if len(ranks) == 1 else \
                 _horovod_failure(sinks, ranks, proc.returncode)
-            self._record_failure(paths, code, rank, sinks[rank].tail)
+            record_failure(paths, code, rank, sinks[rank].tail)
         return rc
 
     def _wait(self, procs: list[subprocess.Popen], servers: set[int]) -> tuple[int, int | None]:
@@ -221,17 +239,17 @@ class LocalLauncher(Launcher):
                 _signal_group(p, signal.SIGKILL)
                 p.wait()
 
-    @staticmethod
-    def _record_failure(paths: RunPaths, code: int, rank: int, tail: list[str]) -> None:
-        from ..fsutil import read_json
 
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-        status = read_json(paths.status, {}) or {}
-        reason = f"worker rank {rank} failed with {how}"
-        if status.get("state") == "failed" and status.get("exit_reason"):   # written by the chief
-            reason += f": {status['exit_reason']}" if rank == 0 else \
-                f" (the chief then reported: {status['exit_reason'].splitlines()[0]})"
-        write_status(paths, "failed", exit_reason=reason, failed_rank=rank, last_log_lines=tail[-10:])
+def record_failure(paths: RunPaths, code: int, rank: int, tail: list[str]) -> None:
+    from ..fsutil import read_json
+
+    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    status = read_json(paths.status, {}) or {}
+    reason = f"worker rank {rank} failed with {how}"
+    if status.get("state") == "failed" and status.get("exit_reason"):   # written by the chief
+        reason += f": {status['exit_reason']}" if rank == 0 else \
+            f" (the chief then reported: {status['exit_reason'].splitlines()[0]})"
+    write_status(paths, "failed", exit_reason=reason, failed_rank=rank, last_log_lines=tail[-10:])
 
 
 def _signal_group(p: subprocess.Popen, sig: int) -> None:

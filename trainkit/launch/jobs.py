@@ -1,0 +1,72 @@
+"""Detached cluster jobs, whatever the backend: the job record in status.json, the follow-up
+commands a submit prints, and following a job's console until it ends.
+
+A job's id is its run id; status.json (written by trainkit's own driver and workers) is the source
+of truth for its state, never the cluster's accounting (`sacct` is often missing)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..fsutil import read_json
+from ..runs import FINISHED, write_status
+from ..workspace import RunPaths
+
+EXIT_CODES = {"completed": 0, "pruned": 0, "failed": 1, "cancelled": 130}
+
+
+def console_log(paths: RunPaths) -> Path:
+    """Everything a job printed, all ranks prefixed (the driver's / supervisor's stdout)."""
+    return paths.logs / "console.log"
+
+
+def record_job(paths: RunPaths, backend: str, **fields) -> dict:
+    """Mark the run as a cluster job (state queued until the driver starts it)."""
+    status = read_json(paths.status, {}) or {}
+    job = {**(status.get("job") or {}), "backend": backend, "submitted": time.time(), **fields}
+    return write_status(paths, "queued", job=job)
+
+
+def announce(run_id: str, what: str, echo=print) -> None:
+    echo(f"submitted job {run_id} ({what})")
+    echo(f"  trainkit jobs status {run_id}")
+    echo(f"  trainkit jobs logs {run_id} -f")
+    echo(f"  trainkit jobs cancel {run_id}")
+
+
+def is_done(status: dict) -> bool:
+    return status.get("state") in FINISHED
+
+
+def follow(paths: RunPaths, out=None, poll_s: float = 0.5, stop: Callable[[], bool] | None = None,
+           offset: int = 0) -> dict:
+    """Print the console log as it grows, until the job's state is final (or `stop()`); returns
+    the final status. Survives the log not existing yet (a job still pending)."""
+    out = out or sys.stdout
+    log = console_log(paths)
+    while True:
+        status = read_json(paths.status, {}) or {}
+        done = is_done(status) or (stop is not None and stop())
+        if log.exists():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            if chunk:
+                offset += len(chunk)
+                out.write(chunk.decode(errors="replace"))
+                out.flush()
+        if done:
+            return status
+        time.sleep(poll_s)
+
+
+def exit_code(status: dict) -> int:
+    return EXIT_CODES.get(status.get("state"), 1)
+
+
+def mark_cancelled(paths: RunPaths, reason: str) -> None:
+    status = read_json(paths.status, {}) or {}
+    if not is_done(status):
+        write_status(paths, "cancelled", exit_reason=reason)

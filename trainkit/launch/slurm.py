@@ -1,0 +1,417 @@
+"""compute=slurm: one sbatch job per run, one Slurm task per worker process.
+
+Three pieces, each small:
+- `SlurmLauncher` (on the submit host): preflight, write `slurm/job.sbatch`, `sbatch --parsable`,
+  then either return (detached) or follow the console until the job ends (`compute.wait=true`).
+- the driver (`python -m trainkit.launch.slurm driver SPEC`, the batch step): marks the run
+  running, starts a Horovod rendezvous if needed, `srun --label`s the tasks and splits their output
+  into per-rank logs, and on SIGTERM / the time-limit signal requeues the job (`max_requeue`).
+- the task (`python -m trainkit.launch.slurm task SPEC`, one per worker): reads its rank from
+  SLURM_PROCID and the nodelist, builds TF_CONFIG / Horovod variables with the pure functions in
+  `trainkit.topology`, and execs the worker.
+
+sbatch is called directly rather than through submitit: the job is a readable script plus the
+JSON job spec (tested against golden files), the state comes from trainkit's status.json instead
+of `sacct` (which submitit polls and which fails on clusters without accounting), and preemption
+needs SIGTERM handling and a requeue budget that submitit's USR2-only handler does not give.
+The config keeps submitit's parameter names so that switching is a small change.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import TrainkitError
+from ..fsutil import atomic_write_text, read_json
+from ..runs import write_status
+from ..spec import JobSpec
+from ..topology import (TF_CONFIG_STRATEGIES, addresses, block_layout, expand_nodelist,
+                        expand_tasks_per_node, horovod_slots, local_sizes, tf_configs)
+from ..workspace import RunPaths
+from . import jobs
+from .base import Launcher
+
+CTL_TIMEOUT_S = 15       # scontrol / sbatch / squeue calls
+SBATCH_OPTIONS = ("partition", "account", "qos", "constraint", "exclude")
+
+
+def _ctl(*cmd: str, timeout: float = CTL_TIMEOUT_S) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except FileNotFoundError:
+        raise TrainkitError(f"compute=slurm: `{cmd[0]}` is not on PATH: expected the Slurm client "
+                            "commands (Debian: apt-get install slurm-client)") from None
+    except subprocess.TimeoutExpired:
+        raise TrainkitError(f"compute=slurm: `{' '.join(cmd)}` did not answer within {timeout:.0f} s "
+                            "(is slurmctld up? see `scontrol ping`)") from None
+
+
+def tasks_per_node(compute: dict, processes: int) -> int:
+    nodes = int(compute["nodes"])
+    return int(compute.get("tasks_per_node") or -(-processes // nodes))
+
+
+def sbatch_script(spec: JobSpec, python: str) -> str:
+    """The batch script of a run: #SBATCH options from compute=slurm, setup lines, the driver."""
+    c = spec.config["compute"]
+    run = Path(spec.run_dir)
+    opts = [("job-name", c.get("job_name") or f"trainkit-{spec.experiment}"),
+            ("nodes", c["nodes"]), ("ntasks-per-node", tasks_per_node(c, spec.world_size)),
+            ("cpus-per-task", c["cpus_per_task"]), ("time", c["timeout_min"]),
+            ("output", run / "logs" / "console.log"), ("open-mode", "append"),
+            ("signal", f"B:USR2@{c['signal_delay_s']}")]
+    if c.get("gpus_per_node"):
+        opts.append(("gpus-per-node", c["gpus_per_node"]))
+    if c.get("mem_gb"):
+        opts.append(("mem", f"{int(c['mem_gb'] * 1024)}M"))
+    opts += [(k, c[k]) for k in SBATCH_OPTIONS if c.get(k)]
+    opts += [(k.replace("_", "-"), v) for k, v in sorted(c.get("additional_parameters", {}).items())]
+    lines = ["#!/bin/bash",
+             f"# trainkit run {spec.run_id} ({spec.experiment}); job spec: {run / 'job_spec.json'}",
+             *(f"#SBATCH --{k}={v}" for k, v in opts),
+             "#SBATCH --requeue",
+             "set -eo pipefail",
+             f"export PYTHONPATH={shlex.quote(spec.project_root)}${{PYTHONPATH:+:$PYTHONPATH}}",
+             *c.get("setup", []),
+             f"exec {shlex.quote(python)} -m trainkit.launch.slurm driver {shlex.quote(str(run / 'job_spec.json'))}",
+             ""]
+    return "\n".join(lines)
+
+
+class SlurmLauncher(Launcher):
+    def python(self) -> str:
+        return self.cfg.get("python") or sys.executable
+
+    def preflight(self, cfg: dict) -> None:
+        """Controller up, partition able to hold the job, same TF/Keras on the nodes' Python."""
+        if shutil.which("sbatch") is None:
+            raise TrainkitError("compute=slurm: `sbatch` is not on PATH: expected the Slurm client "
+                                "commands (Debian: apt-get install slurm-client)")
+        ping = _ctl("scontrol", "ping")
+        if ping.returncode != 0 or "UP" not in ping.stdout:
+            raise TrainkitError("compute=slurm: the Slurm controller does not answer `scontrol ping`: "
+                                f"expected 'UP', got {(ping.stdout + ping.stderr).strip()!r}")
+        root = cfg["workspace"]["root"]
+        if any(ch.isspace() for ch in str(root)):
+            raise TrainkitError(f"workspace.root: expected a path without whitespace for compute=slurm "
+                                f"(#SBATCH --output cannot quote it), got {root!r}")
+        from ..topology import process_count
+
+        n = process_count(cfg["distribution"])
+        probe = JobSpec(run_id="preflight", experiment=cfg["run"]["experiment"], run_dir="/tmp/trainkit-preflight",
+                        workspace="", config=cfg, overrides=[], config_hash="", dataset={},
+                        project_root="/tmp", world_size=n)
+        test = subprocess.run(["sbatch", "--test-only"], input=sbatch_script(probe, self.python()),
+                              capture_output=True, text=True, timeout=CTL_TIMEOUT_S)
+        if test.returncode != 0:
+            raise TrainkitError(f"compute=slurm: the cluster refuses this job ({n} tasks, "
+                                f"{self.cfg['cpus_per_task']} cpus each): "
+                                f"{(test.stderr or test.stdout).strip()}")
+        check_versions(cfg["environment"], self.python(), "the nodes' Python " + self.python())
+        if cfg["distribution"]["name"] == "horovod":
+            from .local import LocalLauncher
+
+            LocalLauncher(self.cfg).preflight(cfg)
+
+    def launch(self, spec: JobSpec) -> int:
+        paths = RunPaths(Path(spec.run_dir))
+        script = paths.root / "slurm" / "job.sbatch"
+        atomic_write_text(script, sbatch_script(spec, self.python()))
+        offset = jobs.console_log(paths).stat().st_size if jobs.console_log(paths).exists() else 0
+        res = _ctl("sbatch", "--parsable", str(script))
+        if res.returncode != 0:
+            reason = f"sbatch refused the job: {(res.stderr or res.stdout).strip()}"
+            write_status(paths, "failed", exit_reason=reason)
+            raise TrainkitError(f"compute=slurm: {reason}")
+        job_id = res.stdout.strip().split(";")[0]
+        jobs.record_job(paths, "slurm", id=job_id, script=str(script), cluster=res.stdout.strip())
+        jobs.announce(spec.run_id, f"slurm job {job_id}")
+        if not self.cfg.get("wait"):
+            return 0
+        try:
+            status = jobs.follow(paths, offset=offset)
+        except KeyboardInterrupt:
+            print(f"\nstopped following; job {spec.run_id} keeps running "
+                  f"(trainkit jobs cancel {spec.run_id} stops it)", file=sys.stderr)
+            return 130
+        return jobs.exit_code(status)
+
+
+def check_versions(env_cfg: dict, python: str, where: str, run=None) -> dict:
+    """TF/Keras versions of `python` (read from package metadata, without importing TF) against
+    the environment preset; raises naming both. `run` runs the probe (e.g. over ssh)."""
+    import json
+
+    probe = ("import json, importlib.metadata as m\n"
+             "def v(*names):\n"
+             "    for n in names:\n"
+             "        try:\n            return m.version(n)\n"
+             "        except m.PackageNotFoundError:\n            pass\n"
+             "print(json.dumps({'tensorflow': v('tensorflow', 'tensorflow-cpu'), 'keras': v('keras')}))")
+    if run is None:
+        try:
+            out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
+        except (FileNotFoundError, PermissionError) as e:
+            raise TrainkitError(f"{where}: expected a Python interpreter, got {e}") from None
+    else:
+        out = run(probe)
+    if out.returncode != 0:
+        raise TrainkitError(f"{where}: expected a Python that runs, got exit {out.returncode}: "
+                            f"{(out.stderr or out.stdout).strip()[-500:]}")
+    try:
+        found = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise TrainkitError(f"{where}: expected the version probe's JSON, got {out.stdout.strip()[-300:]!r}") from None
+    for key in ("tensorflow", "keras"):
+        want, have = env_cfg.get(key), found.get(key)
+        if want and not (have and (have == want or have.startswith(f"{want}."))):
+            raise TrainkitError(f"environment.{key}: preset {env_cfg['name']!r} expects {want}, "
+                                f"{where} has {have or 'none installed'}")
+    return found
+
+
+# ----------------------------------------------------------------------------- cancel (jobs CLI)
+def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
+    """scancel the job; the driver records `cancelled` (or we do, if it never started)."""
+    job_id = status["job"]["id"]
+    write_status(paths, status.get("state", "queued"), cancel_requested=time.time())
+    res = _ctl("scancel", job_id)
+    if res.returncode != 0:
+        raise TrainkitError(f"scancel {job_id}: {(res.stderr or res.stdout).strip()}")
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if jobs.is_done(read_json(paths.status, {}) or {}) and not _in_queue(job_id):
+            return
+        if not _in_queue(job_id):
+            break
+        time.sleep(0.5)
+    jobs.mark_cancelled(paths, "cancelled by `trainkit jobs cancel`")
+
+
+def _in_queue(job_id: str) -> bool:
+    res = _ctl("squeue", "-h", "-j", job_id, "-o", "%T")
+    return res.returncode == 0 and bool(res.stdout.strip())
+
+
+def queue_state(job_id: str) -> str | None:
+    """Slurm's view (PENDING (Reason), RUNNING, ...) while the job is in the queue, else None."""
+    try:
+        res = _ctl("squeue", "-h", "-j", job_id, "-o", "%T %r")
+    except TrainkitError:
+        return None
+    text = res.stdout.strip()
+    if res.returncode != 0 or not text:
+        return None
+    state, _, reason = text.partition(" ")
+    return f"{state} ({reason})" if reason and reason != "None" else state
+
+
+# ----------------------------------------------------------------------------- the batch step
+class Driver:
+    def __init__(self, spec_path: str):
+        self.spec = JobSpec.read(spec_path)
+        self.spec_path = spec_path
+        self.paths = RunPaths(Path(self.spec.run_dir))
+        self.compute = self.spec.config["compute"]
+        self.job_id = os.environ.get("SLURM_JOB_ID", "?")
+        self.restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+        self.signalled: str | None = None
+        self.srun: subprocess.Popen | None = None
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.signalled is None:
+            self.signalled = signal.Signals(signum).name
+            print(f"trainkit driver: {self.signalled} received: stopping the tasks "
+                  "(each keeps its last complete epoch checkpoint)", flush=True)
+            if self.srun is not None and self.srun.poll() is None:
+                self.srun.send_signal(signal.SIGTERM)   # srun forwards it to every task
+
+    def run(self) -> int:
+        for sig in (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        status = read_json(self.paths.status, {}) or {}
+        if status.get("cancel_requested"):
+            jobs.mark_cancelled(self.paths, "cancelled by `trainkit jobs cancel` before it started")
+            return 0
+        n = self.spec.world_size
+        hosts = expand_nodelist(os.environ["SLURM_JOB_NODELIST"])
+        layout = block_layout(hosts, expand_tasks_per_node(os.environ["SLURM_TASKS_PER_NODE"]))[:n]
+        write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(), worker_pid=None,
+                     exit_reason=None, job={**status.get("job", {}), "restarts": self.restarts,
+                                            "nodes": hosts, "started": time.time()})
+        print(f"trainkit driver: job {self.job_id} (restart {self.restarts}) on {','.join(hosts)}: "
+              f"{n} task(s)", flush=True)
+        env = dict(os.environ, TRAINKIT_PORT_BASE=str(pick_base_port(self.job_id, n)))
+        rendezvous = None
+        if self.spec.config["distribution"]["name"] == "horovod":
+            rendezvous, port = start_rendezvous(layout)
+            env.update(HOROVOD_GLOO_RENDEZVOUS_ADDR=socket.gethostbyname(layout[0][0]),
+                       HOROVOD_GLOO_RENDEZVOUS_PORT=str(port))
+        rc = self._srun(env, n)
+        if rendezvous is not None:
+            rendezvous.stop()
+        return self._finish(rc)
+
+    def _srun(self, env: dict, n: int) -> int:
+        from .local import OutputPump, RankSink, srun_demux
+
+        cmd = ["srun", "--label", "--kill-on-bad-exit=1", f"--ntasks={n}",
+               f"--cpus-per-task={self.compute['cpus_per_task']}"]
+        if self.spec.config["distribution"]["name"] == "parameter_server":
+            cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
+        cmd += [sys.executable, "-m", "trainkit.launch.slurm", "task", self.spec_path]
+        sinks = {r: RankSink(r, self.paths, n, None) for r in range(n)}
+        self.srun = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        if self.signalled:   # a signal that came before Popen returned
+            self.srun.send_signal(signal.SIGTERM)
+        pumps = [OutputPump(self.srun.stdout, list(range(n)), sinks, False, srun_demux),
+                 OutputPump(self.srun.stderr, list(range(n)), sinks, True, srun_demux)]
+        rc = self.srun.wait()
+        for p in pumps:
+            p.thread.join(timeout=5)
+        self.tails = {r: s.tail for r, s in sinks.items()}
+        for s in sinks.values():
+            s.close()
+        return rc
+
+    def _finish(self, rc: int) -> int:
+        status = read_json(self.paths.status, {}) or {}
+        if status.get("cancel_requested"):
+            jobs.mark_cancelled(self.paths, "cancelled by `trainkit jobs cancel`")
+            return 0
+        if status.get("state") in ("completed", "pruned"):
+            return 0
+        if self.signalled:
+            return self._requeue(status)
+        if status.get("state") != "failed" or status.get("failed_rank") is None:
+            failed = next((r for r, tail in self.tails.items()
+                           if any("Traceback" in ln or "error" in ln.lower() for ln in tail)), 0)
+            from .local import record_failure
+
+            record_failure(self.paths, rc, failed, self.tails.get(failed, []))
+        return rc or 1
+
+    def _requeue(self, status: dict) -> int:
+        budget = int(self.compute.get("max_requeue", 0))
+        why = f"preempted ({self.signalled}) at epoch {status.get('epoch', 0)}"
+        if self.restarts >= budget:
+            write_status(self.paths, "failed", exit_reason=f"{why}; not requeued: compute.max_requeue="
+                                                           f"{budget} requeue(s) used")
+            return 1
+        write_status(self.paths, "queued", exit_reason=f"{why}; requeued ({self.restarts + 1}/{budget}), "
+                                                       "resumes from the last checkpoint",
+                     requeues=self.restarts + 1)
+        print(f"trainkit driver: {why}; requeueing job {self.job_id} "
+              f"({self.restarts + 1}/{budget})", flush=True)
+        res = _ctl("scontrol", "requeue", self.job_id)
+        if res.returncode != 0:
+            jobs.mark_cancelled(self.paths, f"{why}; Slurm refused the requeue "
+                                            f"({(res.stderr or res.stdout).strip()}): the job was cancelled")
+            return 1
+        # Slurm holds a requeued job ~2 minutes (BeginTime); ask it to start now. A detached
+        # process, because the requeue is about to kill this one (ignored where not allowed).
+        subprocess.Popen(["sh", "-c", f"sleep 2; scontrol update jobid={shlex.quote(self.job_id)} starttime=now"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(30)   # wait to be stopped by the requeue
+        return 0
+
+
+def pick_base_port(job_id: str, n: int) -> int:
+    """Ports base..base+n-1 for the TF_CONFIG servers, derived from the job id, free on this node."""
+    seed = int(job_id) if job_id.isdigit() else os.getpid()
+    base = 20000 + (seed * 97) % 30000
+    for _ in range(200):
+        if all(_port_free(base + i) for i in range(n)):
+            return base
+        base = 20000 + (base - 20000 + n + 13) % 30000
+    return base
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("", port))
+            return True
+        except OSError:
+            return False
+
+
+def start_rendezvous(layout: list[tuple[str, int]]):
+    """Horovod's Gloo rendezvous (what horovodrun runs), on the batch node."""
+    from horovod.runner.common.util.hosts import SlotInfo
+    from horovod.runner.http.http_server import RendezvousServer
+
+    server = RendezvousServer(verbose=0)
+    port = server.start()
+    server.init([SlotInfo(**s) for s in horovod_slots(layout)])
+    return server, port
+
+
+# ----------------------------------------------------------------------------- one task
+def task_env(spec: JobSpec, environ: dict) -> dict:
+    """A Slurm task's worker environment, from SLURM_* variables and the job spec (pure)."""
+    dist = spec.config["distribution"]
+    rank = int(environ["SLURM_PROCID"])
+    nodelist = environ.get("SLURM_STEP_NODELIST") or environ["SLURM_JOB_NODELIST"]
+    per_node = environ.get("SLURM_STEP_TASKS_PER_NODE") or environ["SLURM_TASKS_PER_NODE"]
+    layout = block_layout(expand_nodelist(nodelist), expand_tasks_per_node(per_node))
+    host, local = layout[rank]
+    env = {"TRAINKIT_RANK": str(rank), "TRAINKIT_WORLD_SIZE": str(len(layout)),
+           "TRAINKIT_LOCAL_RANK": str(local), "TRAINKIT_LOCAL_SIZE": str(local_sizes(layout)[rank]),
+           "TRAINKIT_ON_SIGTERM": "launcher", "PYTHONUNBUFFERED": "1"}
+    env.update({k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()})
+    if dist["name"] in TF_CONFIG_STRATEGIES:
+        env["TF_CONFIG"] = tf_configs(dist, addresses(layout, int(environ["TRAINKIT_PORT_BASE"])))[rank]
+    if dist["name"] == "parameter_server":
+        env["GRPC_FAIL_FAST"] = "use_caller"
+    if dist["name"] == "horovod":
+        slot = horovod_slots(layout)[rank]
+        env.update({f"HOROVOD_{k.upper()}": str(v) for k, v in slot.items() if k != "hostname"},
+                   HOROVOD_HOSTNAME=host, HOROVOD_CONTROLLER="gloo", HOROVOD_CPU_OPERATIONS="gloo",
+                   HOROVOD_GLOO_RENDEZVOUS_ADDR=environ["HOROVOD_GLOO_RENDEZVOUS_ADDR"],
+                   HOROVOD_GLOO_RENDEZVOUS_PORT=environ["HOROVOD_GLOO_RENDEZVOUS_PORT"])
+    return env
+
+
+def _iface_to(addr: str) -> str | None:
+    """The network interface that routes to addr (Gloo binds to one), from `ip route get`."""
+    try:
+        out = subprocess.run(["ip", "route", "get", addr], capture_output=True, text=True, timeout=5).stdout
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    words = out.split()
+    return words[words.index("dev") + 1] if "dev" in words else None
+
+
+def run_task(spec_path: str) -> None:
+    spec = JobSpec.read(spec_path)
+    env = dict(os.environ)
+    env.update(task_env(spec, os.environ))
+    if "HOROVOD_RANK" in env and "HOROVOD_GLOO_IFACE" not in env:
+        iface = _iface_to(env["HOROVOD_GLOO_RENDEZVOUS_ADDR"])
+        if iface:
+            env["HOROVOD_GLOO_IFACE"] = iface
+    os.chdir(spec.project_root)
+    os.execve(sys.executable, [sys.executable, "-m", "trainkit.worker", spec_path], env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] not in ("driver", "task"):
+        print("usage: python -m trainkit.launch.slurm driver|task JOB_SPEC", file=sys.stderr)
+        return 2
+    if argv[0] == "task":
+        run_task(argv[1])
+        return 1   # not reached: execve
+    return Driver(argv[1]).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
