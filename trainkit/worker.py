@@ -231,8 +231,28 @@ def _on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
 
 
+def register_only(spec: JobSpec) -> int:
+    """After a remote run came back (compute=ssh): export ONNX and register it from this machine."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    paths = RunPaths(Path(spec.run_dir))
+    if spec.project_root not in sys.path:
+        sys.path.insert(0, spec.project_root)
+    model = keras.saving.load_model(paths.model_dir / "model.keras")
+    final = read_json(paths.outputs / "metrics.json", {}) or {}
+    try:
+        register(spec, model, paths, load_arrays(spec), final)
+    except TrainkitError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return e.exit_code
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[0] == "--register":
+        return register_only(JobSpec.read(argv[1]))
     spec = JobSpec.read(argv[0])
     env = WorkerEnv.detect()
     paths = RunPaths(Path(spec.run_dir))

@@ -89,8 +89,8 @@ class RankSink:
     """One rank's output: its log file(s), the last lines (for failure reports), the console."""
 
     def __init__(self, rank: int, paths: RunPaths, world_size: int, on_progress: Callable | None,
-                 prefix: str | None = None):
-        self.rank, self.on_progress, self.tail = rank, on_progress, []
+                 prefix: str | None = None, console: IO[str] | None = None):
+        self.rank, self.on_progress, self.tail, self.console = rank, on_progress, [], console
         self.prefix = prefix if prefix is not None else "" if world_size == 1 else f"[rank {rank}] "
         if rank == 0:
             self.out, self.err = open(paths.logs / "stdout.log", "a"), open(paths.logs / "stderr.log", "a")
@@ -112,7 +112,7 @@ class RankSink:
             log.flush()
             self.tail.append(line.rstrip("\n"))
             del self.tail[:-20]
-            echo = sys.stderr if is_err else sys.stdout
+            echo = self.console or (sys.stderr if is_err else sys.stdout)
             echo.write(self.prefix + line)
             echo.flush()
 

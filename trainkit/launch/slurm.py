@@ -315,11 +315,14 @@ class Driver:
             jobs.mark_cancelled(self.paths, f"{why}; Slurm refused the requeue "
                                             f"({(res.stderr or res.stdout).strip()}): the job was cancelled")
             return 1
-        # Slurm holds a requeued job ~2 minutes (BeginTime); ask it to start now. A detached
-        # process, because the requeue is about to kill this one (ignored where not allowed).
-        subprocess.Popen(["sh", "-c", f"sleep 2; scontrol update jobid={shlex.quote(self.job_id)} starttime=now"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(30)   # wait to be stopped by the requeue
+        # Slurm holds a requeued job ~2 minutes (BeginTime); ask it to start as soon as it is
+        # pending again. A detached process, because the requeue ends this one (where users may
+        # not change their job's start time, the cluster's delay applies).
+        job = shlex.quote(self.job_id)
+        subprocess.Popen(["sh", "-c", f"for i in $(seq 60); do sleep 1; scontrol update jobid={job} starttime=now "
+                                      f"2>/dev/null && [ \"$(squeue -h -j {job} -o %r)\" != BeginTime ] && exit 0; done"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                         start_new_session=True)
         return 0
 
 

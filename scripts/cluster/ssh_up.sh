@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Start real sshd hosts on this machine, for the tests and for trying compute=ssh. Needs root.
+#   - "localhost": sshd on 127.0.0.1:2222
+#   - two network-namespace hosts, tkh1 (10.77.0.2) and tkh2 (10.77.0.3), each with its own sshd
+#     on port 22, joined by a bridge tkbr0 (10.77.0.1) in the root namespace.
+# A client key and a known_hosts file are generated in $STATE; nothing in ~/.ssh is touched.
+# All traffic stays on loopback and these namespaces. Idempotent. `ssh_up.sh down` removes it all.
+set -euo pipefail
+STATE=${TRAINKIT_SSH_STATE:-/var/lib/trainkit-ssh}
+NS=(tkh1 tkh2)
+ADDR=(10.77.0.2 10.77.0.3)
+
+down() {
+  for f in "$STATE"/sshd-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+  for i in 0 1; do ip netns del "${NS[$i]}" 2>/dev/null || true; done
+  ip link del tkbr0 2>/dev/null || true
+}
+if [ "${1:-}" = down ]; then down; echo "ssh hosts: down"; exit 0; fi
+
+if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ] || ! command -v rsync >/dev/null || ! command -v ip >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client rsync iproute2 procps >/dev/null
+fi
+mkdir -p "$STATE" /run/sshd && chmod 700 "$STATE"
+[ -f "$STATE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C trainkit-test -f "$STATE/id_ed25519"
+[ -f "$STATE/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C trainkit-test-host -f "$STATE/host_ed25519"
+cp "$STATE/id_ed25519.pub" "$STATE/authorized_keys"
+
+sshd_config() {  # $1 listen address, $2 port, $3 name
+  cat > "$STATE/sshd_$3.conf" <<CONF
+ListenAddress $1
+Port $2
+HostKey $STATE/host_ed25519
+AuthorizedKeysFile $STATE/authorized_keys
+PidFile $STATE/sshd-$3.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+ClientAliveInterval 2
+ClientAliveCountMax 3
+MaxStartups 100
+MaxSessions 100
+LogLevel ERROR
+CONF
+  echo "$STATE/sshd_$3.conf"
+}
+running() { [ -f "$STATE/sshd-$1.pid" ] && kill -0 "$(cat "$STATE/sshd-$1.pid")" 2>/dev/null; }
+
+running lo || /usr/sbin/sshd -f "$(sshd_config 127.0.0.1 2222 lo)"
+
+ip link show tkbr0 >/dev/null 2>&1 || { ip link add tkbr0 type bridge; ip addr add 10.77.0.1/24 dev tkbr0; }
+ip link set tkbr0 up
+for i in 0 1; do
+  ns=${NS[$i]} addr=${ADDR[$i]}
+  if ! ip netns list | grep -qw "$ns"; then
+    ip netns add "$ns"
+    ip link add "v-$ns" type veth peer name eth0 netns "$ns"
+    ip link set "v-$ns" master tkbr0 up
+    ip netns exec "$ns" ip addr add "$addr/24" dev eth0
+    ip netns exec "$ns" ip link set lo up
+  fi
+  ip netns exec "$ns" ip link set eth0 up        # also brings back a link a test took down
+  running "$ns" || ip netns exec "$ns" /usr/sbin/sshd -f "$(sshd_config "$addr" 22 "$ns")"
+done
+
+{ printf '[127.0.0.1]:2222 '; cut -d' ' -f1,2 "$STATE/host_ed25519.pub"
+  for a in "${ADDR[@]}"; do printf '%s ' "$a"; cut -d' ' -f1,2 "$STATE/host_ed25519.pub"; done; } > "$STATE/known_hosts"
+for target in "-p 2222 root@127.0.0.1" "root@${ADDR[0]}" "root@${ADDR[1]}"; do
+  for _ in $(seq 50); do
+    ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$STATE/known_hosts" \
+        -o ConnectTimeout=3 -i "$STATE/id_ed25519" $target true 2>/dev/null && break
+    sleep 0.2
+  done
+done
+echo "ssh hosts: 127.0.0.1:2222, ${ADDR[*]} (key $STATE/id_ed25519, known_hosts $STATE/known_hosts)"

@@ -1,0 +1,69 @@
+"""One worker on an ssh host: `python -m trainkit.launch.remote_task JOB_SPEC RANK`.
+
+Reads its environment from `.env/rank-RANK.json` next to the spec (a 0600 file the supervisor
+shipped; deleted as soon as it is read, so secrets never sit on the host or show up on a command
+line), starts the worker in its own process group, records the group id in `.pids/rank-RANK`, and
+kills the group when the ssh session ends (its stdin closes), on SIGTERM/SIGHUP, or when the
+worker exits. The exit code is the worker's."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    spec_path, rank = argv[0], int(argv[1])
+    run_dir = Path(spec_path).parent
+    env_file = run_dir / ".env" / f"rank-{rank}.json"
+    try:
+        extra = json.loads(env_file.read_text())
+    finally:
+        env_file.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "trainkit.worker", spec_path],
+                            env={**os.environ, **extra}, start_new_session=True)
+    (run_dir / ".pids").mkdir(exist_ok=True)
+    (run_dir / ".pids" / f"rank-{rank}").write_text(str(proc.pid))
+    stopped = threading.Event()
+
+    def stop(*_):
+        if stopped.is_set():
+            return
+        stopped.set()
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def watch_stdin():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        except OSError:
+            pass
+        if proc.poll() is None:   # the session is gone: nobody is listening any more
+            stop()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, stop)
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    rc = proc.wait()
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)   # nothing of the worker outlives it
+    except ProcessLookupError:
+        pass
+    return rc if rc >= 0 else 128 - rc
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(code)   # not sys.exit: the stdin watcher thread may hold stdin's lock

@@ -1,0 +1,476 @@
+"""compute=ssh: worker processes on hosts reached with the system OpenSSH client.
+
+- `SshLauncher.preflight` (before the run exists): every host answers within
+  `compute.connect_timeout_s` with its host key already known (StrictHostKeyChecking=yes), runs
+  `compute.python` with the preset's TensorFlow/Keras, and reports its home and free ports.
+- the supervisor (`python -m trainkit.launch.ssh supervise SPEC`; in-process when
+  `compute.wait=true`, else a detached local process): ships the source snapshot, the dataset
+  blobs and the run record to each host with rsync, then one `ssh host ... remote_task` per slot.
+  Environment values (TF_CONFIG, ranks, `environment.secret_env`) travel in 0600 files, never on a
+  command line; every argument is shell-quoted. Each process's output streams back prefixed with
+  host and rank; the first failure (an exit code, or ssh's 255 for a lost link) stops the others.
+  At the end the chief's run record is copied back and the model is registered locally.
+- cancel: SIGTERM to the supervisor, which closes every ssh session; `remote_task` kills its
+  worker's process group when its stdin closes, and the supervisor also kills the recorded remote
+  process groups explicitly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..errors import TrainkitError
+from ..fsutil import atomic_write_json, read_json
+from ..runs import write_status
+from ..spec import JobSpec
+from ..topology import TF_CONFIG_STRATEGIES, addresses, assign_slots, local_sizes, roles, tf_configs
+from ..workspace import RunPaths
+from . import jobs
+from .base import Launcher
+
+GRACE_S = 10.0
+CODE_EXCLUDES = [".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
+                 "workspace", "outputs", "multirun", "*.whl", "tests"]
+FETCH_EXCLUDES = ["/job_spec.json", "/status.json", "/.env", "/.pids", "/source", "/logs/*.log",
+                  "/config.yaml", "/overrides.yaml"]
+
+PROBE = r"""
+import json, os, socket, sys, importlib.metadata as m
+def v(*names):
+    for n in names:
+        try:
+            return m.version(n)
+        except m.PackageNotFoundError:
+            pass
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(); s.bind(("", 0)); socks.append(s)
+print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("keras"),
+                  "workdir": os.path.abspath(os.path.expanduser(sys.argv[1])),
+                  "hostname": socket.gethostname(), "python": sys.executable,
+                  "ports": [s.getsockname()[1] for s in socks]}))
+"""
+
+
+class Host:
+    """One `compute.hosts[i]` entry and how to reach it: ssh and rsync command lines."""
+
+    def __init__(self, compute: dict, index: int):
+        h = compute["hosts"][index]
+        self.c, self.index, self.name, self.port = compute, index, h["host"], int(h.get("port") or 22)
+        self.user, self.slots = h.get("user"), int(h["slots"])
+        self.address = h.get("address") or h["host"]
+        self.workdir = h.get("workdir") or compute["workdir"]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.port}" if self.port != 22 else self.name
+
+    @property
+    def dest(self) -> str:
+        return f"{self.user}@{self.name}" if self.user else self.name
+
+    def ssh_args(self) -> list[str]:
+        c = self.c
+        args = ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                "-o", f"ConnectTimeout={c['connect_timeout_s']}",
+                "-o", f"ServerAliveInterval={c['alive_interval_s']}",
+                "-o", f"ServerAliveCountMax={c['alive_count_max']}", "-p", str(self.port)]
+        if c.get("known_hosts"):
+            args += ["-o", f"UserKnownHostsFile={os.path.expanduser(c['known_hosts'])}"]
+        if c.get("identity_file"):
+            args += ["-i", os.path.expanduser(c["identity_file"]), "-o", "IdentitiesOnly=yes"]
+        for opt in c.get("ssh_options", []):
+            args += ["-o", opt]
+        return args
+
+    def command(self, script: str) -> list[str]:
+        """ssh argv running a shell script on the host (the script is one quoted argument)."""
+        return [*self.ssh_args(), self.dest, "--", "sh -c " + shlex.quote(script)]
+
+    def run(self, script: str, timeout: float | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(script), capture_output=True, text=True, input=stdin,
+                              timeout=timeout or self.c["connect_timeout_s"] + 120)
+
+    def rsync(self, src: str, dst: str, excludes: list[str] = (), to_remote: bool = True) -> None:
+        remote = (lambda p: f"{self.dest}:{p}")
+        cmd = ["rsync", "-a", "--delete", "--protect-args", "-e", shlex.join(self.ssh_args()),
+               *(f"--exclude={e}" for e in excludes),
+               src, remote(dst)] if to_remote else \
+              ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_args()),
+               *(f"--exclude={e}" for e in excludes), remote(src), dst]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        if res.returncode != 0:
+            raise TrainkitError(f"host {self.label}: rsync {src} -> {dst} failed (exit {res.returncode}): "
+                                f"{res.stderr.strip()[-400:]}")
+
+
+def explain_ssh_failure(host: Host, res: subprocess.CompletedProcess, timeout: int) -> str:
+    err = (res.stderr or "").strip()
+    known = host.c.get("known_hosts") or "~/.ssh/known_hosts"
+    if "IDENTIFICATION HAS CHANGED" in err or "Host key verification failed" in err:
+        return (f"host {host.label}: host key verification failed: expected the key recorded in {known}, "
+                f"the host offered a different or unknown key (StrictHostKeyChecking=yes; if the host was "
+                f"really reinstalled, update {known})")
+    if "timed out" in err or "No route" in err or "refused" in err or "Could not resolve" in err:
+        return f"host {host.label}: unreachable within {timeout} s: {err.splitlines()[-1] if err else 'no answer'}"
+    if "Permission denied" in err:
+        return f"host {host.label}: authentication refused (identity_file={host.c.get('identity_file')}): {err.splitlines()[-1]}"
+    return f"host {host.label}: ssh failed (exit {res.returncode}): {err[-400:] or res.stdout.strip()[-400:]}"
+
+
+def hosts_of(compute: dict) -> list[Host]:
+    return [Host(compute, i) for i in range(len(compute["hosts"]))]
+
+
+def probe(host: Host, env_cfg: dict) -> dict:
+    """Reachability, versions, resolved workdir and free ports of one host (raises TrainkitError)."""
+    from .slurm import check_versions
+
+    c = host.c
+    script = "\n".join([*c.get("setup", []),
+                        f"exec {shlex.quote(c['python'])} - {shlex.quote(host.workdir)} {host.slots}"])
+    try:
+        res = host.run(script, timeout=c["connect_timeout_s"] + 60, stdin=PROBE)
+    except subprocess.TimeoutExpired:
+        raise TrainkitError(f"host {host.label}: no answer within {c['connect_timeout_s'] + 60} s") from None
+    if res.returncode == 255:
+        raise TrainkitError(explain_ssh_failure(host, res, c["connect_timeout_s"]))
+    return check_versions(env_cfg, c["python"], f"host {host.label} ({c['python']})", run=lambda _: res)
+
+
+class SshLauncher(Launcher):
+    def preflight(self, cfg: dict) -> None:
+        if cfg["distribution"]["name"] == "horovod":
+            raise TrainkitError("distribution=horovod with compute=ssh: not supported (the Gloo rendezvous "
+                                "needs an address every host reaches); use compute=slurm or compute=local, "
+                                "or multi_worker_mirrored over ssh")
+        hosts = hosts_of(self.cfg)
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            self.probes = list(pool.map(lambda h: probe(h, cfg["environment"]), hosts))
+
+    def launch(self, spec: JobSpec) -> int:
+        paths = RunPaths(Path(spec.run_dir))
+        atomic_write_json(paths.root / "ssh" / "hosts.json", self.probes)
+        label = ", ".join(h.label for h in hosts_of(self.cfg))
+        jobs.record_job(paths, "ssh", hosts=[h.label for h in hosts_of(self.cfg)])
+        if self.cfg.get("wait"):
+            jobs.announce(spec.run_id, f"ssh: {label}")
+            return Supervisor(spec).run(console=_Tee(sys.stdout, open(jobs.console_log(paths), "a")))
+        log = open(jobs.console_log(paths), "a")
+        proc = subprocess.Popen([sys.executable, "-m", "trainkit.launch.ssh", "supervise", str(paths.spec)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=spec.project_root)
+        write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
+        jobs.announce(spec.run_id, f"ssh: {label}; supervisor pid {proc.pid}")
+        return 0
+
+
+class _Tee:
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> None:
+        for s in self.streams:
+            s.write(text)
+
+    def flush(self) -> None:
+        for s in self.streams:
+            s.flush()
+
+
+def remote_spec(spec: JobSpec, workdir: str) -> tuple[dict, str]:
+    """The job spec as the host sees it (its own paths; registration happens locally) + its path."""
+    base = f"{workdir}/runs/{spec.run_id}"
+    d = json.loads(json.dumps(spec.__dict__))
+    d.update(run_dir=f"{base}/run", workspace=workdir, project_root=f"{base}/code")
+    for f in d["dataset"]["files"].values():
+        f["path"] = f"{workdir}/datasets/blobs/{f['sha256']}/{Path(f['path']).name}"
+    d["config"]["registry"] = {**d["config"]["registry"], "enabled": False}
+    d["config"]["workspace"] = {**d["config"]["workspace"], "root": workdir}
+    return d, f"{base}/run/job_spec.json"
+
+
+class Supervisor:
+    """Runs one ssh job from this machine: ship, start, stream, stop, fetch, register."""
+
+    def __init__(self, spec: JobSpec):
+        self.spec = spec
+        self.paths = RunPaths(Path(spec.run_dir))
+        self.compute = spec.config["compute"]
+        self.hosts = hosts_of(self.compute)
+        self.probes = read_json(self.paths.root / "ssh" / "hosts.json")
+        self.procs: list[subprocess.Popen] = []
+        self.stopping: str | None = None
+
+    def _on_signal(self, signum, frame) -> None:
+        if self.stopping is None:
+            self.stopping = signal.Signals(signum).name
+
+    def plan(self) -> list[tuple[Host, int, int]]:
+        """rank -> (host, local rank, port) filling hosts in order."""
+        assignment = assign_slots([(str(h.index), h.slots) for h in self.hosts], self.spec.world_size)
+        return [(self.hosts[int(i)], local, self.probes[int(i)]["ports"][local]) for i, local in assignment]
+
+    def rank_env(self, plan) -> list[dict]:
+        dist, n = self.spec.config["distribution"], self.spec.world_size
+        sizes = local_sizes([(h.index, lr) for h, lr, _ in plan])
+        configs = tf_configs(dist, [f"{h.address}:{port}" for h, _, port in plan]) \
+            if dist["name"] in TF_CONFIG_STRATEGIES else None
+        secrets = {k: os.environ[k] for k in self.spec.config["environment"].get("secret_env", []) if k in os.environ}
+        out = []
+        for rank, (host, local, _) in enumerate(plan):
+            env = {k: str(v) for k, v in self.spec.config["environment"].get("env_vars", {}).items()}
+            env.update(secrets, TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n),
+                       TRAINKIT_LOCAL_RANK=str(local), TRAINKIT_LOCAL_SIZE=str(sizes[rank]),
+                       TRAINKIT_ON_SIGTERM="launcher", PYTHONUNBUFFERED="1")
+            if configs:
+                env["TF_CONFIG"] = configs[rank]
+            if dist["name"] == "parameter_server":
+                env["GRPC_FAIL_FAST"] = "use_caller"
+            out.append(env)
+        return out
+
+    def ship(self, plan, envs: list[dict]) -> dict[int, str]:
+        """Code, data and run record to every host (once per host); returns host index -> spec path."""
+        spec_paths = {}
+        shared = self.compute.get("shared_fs")
+        with tempfile.TemporaryDirectory(prefix="trainkit-ssh-") as tmp:
+            for host in {h.index: h for h, _, _ in plan}.values():
+                wd = self.probes[host.index]["workdir"]
+                staging = Path(tmp) / str(host.index)
+                (staging / ".env").mkdir(parents=True, mode=0o700)
+                for rank, (h, _, _) in enumerate(plan):
+                    if h.index == host.index:
+                        f = staging / ".env" / f"rank-{rank}.json"
+                        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                        with os.fdopen(fd, "w") as fh:
+                            json.dump(envs[rank], fh)
+                if shared:
+                    spec_paths[host.index] = str(self.paths.spec)
+                    run_dir = str(self.paths.root)
+                else:
+                    d, spec_paths[host.index] = remote_spec(self.spec, wd)
+                    (staging / "job_spec.json").write_text(json.dumps(d))
+                    run_dir = d["run_dir"]
+                    base = f"{wd}/runs/{self.spec.run_id}"
+                    mk = host.run(f"mkdir -p {shlex.quote(base + '/run')} {shlex.quote(wd + '/datasets/blobs')}")
+                    if mk.returncode != 0:
+                        raise TrainkitError(explain_ssh_failure(host, mk, self.compute["connect_timeout_s"]))
+                    host.rsync(f"{self.spec.project_root}/", f"{base}/code/", CODE_EXCLUDES)
+                    for f in self.spec.dataset["files"].values():
+                        blob = Path(f["path"]).parent
+                        host.rsync(f"{blob}/", f"{wd}/datasets/blobs/{blob.name}/")
+                    host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh"])
+                # env files and the remote spec last, without --delete of the run record
+                cmd = ["rsync", "-a", "--protect-args", "-e", shlex.join(host.ssh_args()),
+                       f"{staging}/", f"{host.dest}:{run_dir}/"]
+                res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+                if res.returncode != 0:
+                    raise TrainkitError(f"host {host.label}: shipping the job failed: {res.stderr.strip()[-400:]}")
+        return spec_paths
+
+    def start(self, plan, spec_paths: dict[int, str], console) -> dict:
+        from .local import OutputPump, RankSink
+
+        n = self.spec.world_size
+        sinks = {r: RankSink(r, self.paths, n, None, prefix=f"[{h.label} rank {r}] ", console=console)
+                 for r, (h, _, _) in enumerate(plan)}
+        pumps = []
+        for rank, (host, _, _) in enumerate(plan):
+            code = str(Path(spec_paths[host.index]).parent.parent / "code") if not self.compute.get("shared_fs") \
+                else self.spec.project_root
+            script = "\n".join([*self.compute.get("setup", []),
+                                f"cd {shlex.quote(code)} && PYTHONPATH={shlex.quote(code)} exec "
+                                f"{shlex.quote(self.compute['python'])} -m trainkit.launch.remote_task "
+                                f"{shlex.quote(spec_paths[host.index])} {rank}"])
+            proc = subprocess.Popen(host.command(script), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            self.procs.append(proc)
+            pumps += [OutputPump(proc.stdout, [rank], sinks, False), OutputPump(proc.stderr, [rank], sinks, True)]
+        return {"sinks": sinks, "pumps": pumps}
+
+    def wait(self, plan) -> tuple[int, int | None]:
+        table = roles(self.spec.config["distribution"])
+        servers = {r for r in range(len(plan)) if table[r].server}
+        while True:
+            if self.stopping:
+                return 130, None
+            codes = [p.poll() for p in self.procs]
+            bad = [i for i, c in enumerate(codes) if c not in (None, 0)]
+            if bad:
+                return codes[bad[0]], bad[0]
+            if all(c == 0 for i, c in enumerate(codes) if i not in servers):
+                return 0, None
+            time.sleep(0.2)
+
+    def stop_all(self, plan, spec_paths: dict[int, str]) -> None:
+        """Close every session (remote_task kills its group on EOF), then kill recorded groups."""
+        for p in self.procs:
+            if p.poll() is None and p.stdin:
+                try:
+                    p.stdin.close()
+                except OSError:
+                    pass
+        deadline = time.time() + GRACE_S
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        kill_remote(plan, spec_paths)
+
+    def fetch(self, plan, spec_paths: dict[int, str]) -> None:
+        """The chief's run record back into the local run (status merged, not replaced)."""
+        if self.compute.get("shared_fs"):
+            return
+        host = plan[0][0]
+        run_dir = str(Path(spec_paths[host.index]).parent)
+        host.rsync(f"{run_dir}/", f"{self.paths.root}/", FETCH_EXCLUDES, to_remote=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                host.rsync(f"{run_dir}/status.json", f"{tmp}/status.json", to_remote=False)
+            except TrainkitError:
+                return
+            remote = read_json(Path(tmp) / "status.json", {}) or {}
+        merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "exit_reason", "resumed")
+                  if k in remote}
+        local_state = (read_json(self.paths.status, {}) or {}).get("state", "running")
+        write_status(self.paths, remote["state"] if remote.get("state") in ("completed", "failed", "pruned")
+                     else local_state, **merged)
+
+    def cleanup(self, plan, spec_paths: dict[int, str]) -> None:
+        if self.compute.get("shared_fs"):
+            return
+        for host in {h.index: h for h, _, _ in plan}.values():
+            base = str(Path(spec_paths[host.index]).parent.parent)
+            try:
+                host.run(f"rm -rf {shlex.quote(base)}", timeout=self.compute["connect_timeout_s"] + 30)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def run(self, console=None) -> int:
+        console = console or sys.stdout
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+        plan = self.plan()
+        hosts = sorted({h.label for h, _, _ in plan})
+        write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(),
+                     job={**(read_json(self.paths.status, {}) or {}).get("job", {}), "hosts": hosts,
+                          "ranks": [f"{h.label}#{lr}" for h, lr, _ in plan], "started": time.time()})
+        print(f"trainkit ssh: {self.spec.world_size} process(es) on {', '.join(hosts)}", file=console, flush=True)
+        spec_paths: dict[int, str] = {}
+        io = None
+        try:
+            spec_paths = self.ship(plan, self.rank_env(plan))
+            atomic_write_json(self.paths.root / "ssh" / "remote.json",
+                              {str(k): v for k, v in spec_paths.items()})
+            io = self.start(plan, spec_paths, console)
+            rc, failed = self.wait(plan)
+        except TrainkitError as e:
+            write_status(self.paths, "failed", exit_reason=str(e))
+            print(f"error: {e}", file=console, flush=True)
+            self.stop_all(plan, spec_paths)
+            self.cleanup(plan, spec_paths)
+            return 1
+        self.stop_all(plan, spec_paths)
+        if io:
+            for p in io["pumps"]:
+                p.thread.join(timeout=5)
+            for s in io["sinks"].values():
+                s.close()
+        try:
+            self.fetch(plan, spec_paths)
+        except TrainkitError as e:
+            print(f"warning: {e}", file=console, flush=True)
+        self.cleanup(plan, spec_paths)
+        if self.stopping:
+            jobs.mark_cancelled(self.paths, f"cancelled ({self.stopping}); remote processes on "
+                                            f"{', '.join(hosts)} stopped")
+            return 130
+        if rc != 0:
+            host = plan[failed][0]
+            how = ("ssh connection lost (exit 255: link down, host died or sshd stopped)" if rc == 255
+                   else f"exit code {rc}")
+            tail = io["sinks"][failed].tail if io else []
+            write_status(self.paths, "failed", exit_reason=f"host {host.label} (rank {failed}): {how}",
+                         failed_rank=failed, failed_host=host.label, last_log_lines=tail[-10:])
+            print(f"job failed: host {host.label} (rank {failed}): {how}", file=console, flush=True)
+            return 1
+        return self.finish(console)
+
+    def finish(self, console) -> int:
+        st = read_json(self.paths.status, {}) or {}
+        if st.get("state") != "completed":
+            write_status(self.paths, "failed", exit_reason=st.get("exit_reason") or
+                         "the chief ended without reporting completion")
+            return 1
+        if self.spec.config["registry"]["enabled"]:
+            write_status(self.paths, "running")
+            res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(self.paths.spec)],
+                                 capture_output=True, text=True, cwd=self.spec.project_root)
+            console.write(res.stdout + res.stderr)
+            if res.returncode != 0:
+                write_status(self.paths, "failed", exit_reason=f"registering the model failed: "
+                                                               f"{(res.stderr or res.stdout).strip()[-300:]}")
+                return res.returncode
+        write_status(self.paths, "completed", exit_reason="completed")
+        return 0
+
+
+def kill_remote(plan, spec_paths: dict[int, str]) -> None:
+    """Kill the process group each remote_task recorded (already gone: nothing happens)."""
+    for rank, (host, _, _) in enumerate(plan):
+        if host.index not in spec_paths:
+            continue
+        pid_file = str(Path(spec_paths[host.index]).parent / ".pids" / f"rank-{rank}")
+        script = f"test -f {shlex.quote(pid_file)} && kill -KILL -- -$(cat {shlex.quote(pid_file)}) 2>/dev/null; true"
+        try:
+            host.run(script, timeout=host.c["connect_timeout_s"] + 5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
+    """Stop the supervisor (it stops the remote processes); if it is gone, stop them directly."""
+    from ..runs import pid_alive
+
+    pid = status.get("pid")
+    if pid and pid_alive(pid, status.get("host")) and status.get("host") == socket.gethostname():
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline and pid_alive(pid, None):
+            time.sleep(0.2)
+            if jobs.is_done(read_json(paths.status, {}) or {}):
+                break
+        while time.time() < deadline and pid_alive(pid, None):
+            time.sleep(0.2)
+    spec = JobSpec.read(paths.spec)
+    remote = read_json(paths.root / "ssh" / "remote.json")
+    if remote:
+        sup = Supervisor(spec)
+        kill_remote(sup.plan(), {int(k): v for k, v in remote.items()})
+    jobs.mark_cancelled(paths, "cancelled by `trainkit jobs cancel`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2 or argv[0] != "supervise":
+        print("usage: python -m trainkit.launch.ssh supervise JOB_SPEC", file=sys.stderr)
+        return 2
+    return Supervisor(JobSpec.read(argv[1])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
