@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything trainkit needs on a fresh Debian 12 machine (run as root or with sudo):
 # Debian packages (real Fashion-MNIST for offline use, venv support, a C++ toolchain for Horovod),
-# then a .venv with trainkit and Horovod.
+# the ssh/rsync clients for compute=ssh, then a .venv with trainkit and Horovod. The test clusters
+# (a one-node Slurm, sshd hosts) are installed and started by scripts/cluster/*.sh when tests need them.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git cmake g++ make"
+APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git cmake g++ make openssh-client rsync iproute2 procps"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

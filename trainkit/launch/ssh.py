@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -39,6 +40,7 @@ from . import jobs
 from .base import Launcher
 
 GRACE_S = 10.0
+EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")
 CODE_EXCLUDES = [".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
                  "workspace", "outputs", "multirun", "*.whl", "tests"]
 FETCH_EXCLUDES = ["/job_spec.json", "/status.json", "/.env", "/.pids", "/source", "/logs/*.log",
@@ -286,6 +288,15 @@ class Supervisor:
         n = self.spec.world_size
         sinks = {r: RankSink(r, self.paths, n, None, prefix=f"[{h.label} rank {r}] ", console=console)
                  for r, (h, _, _) in enumerate(plan)}
+        chief_write = sinks[0].write
+
+        def chief(line: str, is_err: bool) -> None:   # the run's status follows the remote epochs
+            m = EPOCH_LINE.match(line)
+            if m:
+                write_status(self.paths, "running", epoch=int(m.group(1)))
+            chief_write(line, is_err)
+
+        sinks[0].write = chief
         pumps = []
         for rank, (host, _, _) in enumerate(plan):
             code = str(Path(spec_paths[host.index]).parent.parent / "code") if not self.compute.get("shared_fs") \
@@ -403,6 +414,10 @@ class Supervisor:
             host = plan[failed][0]
             how = ("ssh connection lost (exit 255: link down, host died or sshd stopped)" if rc == 255
                    else f"exit code {rc}")
+            lost = [h for h in unreachable({h.index: h for h, _, _ in plan}.values()) if h is not host]
+            if lost:   # a peer's collective failed because a host went away: name the host
+                host, failed = lost[0], next(r for r, (h, _, _) in enumerate(plan) if h is lost[0])
+                how = f"host unreachable (link down or host died); the other ranks failed with it (exit {rc})"
             tail = io["sinks"][failed].tail if io else []
             write_status(self.paths, "failed", exit_reason=f"host {host.label} (rank {failed}): {how}",
                          failed_rank=failed, failed_host=host.label, last_log_lines=tail[-10:])
@@ -427,6 +442,22 @@ class Supervisor:
                 return res.returncode
         write_status(self.paths, "completed", exit_reason="completed")
         return 0
+
+
+def unreachable(hosts) -> list[Host]:
+    """Hosts that do not answer a fresh ssh within a few seconds (after a job failed)."""
+    def dead(h: Host) -> bool:
+        try:
+            res = subprocess.run([*h.ssh_args(), "-o", "ConnectTimeout=3", h.dest, "true"],
+                                 capture_output=True, timeout=8)
+            return res.returncode == 255
+        except subprocess.TimeoutExpired:
+            return True
+    hosts = list(hosts)
+    if len(hosts) < 2:
+        return []
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return [h for h, d in zip(hosts, pool.map(dead, hosts)) if d]
 
 
 def kill_remote(plan, spec_paths: dict[int, str]) -> None:

@@ -1,0 +1,105 @@
+"""compute=slurm against a real one-node Slurm (slurm-wlm + munge, started by the fixture):
+single, MultiWorkerMirrored and Horovod with 2 tasks, detached and blocking; preemption with
+requeue and resume; cancel with no orphans."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ..conftest import FASHION, run_cli, run_trainkit
+from .clusters import job_status, processes_mentioning, start, submitted_id, wait_for
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
+HAVE_HOROVOD = Path(sys.executable).with_name("horovodrun").exists()
+DIST = {"single": ["distribution=single"],
+        "multi_worker_mirrored": ["distribution=multi_worker_mirrored", "distribution.workers=2"],
+        "horovod": ["distribution=horovod", "distribution.processes=2"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm():
+    start("slurm_up.sh")
+
+
+def assert_complete_record(job_id: str, world: int) -> dict:
+    st = job_status(job_id)
+    assert st["state"] == "completed", st
+    run = Path(st["path"])
+    for rel in ("config.yaml", "job_spec.json", "environment.json", "metrics.jsonl", "slurm/job.sbatch",
+                "outputs/model/model.keras", "outputs/model/saved_model", "outputs/metrics.json",
+                "logs/stdout.log", "logs/console.log", "curves.png"):
+        assert (run / rel).exists(), rel
+    for rank in range(1, world):
+        assert (run / "logs" / f"rank-{rank}.log").read_text().strip(), f"rank {rank} log empty"
+    model = json.loads(run_cli(["models", "show", st["registered_model"], "--json"]).stdout)
+    assert model["run_id"] == job_id and model["onnx"]["status"] == "ok"
+    return st
+
+
+@pytest.mark.parametrize("mode", ["detached", "blocking"])
+@pytest.mark.parametrize("dist", ["single", "multi_worker_mirrored", "horovod"])
+def test_slurm_job_completes_and_registers(dist, mode, workspace):
+    if dist == "horovod" and not HAVE_HOROVOD:
+        pytest.skip("needs bash scripts/build_horovod.sh")
+    args = ["+debug=smoke", "compute=slurm", f"compute.wait={mode == 'blocking'}",
+            f"run.experiment=slurm_{dist}_{mode}", *DIST[dist]]
+    proc = run_trainkit(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    job_id = submitted_id(proc.stdout)
+    world = 1 if dist == "single" else 2
+    if mode == "detached":
+        assert "completed" not in proc.stdout           # it returned at submit time
+        assert f"trainkit jobs logs {job_id} -f" in proc.stdout
+        follow = run_cli(["jobs", "logs", job_id, "-f"])
+        assert follow.returncode == 0, follow.stdout[-2000:] + follow.stderr
+        assert "test: loss=" in follow.stdout
+    else:
+        assert f"run {job_id} completed" in proc.stdout and "test: loss=" in proc.stdout
+    st = assert_complete_record(job_id, world)
+    assert st["backend"] == "slurm" and st["backend_id"].isdigit()
+    listed = json.loads(run_cli(["jobs", "list", "--json"]).stdout)
+    assert [j["id"] for j in listed] == [job_id]
+
+
+def test_sigterm_requeues_and_resumes_without_losing_an_epoch(workspace):
+    epochs = 6
+    proc = run_trainkit(["+debug=smoke", "compute=slurm", "dataset.limit_train=20000",
+                         f"trainer.epochs={epochs}", "run.experiment=preempt"])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    job_id = submitted_id(proc.stdout)
+    st = wait_for(lambda: (s := job_status(job_id))["epoch"] and s["epoch"] >= 2 and s, 180, "epoch 2")
+    assert st["epoch"] < epochs, "finished before the signal: make the job longer"
+    subprocess.run(["scancel", "--signal=TERM", "--full", st["backend_id"]], check=True)
+    final = wait_for(lambda: (s := job_status(job_id))["state"] in ("completed", "failed", "cancelled") and s,
+                     300, "the requeued job to finish")
+    assert final["state"] == "completed", final
+    assert final["restarts"] == 1
+    run = Path(final["path"])
+    status = json.loads((run / "status.json").read_text())
+    assert status["requeues"] == 1
+    epochs_seen = [json.loads(ln)["epoch"] for ln in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs_seen == list(range(1, epochs + 1))          # none lost, none repeated
+    resumed = json.loads((run / "outputs" / "metrics.json").read_text())["resumed_at_epoch"]
+    assert 2 <= resumed < epochs
+    console = (run / "logs" / "console.log").read_text()
+    assert "preempted (SIGTERM)" in console and "requeueing job" in console
+    assert f"resumed from checkpoint: epoch {resumed} complete" in console
+
+
+def test_cancel_stops_a_running_job_with_no_orphans(workspace):
+    proc = run_trainkit(["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
+                         "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=cancel"])
+    job_id = submitted_id(proc.stdout)
+    st = wait_for(lambda: (s := job_status(job_id))["epoch"] and s, 180, "the first epoch")
+    res = run_cli(["jobs", "cancel", job_id])
+    assert res.returncode == 0 and "cancelled" in res.stdout, res.stdout + res.stderr
+    st = job_status(job_id)
+    assert st["state"] == "cancelled" and "jobs cancel" in st["exit_reason"]
+    queue = subprocess.run(["squeue", "-h", "-j", st["backend_id"]], capture_output=True, text=True).stdout
+    assert queue.strip() == ""
+    wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")

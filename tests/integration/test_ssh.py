@@ -1,0 +1,163 @@
+"""compute=ssh against real sshd hosts (started by the fixture): 127.0.0.1:2222 and two network
+namespaces 10.77.0.2 / 10.77.0.3. Single on localhost, MultiWorkerMirrored across the two hosts,
+cancel, and the hostile cases: changed host key, unreachable host, link dropped mid-run, shell
+metacharacters in an override, a secret passed through the environment."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+from .clusters import (NS_HOSTS, SSH_STATE, job_status, processes_mentioning, ssh_overrides, start,
+                       submitted_id, wait_for)
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
+LOCALHOST = {"host": "127.0.0.1", "port": 2222, "user": "root", "slots": 1}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sshd():
+    start("ssh_up.sh")
+    yield
+    start("ssh_up.sh")   # brings a link a test took down back up
+
+
+def two_hosts(tmp_path) -> list[dict]:
+    return [{"host": a, "user": "root", "slots": 1, "workdir": str(tmp_path / f"remote-{i}")}
+            for i, a in enumerate(NS_HOSTS)]
+
+
+def runs_in(ws: Path) -> list[Path]:
+    return sorted(ws.glob("experiments/*/runs/*"))
+
+
+def test_single_on_localhost_with_secret_and_shell_metacharacters(workspace, tmp_path):
+    secret = "tk-s3cr3t-" + os.urandom(6).hex()
+    hostile = "; touch PWNED #"
+    remote = tmp_path / "remote"
+    args = ["+debug=smoke", *ssh_overrides([LOCALHOST], workdir=remote, wait="true"),
+            "run.experiment=ssh_single", "environment.secret_env=[TK_TEST_SECRET]",
+            f"registry.description='{hostile}'", f"run.tags={{note:'{hostile}'}}"]
+    samples: list[str] = []
+    done = threading.Event()
+
+    def sample_ps():
+        while not done.is_set():
+            samples.append(subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True).stdout)
+            time.sleep(0.3)
+
+    sampler = threading.Thread(target=sample_ps)
+    sampler.start()
+    try:
+        proc = run_trainkit(args, env={"TK_TEST_SECRET": secret})
+    finally:
+        done.set()
+        sampler.join()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    job_id = submitted_id(proc.stdout)
+    assert f"[127.0.0.1:2222 rank 0] test: loss=" in proc.stdout      # streamed with host and rank
+    st = job_status(job_id)
+    assert st["state"] == "completed" and st["backend"] == "ssh"
+    run = Path(st["path"])
+    for rel in ("outputs/model/model.keras", "outputs/metrics.json", "metrics.jsonl", "environment.json",
+                "logs/stdout.log", "logs/console.log", "checkpoints/state.json", "curves.png"):
+        assert (run / rel).exists(), rel                                # came back to the local run
+    model = json.loads(run_cli(["models", "show", st["registered_model"], "--json"]).stdout)
+    assert model["run_id"] == job_id and model["onnx"]["status"] == "ok"
+    # the override arrived literally and ran nothing
+    import yaml
+
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["registry"]["description"] == hostile and cfg["run"]["tags"]["note"] == hostile
+    assert model["description"] == hostile
+    for where in (ROOT, Path.home(), remote, tmp_path, Path("/tmp"), run):
+        assert not (where / "PWNED").exists(), where
+    # the secret reached the worker, and nowhere else
+    env_info = json.loads((run / "environment.json").read_text())
+    assert env_info["secret_env"] == {"TK_TEST_SECRET": "set"}
+    assert len(samples) > 5 and not any(secret in s for s in samples)
+    assert secret not in proc.stdout + proc.stderr
+    for f in [*run.rglob("*"), *remote.rglob("*")]:
+        if f.is_file():
+            assert secret.encode() not in f.read_bytes(), f
+    assert not list(remote.glob("runs/*")), "the remote run directory is removed after the fetch"
+
+
+def test_multi_worker_mirrored_across_two_hosts_detached(workspace, tmp_path):
+    args = ["+debug=smoke", *ssh_overrides(two_hosts(tmp_path)), "distribution=multi_worker_mirrored",
+            "run.experiment=ssh_mwm"]
+    proc = run_trainkit(args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    job_id = submitted_id(proc.stdout)
+    follow = run_cli(["jobs", "logs", job_id, "-f"])
+    assert follow.returncode == 0, follow.stdout[-3000:] + follow.stderr
+    for rank, host in enumerate(NS_HOSTS):
+        assert f"[{host} rank {rank}] epoch 1/1" in follow.stdout
+    st = job_status(job_id)
+    assert st["state"] == "completed" and st["registered_model"], st
+    run = Path(st["path"])
+    cluster = json.loads((run / "environment.json").read_text())["tf_config_cluster"]
+    assert [w.split(":")[0] for w in cluster["worker"]] == list(NS_HOSTS)   # distinct addresses
+    assert (run / "logs" / "rank-1.log").read_text().count("epoch 1/1") == 1
+    assert (tmp_path / "remote-1" / "datasets" / "blobs").is_dir()         # shipped with rsync
+
+
+def test_changed_host_key_is_refused_before_anything_is_created(workspace, tmp_path):
+    fake = tmp_path / "fake_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)], check=True)
+    known = tmp_path / "known_hosts"
+    known.write_text("[127.0.0.1]:2222 " + " ".join(Path(f"{fake}.pub").read_text().split()[:2]) + "\n")
+    args = ["+debug=smoke", *ssh_overrides([LOCALHOST], known_hosts=known, wait="true")]
+    proc = run_trainkit(args)
+    assert proc.returncode != 0
+    assert "host 127.0.0.1:2222: host key verification failed" in proc.stderr, proc.stderr
+    assert runs_in(workspace) == []
+
+
+def test_unreachable_host_fails_fast_naming_it(workspace):
+    t0 = time.time()
+    proc = run_trainkit(["+debug=smoke", *ssh_overrides([{"host": "10.77.0.99", "user": "root", "slots": 1}],
+                                                        connect_timeout_s=2, wait="true")])
+    assert proc.returncode != 0
+    assert "host 10.77.0.99: unreachable within 2 s" in proc.stderr, proc.stderr
+    assert time.time() - t0 < 60
+    assert runs_in(workspace) == []
+
+
+def test_link_down_mid_run_fails_naming_the_host_with_no_orphans(workspace, tmp_path):
+    args = ["+debug=smoke", *ssh_overrides(two_hosts(tmp_path)), "distribution=multi_worker_mirrored",
+            "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=ssh_linkdown"]
+    proc = run_trainkit(args)
+    job_id = submitted_id(proc.stdout)
+    wait_for(lambda: job_status(job_id)["epoch"], 240, "the first epoch")
+    subprocess.run(["ip", "netns", "exec", "tkh2", "ip", "link", "set", "eth0", "down"], check=True)
+    t0 = time.time()
+    st = wait_for(lambda: (s := job_status(job_id))["state"] in ("failed", "cancelled", "completed") and s,
+                  90, "the job to fail")
+    elapsed = time.time() - t0
+    assert st["state"] == "failed" and "host 10.77.0.3" in st["exit_reason"], st
+    assert elapsed < 60, elapsed
+    wait_for(lambda: not processes_mentioning(job_id), 45, "no process of the job left")
+    start("ssh_up.sh")
+
+
+def test_cancel_stops_an_ssh_job_with_no_orphans(workspace, tmp_path):
+    args = ["+debug=smoke", *ssh_overrides([LOCALHOST], workdir=tmp_path / "remote"),
+            "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=ssh_cancel"]
+    proc = run_trainkit(args)
+    job_id = submitted_id(proc.stdout)
+    wait_for(lambda: job_status(job_id)["epoch"], 240, "the first epoch")
+    assert processes_mentioning(job_id)
+    res = run_cli(["jobs", "cancel", job_id])
+    assert res.returncode == 0, res.stderr
+    st = job_status(job_id)
+    assert st["state"] == "cancelled", st
+    wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
+    assert (Path(st["path"]) / "checkpoints" / "state.json").exists()   # fetched back: resumable
