@@ -44,7 +44,7 @@ def test_single_on_localhost_with_secret_and_shell_metacharacters(workspace, tmp
     remote = tmp_path / "remote"
     args = ["+debug=smoke", *ssh_overrides([LOCALHOST], workdir=remote, wait="true"),
             "run.experiment=ssh_single", "environment.secret_env=[TK_TEST_SECRET]",
-            f"registry.description='{hostile}'", f"run.tags={{note:'{hostile}'}}"]
+            f"registry.description='{hostile}'", f"+run.tags.note='{hostile}'"]
     samples: list[str] = []
     done = threading.Event()
 

@@ -123,7 +123,8 @@ def test_compute_checks_name_the_key():
                    "compute.tasks_per_node=3"])
     assert any(x.startswith("compute.tasks_per_node: one Slurm task per process") for x in p), p
     p = _problems(["compute=ssh", "distribution=multi_worker_mirrored", "distribution.workers=2"])
-    assert any(x.startswith("compute.hosts[*].slots: distribution=multi_worker_mirrored needs 2") for x in p), p
+    assert any(x.startswith("compute.hosts[*].slots: distribution=multi_worker_mirrored needs 2")
+               and "compute=ssh has compute.hosts[*].slots=1" in x for x in p), p
     p = _problems(["compute=ssh", "compute.hosts=[{host:'a;b',slots:0}]"])
     assert any("compute.hosts[0].host" in x for x in p) and any("compute.hosts[0].slots" in x for x in p), p
     p = _problems(["compute=local", "environment.secret_env=[NOT_SET_ANYWHERE_42]"])

@@ -132,7 +132,7 @@ def _check_distribution(c: _Checker) -> None:
     if procs > slots:
         c.fail(f"{key}: distribution={name} needs {procs} processes"
                + (" (1 chief + workers + ps)" if name == "parameter_server" else "")
-               + f" but compute={c.get('compute.name')} has {slots} slots; "
+               + f" but compute={c.get('compute.name')} has {key}={slots}; "
                f"lower the process count or raise {key}")
     elif c.get("compute.name") == "slurm" and slots != procs:
         c.fail(f"compute.tasks_per_node: one Slurm task per process: nodes*tasks_per_node must equal "

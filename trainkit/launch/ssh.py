@@ -358,8 +358,8 @@ class Supervisor:
         merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "exit_reason", "resumed")
                   if k in remote}
         local_state = (read_json(self.paths.status, {}) or {}).get("state", "running")
-        write_status(self.paths, remote["state"] if remote.get("state") in ("completed", "failed", "pruned")
-                     else local_state, **merged)
+        # the remote chief's final state is recorded, not adopted: registration comes first
+        write_status(self.paths, local_state, remote_state=remote.get("state"), **merged)
 
     def cleanup(self, plan, spec_paths: dict[int, str]) -> None:
         if self.compute.get("shared_fs"):
@@ -427,11 +427,11 @@ class Supervisor:
 
     def finish(self, console) -> int:
         st = read_json(self.paths.status, {}) or {}
-        if st.get("state") != "completed":
+        if st.get("remote_state", st.get("state")) != "completed":   # shared_fs: the chief wrote it here
             write_status(self.paths, "failed", exit_reason=st.get("exit_reason") or
                          "the chief ended without reporting completion")
             return 1
-        if self.spec.config["registry"]["enabled"]:
+        if self.spec.config["registry"]["enabled"] and not st.get("registered_model"):
             write_status(self.paths, "running")
             res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(self.paths.spec)],
                                  capture_output=True, text=True, cwd=self.spec.project_root)
