@@ -29,6 +29,10 @@ def _get(ws: Workspace, job_id: str):
 
 
 def describe(run) -> dict:
+    if run.status["job"]["backend"] == "slurm":
+        from .launch.slurm import reconcile
+
+        run = type(run)(run.id, run.experiment, run.path, reconcile(RunPaths(run.path), run.status))
     st, job = run.status, run.status["job"]
     out = {"id": run.id, "experiment": run.experiment, "backend": job["backend"], "state": run.state,
            "backend_id": job.get("id"), "hosts": job.get("nodes") or job.get("hosts"),
@@ -85,18 +89,24 @@ def cmd_logs(ws: Workspace, args) -> int:
         sys.stdout.write(log.read_text(errors="replace"))
         return 0
     try:
-        status = jobs.follow(paths, stop=lambda: _gone(run.id, paths))
+        status = jobs.follow(paths, stop=lambda: _gone(run, paths))
     except KeyboardInterrupt:
         return 130
     print(f"job {run.id} {status.get('state')}: {status.get('exit_reason') or ''}".rstrip(": "))
     return jobs.exit_code(status)
 
 
-def _gone(run_id: str, paths: RunPaths) -> bool:
-    """Stop following a job whose owner died without writing a final state."""
+def _gone(run, paths: RunPaths) -> bool:
+    """Stop following a job that ended without writing a final state (its owner died)."""
+    from .launch.jobs import is_done
     from .runs import effective_state
 
-    return effective_state(read_json(paths.status, {}) or {}) == "interrupted"
+    status = read_json(paths.status, {}) or {}
+    if run.status["job"]["backend"] == "slurm":
+        from .launch.slurm import reconcile
+
+        return is_done(reconcile(paths, status))
+    return effective_state(status) == "interrupted"
 
 
 def cmd_cancel(ws: Workspace, args) -> int:

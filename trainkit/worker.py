@@ -229,6 +229,19 @@ def trial_reporter(trial: dict | None):
     return report
 
 
+def launcher_owns_state() -> bool:
+    """Under a cluster driver/supervisor, which writes the job's final state itself (followers of a
+    detached job must not see the chief's error as the end while the others are still stopping)."""
+    return os.environ.get("TRAINKIT_ON_SIGTERM") == "launcher"
+
+
+def record_error(paths: RunPaths, message: str, **fields) -> None:
+    if launcher_owns_state():
+        write_status(paths, "running", chief_error=message, **fields)
+    else:
+        write_status(paths, "failed", exit_reason=message, **fields)
+
+
 def _on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
 
@@ -269,20 +282,19 @@ def main(argv: list[str] | None = None) -> int:
         print(str(e), flush=True)
         return 0
     except KeyboardInterrupt as e:
-        if env.is_chief and os.environ.get("TRAINKIT_ON_SIGTERM") != "launcher":
+        if env.is_chief and not launcher_owns_state():
             write_status(paths, "cancelled", exit_reason=str(e) or "interrupted")
         print(f"worker rank {env.rank}: {e or 'interrupted'}", file=sys.stderr, flush=True)
         return 130
     except TrainkitError as e:
         if env.is_chief:
-            write_status(paths, "failed", exit_reason=str(e),
-                         final_metrics=read_json(paths.outputs / "metrics.json"))
+            record_error(paths, str(e), final_metrics=read_json(paths.outputs / "metrics.json"))
         print(f"error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - record any crash in status.json, then fail
         traceback.print_exc()
         if env.is_chief:
-            write_status(paths, "failed", exit_reason=f"{type(e).__name__}: {e}")
+            record_error(paths, f"{type(e).__name__}: {e}")
         return 1
     if env.is_chief:
         write_status(paths, "completed", exit_reason="completed", final_metrics=final)

@@ -103,3 +103,43 @@ def test_cancel_stops_a_running_job_with_no_orphans(workspace):
     queue = subprocess.run(["squeue", "-h", "-j", st["backend_id"]], capture_output=True, text=True).stdout
     assert queue.strip() == ""
     wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
+
+
+def _rank_pid(job_id: str, rank: int) -> int | None:
+    for line in processes_mentioning(job_id):
+        pid, args = line.split(None, 1)
+        if "trainkit.worker" not in args:
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"TRAINKIT_RANK={rank}".encode() in environ:
+            return int(pid)
+    return None
+
+
+def test_a_dead_worker_fails_the_job_naming_its_rank(workspace):
+    import os
+    import signal
+
+    proc = run_trainkit(["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
+                         "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=dead_worker"])
+    job_id = submitted_id(proc.stdout)
+    wait_for(lambda: job_status(job_id)["epoch"], 180, "the first epoch")
+    os.kill(wait_for(lambda: _rank_pid(job_id, 1), 30, "rank 1's worker"), signal.SIGKILL)
+    st = wait_for(lambda: (s := job_status(job_id))["state"] in ("failed", "completed", "cancelled") and s,
+                  120, "the job to fail")
+    assert st["state"] == "failed" and st["exit_reason"].startswith("worker rank 1 on "), st
+    assert "Killed" in st["exit_reason"]
+    assert run_cli(["jobs", "logs", job_id, "-f"]).returncode == 1
+    wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
+
+
+def test_a_failing_setup_line_fails_the_job_instead_of_leaving_it_queued(workspace):
+    proc = run_trainkit(["+debug=smoke", "compute=slurm", "compute.wait=true",
+                         "compute.setup=[echo preparing the node,exit 3]", "run.experiment=bad_setup"])
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    st = job_status(submitted_id(proc.stdout))
+    assert st["state"] == "failed" and "ended without trainkit's driver reporting" in st["exit_reason"], st
+    assert "preparing the node" in st["exit_reason"]

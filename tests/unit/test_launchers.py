@@ -129,3 +129,13 @@ def test_compute_checks_name_the_key():
     assert any("compute.hosts[0].host" in x for x in p) and any("compute.hosts[0].slots" in x for x in p), p
     p = _problems(["compute=local", "environment.secret_env=[NOT_SET_ANYWHERE_42]"])
     assert p == ["environment.secret_env[0]: expected $NOT_SET_ANYWHERE_42 to be set in this shell, it is not"]
+
+
+def test_srun_failure_names_the_first_failed_task_not_the_ones_srun_stopped():
+    from trainkit.launch.slurm import srun_failure
+
+    lines = ["epoch 1/5 ...", "srun: error: gpu02: task 3: Killed",
+             "srun: error: gpu01: tasks 0-2: Terminated"]
+    assert srun_failure(lines) == (3, "gpu02", "Killed")
+    assert srun_failure(["srun: error: vm: tasks 0-1: Exited with exit code 3"]) == (0, "vm", "Exited with exit code 3")
+    assert srun_failure(["all good"]) is None

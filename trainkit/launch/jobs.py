@@ -46,9 +46,14 @@ def follow(paths: RunPaths, out=None, poll_s: float = 0.5, stop: Callable[[], bo
     the final status. Survives the log not existing yet (a job still pending)."""
     out = out or sys.stdout
     log = console_log(paths)
+    checked = 0.0
     while True:
         status = read_json(paths.status, {}) or {}
-        done = is_done(status) or (stop is not None and stop())
+        done = is_done(status)
+        if not done and stop is not None and time.time() - checked > 5:   # e.g. asks squeue: not too often
+            checked = time.time()
+            done = stop()
+            status = read_json(paths.status, {}) or {}
         if log.exists():
             with open(log, "rb") as f:
                 f.seek(offset)

@@ -19,6 +19,7 @@ The config keeps submitit's parameter names so that switching is a small change.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -136,7 +137,8 @@ class SlurmLauncher(Launcher):
         if not self.cfg.get("wait"):
             return 0
         try:
-            status = jobs.follow(paths, offset=offset)
+            status = jobs.follow(paths, offset=offset, stop=lambda: jobs.is_done(
+                reconcile(paths, read_json(paths.status, {}) or {})))
         except KeyboardInterrupt:
             print(f"\nstopped following; job {spec.run_id} keeps running "
                   f"(trainkit jobs cancel {spec.run_id} stops it)", file=sys.stderr)
@@ -195,6 +197,32 @@ def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
     jobs.mark_cancelled(paths, "cancelled by `trainkit jobs cancel`")
 
 
+def reconcile(paths: RunPaths, status: dict) -> dict:
+    """A job that left Slurm's queue while status.json still says queued/running ended without the
+    driver reporting (a failing `setup` line, a node crash, a kill -9): record it as failed."""
+    if jobs.is_done(status) or not status.get("job") or not _gone_from_queue(status["job"]["id"]):
+        return status
+    status = read_json(paths.status, {}) or {}   # re-read: the driver may have just finished
+    if jobs.is_done(status):
+        return status
+    log = jobs.console_log(paths)
+    tail = log.read_text(errors="replace").splitlines()[-10:] if log.exists() else []
+    return write_status(paths, "failed", last_log_lines=tail,
+                        exit_reason=f"slurm job {status['job']['id']} ended without trainkit's driver reporting "
+                                    f"(a failing compute.setup line, a node failure or a kill); last output: "
+                                    f"{' | '.join(tail[-3:]) or 'none'}")
+
+
+def _gone_from_queue(job_id: str) -> bool:
+    try:
+        res = _ctl("squeue", "-h", "-j", job_id, "-o", "%T")
+    except TrainkitError:
+        return False
+    if res.returncode != 0 and "Invalid job id" not in res.stderr:
+        return False   # no answer from Slurm is not an answer
+    return not res.stdout.strip()
+
+
 def _in_queue(job_id: str) -> bool:
     res = _ctl("squeue", "-h", "-j", job_id, "-o", "%T")
     return res.returncode == 0 and bool(res.stdout.strip())
@@ -244,7 +272,7 @@ class Driver:
         hosts = expand_nodelist(os.environ["SLURM_JOB_NODELIST"])
         layout = block_layout(hosts, expand_tasks_per_node(os.environ["SLURM_TASKS_PER_NODE"]))[:n]
         write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(), worker_pid=None,
-                     exit_reason=None, job={**status.get("job", {}), "restarts": self.restarts,
+                     exit_reason=None, chief_error=None, job={**status.get("job", {}), "restarts": self.restarts,
                                             "nodes": hosts, "started": time.time()})
         print(f"trainkit driver: job {self.job_id} (restart {self.restarts}) on {','.join(hosts)}: "
               f"{n} task(s)", flush=True)
@@ -290,12 +318,14 @@ class Driver:
             return 0
         if self.signalled:
             return self._requeue(status)
-        if status.get("state") != "failed" or status.get("failed_rank") is None:
-            failed = next((r for r, tail in self.tails.items()
-                           if any("Traceback" in ln or "error" in ln.lower() for ln in tail)), 0)
-            from .local import record_failure
-
-            record_failure(self.paths, rc, failed, self.tails.get(failed, []))
+        found = srun_failure([ln for tail in self.tails.values() for ln in tail])
+        rank, node, how = found if found else (0, None, f"exit code {rc}")
+        reason = f"worker rank {rank}" + (f" on {node}" if node else "") + f" failed: {how}"
+        if status.get("chief_error"):
+            reason += f" (the chief reported: {status['chief_error'].splitlines()[0]})"
+        write_status(self.paths, "failed", exit_reason=reason, failed_rank=rank,
+                     last_log_lines=self.tails.get(rank, [])[-10:])
+        print(f"trainkit driver: job failed: {reason}", flush=True)
         return rc or 1
 
     def _requeue(self, status: dict) -> int:
@@ -326,6 +356,19 @@ class Driver:
         subprocess.run(["sh", "-c", f"({loop}) </dev/null >/dev/null 2>&1 &"], start_new_session=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return 0
+
+
+SRUN_ERROR = re.compile(r"srun: error: (\S+): tasks? (\d+)[\d,-]*: (.+)")
+
+
+def srun_failure(lines: list[str]) -> tuple[int, str, str] | None:
+    """(rank, node, what) of the first task srun reports as failed ("srun: error: vm: task 1:
+    Killed", "... tasks 0-1: Exited with exit code 3"), else None."""
+    for line in lines:
+        m = SRUN_ERROR.search(line)
+        if m and "Terminated" not in m.group(3):   # tasks srun itself stopped after the failure
+            return int(m.group(2)), m.group(1), m.group(3).strip()
+    return None
 
 
 def pick_base_port(job_id: str, n: int) -> int:

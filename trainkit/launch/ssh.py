@@ -104,13 +104,12 @@ class Host:
         return subprocess.run(self.command(script), capture_output=True, text=True, input=stdin,
                               timeout=timeout or self.c["connect_timeout_s"] + 120)
 
-    def rsync(self, src: str, dst: str, excludes: list[str] = (), to_remote: bool = True) -> None:
-        remote = (lambda p: f"{self.dest}:{p}")
-        cmd = ["rsync", "-a", "--delete", "--protect-args", "-e", shlex.join(self.ssh_args()),
-               *(f"--exclude={e}" for e in excludes),
-               src, remote(dst)] if to_remote else \
-              ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_args()),
-               *(f"--exclude={e}" for e in excludes), remote(src), dst]
+    def rsync(self, src: str, dst: str, excludes: list[str] = (), to_remote: bool = True,
+              delete: bool = True) -> None:
+        """rsync over this host's ssh settings; to_remote: local src -> remote dst, else back."""
+        ends = [src, f"{self.dest}:{dst}"] if to_remote else [f"{self.dest}:{src}", dst]
+        cmd = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_args()),
+               *(["--delete"] if to_remote and delete else []), *(f"--exclude={e}" for e in excludes), *ends]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if res.returncode != 0:
             raise TrainkitError(f"host {self.label}: rsync {src} -> {dst} failed (exit {res.returncode}): "
@@ -274,12 +273,7 @@ class Supervisor:
                         blob = Path(f["path"]).parent
                         host.rsync(f"{blob}/", f"{wd}/datasets/blobs/{blob.name}/")
                     host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh"])
-                # env files and the remote spec last, without --delete of the run record
-                cmd = ["rsync", "-a", "--protect-args", "-e", shlex.join(host.ssh_args()),
-                       f"{staging}/", f"{host.dest}:{run_dir}/"]
-                res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-                if res.returncode != 0:
-                    raise TrainkitError(f"host {host.label}: shipping the job failed: {res.stderr.strip()[-400:]}")
+                host.rsync(f"{staging}/", f"{run_dir}/", delete=False)   # env files + remote spec, last
         return spec_paths
 
     def start(self, plan, spec_paths: dict[int, str], console) -> dict:
@@ -355,7 +349,7 @@ class Supervisor:
             except TrainkitError:
                 return
             remote = read_json(Path(tmp) / "status.json", {}) or {}
-        merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "exit_reason", "resumed")
+        merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "chief_error", "resumed")
                   if k in remote}
         local_state = (read_json(self.paths.status, {}) or {}).get("state", "running")
         # the remote chief's final state is recorded, not adopted: registration comes first
@@ -377,8 +371,8 @@ class Supervisor:
             signal.signal(sig, self._on_signal)
         plan = self.plan()
         hosts = sorted({h.label for h, _, _ in plan})
-        write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(),
-                     job={**(read_json(self.paths.status, {}) or {}).get("job", {}), "hosts": hosts,
+        write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(), chief_error=None,
+                     remote_state=None, exit_reason=None, job={**(read_json(self.paths.status, {}) or {}).get("job", {}), "hosts": hosts,
                           "ranks": [f"{h.label}#{lr}" for h, lr, _ in plan], "started": time.time()})
         print(f"trainkit ssh: {self.spec.world_size} process(es) on {', '.join(hosts)}", file=console, flush=True)
         spec_paths: dict[int, str] = {}
@@ -419,6 +413,9 @@ class Supervisor:
                 host, failed = lost[0], next(r for r, (h, _, _) in enumerate(plan) if h is lost[0])
                 how = f"host unreachable (link down or host died); the other ranks failed with it (exit {rc})"
             tail = io["sinks"][failed].tail if io else []
+            st = read_json(self.paths.status, {}) or {}
+            if st.get("chief_error"):
+                how += f" (the chief reported: {st['chief_error'].splitlines()[0]})"
             write_status(self.paths, "failed", exit_reason=f"host {host.label} (rank {failed}): {how}",
                          failed_rank=failed, failed_host=host.label, last_log_lines=tail[-10:])
             print(f"job failed: host {host.label} (rank {failed}): {how}", file=console, flush=True)
@@ -428,7 +425,7 @@ class Supervisor:
     def finish(self, console) -> int:
         st = read_json(self.paths.status, {}) or {}
         if st.get("remote_state", st.get("state")) != "completed":   # shared_fs: the chief wrote it here
-            write_status(self.paths, "failed", exit_reason=st.get("exit_reason") or
+            write_status(self.paths, "failed", exit_reason=st.get("chief_error") or
                          "the chief ended without reporting completion")
             return 1
         if self.spec.config["registry"]["enabled"] and not st.get("registered_model"):
