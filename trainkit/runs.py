@@ -112,8 +112,9 @@ def read_history(run_dir: Path) -> list[dict]:
 
 
 def find_resumable(ws: Workspace, experiment: str, config_hash: str) -> RunInfo | None:
-    """The newest interrupted or failed run of the same experiment and resolved config."""
+    """The newest interrupted, cancelled (Ctrl-C, `jobs cancel`) or failed run of the same
+    experiment and resolved config."""
     for run in reversed(list_runs(ws, experiment)):
-        if run.status.get("config_hash") == config_hash and run.state in ("interrupted", "failed"):
+        if run.status.get("config_hash") == config_hash and run.state in ("interrupted", "cancelled", "failed"):
             return run
     return None

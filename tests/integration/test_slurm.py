@@ -91,9 +91,10 @@ def test_sigterm_requeues_and_resumes_without_losing_an_epoch(workspace):
     assert f"resumed from checkpoint: epoch {resumed} complete" in console
 
 
-def test_cancel_stops_a_running_job_with_no_orphans(workspace):
-    proc = run_trainkit(["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
-                         "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=cancel"])
+def test_cancel_stops_a_running_job_with_no_orphans_and_a_rerun_resumes_it(workspace):
+    args = ["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
+            "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=cancel"]
+    proc = run_trainkit(args)
     job_id = submitted_id(proc.stdout)
     st = wait_for(lambda: (s := job_status(job_id))["epoch"] and s, 180, "the first epoch")
     res = run_cli(["jobs", "cancel", job_id])
@@ -103,6 +104,12 @@ def test_cancel_stops_a_running_job_with_no_orphans(workspace):
     queue = subprocess.run(["squeue", "-h", "-j", st["backend_id"]], capture_output=True, text=True).stdout
     assert queue.strip() == ""
     wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
+    rerun = run_trainkit(args)                                   # the same command resumes the run
+    assert f"resuming run {job_id}" in rerun.stdout and submitted_id(rerun.stdout) == job_id
+    console = Path(st["path"]) / "logs" / "console.log"
+    wait_for(lambda: "resumed from checkpoint: epoch" in console.read_text(), 180, "the resumed run")
+    assert run_cli(["jobs", "cancel", job_id]).returncode == 0
+    assert job_status(job_id)["state"] == "cancelled"
 
 
 def _rank_pid(job_id: str, rank: int) -> int | None:

@@ -49,6 +49,10 @@ def test_resume_picks_the_newest_interrupted_run_with_the_same_config(tmp_path):
     make_run(ws, "e", "20260105-000000-eeeeee", "running", "h1", os.getpid())  # alive: never hijacked
     assert find_resumable(ws, "e", "h1").id == "20260102-000000-bbbbbb"
     assert find_resumable(ws, "e", "h3") is None
+    make_run(ws, "e", "20260106-000000-ffffff", "cancelled", "h1", None)   # Ctrl-C / jobs cancel
+    assert find_resumable(ws, "e", "h1").id == "20260106-000000-ffffff"
+    make_run(ws, "e", "20260107-000000-aaaaaa", "queued", "h1", None)      # dead submitter, no job: interrupted
+    assert find_resumable(ws, "e", "h1").id == "20260107-000000-aaaaaa"
     assert [r.id for r in list_runs(ws)][0] == "20260101-000000-aaaaaa"
 
 

@@ -24,9 +24,8 @@ def console_log(paths: RunPaths) -> Path:
 
 def record_job(paths: RunPaths, backend: str, **fields) -> dict:
     """Mark the run as a cluster job (state queued until the driver starts it)."""
-    status = read_json(paths.status, {}) or {}
-    job = {**(status.get("job") or {}), "backend": backend, "submitted": time.time(), **fields}
-    return write_status(paths, "queued", job=job)
+    job = {"backend": backend, "submitted": time.time(), **fields}   # a resumed run: a new job
+    return write_status(paths, "queued", job=job, cancel_requested=None, requeues=0)
 
 
 def announce(run_id: str, what: str, echo=print) -> None:

@@ -296,11 +296,19 @@ class Driver:
             cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
         cmd += [sys.executable, "-m", "trainkit.launch.slurm", "task", self.spec_path]
         sinks = {r: RankSink(r, self.paths, n, None) for r in range(n)}
+        self.srun_lines: list[str] = []
+
+        def demux(line: str, is_err: bool):
+            parsed = srun_demux(line, is_err)
+            if parsed is None and "srun: " in line:   # srun's own report ("srun: error: vm: task 1: Killed")
+                self.srun_lines.append(line)
+            return parsed
+
         self.srun = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         if self.signalled:   # a signal that came before Popen returned
             self.srun.send_signal(signal.SIGTERM)
-        pumps = [OutputPump(self.srun.stdout, list(range(n)), sinks, False, srun_demux),
-                 OutputPump(self.srun.stderr, list(range(n)), sinks, True, srun_demux)]
+        pumps = [OutputPump(self.srun.stdout, list(range(n)), sinks, False, demux),
+                 OutputPump(self.srun.stderr, list(range(n)), sinks, True, demux)]
         rc = self.srun.wait()
         for p in pumps:
             p.thread.join(timeout=5)
@@ -318,7 +326,7 @@ class Driver:
             return 0
         if self.signalled:
             return self._requeue(status)
-        found = srun_failure([ln for tail in self.tails.values() for ln in tail])
+        found = srun_failure(self.srun_lines)
         rank, node, how = found if found else (0, None, f"exit code {rc}")
         reason = f"worker rank {rank}" + (f" on {node}" if node else "") + f" failed: {how}"
         if status.get("chief_error"):
