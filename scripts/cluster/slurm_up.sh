@@ -7,7 +7,7 @@ set -euo pipefail
 NODE=$(hostname -s)
 STATE=${TRAINKIT_SLURM_STATE:-/var/lib/trainkit-slurm}
 
-if scontrol ping 2>/dev/null | grep -q UP && sinfo -h -o %T 2>/dev/null | grep -qE 'idle|mix|alloc'; then
+if timeout 10 scontrol ping 2>/dev/null | grep -q UP && timeout 10 sinfo -h -o %T 2>/dev/null | grep -qE 'idle|mix|alloc'; then
   echo "slurm: already up on $NODE"; exit 0
 fi
 if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
@@ -50,8 +50,8 @@ pgrep -x munged >/dev/null || su -s /bin/sh munge -c munged 2>/dev/null || munge
 pgrep -x slurmctld >/dev/null || slurmctld
 pgrep -x slurmd >/dev/null || slurmd
 for _ in $(seq 60); do
-  if sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm: up on $NODE ($CPUS cpus)"; exit 0; fi
-  scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
+  if timeout 5 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mix|alloc)'; then echo "slurm: up on $NODE ($CPUS cpus)"; exit 0; fi
+  timeout 5 scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
   sleep 1
 done
 echo "slurm: the node did not become idle; see /var/log/slurm/" >&2
