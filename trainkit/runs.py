@@ -52,7 +52,7 @@ def pid_alive(pid: int | None, host: str | None) -> bool:
 def effective_state(status: dict) -> str:
     """A run marked queued/running whose owning process is gone was interrupted."""
     state = status.get("state", "unknown")
-    if state == "queued" and status.get("job"):   # waiting in a cluster queue: no process yet
+    if state == "queued" and (status.get("job") or {}).get("backend") == "slurm":   # in Slurm's queue: no process yet
         return state
     if state in ("queued", "running") and not pid_alive(status.get("pid"), status.get("host")):
         return "interrupted"

@@ -170,9 +170,11 @@ class SshLauncher(Launcher):
             return Supervisor(spec).run(console=_Tee(sys.stdout, open(jobs.console_log(paths), "a")))
         log = open(jobs.console_log(paths), "a")
         proc = subprocess.Popen([sys.executable, "-m", "trainkit.launch.ssh", "supervise", str(paths.spec)],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=spec.project_root)
         write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
+        proc.stdin.write(b"go\n")   # the supervisor starts only now: its status writes come after ours
+        proc.stdin.close()
         jobs.announce(spec.run_id, f"ssh: {label}; supervisor pid {proc.pid}")
         return 0
 
@@ -497,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2 or argv[0] != "supervise":
         print("usage: python -m trainkit.launch.ssh supervise JOB_SPEC", file=sys.stderr)
         return 2
+    if not sys.stdin.isatty():
+        sys.stdin.readline()   # detached: wait for the submitter to record this process first
     return Supervisor(JobSpec.read(argv[1])).run()
 
 
