@@ -143,6 +143,24 @@ def local_sizes(assignment: list[tuple[str, int]]) -> list[int]:
     return [counts[host] for host, _ in assignment]
 
 
+def rank_envs(dist: Mapping, layout: list[tuple[str, int]], addrs: list[str]) -> list[dict[str, str]]:
+    """Per rank, the variables a worker learns its place from: TRAINKIT_RANK/WORLD_SIZE/LOCAL_RANK/
+    LOCAL_SIZE from the rank -> (host, local rank) layout, TF_CONFIG from one `host:port` per rank
+    (TF_CONFIG strategies; `addrs` is unused otherwise) and GRPC_FAIL_FAST for parameter server."""
+    sizes = local_sizes(layout)
+    configs = tf_configs(dist, addrs)
+    out = []
+    for rank, (_, local) in enumerate(layout):
+        env = {"TRAINKIT_RANK": str(rank), "TRAINKIT_WORLD_SIZE": str(len(layout)),
+               "TRAINKIT_LOCAL_RANK": str(local), "TRAINKIT_LOCAL_SIZE": str(sizes[rank])}
+        if configs:
+            env["TF_CONFIG"] = configs[rank]
+        if dist["name"] == "parameter_server":
+            env["GRPC_FAIL_FAST"] = "use_caller"
+        out.append(env)
+    return out
+
+
 def horovod_slots(assignment: list[tuple[str, int]]) -> list[dict]:
     """Horovod's SlotInfo fields per rank (rank, local and cross ranks/sizes) for a Gloo rendezvous."""
     sizes = local_sizes(assignment)

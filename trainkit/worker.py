@@ -232,7 +232,7 @@ def trial_reporter(trial: dict | None):
 def launcher_owns_state() -> bool:
     """Under a cluster driver/supervisor, which writes the job's final state itself (followers of a
     detached job must not see the chief's error as the end while the others are still stopping)."""
-    return os.environ.get("TRAINKIT_ON_SIGTERM") == "launcher"
+    return os.environ.get("TRAINKIT_LAUNCHER_OWNS_STATE") == "1"   # launch.jobs.CLUSTER_WORKER_ENV
 
 
 def record_error(paths: RunPaths, message: str, **fields) -> None:

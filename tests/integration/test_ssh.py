@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
-from .clusters import (NS_HOSTS, SSH_STATE, job_status, processes_mentioning, ssh_overrides, start,
+from .clusters import (NS_HOSTS, job_status, processes_mentioning, ssh_overrides, start,
                        submitted_id, wait_for)
 
 pytestmark = [pytest.mark.integration,
@@ -62,7 +62,7 @@ def test_single_on_localhost_with_secret_and_shell_metacharacters(workspace, tmp
         sampler.join()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     job_id = submitted_id(proc.stdout)
-    assert f"[127.0.0.1:2222 rank 0] test: loss=" in proc.stdout      # streamed with host and rank
+    assert "[127.0.0.1:2222 rank 0] test: loss=" in proc.stdout      # streamed with host and rank
     st = job_status(job_id)
     assert st["state"] == "completed" and st["backend"] == "ssh"
     run = Path(st["path"])

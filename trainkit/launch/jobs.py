@@ -15,6 +15,9 @@ from ..runs import FINISHED, write_status
 from ..workspace import RunPaths
 
 EXIT_CODES = {"completed": 0, "pruned": 0, "failed": 1, "cancelled": 130}
+# Every worker a cluster driver/supervisor starts: it, not the chief, writes the job's final state
+# (see worker.record_error), and output is unbuffered so it streams.
+CLUSTER_WORKER_ENV = {"TRAINKIT_LAUNCHER_OWNS_STATE": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def console_log(paths: RunPaths) -> Path:

@@ -17,7 +17,7 @@ from typing import IO, Callable
 from ..errors import TrainkitError
 from ..runs import write_status
 from ..spec import JobSpec
-from ..topology import TF_CONFIG_STRATEGIES, assign_slots, horovod_hosts, roles, tf_configs
+from ..topology import TF_CONFIG_STRATEGIES, assign_slots, horovod_hosts, rank_envs, roles
 from ..workspace import RunPaths
 from .base import Launcher
 
@@ -70,19 +70,9 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
         hosts = horovod_hosts(assign_slots([("localhost", n)], n))
         cmd = [str(horovodrun()), "-np", str(n), "-H", hosts, f"--{dist.get('backend', 'gloo')}", *worker]
         return [(list(range(n)), cmd, base_env(spec))]
-    configs = tf_configs(dist, [f"127.0.0.1:{p}" for p in free_ports(n)]) \
-        if dist["name"] in TF_CONFIG_STRATEGIES else None
-    out = []
-    for rank in range(n):
-        env = base_env(spec)
-        env.update(TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n), TRAINKIT_LOCAL_RANK=str(rank),
-                   TRAINKIT_LOCAL_SIZE=str(n))
-        if configs:
-            env["TF_CONFIG"] = configs[rank]
-        if dist["name"] == "parameter_server":
-            env["GRPC_FAIL_FAST"] = "use_caller"
-        out.append(([rank], worker, env))
-    return out
+    addrs = [f"127.0.0.1:{p}" for p in free_ports(n)] if dist["name"] in TF_CONFIG_STRATEGIES else []
+    envs = rank_envs(dist, [("localhost", rank) for rank in range(n)], addrs)
+    return [([rank], worker, {**base_env(spec), **envs[rank]}) for rank in range(n)]
 
 
 class RankSink:

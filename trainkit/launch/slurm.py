@@ -33,8 +33,8 @@ from ..errors import TrainkitError
 from ..fsutil import atomic_write_text, read_json
 from ..runs import write_status
 from ..spec import JobSpec
-from ..topology import (TF_CONFIG_STRATEGIES, addresses, block_layout, expand_nodelist,
-                        expand_tasks_per_node, horovod_slots, local_sizes, tf_configs)
+from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_per_node, horovod_slots,
+                        rank_envs)
 from ..workspace import RunPaths
 from . import jobs
 from .base import Launcher
@@ -418,15 +418,10 @@ def task_env(spec: JobSpec, environ: dict) -> dict:
     nodelist = environ.get("SLURM_STEP_NODELIST") or environ["SLURM_JOB_NODELIST"]
     per_node = environ.get("SLURM_STEP_TASKS_PER_NODE") or environ["SLURM_TASKS_PER_NODE"]
     layout = block_layout(expand_nodelist(nodelist), expand_tasks_per_node(per_node))
-    host, local = layout[rank]
-    env = {"TRAINKIT_RANK": str(rank), "TRAINKIT_WORLD_SIZE": str(len(layout)),
-           "TRAINKIT_LOCAL_RANK": str(local), "TRAINKIT_LOCAL_SIZE": str(local_sizes(layout)[rank]),
-           "TRAINKIT_ON_SIGTERM": "launcher", "PYTHONUNBUFFERED": "1"}
-    env.update({k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()})
-    if dist["name"] in TF_CONFIG_STRATEGIES:
-        env["TF_CONFIG"] = tf_configs(dist, addresses(layout, int(environ["TRAINKIT_PORT_BASE"])))[rank]
-    if dist["name"] == "parameter_server":
-        env["GRPC_FAIL_FAST"] = "use_caller"
+    host = layout[rank][0]
+    env = {**jobs.CLUSTER_WORKER_ENV,
+           **{k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()},
+           **rank_envs(dist, layout, addresses(layout, int(environ["TRAINKIT_PORT_BASE"])))[rank]}
     if dist["name"] == "horovod":
         slot = horovod_slots(layout)[rank]
         env.update({f"HOROVOD_{k.upper()}": str(v) for k, v in slot.items() if k != "hostname"},

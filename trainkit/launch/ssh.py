@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,7 +33,7 @@ from ..errors import TrainkitError
 from ..fsutil import atomic_write_json, read_json
 from ..runs import write_status
 from ..spec import JobSpec
-from ..topology import TF_CONFIG_STRATEGIES, addresses, assign_slots, local_sizes, roles, tf_configs
+from ..topology import assign_slots, rank_envs, roles
 from ..workspace import RunPaths
 from . import jobs
 from .base import Launcher
@@ -226,23 +225,13 @@ class Supervisor:
         return [(self.hosts[int(i)], local, self.probes[int(i)]["ports"][local]) for i, local in assignment]
 
     def rank_env(self, plan) -> list[dict]:
-        dist, n = self.spec.config["distribution"], self.spec.world_size
-        sizes = local_sizes([(h.index, lr) for h, lr, _ in plan])
-        configs = tf_configs(dist, [f"{h.address}:{port}" for h, _, port in plan]) \
-            if dist["name"] in TF_CONFIG_STRATEGIES else None
-        secrets = {k: os.environ[k] for k in self.spec.config["environment"].get("secret_env", []) if k in os.environ}
-        out = []
-        for rank, (host, local, _) in enumerate(plan):
-            env = {k: str(v) for k, v in self.spec.config["environment"].get("env_vars", {}).items()}
-            env.update(secrets, TRAINKIT_RANK=str(rank), TRAINKIT_WORLD_SIZE=str(n),
-                       TRAINKIT_LOCAL_RANK=str(local), TRAINKIT_LOCAL_SIZE=str(sizes[rank]),
-                       TRAINKIT_ON_SIGTERM="launcher", PYTHONUNBUFFERED="1")
-            if configs:
-                env["TF_CONFIG"] = configs[rank]
-            if dist["name"] == "parameter_server":
-                env["GRPC_FAIL_FAST"] = "use_caller"
-            out.append(env)
-        return out
+        """What each rank's 0600 env file carries: its place in the job, env_vars and secrets."""
+        env_cfg = self.spec.config["environment"]
+        common = {**jobs.CLUSTER_WORKER_ENV, **{k: str(v) for k, v in env_cfg.get("env_vars", {}).items()},
+                  **{k: os.environ[k] for k in env_cfg.get("secret_env", []) if k in os.environ}}
+        places = rank_envs(self.spec.config["distribution"], [(str(h.index), lr) for h, lr, _ in plan],
+                           [f"{h.address}:{port}" for h, _, port in plan])
+        return [{**common, **place} for place in places]
 
     def ship(self, plan, envs: list[dict]) -> dict[int, str]:
         """Code, data and run record to every host (once per host); returns host index -> spec path."""
