@@ -27,13 +27,13 @@ def describe_environment(env_cfg: dict) -> dict:
     }
 
 
-def version_mismatches(env_cfg: dict, info: dict) -> list[str]:
-    """Differences between the environment preset's pins and what is installed."""
+def version_mismatches(env_cfg: dict, info: dict, where: str | None = None) -> list[str]:
+    """Differences between the environment preset's pins and what is installed (here, or in the
+    interpreter `where` names: a cluster node's or a host's)."""
     problems = []
     for key in ("tensorflow", "keras"):
-        want = env_cfg.get(key)
-        have = info[key]
-        if want and not (have == want or have.startswith(str(want) + ".")):
-            problems.append(f"environment.{key}: preset {env_cfg['name']!r} expects {want}, "
-                            f"installed is {have}")
+        want, have = env_cfg.get(key), info.get(key)
+        if want and not (have and (have == want or have.startswith(str(want) + "."))):
+            found = f"installed is {have}" if where is None else f"{where} has {have or 'none installed'}"
+            problems.append(f"environment.{key}: preset {env_cfg['name']!r} expects {want}, {found}")
     return problems

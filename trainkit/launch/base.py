@@ -1,9 +1,49 @@
 """The launcher interface: start a JobSpec's worker processes somewhere and report the result."""
 from __future__ import annotations
 
+import json
+import subprocess
 from abc import ABC, abstractmethod
 
+from ..errors import TrainkitError
 from ..spec import JobSpec
+
+# What a target's Python reports before a job is sent there (`python - WORKDIR N_PORTS`, this on
+# stdin): TF/Keras versions from package metadata (no TF import), the resolved work directory, and
+# N free TCP ports for TF_CONFIG.
+PROBE = r"""
+import json, os, socket, sys, importlib.metadata as m
+def v(*names):
+    for n in names:
+        try:
+            return m.version(n)
+        except m.PackageNotFoundError:
+            pass
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(); s.bind(("", 0)); socks.append(s)
+print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("keras"),
+                  "workdir": os.path.abspath(os.path.expanduser(sys.argv[1])),
+                  "hostname": socket.gethostname(), "python": sys.executable,
+                  "ports": [s.getsockname()[1] for s in socks]}))
+"""
+
+
+def check_probe(res: subprocess.CompletedProcess, env_cfg: dict, where: str) -> dict:
+    """PROBE's answer, refused (naming `where`) unless it ran and has the preset's TF/Keras."""
+    from ..envinfo import version_mismatches
+
+    if res.returncode != 0:
+        raise TrainkitError(f"{where}: expected a Python that runs, got exit {res.returncode}: "
+                            f"{(res.stderr or res.stdout).strip()[-500:]}")
+    try:
+        found = json.loads(res.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise TrainkitError(f"{where}: expected the version probe's JSON, got {res.stdout.strip()[-300:]!r}") from None
+    problems = version_mismatches(env_cfg, found, where)
+    if problems:
+        raise TrainkitError("; ".join(problems))
+    return found
 
 
 class Launcher(ABC):

@@ -37,7 +37,7 @@ from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_p
                         rank_envs)
 from ..workspace import RunPaths
 from . import jobs
-from .base import Launcher
+from .base import PROBE, Launcher, check_probe
 
 CTL_TIMEOUT_S = 15       # scontrol / sbatch / squeue calls
 SBATCH_OPTIONS = ("partition", "account", "qos", "constraint", "exclude")
@@ -115,7 +115,13 @@ class SlurmLauncher(Launcher):
             raise TrainkitError(f"compute=slurm: the cluster refuses this job ({n} tasks, "
                                 f"{self.cfg['cpus_per_task']} cpus each): "
                                 f"{(test.stderr or test.stdout).strip()}")
-        check_versions(cfg["environment"], self.python(), "the nodes' Python " + self.python())
+        where = f"the nodes' Python {self.python()}"
+        try:
+            res = subprocess.run([self.python(), "-", "~", "0"], input=PROBE, capture_output=True,
+                                 text=True, timeout=60)
+        except (FileNotFoundError, PermissionError) as e:
+            raise TrainkitError(f"{where}: expected a Python interpreter, got {e}") from None
+        check_probe(res, cfg["environment"], where)
         if cfg["distribution"]["name"] == "horovod":
             from .local import LocalLauncher
 
@@ -144,39 +150,6 @@ class SlurmLauncher(Launcher):
                   f"(trainkit jobs cancel {spec.run_id} stops it)", file=sys.stderr)
             return 130
         return jobs.exit_code(status)
-
-
-def check_versions(env_cfg: dict, python: str, where: str, run=None) -> dict:
-    """TF/Keras versions of `python` (read from package metadata, without importing TF) against
-    the environment preset; raises naming both. `run` runs the probe (e.g. over ssh)."""
-    import json
-
-    probe = ("import json, importlib.metadata as m\n"
-             "def v(*names):\n"
-             "    for n in names:\n"
-             "        try:\n            return m.version(n)\n"
-             "        except m.PackageNotFoundError:\n            pass\n"
-             "print(json.dumps({'tensorflow': v('tensorflow', 'tensorflow-cpu'), 'keras': v('keras')}))")
-    if run is None:
-        try:
-            out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60)
-        except (FileNotFoundError, PermissionError) as e:
-            raise TrainkitError(f"{where}: expected a Python interpreter, got {e}") from None
-    else:
-        out = run(probe)
-    if out.returncode != 0:
-        raise TrainkitError(f"{where}: expected a Python that runs, got exit {out.returncode}: "
-                            f"{(out.stderr or out.stdout).strip()[-500:]}")
-    try:
-        found = json.loads(out.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise TrainkitError(f"{where}: expected the version probe's JSON, got {out.stdout.strip()[-300:]!r}") from None
-    for key in ("tensorflow", "keras"):
-        want, have = env_cfg.get(key), found.get(key)
-        if want and not (have and (have == want or have.startswith(f"{want}."))):
-            raise TrainkitError(f"environment.{key}: preset {env_cfg['name']!r} expects {want}, "
-                                f"{where} has {have or 'none installed'}")
-    return found
 
 
 # ----------------------------------------------------------------------------- cancel (jobs CLI)

@@ -36,7 +36,7 @@ from ..spec import JobSpec
 from ..topology import assign_slots, rank_envs, roles
 from ..workspace import RunPaths
 from . import jobs
-from .base import Launcher
+from .base import PROBE, Launcher, check_probe
 
 GRACE_S = 10.0
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")
@@ -44,23 +44,6 @@ CODE_EXCLUDES = [".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.eg
                  "workspace", "outputs", "multirun", "*.whl", "tests"]
 FETCH_EXCLUDES = ["/job_spec.json", "/status.json", "/.env", "/.pids", "/source", "/logs/*.log",
                   "/config.yaml", "/overrides.yaml"]
-
-PROBE = r"""
-import json, os, socket, sys, importlib.metadata as m
-def v(*names):
-    for n in names:
-        try:
-            return m.version(n)
-        except m.PackageNotFoundError:
-            pass
-socks = []
-for _ in range(int(sys.argv[2])):
-    s = socket.socket(); s.bind(("", 0)); socks.append(s)
-print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("keras"),
-                  "workdir": os.path.abspath(os.path.expanduser(sys.argv[1])),
-                  "hostname": socket.gethostname(), "python": sys.executable,
-                  "ports": [s.getsockname()[1] for s in socks]}))
-"""
 
 
 class Host:
@@ -135,8 +118,6 @@ def hosts_of(compute: dict) -> list[Host]:
 
 def probe(host: Host, env_cfg: dict) -> dict:
     """Reachability, versions, resolved workdir and free ports of one host (raises TrainkitError)."""
-    from .slurm import check_versions
-
     c = host.c
     script = "\n".join([*c.get("setup", []),
                         f"exec {shlex.quote(c['python'])} - {shlex.quote(host.workdir)} {host.slots}"])
@@ -146,7 +127,7 @@ def probe(host: Host, env_cfg: dict) -> dict:
         raise TrainkitError(f"host {host.label}: no answer within {c['connect_timeout_s'] + 60} s") from None
     if res.returncode == 255:
         raise TrainkitError(explain_ssh_failure(host, res, c["connect_timeout_s"]))
-    return check_versions(env_cfg, c["python"], f"host {host.label} ({c['python']})", run=lambda _: res)
+    return check_probe(res, env_cfg, f"host {host.label} ({c['python']})")
 
 
 class SshLauncher(Launcher):
