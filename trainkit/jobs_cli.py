@@ -32,7 +32,9 @@ def describe(run) -> dict:
     if run.status["job"]["backend"] == "slurm":
         from .launch.slurm import reconcile
 
-        run = type(run)(run.id, run.experiment, run.path, reconcile(RunPaths(run.path), run.status))
+        from dataclasses import replace
+
+        run = replace(run, status=reconcile(RunPaths(run.path), run.status))
     st, job = run.status, run.status["job"]
     out = {"id": run.id, "experiment": run.experiment, "backend": job["backend"], "state": run.state,
            "backend_id": job.get("id"), "hosts": job.get("nodes") or job.get("hosts"),

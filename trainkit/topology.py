@@ -123,6 +123,11 @@ def expand_tasks_per_node(spec: str) -> list[int]:
     return out
 
 
+def slurm_tasks_per_node(nodes: int, tasks_per_node: int | None, processes: int) -> int:
+    """compute.tasks_per_node, or (null) as many as spread the processes over the nodes."""
+    return int(tasks_per_node or -(-processes // nodes))
+
+
 def block_layout(hosts: list[str], tasks_per_node: list[int]) -> list[tuple[str, int]]:
     """Slurm's default block distribution: rank -> (host, local rank), filling each node in turn."""
     if len(hosts) != len(tasks_per_node):

@@ -148,8 +148,10 @@ def _check_distribution(c: _Checker) -> None:
 def capacity(compute: dict, procs: int) -> tuple[str, int]:
     """(the key that sets it, how many worker processes) a compute target offers."""
     if compute["name"] == "slurm":
-        nodes, tpn = compute["nodes"], compute.get("tasks_per_node")
-        return "compute.tasks_per_node", nodes * (tpn if tpn else -(-procs // nodes))
+        from ..topology import slurm_tasks_per_node
+
+        nodes = compute["nodes"]
+        return "compute.tasks_per_node", nodes * slurm_tasks_per_node(nodes, compute.get("tasks_per_node"), procs)
     if compute["name"] == "ssh":
         return "compute.hosts[*].slots", sum(h["slots"] for h in compute["hosts"])
     return "compute.slots", compute["slots"]

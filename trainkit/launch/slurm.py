@@ -34,7 +34,7 @@ from ..fsutil import atomic_write_text, read_json
 from ..runs import write_status
 from ..spec import JobSpec
 from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_per_node, horovod_slots,
-                        rank_envs)
+                        rank_envs, slurm_tasks_per_node)
 from ..workspace import RunPaths
 from . import jobs
 from .base import PROBE, Launcher, check_probe
@@ -54,17 +54,12 @@ def _ctl(*cmd: str, timeout: float = CTL_TIMEOUT_S) -> subprocess.CompletedProce
                             "(is slurmctld up? see `scontrol ping`)") from None
 
 
-def tasks_per_node(compute: dict, processes: int) -> int:
-    nodes = int(compute["nodes"])
-    return int(compute.get("tasks_per_node") or -(-processes // nodes))
-
-
 def sbatch_script(spec: JobSpec, python: str) -> str:
     """The batch script of a run: #SBATCH options from compute=slurm, setup lines, the driver."""
     c = spec.config["compute"]
     run = Path(spec.run_dir)
     opts = [("job-name", c.get("job_name") or f"trainkit-{spec.experiment}"),
-            ("nodes", c["nodes"]), ("ntasks-per-node", tasks_per_node(c, spec.world_size)),
+            ("nodes", c["nodes"]), ("ntasks-per-node", slurm_tasks_per_node(c["nodes"], c.get("tasks_per_node"), spec.world_size)),
             ("cpus-per-task", c["cpus_per_task"]), ("time", c["timeout_min"]),
             ("output", run / "logs" / "console.log"), ("open-mode", "append"),
             ("signal", f"B:USR2@{c['signal_delay_s']}")]
@@ -161,13 +156,9 @@ def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
     if res.returncode != 0:
         raise TrainkitError(f"scancel {job_id}: {(res.stderr or res.stdout).strip()}")
     deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        if jobs.is_done(read_json(paths.status, {}) or {}) and not _in_queue(job_id):
-            return
-        if not _in_queue(job_id):
-            break
+    while time.time() < deadline and not _gone_from_queue(job_id):
         time.sleep(0.5)
-    jobs.mark_cancelled(paths, "cancelled by `trainkit jobs cancel`")
+    jobs.mark_cancelled(paths, "cancelled by `trainkit jobs cancel`")   # no-op if the driver recorded it
 
 
 def reconcile(paths: RunPaths, status: dict) -> dict:
@@ -194,11 +185,6 @@ def _gone_from_queue(job_id: str) -> bool:
     if res.returncode != 0 and "Invalid job id" not in res.stderr:
         return False   # no answer from Slurm is not an answer
     return not res.stdout.strip()
-
-
-def _in_queue(job_id: str) -> bool:
-    res = _ctl("squeue", "-h", "-j", job_id, "-o", "%T")
-    return res.returncode == 0 and bool(res.stdout.strip())
 
 
 def queue_state(job_id: str) -> str | None:

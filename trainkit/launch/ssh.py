@@ -447,14 +447,10 @@ def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
     from ..runs import pid_alive
 
     pid = status.get("pid")
-    if pid and pid_alive(pid, status.get("host")) and status.get("host") == socket.gethostname():
+    if pid and status.get("host") == socket.gethostname() and pid_alive(pid, None):
         os.kill(pid, signal.SIGTERM)
         deadline = time.time() + timeout_s
-        while time.time() < deadline and pid_alive(pid, None):
-            time.sleep(0.2)
-            if jobs.is_done(read_json(paths.status, {}) or {}):
-                break
-        while time.time() < deadline and pid_alive(pid, None):
+        while time.time() < deadline and pid_alive(pid, None):   # it records `cancelled` itself
             time.sleep(0.2)
     spec = JobSpec.read(paths.spec)
     remote = read_json(paths.root / "ssh" / "remote.json")
