@@ -1,1 +1,2 @@
-"""Keras 3 model builders, referenced from conf/model/*.yaml as "models.<module>:<function>"."""
+"""trainkit's built-in Keras model builders, shipped as `trainkit.models` and named in
+conf/model/*.yaml with Hydra's `_target_: trainkit.models.<module>.<function>`."""

@@ -47,11 +47,17 @@ def main() -> None:
     import hydra
 
     from .config.schema import register_configs
-    from .submit import project_root
+    from .project import BUILTIN_CONF, project_root
 
+    try:
+        root = str(project_root())   # model builders, callbacks and loaders import from here
+    except TrainkitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    if root not in sys.path:
+        sys.path.insert(0, root)
     register_configs()
-    app = hydra.main(version_base="1.3", config_path=str(project_root() / "conf"),
-                     config_name="config")(_task)
+    app = hydra.main(version_base="1.3", config_path=BUILTIN_CONF, config_name="config")(_task)
     try:
         app()
     except SystemExit as e:

@@ -4,32 +4,13 @@ list/show accepts --json."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 from .errors import TrainkitError
+from .fmt import num, print_json as _print_json, table as _table, ts as _ts
 from .fsutil import read_json
 from .workspace import RunPaths, Workspace, default_root
-
-
-def _print_json(obj) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-def _table(columns: list[str], rows: list[list], title: str | None = None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, title=title)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    Console(width=None if sys.stdout.isatty() else 160).print(table)   # logs and pipes: no truncation
-
-
-def _ts(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
 
 
 # ------------------------------------------------------------------ runs
@@ -78,13 +59,14 @@ def cmd_runs_show(ws: Workspace, args) -> int:
     if d["exit_reason"]:
         print(f"reason    {d['exit_reason']}")
     if d["history"]:
-        _table(["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "time_s"],
-               [[h["epoch"]] + [f"{h[k]:.4f}" if k in h else "" for k in
-                                ("loss", "accuracy", "val_loss", "val_accuracy")]
-                + [f"{h.get('epoch_time_s', 0):.2f}"] for h in d["history"]])
-    for k in ("test_loss", "test_accuracy"):
-        if k in d["metrics"]:
-            print(f"{k:<13} {d['metrics'][k]:.4f}")
+        keys = list(dict.fromkeys(k for h in d["history"] for k, v in h.items()
+                                  if k not in ("epoch", "epoch_time_s") and isinstance(v, (int, float))))
+        _table(["epoch", *keys, "time_s"],
+               [[h["epoch"], *(num(h.get(k)) for k in keys), f"{h.get('epoch_time_s', 0):.2f}"]
+                for h in d["history"]])
+    for k, v in d["metrics"].items():
+        if k.startswith("test_") and k != "test_count":
+            print(f"{k:<24} {num(v)}")
     return 0
 
 
@@ -182,9 +164,9 @@ def cmd_sweeps_show(ws: Workspace, args) -> int:
     if args.json:
         _print_json(summary)
         return 0
-    from .config.callbacks import print_summary
+    from .fmt import print_sweep_summary
 
-    print_summary(summary)
+    print_sweep_summary(summary)
     return 0
 
 

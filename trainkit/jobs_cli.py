@@ -50,7 +50,7 @@ def describe(run) -> dict:
 
 
 def cmd_list(ws: Workspace, args) -> int:
-    from .cli import _print_json, _table, _ts
+    from .fmt import print_json as _print_json, table as _table, ts as _ts
 
     rows = [describe(r) for r in _jobs(ws)]
     if not args.all:
@@ -66,7 +66,7 @@ def cmd_list(ws: Workspace, args) -> int:
 
 
 def cmd_status(ws: Workspace, args) -> int:
-    from .cli import _print_json, _ts
+    from .fmt import print_json as _print_json, ts as _ts
 
     d = describe(_get(ws, args.job_id))
     if args.json:

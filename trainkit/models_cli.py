@@ -30,7 +30,7 @@ def _summary(entry: dict) -> dict:
 
 
 def cmd_list(reg: Registry, args) -> int:
-    from .cli import _print_json, _table, _ts
+    from .fmt import print_json as _print_json, table as _table, ts as _ts
 
     names = [args.name] if args.name else reg.names()
     rows = [_summary(reg.entry(ModelRef(n, v))) for n in names for v in reg.versions(n)]
@@ -45,7 +45,7 @@ def cmd_list(reg: Registry, args) -> int:
 
 
 def cmd_show(reg: Registry, args) -> int:
-    from .cli import _print_json, _ts
+    from .fmt import print_json as _print_json, ts as _ts
 
     e = reg.entry(args.ref)
     if args.json:
@@ -77,13 +77,13 @@ def cmd_show(reg: Registry, args) -> int:
 
 def cmd_register(reg: Registry, args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from .registry.publish import register_path
+    from .registry.publish import onnx_settings, register_path
 
     tags = dict(_kv(t, "--tag") for t in args.tag)
     entry = register_path(reg, args.name, Path(args.path), framework_version=args.framework_version,
                           description=args.description, tags=tags, aliases=args.alias,
                           resources={"cpu": args.cpu, "memory_gb": args.memory_gb, "gpu": args.gpu},
-                          onnx_cfg={"enabled": not args.no_onnx, "opset": args.opset}, samples=args.samples)
+                          onnx_cfg=onnx_settings(enabled=not args.no_onnx, opset=args.opset), samples=args.samples)
     print(f"registered {entry['name']}:{entry['version']} -> {entry['path']} (onnx: {entry['onnx']['status']})")
     raise_if_failed(entry)
     return 0

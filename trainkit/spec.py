@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 from .fsutil import atomic_write_json
@@ -27,9 +28,16 @@ class JobSpec:
     overrides: list[str]             # command-line overrides as typed
     config_hash: str                 # see config_hash()
     dataset: dict                    # the registered DatasetVersion, with local file paths
-    project_root: str                # put on sys.path so `models.*` builders import
+    project_root: str                # the user's project: cwd and first on sys.path of every worker
     world_size: int = 1              # worker processes
     created: float = 0.0
+
+    @cached_property
+    def cfg(self):
+        """`config` as the schema's dataclasses (trainkit.config.schema.TrainkitConfig)."""
+        from .config.schema import load
+
+        return load(self.config)
 
     def write(self, path: str | Path) -> None:
         atomic_write_json(path, asdict(self))

@@ -1,9 +1,10 @@
-"""Distribution strategies, looked up by name. Each wraps a tf.distribute strategy plus the hooks
-the trainer needs (gradient reduction, initial sync, sharding, metric reduction). TensorFlow and
-Horovod are imported lazily; `tf_strategy()` must run before anything else initialises TF."""
+"""The worker side of each distribution (named by `trainkit.distributions`): a tf.distribute strategy
+plus hooks with no-op defaults that the Trainer calls (like Keras callbacks). TensorFlow and Horovod
+are imported lazily; `tf` must be first touched before anything else initialises the TF runtime."""
 from __future__ import annotations
 
-from typing import Callable
+from functools import cached_property
+from importlib import import_module
 
 from .errors import ConfigError, TrainkitError
 from .topology import WorkerEnv
@@ -12,37 +13,53 @@ HOROVOD_INSTALL = "bash scripts/build_horovod.sh   (builds horovod 0.28.1 agains
 
 
 class Strategy:
-    """Base: the default (single-device) tf.distribute strategy, no hooks."""
+    """TF's default strategy: one replica, every hook a no-op."""
 
-    jit_ok = True                                  # XLA may compile the train step
-    grad_transform: Callable | None = None         # Horovod: allreduce of gradients
-    sync_initial_state: Callable | None = None     # Horovod: broadcast rank 0's variables
-    reduce_sums: Callable | None = None            # Horovod: sum metric tensors over ranks
-    shard: tuple[int, int] | None = None           # (shards, index) when TF does not know them
-    coordinated = False                            # parameter server: steps go through ClusterCoordinator
+    jit_steps = True                     # a whole group of steps may run in one XLA call
+    shard: tuple[int, int] | None = None  # (shards, index) of input pipelines TF does not know of
 
-    def __init__(self, cfg: dict, env: WorkerEnv):
+    def __init__(self, cfg, env: WorkerEnv):
         self.cfg, self.env = cfg, env
 
-    def tf_strategy(self):
+    @cached_property
+    def tf(self):
+        """The tf.distribute strategy (created once)."""
         import tensorflow as tf
 
         return tf.distribute.get_strategy()
 
+    def serves(self) -> bool:
+        """True for processes that only serve others (parameter-server workers and ps)."""
+        return False
 
-class Single(Strategy):
-    pass
+    def transform_grads(self, grads):
+        """Gradients before they are applied (Horovod: summed over ranks)."""
+        return grads
+
+    def reduce_sums(self, sums):
+        """A tensor of metric sums, summed over processes TF does not know of (Horovod)."""
+        return sums
+
+    def sync_initial_state(self, variables) -> None:
+        """Make every process start from the same variables (Horovod: rank 0's)."""
+
+    def steps(self, trainer):
+        """The object that runs training and evaluation steps for this strategy."""
+        from .train.loop import DistributedSteps
+
+        return DistributedSteps(trainer)
 
 
 class Mirrored(Strategy):
     """One process, one replica per GPU; without GPUs the CPU is split into logical devices."""
 
-    def tf_strategy(self):
+    @cached_property
+    def tf(self):
         import tensorflow as tf
 
         if tf.config.list_physical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
-        n = int(self.cfg["logical_cpus"])
+        n = self.cfg.logical_cpus
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
@@ -51,14 +68,15 @@ class Mirrored(Strategy):
 class MultiWorkerMirrored(Strategy):
     """Synchronous all-reduce across processes; the cluster comes from TF_CONFIG (set per worker)."""
 
-    jit_ok = False   # XLA cannot compile the cross-process collective ops inside the step
+    jit_steps = False   # XLA cannot compile the cross-process collective ops inside the step
 
-    def tf_strategy(self):
+    @cached_property
+    def tf(self):
         import tensorflow as tf
 
         impl = tf.distribute.experimental.CommunicationImplementation
         options = tf.distribute.experimental.CommunicationOptions(
-            implementation=impl.RING if self.cfg.get("communication") == "ring" else impl.AUTO)
+            implementation=impl.RING if self.cfg.communication == "ring" else impl.AUTO)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
@@ -66,8 +84,10 @@ class ParameterServer(Strategy):
     """A chief schedules steps (ClusterCoordinator) on workers; variables live on ps tasks.
     Workers and ps are plain tf.distribute servers that the launcher stops when the chief is done."""
 
-    jit_ok = False
-    coordinated = True
+    jit_steps = False
+
+    def serves(self) -> bool:
+        return not self.env.is_chief
 
     def serve_forever(self) -> None:
         import tensorflow as tf
@@ -78,40 +98,44 @@ class ParameterServer(Strategy):
         print(f"{resolver.task_type} {resolver.task_id}: serving", flush=True)
         server.join()
 
-    def tf_strategy(self):
+    @cached_property
+    def tf(self):
         import tensorflow as tf
 
         resolver = tf.distribute.cluster_resolver.TFConfigClusterResolver()
         return tf.distribute.ParameterServerStrategy(resolver)
+
+    def steps(self, trainer):
+        from .train.ps import CoordinatedSteps
+
+        return CoordinatedSteps(trainer)
 
 
 class Horovod(Strategy):
     """Ranks from horovodrun; gradients summed with grouped_allreduce (the loss already divides by
     the global batch), rank 0's variables and optimizer slots broadcast before the first step."""
 
-    jit_ok = False   # Horovod's collective ops cannot be compiled by XLA
+    jit_steps = False   # Horovod's collective ops cannot be compiled by XLA
 
-    def __init__(self, cfg: dict, env: WorkerEnv):
+    def __init__(self, cfg, env: WorkerEnv):
         super().__init__(cfg, env)
         try:
             import horovod.tensorflow as hvd
         except ImportError as e:
             raise TrainkitError(f"distribution=horovod: horovod is not installed ({e}); install it with:\n"
                                 f"  {HOROVOD_INSTALL}") from None
-        if cfg.get("backend") == "mpi" and not hvd.mpi_built():
+        if cfg.backend == "mpi" and not hvd.mpi_built():
             raise ConfigError(["distribution.backend: expected 'gloo' (this horovod was built without "
                                "MPI), got 'mpi'"])
         hvd.init()
         self.hvd = hvd
         self.shard = (hvd.size(), hvd.rank())
 
-    def grad_transform(self, grads):
+    def transform_grads(self, grads):
         return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
 
-    def reduce_sums(self, values):
-        import tensorflow as tf
-
-        return self.hvd.allreduce(tf.stack(values), op=self.hvd.Sum)
+    def reduce_sums(self, sums):
+        return self.hvd.allreduce(sums, op=self.hvd.Sum)
 
     def sync_initial_state(self, variables) -> None:
         # Keras 3 variables: broadcast their tf.Variable values (hvd.broadcast_variables on Keras
@@ -119,19 +143,11 @@ class Horovod(Strategy):
         self.hvd.broadcast_variables([v.value for v in variables], root_rank=0)
 
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    "single": Single,
-    "mirrored": Mirrored,
-    "multi_worker_mirrored": MultiWorkerMirrored,
-    "parameter_server": ParameterServer,
-    "horovod": Horovod,
-}
+def get_strategy(cfg, env: WorkerEnv) -> Strategy:
+    """The strategy object of a distribution config (its class is named by the distribution)."""
+    from .distributions import DISTRIBUTIONS
 
-
-def get_strategy(cfg: dict, env: WorkerEnv) -> Strategy:
-    try:
-        cls = STRATEGIES[cfg["name"]]
-    except KeyError:
-        raise ConfigError([f"distribution.name: expected one of {sorted(STRATEGIES)}, "
-                           f"got {cfg['name']!r}"]) from None
-    return cls(cfg, env)
+    if cfg.name not in DISTRIBUTIONS:
+        raise ConfigError([f"distribution.name: expected one of {sorted(DISTRIBUTIONS)}, got {cfg.name!r}"])
+    module, _, name = DISTRIBUTIONS[cfg.name].strategy.partition(":")
+    return getattr(import_module(module), name)(cfg, env)

@@ -11,16 +11,11 @@ from pathlib import Path
 
 from .data.datasets import DatasetStore
 from .fsutil import atomic_write_text, read_json
+from .project import project_root
 from .runs import find_resumable, get_run, new_run_id, write_status
 from .spec import JobSpec, config_hash
 from .topology import process_count
 from .workspace import RunPaths, Workspace
-
-
-def project_root() -> Path:
-    """Where conf/ and models/ live: $TRAINKIT_PROJECT_ROOT, else the trainkit checkout."""
-    env = os.environ.get("TRAINKIT_PROJECT_ROOT")
-    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent
 
 
 class _DownloadProgress:

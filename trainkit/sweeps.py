@@ -16,7 +16,14 @@ from .fsutil import atomic_write_json, atomic_write_text, read_json
 from .runs import RunInfo, get_run, list_runs, read_history
 from .workspace import RunPaths, Workspace
 
-METRICS = ("test_accuracy", "test_loss", "val_accuracy", "val_loss")
+BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "job", "time_s")
+
+
+def metric_names(finals: list[dict]) -> list[str]:
+    """Every numeric metric the runs recorded (test_* first), in first-seen order."""
+    names = list(dict.fromkeys(k for f in finals for k, v in f.items()
+                               if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    return sorted(names, key=lambda k: (not k.startswith("test_"), names.index(k)))
 
 
 def job_rows(sweep_dir: Path, runs: dict[str, RunInfo]) -> list[dict]:
@@ -27,12 +34,12 @@ def job_rows(sweep_dir: Path, runs: dict[str, RunInfo]) -> list[dict]:
         job = read_json(job_file, {})
         row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])),
                "status": job.get("state", "failed"), "run_id": job.get("run_id"),
-               "error": job.get("error"), "time_s": None, **{m: None for m in METRICS}}
+               "error": job.get("error"), "time_s": None}
         run = runs.get(job.get("run_id"))
         if run is not None:
             final = run.status.get("final_metrics") or {}
-            last = {} if all(m in final for m in METRICS) else (read_history(run.path) or [{}])[-1]
-            row.update(status=run.state, **{m: final.get(m, last.get(m)) for m in METRICS})
+            values = final or {k: v for k, v in ((read_history(run.path) or [{}])[-1]).items() if k != "epoch_time_s"}
+            row.update(status=run.state, **{k: v for k, v in values.items() if k not in ("epoch",)})
             if run.status.get("started") and run.status.get("ended"):
                 row["time_s"] = round(run.status["ended"] - run.status["started"], 1)
             row["error"] = row["error"] or (run.status.get("exit_reason") if run.state != "completed" else None)
@@ -54,15 +61,16 @@ def write_summary(ws: Workspace, sweep_dir: Path, metric: str = "test_accuracy",
 
     runs = {r.id: r for r in list_runs(ws)}
     rows = sort_rows(job_rows(sweep_dir, runs), metric, mode)
+    metrics = metric_names(rows)
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
     for r in rows:   # what this job varies, without the overrides every job shares
         r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
     counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
     summary = {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
-               "jobs": len(rows), "counts": counts, "rows": rows}
+               "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows}
     atomic_write_json(sweep_dir / "summary.json", summary)
     buf = io.StringIO()
-    columns = ["job", "swept", "status", *METRICS, "time_s", "run_id", "overrides", "error"]
+    columns = ["job", "swept", "status", *metrics, "time_s", "run_id", "overrides", "error"]
     writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
@@ -118,9 +126,10 @@ def compare(ws: Workspace, run_ids: list[str]) -> dict:
     keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
     differing = {k: [c.get(k) for c in configs] for k in keys
                  if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1}
+    finals = [r.status.get("final_metrics") or {} for r in runs]
     rows = [{"id": r.id, "experiment": r.experiment, "status": r.state, "path": str(r.path),
              "overrides": r.status.get("overrides") or read_json(RunPaths(r.path).spec, {}).get("overrides", []),
-             "metrics": {m: (r.status.get("final_metrics") or {}).get(m) for m in METRICS}} for r in runs]
+             "metrics": {m: f.get(m) for m in metric_names(finals)}} for r, f in zip(runs, finals)]
     common = set.intersection(*(set(r["overrides"]) for r in rows))
     for r in rows:
         r["differing_overrides"] = [o for o in r["overrides"] if o not in common]

@@ -7,41 +7,17 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
-TF_CONFIG_STRATEGIES = ("multi_worker_mirrored", "parameter_server")
+from .distributions import Role, describe, typed
 
 
-@dataclass(frozen=True)
-class Role:
-    rank: int            # trainkit's global rank; rank 0 is the chief and does all writing
-    task_type: str       # TF_CONFIG task type: chief | worker | ps
-    task_index: int      # index within its task type
-    server: bool = False  # runs tf.distribute.Server(...).join() until the chief is done (ps, PS workers)
-
-    @property
-    def is_chief(self) -> bool:
-        return self.rank == 0
-
-
-def process_count(dist: Mapping) -> int:
+def process_count(dist) -> int:
     """How many processes a distribution needs."""
-    name = dist["name"]
-    if name == "multi_worker_mirrored":
-        return int(dist["workers"])
-    if name == "parameter_server":
-        return 1 + int(dist["workers"]) + int(dist["ps"])
-    if name == "horovod":
-        return int(dist["processes"])
-    return 1
+    return describe(dist).processes(typed(dist))
 
 
-def roles(dist: Mapping) -> list[Role]:
+def roles(dist) -> list[Role]:
     """The rank table: rank -> (task type, index, server?). Rank 0 is always the chief."""
-    name = dist["name"]
-    if name == "parameter_server":
-        w, ps = int(dist["workers"]), int(dist["ps"])
-        return ([Role(0, "chief", 0)] + [Role(1 + i, "worker", i, True) for i in range(w)]
-                + [Role(1 + w + i, "ps", i, True) for i in range(ps)])
-    return [Role(r, "worker", r) for r in range(process_count(dist))]
+    return describe(dist).roles(typed(dist))
 
 
 def cluster_spec(table: list[Role], addresses: list[str]) -> dict[str, list[str]]:
@@ -59,9 +35,9 @@ def tf_config(cluster: dict[str, list[str]], role: Role) -> dict:
     return {"cluster": cluster, "task": {"type": role.task_type, "index": role.task_index}}
 
 
-def tf_configs(dist: Mapping, addresses: list[str]) -> list[str] | None:
+def tf_configs(dist, addresses: list[str]) -> list[str] | None:
     """TF_CONFIG JSON for every rank, or None for strategies that do not use it."""
-    if dist["name"] not in TF_CONFIG_STRATEGIES:
+    if not describe(dist).tf_config:
         return None
     table = roles(dist)
     cluster = cluster_spec(table, addresses)
@@ -148,7 +124,7 @@ def local_sizes(assignment: list[tuple[str, int]]) -> list[int]:
     return [counts[host] for host, _ in assignment]
 
 
-def rank_envs(dist: Mapping, layout: list[tuple[str, int]], addrs: list[str]) -> list[dict[str, str]]:
+def rank_envs(dist, layout: list[tuple[str, int]], addrs: list[str]) -> list[dict[str, str]]:
     """Per rank, the variables a worker learns its place from: TRAINKIT_RANK/WORLD_SIZE/LOCAL_RANK/
     LOCAL_SIZE from the rank -> (host, local rank) layout, TF_CONFIG from one `host:port` per rank
     (TF_CONFIG strategies; `addrs` is unused otherwise) and GRPC_FAIL_FAST for parameter server."""
@@ -160,7 +136,7 @@ def rank_envs(dist: Mapping, layout: list[tuple[str, int]], addrs: list[str]) ->
                "TRAINKIT_LOCAL_RANK": str(local), "TRAINKIT_LOCAL_SIZE": str(sizes[rank])}
         if configs:
             env["TF_CONFIG"] = configs[rank]
-        if dist["name"] == "parameter_server":
+        if describe(dist).coordinated:
             env["GRPC_FAIL_FAST"] = "use_caller"
         out.append(env)
     return out

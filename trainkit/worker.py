@@ -1,7 +1,8 @@
 """One worker process: `python -m trainkit.worker RUN_DIR/job_spec.json`.
 
-It reads only the JobSpec (never Hydra), detects its rank, builds the strategy, trains, and (chief
-only) writes metrics, checkpoints, outputs, the plot and the final status.
+It reads only the JobSpec (never Hydra), detects its rank, and follows one recipe: strategy,
+environment check, data, model, train, publish. Only the chief writes metrics, checkpoints,
+outputs, the plot, the registry entry and the final status.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import signal
 import sys
 import time
 import traceback
-from importlib import import_module
 from pathlib import Path
 
 from .errors import TrainkitError
@@ -22,52 +22,41 @@ from .topology import WorkerEnv
 from .workspace import RunPaths
 
 
-def import_object(path: str):
-    module, _, name = path.partition(":")
-    return getattr(import_module(module), name)
+def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
+    """Train per the spec; returns the final metrics (chief) and writes the run record."""
+    from .strategies import get_strategy
+    from .train.checkpoint import Checkpointer
+    from .train.loop import Trainer
+    from .train.task import Task
+
+    cfg, paths = spec.cfg, RunPaths(Path(spec.run_dir))
+    strategy = get_strategy(cfg.distribution, env)
+    if strategy.serves():
+        strategy.serve_forever()   # parameter-server workers and ps: serve until the launcher stops them
+        return {}
+    share_cores(env)
+    strategy.tf                    # the tf.distribute strategy, before anything else touches the TF runtime
+    check_environment(spec, env, paths)
+    data = load_data(spec)
+    steps = len(data.x_train) // cfg.trainer.batch_size
+    task = Task(cfg.trainer, steps_per_epoch=steps, world_size=env.world_size)
+    with strategy.tf.scope():
+        model = build_model(spec, data, task.policy)
+    trainer = Trainer(model, strategy, cfg.trainer, task, steps_per_epoch=steps, is_chief=env.is_chief,
+                      checkpointer=Checkpointer(paths.checkpoints, keep=cfg.trainer.checkpoint.keep),
+                      callbacks=make_callbacks(spec, paths, env.is_chief))
+    started = time.time()
+    result = trainer.fit(data, on_epoch=EpochRecorder(spec, paths, env.is_chief))
+    final = final_metrics(result, time.time() - started)
+    print("test: " + " ".join(f"{k[5:]}={v:.4f}" for k, v in final.items()
+                              if k.startswith("test_") and k != "test_count" and isinstance(v, float))
+          + f" ({final['test_count']} examples)", flush=True)
+    if env.is_chief:
+        publish(spec, paths, plain_copy(spec, data, model), data, result.history, final, task.kind)
+    return final
 
 
-def load_arrays(spec: JobSpec):
-    """Read the registered dataset's IDX files strictly and split train/validation/test."""
-    import numpy as np
-
-    from .data.idx import load_split
-    from .train.loop import Arrays
-
-    ds_cfg, files = spec.config["dataset"], spec.dataset["files"]
-    shape = tuple(spec.config["model"]["input_shape"])
-    x_tr, y_tr = load_split(files["train_images"]["path"], files["train_labels"]["path"],
-                            ds_cfg["num_classes"], shape)
-    x_te, y_te = load_split(files["test_images"]["path"], files["test_labels"]["path"],
-                            ds_cfg["num_classes"], shape)
-    if ds_cfg.get("limit_train"):
-        x_tr, y_tr = x_tr[: ds_cfg["limit_train"]], y_tr[: ds_cfg["limit_train"]]
-    if ds_cfg.get("limit_test"):
-        x_te, y_te = x_te[: ds_cfg["limit_test"]], y_te[: ds_cfg["limit_test"]]
-    n_val = int(ds_cfg["validation_size"])
-    cut = len(x_tr) - n_val
-    f32 = lambda a: a.astype(np.float32)  # noqa: E731  raw pixels; the model rescales
-    i32 = lambda a: a.astype(np.int32)  # noqa: E731
-    return Arrays(f32(x_tr[:cut]), i32(y_tr[:cut]), f32(x_tr[cut:]), i32(y_tr[cut:]), f32(x_te), i32(y_te))
-
-
-def build_model(spec: JobSpec):
-    m = dict(spec.config["model"])
-    builder = import_object(m.pop("builder"))
-    m.pop("name", None)
-    return builder(**m, seed=int(spec.config["trainer"]["seed"]))
-
-
-def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
-    cbs = [import_object(c["cls"])(**c.get("kwargs", {})) for c in spec.config["trainer"]["callbacks"]]
-    if is_chief:
-        import keras
-
-        cbs.append(keras.callbacks.TensorBoard(log_dir=str(paths.tensorboard), write_graph=False,
-                                               profile_batch=0))
-    return cbs
-
-
+# ----------------------------------------------------------------------------- the recipe's steps
 def share_cores(env: WorkerEnv) -> None:
     """Processes of one job on one host split its cores instead of each using them all."""
     if env.local_size > 1:
@@ -78,11 +67,131 @@ def share_cores(env: WorkerEnv) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def plain_copy(spec: JobSpec, model):
-    """The trained weights in a model built outside any strategy scope, for saving and export."""
-    plain = build_model(spec)
+def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths) -> None:
+    """Warn about (or, with environment.strict, refuse) other TF/Keras versions; the chief writes
+    environment.json (secrets: only whether each arrived, never a value)."""
+    from .envinfo import describe_environment, version_mismatches
+
+    env_cfg = spec.config["environment"]
+    info = describe_environment(env_cfg)
+    mismatches = version_mismatches(env_cfg, info)
+    for m in mismatches:
+        print(f"warning: {m}", flush=True)
+    if mismatches and spec.cfg.environment.strict:
+        raise TrainkitError("environment mismatch: " + "; ".join(mismatches))
+    if env.is_chief:
+        info["secret_env"] = {k: ("set" if os.environ.get(k) else "missing") for k in spec.cfg.environment.secret_env}
+        if os.environ.get("TF_CONFIG"):
+            info["tf_config_cluster"] = json.loads(os.environ["TF_CONFIG"]).get("cluster")
+        atomic_write_json(paths.environment, info)
+
+
+def load_data(spec: JobSpec):
+    """Read the registered dataset's IDX files strictly and split train/validation/test."""
+    import numpy as np
+
+    from .data.idx import load_split
+    from .train.loop import Arrays
+
+    ds, files = spec.cfg.dataset, spec.dataset["files"]
+    x_tr, y_tr = load_split(files["train_images"]["path"], files["train_labels"]["path"], ds.num_classes, None)
+    x_te, y_te = load_split(files["test_images"]["path"], files["test_labels"]["path"], ds.num_classes, None)
+    x_tr, y_tr, x_te, y_te = x_tr[:ds.limit_train], y_tr[:ds.limit_train], x_te[:ds.limit_test], y_te[:ds.limit_test]
+    cut = len(x_tr) - ds.validation_size
+    f32 = lambda a: a.astype(np.float32)  # noqa: E731  raw pixels; the model rescales
+    i32 = lambda a: a.astype(np.int32)  # noqa: E731
+    data = Arrays(f32(x_tr[:cut]), i32(y_tr[:cut]), f32(x_tr[cut:]), i32(y_tr[cut:]), f32(x_te), i32(y_te))
+    print(f"data: {spec.dataset['name']} v{spec.dataset['version']} train={len(data.x_train)} "
+          f"val={len(data.x_val)} test={len(data.x_test)}", flush=True)
+    return data
+
+
+def build_model(spec: JobSpec, data, policy: str = "float32"):
+    """The model config's `_target_` called with its other keys, plus what trainkit knows and the
+    builder takes: input_shape (from the data), num_classes (dataset) and seed (trainer)."""
+    import keras
+
+    from .config.targets import params_of
+    from .train.task import import_object
+
+    kwargs = {k: v for k, v in spec.cfg.model.items() if not str(k).startswith("_") and k != "name"}
+    target = spec.cfg.model["_target_"]
+    provided = {"input_shape": list(data.x_train.shape[1:]), "num_classes": spec.cfg.dataset.num_classes,
+                "seed": spec.cfg.trainer.seed}
+    params = params_of(target)
+    for key, value in provided.items():
+        if key not in kwargs and (key in params.names or params.var_keyword):
+            kwargs[key] = value
+    keras.utils.set_random_seed(spec.cfg.trainer.seed)
+    keras.config.set_dtype_policy(policy)
+    try:
+        return import_object(target)(**kwargs)
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def plain_copy(spec: JobSpec, data, model):
+    """The trained weights in a float32 model built outside any strategy scope, for saving and export."""
+    plain = build_model(spec, data)
     plain.set_weights(model.get_weights())
     return plain
+
+
+def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
+    from .train.task import import_object
+
+    cbs = [import_object(c.cls)(**c.kwargs) for c in spec.cfg.trainer.callbacks]
+    if is_chief:
+        import keras
+
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(paths.tensorboard), write_graph=False,
+                                               profile_batch=0))
+    return cbs
+
+
+class EpochRecorder:
+    """After each epoch (chief): metrics.jsonl, status.json and, for an Optuna trial, the report
+    that may prune it. metrics.jsonl first holds exactly the checkpointed epochs."""
+
+    def __init__(self, spec: JobSpec, paths: RunPaths, is_chief: bool):
+        self.paths, self.is_chief = paths, is_chief
+        self.report = trial_reporter(spec.config["run"].get("trial")) if is_chief else None
+        if is_chief:
+            from .train.checkpoint import Checkpointer
+
+            state = Checkpointer(paths.checkpoints).latest()
+            history = state["history"] if state else []
+            atomic_write_text(paths.metrics, "".join(json.dumps(h) + "\n" for h in history))
+
+    def __call__(self, logs: dict) -> None:
+        if not self.is_chief:
+            return
+        with open(self.paths.metrics, "a") as f:
+            f.write(json.dumps(logs) + "\n")
+        write_status(self.paths, "running", epoch=logs["epoch"], last_metrics=logs)
+        if self.report is not None:
+            self.report(logs)
+
+
+def final_metrics(result, train_time_s: float) -> dict:
+    """test_<metric>, the last epoch's metrics and how the training went."""
+    final = {f"test_{k}": v for k, v in result.test.items()}
+    final.update(epochs_completed=len(result.history), train_time_s=train_time_s,
+                 resumed_at_epoch=result.start_epoch)
+    if result.history:
+        final.update({k: v for k, v in result.history[-1].items() if k not in ("epoch", "epoch_time_s")})
+    return final
+
+
+def publish(spec: JobSpec, paths: RunPaths, model, data, history: list[dict], final: dict, kind: str) -> None:
+    """The chief's last step: outputs/model, curves.png, outputs/metrics.json, then the registry."""
+    from .plots import plot_curves
+
+    save_outputs(model, paths)
+    plot_curves(history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
+    atomic_write_json(paths.outputs / "metrics.json", final)
+    if spec.cfg.registry.enabled:
+        register(spec, model, paths, data, final, kind)
 
 
 def save_outputs(model, paths: RunPaths) -> None:
@@ -100,105 +209,20 @@ def save_outputs(model, paths: RunPaths) -> None:
     os.replace(tmp_sm, final_sm)
 
 
-def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
-    """Train per the spec; returns the final metrics (chief) and writes the run record."""
-    paths = RunPaths(Path(spec.run_dir))
-    if spec.project_root not in sys.path:
-        sys.path.insert(0, spec.project_root)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
-
-    warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
-    import keras
-
-    from .envinfo import describe_environment, version_mismatches
-    from .strategies import get_strategy
-    from .train.checkpoint import Checkpointer
-    from .train.loop import Trainer
-
-    cfg = spec.config
-    strategy = get_strategy(cfg["distribution"], env)
-    if strategy.coordinated and not env.is_chief:
-        strategy.serve_forever()   # parameter-server workers and ps: serve until the launcher stops them
-        return {}
-    share_cores(env)
-    tf_strategy = strategy.tf_strategy()   # before anything else touches the TF runtime
-    info = describe_environment(cfg["environment"])
-    mismatches = version_mismatches(cfg["environment"], info)
-    for m in mismatches:
-        print(f"warning: {m}", flush=True)
-    if mismatches and cfg["environment"].get("strict"):
-        raise TrainkitError("environment mismatch: " + "; ".join(mismatches))
-    if env.is_chief:   # secrets: only whether each arrived, never a value
-        info["secret_env"] = {k: ("set" if os.environ.get(k) else "missing")
-                              for k in cfg["environment"].get("secret_env", [])}
-        if os.environ.get("TF_CONFIG"):
-            info["tf_config_cluster"] = json.loads(os.environ["TF_CONFIG"]).get("cluster")
-        atomic_write_json(paths.environment, info)
-
-    keras.utils.set_random_seed(int(cfg["trainer"]["seed"]))
-    data = load_arrays(spec)
-    print(f"data: {spec.dataset['name']} v{spec.dataset['version']} train={len(data.x_train)} "
-          f"val={len(data.x_val)} test={len(data.x_test)}", flush=True)
-    with tf_strategy.scope():
-        model = build_model(spec)
-    ckpt = Checkpointer(paths.checkpoints, keep=int(cfg["trainer"]["checkpoint"]["keep"]))
-    state = ckpt.latest()
-    if env.is_chief:  # metrics.jsonl holds exactly the checkpointed epochs, then grows
-        history = state["history"] if state else []
-        atomic_write_text(paths.metrics, "".join(json.dumps(h) + "\n" for h in history))
-
-    report = trial_reporter(cfg["run"].get("trial")) if env.is_chief else None
-
-    def on_epoch(logs: dict) -> None:
-        if env.is_chief:
-            with open(paths.metrics, "a") as f:
-                f.write(json.dumps(logs) + "\n")
-            write_status(paths, "running", epoch=logs["epoch"], last_metrics=logs)
-            if report is not None:
-                report(logs)
-
-    trainer = Trainer(model, tf_strategy, cfg["trainer"], world_size=env.world_size,
-                      is_chief=env.is_chief, checkpointer=ckpt,
-                      callbacks=make_callbacks(spec, paths, env.is_chief),
-                      grad_transform=strategy.grad_transform, sync_initial_state=strategy.sync_initial_state,
-                      reduce_sums=strategy.reduce_sums, shard=strategy.shard, jit_ok=strategy.jit_ok,
-                      coordinated=strategy.coordinated)
-    t0 = time.time()
-    result = trainer.fit(data, on_epoch=on_epoch)
-    final = {"test_loss": result.test["loss"], "test_accuracy": result.test["accuracy"],
-             "test_count": result.test["count"], "epochs_completed": len(result.history),
-             "train_time_s": time.time() - t0, "resumed_at_epoch": result.start_epoch}
-    if result.history:
-        final.update({k: v for k, v in result.history[-1].items() if k not in ("epoch", "epoch_time_s")})
-    print("test: loss={test_loss:.4f} accuracy={test_accuracy:.4f} ({test_count} images)".format(**final),
-          flush=True)
-    if env.is_chief:
-        from .plots import plot_curves
-
-        model = plain_copy(spec, model)     # distributed variables -> an ordinary Keras model
-        save_outputs(model, paths)
-        plot_curves(result.history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
-        atomic_write_json(paths.outputs / "metrics.json", final)
-        if cfg["registry"]["enabled"]:
-            register(spec, model, paths, data, final)
-    return final
-
-
-def register(spec: JobSpec, model, paths: RunPaths, data, final: dict) -> None:
+def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str) -> None:
     """Export ONNX, register the model, record it in the run; a failed export fails the run after."""
     from .registry.publish import register_run_model
     from .registry.store import raise_if_failed
 
-    entry = register_run_model(spec, model, paths.model_dir, data.x_test, data.y_test, final)
+    entry = register_run_model(spec, model, paths.model_dir, data.x_test, data.y_test, final, kind)
     ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
     atomic_write_json(paths.outputs / "registered_model.json", ref)
     write_status(paths, "running", registered_model=f"{entry['name']}:{entry['version']}")
     onnx = entry["onnx"]
     if onnx["status"] == "ok":
+        agree = "" if onnx.get("argmax_agreement") is None else f" argmax_agreement={onnx['argmax_agreement']:.2%}"
         print(f"registered {entry['name']}:{entry['version']}; ONNX opset {onnx['opset']}: "
-              f"max_abs_diff={onnx['max_abs_diff']:.2g} argmax_agreement={onnx['argmax_agreement']:.2%} "
-              f"on {onnx['samples']} images", flush=True)
+              f"max_abs_diff={onnx['max_abs_diff']:.2g}{agree} on {onnx['samples']} test examples", flush=True)
     else:
         print(f"registered {entry['name']}:{entry['version']}; ONNX: {onnx['status']}", flush=True)
     raise_if_failed(entry)
@@ -246,18 +270,30 @@ def _on_sigterm(signum, frame):
     raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
 
 
-def register_only(spec: JobSpec) -> int:
-    """After a remote run came back (compute=ssh): export ONNX and register it from this machine."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
-    paths = RunPaths(Path(spec.run_dir))
+def _start(spec: JobSpec) -> None:
+    """Every worker: the project first on sys.path, TensorFlow imported quietly."""
     if spec.project_root not in sys.path:
         sys.path.insert(0, spec.project_root)
+    from .tfquiet import import_tensorflow
+
+    import_tensorflow(verbose=spec.cfg.run.verbose)
+    import warnings
+
+    warnings.filterwarnings("ignore", message="To make it possible to preserve tf.data options")
+
+
+def register_only(spec: JobSpec) -> int:
+    """After a remote run came back (compute=ssh): export ONNX and register it from this machine."""
+    import keras
+
+    from .train.task import task_kind
+    from .config.keras_api import canonical_loss
+
+    paths = RunPaths(Path(spec.run_dir))
     model = keras.saving.load_model(paths.model_dir / "model.keras")
     final = read_json(paths.outputs / "metrics.json", {}) or {}
     try:
-        register(spec, model, paths, load_arrays(spec), final)
+        register(spec, model, paths, load_data(spec), final, task_kind(canonical_loss(spec.cfg.trainer.loss)))
     except TrainkitError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return e.exit_code
@@ -267,7 +303,9 @@ def register_only(spec: JobSpec) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[0] == "--register":
-        return register_only(JobSpec.read(argv[1]))
+        spec = JobSpec.read(argv[1])
+        _start(spec)
+        return register_only(spec)
     spec = JobSpec.read(argv[0])
     env = WorkerEnv.detect()
     paths = RunPaths(Path(spec.run_dir))
@@ -275,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     if env.is_chief:
         write_status(paths, "running", worker_pid=os.getpid())
     try:
+        _start(spec)
         final = run_worker(spec, env)
     except Pruned as e:
         if env.is_chief:

@@ -44,22 +44,7 @@ class SweepSummary(Callback):
         if "metric" in sweeper:   # an Optuna search: sort by what it optimises
             metric, mode = sweeper.metric, "max" if sweeper.direction == "maximize" else "min"
         summary = write_summary(Workspace.at(config.workspace.root), sweep_dir, metric, mode)
-        print_summary(summary)
+        from ..fmt import print_sweep_summary
+
+        print_sweep_summary(summary)
         SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items() if s not in ("completed", "pruned"))
-
-
-def print_summary(summary: dict) -> None:
-    from ..cli import _table
-
-    metric = summary["metric"]
-    other = "test_accuracy" if metric != "test_accuracy" else "val_accuracy"
-    _table(["job", "swept overrides", "status", metric, other, "time_s", "run"],
-           [[r["job"], r["swept"], r["status"], _fmt(r.get(metric)), _fmt(r.get(other)),
-             r["time_s"], r["run_id"]] for r in summary["rows"]],
-           title=f"sweep {summary['sweep']}: {summary['counts']} (sorted by {metric})")
-    print(f"summary: {summary['path']}/summary.csv, summary.json, curves.png\n"
-          f"  trainkit sweeps show {summary['sweep']}")
-
-
-def _fmt(v) -> str:
-    return "" if v is None else f"{v:.4f}"

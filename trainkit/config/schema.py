@@ -1,7 +1,10 @@
 """Typed schemas for every config group. YAML files in conf/ inherit them, so typos and wrong
-types fail at compose time. Each field's comment says what it is for and why the default."""
+types fail at compose time. Each field's comment says what it is for and why the default; this is
+the one home of every default. Workers get the same dataclasses back with `load()` (no Hydra)."""
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -10,34 +13,23 @@ from omegaconf import MISSING
 
 @dataclass
 class DataFile:
-    name: str = MISSING            # file name, joined to each source URL
-    sha256: str = MISSING          # sha256 of the file as served OR of its gunzipped content
-    role: str = MISSING            # train_images | train_labels | test_images | test_labels
+    name: str = MISSING            # file name (or directory name ending in '/'), joined to each source URL
+    sha256: Optional[str] = MISSING  # of the file as served OR of its gunzipped content; null = record on first fetch
+    role: str = MISSING            # which part of the data it is (idx: train_images | train_labels | ...)
 
 
 @dataclass
 class DatasetConfig:
     name: str = MISSING                                   # registry name, e.g. fashion_mnist
     description: str = ""                                 # shown by `trainkit datasets show`
-    format: str = "idx"                                   # only the MNIST IDX format so far
+    format: str = "idx"                                   # idx (MNIST files); more in trainkit.data.formats
     sources: List[str] = field(default_factory=list)      # ordered mirrors (fsspec URLs); first that verifies wins
-    files: List[DataFile] = field(default_factory=list)   # the four IDX files with their checksums
-    num_classes: int = 10                                 # labels must lie in [0, num_classes)
+    files: List[DataFile] = field(default_factory=list)   # the files with their checksums
+    num_classes: Optional[int] = 10                       # labels must lie in [0, num_classes); null = regression targets
     validation_size: int = 5000                           # held out from the end of train, as in the Keras tutorial
-    limit_train: Optional[int] = None                     # use only the first N train images (debug subsets)
-    limit_test: Optional[int] = None                      # use only the first N test images
+    limit_train: Optional[int] = None                     # use only the first N train examples (debug subsets)
+    limit_test: Optional[int] = None                      # use only the first N test examples
     download_timeout_s: float = 30.0                      # per-mirror timeout for remote sources
-
-
-@dataclass
-class ModelConfig:
-    name: str = MISSING                                   # model family name, recorded in the run
-    builder: str = MISSING                                # "module:function" returning a Keras 3 model
-    input_shape: List[int] = field(default_factory=lambda: [28, 28])  # raw image shape; the model flattens
-    hidden: List[int] = field(default_factory=lambda: [300, 100])     # Dense sizes (Keras tutorial: 300-100)
-    activation: str = "relu"                              # hidden-layer activation
-    dropout: float = 0.0                                  # dropout after each hidden layer, 0 disables
-    num_classes: int = 10                                 # output units (softmax probabilities)
 
 
 @dataclass
@@ -56,8 +48,18 @@ class CallbackConfig:
 class TrainerConfig:
     epochs: int = 10                                      # full passes over the train split
     batch_size: int = 64                                  # GLOBAL batch size (split over replicas)
-    optimizer: str = "adam"                               # adam | sgd | rmsprop | adamw
-    learning_rate: float = 1e-3                           # Adam's usual default
+    loss: str = "sparse_categorical_crossentropy"         # a Keras loss name, or "module:Class" / "module:function"
+    loss_args: Dict[str, Any] = field(default_factory=dict)  # keyword arguments of the loss class
+    metrics: List[Any] = field(default_factory=lambda: ["accuracy"])  # Keras names, "module:Class" or {name: ..., args: {...}}
+    optimizer: str = "adam"                               # any Keras optimizer name (adam, adamw, sgd, lion, ...) or "module:Class"
+    optimizer_args: Dict[str, Any] = field(default_factory=dict)  # e.g. {weight_decay: 0.004} for adamw
+    learning_rate: float = 1e-3                           # peak learning rate (Adam's usual default)
+    lr_schedule: str = "constant"                         # constant | cosine | exponential | warmup
+    warmup_epochs: float = 0.0                            # linear warm-up from 0 to learning_rate (any schedule)
+    lr_decay_rate: float = 0.9                            # exponential: lr *= this every lr_decay_epochs
+    lr_decay_epochs: float = 1.0                          # exponential: decay period in epochs
+    min_lr_ratio: float = 0.0                             # cosine: the last step's lr = learning_rate * this
+    mixed_precision: str = "off"                          # off | auto (bfloat16 on CPU, float16 on GPU) | mixed_float16 | mixed_bfloat16
     seed: int = 42                                        # seeds weights, dropout and per-epoch shuffles
     steps_per_call: int = 50                              # train steps fused into one tf.function call
     jit_compile: bool = True                              # XLA for the train step (big CPU speed-up)
@@ -190,7 +192,9 @@ class RunConfig:
     experiment: str = "default"                           # runs are grouped by experiment
     resume: str = "auto"                                  # auto | never | <run id>
     tags: Dict[str, str] = field(default_factory=dict)    # free-form labels stored with the run
-    snapshot_source: bool = True                          # keep git commit+diff or a source copy
+    snapshot_source: bool = True                          # keep a copy of the project's files with the run
+    snapshot_max_mb: float = 300.0                        # refuse to snapshot more (use .trainkitignore), like Azure ML
+    verbose: bool = False                                 # show TensorFlow's start-up lines (absl, oneDNN)
     sweep: Optional[str] = None                           # set by `-m`: the sweep id this run belongs to
     sweep_job: Optional[int] = None                       # set by `-m`: the job number in the sweep
     trial: TrialRef = field(default_factory=TrialRef)     # set by the Optuna sweeper
@@ -218,9 +222,9 @@ class RegistryConfig:
 class OnnxExportConfig:
     enabled: bool = True                                  # convert with tf2onnx after training
     opset: int = 17                                       # ONNX opset (tf2onnx 1.17 converts 13..18)
-    parity_samples: Optional[int] = None                  # test images compared with onnxruntime; null = all
+    parity_samples: Optional[int] = None                  # test examples compared with onnxruntime; null = all
     max_abs_diff: float = 1e-5                            # parity fails above this |onnx - keras|
-    min_argmax_agreement: float = 1.0                     # parity fails below this share of equal argmaxes
+    min_argmax_agreement: float = 1.0                     # parity fails below this share of equal predicted classes
 
 
 @dataclass
@@ -232,6 +236,8 @@ class ExportConfig:
 class TrainkitConfig:
     # Groups are typed by the schema each option inherits (`defaults: [base_<group>]`), so options
     # of one group may extend its base (compute=slurm adds fields compute=local does not have).
+    # `model` has no schema: `_target_` names the builder and every other key is its argument
+    # (checked against the builder's signature at compose time, see config/targets.py).
     dataset: Any = MISSING
     model: Any = MISSING
     trainer: Any = MISSING
@@ -246,7 +252,6 @@ class TrainkitConfig:
 
 GROUP_SCHEMAS = {
     "dataset": DatasetConfig,
-    "model": ModelConfig,
     "trainer": TrainerConfig,
     "environment": EnvironmentConfig,
     "compute": ComputeConfig,
@@ -260,26 +265,58 @@ COMPUTE_SCHEMAS = {
 }
 
 
-DISTRIBUTION_SCHEMAS = {
-    "mirrored": MirroredConfig,
-    "multi_worker_mirrored": MultiWorkerMirroredConfig,
-    "parameter_server": ParameterServerConfig,
-    "horovod": HorovodConfig,
-}
-
-
 def register_configs() -> None:
-    """Store the schemas so YAML files can inherit them with `defaults: [base_<group>]`."""
+    """Store the schemas so YAML files can inherit them with `defaults: [base_<group>]`, and
+    register trainkit's Hydra plugins (also where an editable install hides them from Hydra's scan)."""
     from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
 
+    from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import OptunaSweeper
     from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import register as register_sweeper
+    from hydra_plugins.trainkit_project.search_path import TrainkitProjectSearchPath
 
+    for plugin in (OptunaSweeper, TrainkitProjectSearchPath):
+        Plugins.instance().register(plugin)
     register_sweeper()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=TrainkitConfig)
     for group, schema in GROUP_SCHEMAS.items():
         cs.store(group=group, name=f"base_{group}", node=schema)
-    for name, schema in DISTRIBUTION_SCHEMAS.items():
-        cs.store(group="distribution", name=f"base_{name}", node=schema)
+    from ..distributions import DISTRIBUTIONS
+
+    for d in DISTRIBUTIONS.values():
+        if d.schema is not DistributionConfig:
+            cs.store(group="distribution", name=f"base_{d.name}", node=d.schema)
     for name, schema in COMPUTE_SCHEMAS.items():
         cs.store(group="compute", name=f"base_{name}", node=schema)
+
+
+# ----------------------------------------------------------------------------- typed, without Hydra
+def from_dict(schema: type, data: dict) -> Any:
+    """A validated plain dict as the schema's dataclass (nested dataclasses and lists of them too)."""
+    hints = typing.get_type_hints(schema)
+    return schema(**{f.name: _as_type(hints[f.name], data[f.name])
+                     for f in dataclasses.fields(schema) if f.name in data})
+
+
+def _as_type(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        return _as_type(next(a for a in args if a is not type(None)), value)
+    if origin is list and args and dataclasses.is_dataclass(args[0]):
+        return [from_dict(args[0], v) for v in value]
+    return value
+
+
+def load(data: dict) -> TrainkitConfig:
+    """The whole resolved config as dataclasses; each group by the schema of its chosen option."""
+    from ..distributions import describe
+
+    schemas = {**GROUP_SCHEMAS, "compute": COMPUTE_SCHEMAS.get(data["compute"]["name"], ComputeConfig),
+               "distribution": describe(data["distribution"]).schema}
+    schemas.update(workspace=WorkspaceConfig, registry=RegistryConfig, export=ExportConfig, run=RunConfig)
+    return TrainkitConfig(model=dict(data["model"]), **{g: from_dict(s, data[g]) for g, s in schemas.items()})

@@ -1,4 +1,6 @@
-"""Cross-field checks that run after composition. They collect every problem, then raise once."""
+"""Cross-field checks that run after composition. They collect every problem, then raise once.
+Nothing here imports TensorFlow: model builders and user classes are checked by signature
+(config/targets.py), Keras names against the shipped table (config/keras_api.py)."""
 from __future__ import annotations
 
 import os
@@ -6,14 +8,17 @@ import re
 from typing import Any, Callable
 
 from ..errors import ConfigError
+from . import keras_api
+from .targets import check_call
 
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "elu", "selu", "swish", "silu", "softplus",
-               "linear", "leaky_relu", "mish", "relu6")
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
-RUN_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
-IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-SHA256 = re.compile(r"^[0-9a-f]{64}$")
+RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+LR_SCHEDULES = ("constant", "cosine", "exponential", "warmup")
+MIXED_PRECISION = ("off", "auto", "mixed_float16", "mixed_bfloat16")
+SINGULAR = {"losses": "loss", "metrics": "metric", "optimizers": "optimizer"}
+MODEL_PROVIDED = {"input_shape", "num_classes", "seed"}   # trainkit passes these when the builder takes them
 
 
 def missing_keys(cfg: Any) -> list[str]:
@@ -55,41 +60,18 @@ def check_config(cfg: dict) -> list[str]:
     c.check("trainer.batch_size", positive, "an integer >= 1")
     c.check("trainer.steps_per_call", positive, "an integer >= 1")
     c.check("trainer.learning_rate", lambda v: 0 < v <= 10, "a number in (0, 10]")
-    c.check("trainer.optimizer", lambda v: v in OPTIMIZERS, f"one of {list(OPTIMIZERS)}")
     c.check("trainer.shuffle_buffer", lambda v: v >= 0, "an integer >= 0 (0 = whole split)")
     c.check("trainer.checkpoint.every_epochs", positive, "an integer >= 1")
     c.check("trainer.checkpoint.keep", positive, "an integer >= 1")
     for i, cb in enumerate(c.get("trainer.callbacks")):
-        if not IMPORT_PATH.match(str(cb.get("cls", ""))):
+        if not IMPORT_PATH.fullmatch(str(cb.get("cls", ""))):
             c.fail(f"trainer.callbacks[{i}].cls: expected 'module:Class', got {cb.get('cls')!r}")
-
-    c.check("model.builder", lambda v: bool(IMPORT_PATH.match(v)), "'module:function'")
-    c.check("model.hidden", lambda v: len(v) > 0 and all(isinstance(h, int) and h > 0 for h in v),
-            "a non-empty list of positive integers")
-    c.check("model.dropout", lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
-    c.check("model.activation", lambda v: v in ACTIVATIONS, f"one of {list(ACTIVATIONS)}")
-    c.check("model.num_classes", lambda v: v >= 2, "an integer >= 2")
-    c.check("model.input_shape", lambda v: len(v) > 0 and all(d > 0 for d in v),
-            "a non-empty list of positive integers")
-
-    c.check("dataset.sources", lambda v: len(v) > 0, "at least one source URL")
-    roles = [f.get("role") for f in c.get("dataset.files")]
-    if sorted(roles) != sorted(ROLES):
-        c.fail(f"dataset.files: expected one file for each role {list(ROLES)}, got roles {roles}")
-    for i, f in enumerate(c.get("dataset.files")):
-        if not SHA256.match(str(f.get("sha256", ""))):
-            c.fail(f"dataset.files[{i}].sha256: expected 64 lowercase hex digits, got {f.get('sha256')!r}")
-    c.check("dataset.validation_size", lambda v: v >= 0, "an integer >= 0")
-    for key in ("dataset.limit_train", "dataset.limit_test"):
-        c.check(key, lambda v: v is None or v >= 1, "null or an integer >= 1")
-    limit, val = c.get("dataset.limit_train"), c.get("dataset.validation_size")
-    if isinstance(limit, int) and isinstance(val, int) and limit >= 1 and val >= limit:
-        c.fail(f"dataset.validation_size: expected fewer than dataset.limit_train={limit} "
-               f"images, got {val}")
-    if c.get("model.num_classes") != c.get("dataset.num_classes"):
-        c.fail(f"model.num_classes: expected dataset.num_classes={c.get('dataset.num_classes')}, "
-               f"got {c.get('model.num_classes')}")
-
+        else:
+            c.problems += check_call(f"trainer.callbacks[{i}].kwargs", cb["cls"], cb.get("kwargs") or {},
+                                     target_key=f"trainer.callbacks[{i}].cls")
+    _check_task(c)
+    _check_model(c)
+    _check_dataset(c)
     _check_distribution(c)
     if c.get("environment.name") == "custom":
         req = c.get("environment.requirements_file")
@@ -99,49 +81,127 @@ def check_config(cfg: dict) -> list[str]:
     c.check("environment.device", lambda v: v in ("cpu", "gpu"), "'cpu' or 'gpu'")
 
     c.check("workspace.root", lambda v: bool(str(v).strip()), "a path or fsspec URL")
-    c.check("run.experiment", lambda v: bool(re.match(r"^[A-Za-z0-9][\w.-]*$", v)),
+    c.check("run.experiment", lambda v: bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", v)),
             "a name of letters, digits, '_', '-' or '.'")
-    c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.match(v)),
+    c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.fullmatch(v)),
             "'auto', 'never' or a run id like 20261122-101500-ab12cd")
+    c.check("run.snapshot_max_mb", lambda v: v > 0, "a number > 0 (megabytes)")
     _check_registry(c)
     return c.problems
 
 
+def _keras_or_target(c: _Checker, kind: str, key: str, name: str, args: dict, args_key: str) -> None:
+    """A Keras loss/metric/optimizer name or a `module:Class`, with arguments its constructor takes."""
+    if ":" in str(name) or "." in str(name):
+        c.problems += check_call(args_key, name, args, target_key=key)
+        return
+    entry = keras_api.lookup(kind, name)
+    current = keras_api.installed_version() in (None, keras_api.table()["keras"])
+    if entry is None:
+        if current:
+            known = sorted({e["default_name"] for e in keras_api.table()[kind].values()})
+            c.fail(f"{key}: expected a Keras {SINGULAR[kind]} name ({', '.join(known)}) or 'module:Class', "
+                   f"got {name!r}")
+        return
+    if current:
+        c.problems += [f"{args_key}.{k}: not an argument of keras.{kind}.{entry['class']} "
+                       f"(it takes: {', '.join(entry['params'])})" for k in args if k not in entry["params"]]
+
+
+def _check_task(c: _Checker) -> None:
+    t = c.get("trainer")
+    _keras_or_target(c, "losses", "trainer.loss", t["loss"], t["loss_args"], "trainer.loss_args")
+    if "reduction" in t["loss_args"]:
+        c.fail("trainer.loss_args.reduction: expected it unset (trainkit averages the loss over the global "
+               f"batch itself), got {t['loss_args']['reduction']!r}")
+    names = ["loss"]
+    for i, m in enumerate(t["metrics"]):
+        if isinstance(m, str):
+            name, args = m, {}
+        elif isinstance(m, dict) and set(m) <= {"name", "args"} and isinstance(m.get("name"), str):
+            name, args = m["name"], dict(m.get("args") or {})
+        else:
+            c.fail(f"trainer.metrics[{i}]: expected a name or {{name: ..., args: {{...}}}}, got {m!r}")
+            continue
+        if name.lower() not in ("accuracy", "acc"):
+            _keras_or_target(c, "metrics", f"trainer.metrics[{i}]", name, args, f"trainer.metrics[{i}].args")
+        names.append(str(args.get("name") or name))
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        c.fail(f"trainer.metrics: expected distinct names (and none called 'loss'), got {dupes} more than once; "
+               "give one a name with {name: ..., args: {name: other}}")
+    _keras_or_target(c, "optimizers", "trainer.optimizer", t["optimizer"], t["optimizer_args"],
+                     "trainer.optimizer_args")
+    if "learning_rate" in t["optimizer_args"]:
+        c.fail("trainer.optimizer_args.learning_rate: expected it unset (set trainer.learning_rate and "
+               f"trainer.lr_schedule), got {t['optimizer_args']['learning_rate']!r}")
+    c.check("trainer.lr_schedule", lambda v: v in LR_SCHEDULES, f"one of {list(LR_SCHEDULES)}")
+    c.check("trainer.warmup_epochs", lambda v: 0 <= v < t["epochs"], f"a number in [0, trainer.epochs={t['epochs']})")
+    if t["lr_schedule"] == "warmup" and not t["warmup_epochs"] > 0:
+        c.fail(f"trainer.warmup_epochs: expected a number > 0 for lr_schedule=warmup, got {t['warmup_epochs']!r}")
+    c.check("trainer.lr_decay_rate", lambda v: 0 < v <= 1, "a number in (0, 1]")
+    c.check("trainer.lr_decay_epochs", lambda v: v > 0, "a number > 0")
+    c.check("trainer.min_lr_ratio", lambda v: 0 <= v <= 1, "a number in [0, 1]")
+    c.check("trainer.mixed_precision", lambda v: v in MIXED_PRECISION, f"one of {list(MIXED_PRECISION)}")
+
+
+def _check_model(c: _Checker) -> None:
+    m = c.get("model")
+    target = m.get("_target_")
+    if not target:
+        hint = " (model.builder is now model._target_: package.module.function)" if "builder" in m else ""
+        c.fail(f"model._target_: expected the builder, e.g. trainkit.models.mnist_dnn.build{hint}, got {target!r}")
+        return
+    kwargs = {k: v for k, v in m.items() if not str(k).startswith("_") and k != "name"}
+    c.problems += check_call("model", target, kwargs, provided=MODEL_PROVIDED, target_key="model._target_")
+
+
+def _check_dataset(c: _Checker) -> None:
+    c.check("dataset.sources", lambda v: len(v) > 0, "at least one source URL")
+    roles = [f.get("role") for f in c.get("dataset.files")]
+    if sorted(roles) != sorted(ROLES):
+        c.fail(f"dataset.files: expected one file for each role {list(ROLES)}, got roles {roles}")
+    for i, f in enumerate(c.get("dataset.files")):
+        if not SHA256.fullmatch(str(f.get("sha256", ""))):
+            c.fail(f"dataset.files[{i}].sha256: expected 64 lowercase hex digits, got {f.get('sha256')!r}")
+    c.check("dataset.validation_size", lambda v: v >= 0, "an integer >= 0")
+    for key in ("dataset.limit_train", "dataset.limit_test"):
+        c.check(key, lambda v: v is None or v >= 1, "null or an integer >= 1")
+    limit, val = c.get("dataset.limit_train"), c.get("dataset.validation_size")
+    if isinstance(limit, int) and isinstance(val, int) and limit >= 1 and val >= limit:
+        c.fail(f"dataset.validation_size: expected fewer than dataset.limit_train={limit} "
+               f"images, got {val}")
+    c.check("dataset.num_classes", lambda v: v is None or v >= 2, "null (regression) or an integer >= 2")
+
+
 def _check_distribution(c: _Checker) -> None:
-    from ..topology import process_count
+    from ..distributions import DISTRIBUTIONS
+    from .schema import from_dict
 
     dist = c.get("distribution")
     name, before = dist.get("name"), len(c.problems)
-    positive = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
-    if name == "multi_worker_mirrored":
-        c.check("distribution.workers", positive, "an integer >= 1 (one process per worker)")
-        c.check("distribution.communication", lambda v: v in ("auto", "ring"), "'auto' or 'ring'")
-    elif name == "parameter_server":
-        c.check("distribution.workers", positive, "an integer >= 1 (parameter server needs a worker to run steps)")
-        c.check("distribution.ps", positive, "an integer >= 1 (parameter server needs a ps to hold variables)")
-    elif name == "horovod":
-        c.check("distribution.processes", positive, "an integer >= 1")
-        c.check("distribution.backend", lambda v: v in ("gloo", "mpi"), "'gloo' or 'mpi'")
-    elif name == "mirrored":
-        c.check("distribution.logical_cpus", positive, "an integer >= 1")
+    if name not in DISTRIBUTIONS:
+        c.fail(f"distribution.name: expected one of {sorted(DISTRIBUTIONS)}, got {name!r}")
+        return
+    d = DISTRIBUTIONS[name]
+    typed = from_dict(d.schema, dist)
+    c.problems += d.check(typed)
     _check_compute(c)
     if len(c.problems) > before:
         return
-    procs = process_count(dist)
+    procs = d.processes(typed)
     key, slots = capacity(c.get("compute"), procs)
     if procs > slots:
         c.fail(f"{key}: distribution={name} needs {procs} processes"
-               + (" (1 chief + workers + ps)" if name == "parameter_server" else "")
+               + (" (1 chief + workers + ps)" if d.coordinated else "")
                + f" but compute={c.get('compute.name')} has {key}={slots}; "
                f"lower the process count or raise {key}")
     elif c.get("compute.name") == "slurm" and slots != procs:
         c.fail(f"compute.tasks_per_node: one Slurm task per process: nodes*tasks_per_node must equal "
                f"the {procs} processes of distribution={name}, got {slots}")
-    batch = c.get("trainer.batch_size")
-    shards = procs if name in ("multi_worker_mirrored", "horovod") else (
-        dist.get("logical_cpus", 1) if name == "mirrored" else 1)
-    if isinstance(batch, int) and batch % shards:
-        c.fail(f"trainer.batch_size: the global batch must split evenly over {shards} replicas of "
+    batch, replicas = c.get("trainer.batch_size"), d.replicas(typed)
+    if isinstance(batch, int) and batch % replicas:
+        c.fail(f"trainer.batch_size: the global batch must split evenly over {replicas} replicas of "
                f"distribution={name}, got {batch}")
 
 

@@ -17,7 +17,8 @@ from typing import IO, Callable
 from ..errors import TrainkitError
 from ..runs import write_status
 from ..spec import JobSpec
-from ..topology import TF_CONFIG_STRATEGIES, assign_slots, horovod_hosts, rank_envs, roles
+from ..distributions import describe
+from ..topology import assign_slots, horovod_hosts, rank_envs, roles
 from ..workspace import RunPaths
 from .base import Launcher
 
@@ -66,11 +67,11 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
     dist = spec.config["distribution"]
     worker = [sys.executable, "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]
     n = spec.world_size
-    if dist["name"] == "horovod":
+    if describe(dist).horovod:
         hosts = horovod_hosts(assign_slots([("localhost", n)], n))
         cmd = [str(horovodrun()), "-np", str(n), "-H", hosts, f"--{dist.get('backend', 'gloo')}", *worker]
         return [(list(range(n)), cmd, base_env(spec))]
-    addrs = [f"127.0.0.1:{p}" for p in free_ports(n)] if dist["name"] in TF_CONFIG_STRATEGIES else []
+    addrs = [f"127.0.0.1:{p}" for p in free_ports(n)] if describe(dist).tf_config else []
     envs = rank_envs(dist, [("localhost", rank) for rank in range(n)], addrs)
     return [([rank], worker, {**base_env(spec), **envs[rank]}) for rank in range(n)]
 
@@ -152,7 +153,7 @@ class OutputPump:
 
 class LocalLauncher(Launcher):
     def preflight(self, cfg: dict) -> None:
-        if cfg["distribution"]["name"] == "horovod":
+        if describe(cfg["distribution"]).horovod:
             import importlib.util
 
             if importlib.util.find_spec("horovod") is None or not horovodrun().exists():
@@ -177,7 +178,7 @@ class LocalLauncher(Launcher):
                                         cwd=spec.project_root, start_new_session=True,
                                         preexec_fn=_die_with_parent)
                 procs.append((ranks, proc))
-                demux = horovod_demux if spec.config["distribution"]["name"] == "horovod" else None
+                demux = horovod_demux if describe(spec.config["distribution"]).horovod else None
                 pumps += [OutputPump(proc.stdout, ranks, sinks, False, demux),
                           OutputPump(proc.stderr, ranks, sinks, True, demux)]
             servers = {i for i, (ranks, _) in enumerate(procs) if all(table[r].server for r in ranks)}

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from ..errors import TrainkitError
+from ..distributions import describe
 from ..fsutil import atomic_write_text, read_json
 from ..runs import write_status
 from ..spec import JobSpec
@@ -117,7 +118,7 @@ class SlurmLauncher(Launcher):
         except (FileNotFoundError, PermissionError) as e:
             raise TrainkitError(f"{where}: expected a Python interpreter, got {e}") from None
         check_probe(res, cfg["environment"], where)
-        if cfg["distribution"]["name"] == "horovod":
+        if describe(cfg["distribution"]).horovod:
             from .local import LocalLauncher
 
             LocalLauncher(self.cfg).preflight(cfg)
@@ -237,7 +238,7 @@ class Driver:
               f"{n} task(s)", flush=True)
         env = dict(os.environ, TRAINKIT_PORT_BASE=str(pick_base_port(self.job_id, n)))
         rendezvous = None
-        if self.spec.config["distribution"]["name"] == "horovod":
+        if describe(self.spec.config["distribution"]).horovod:
             rendezvous, port = start_rendezvous(layout)
             env.update(HOROVOD_GLOO_RENDEZVOUS_ADDR=socket.gethostbyname(layout[0][0]),
                        HOROVOD_GLOO_RENDEZVOUS_PORT=str(port))
@@ -251,7 +252,7 @@ class Driver:
 
         cmd = ["srun", "--label", "--kill-on-bad-exit=1", f"--ntasks={n}",
                f"--cpus-per-task={self.compute['cpus_per_task']}"]
-        if self.spec.config["distribution"]["name"] == "parameter_server":
+        if describe(self.spec.config["distribution"]).coordinated:
             cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
         cmd += [sys.executable, "-m", "trainkit.launch.slurm", "task", self.spec_path]
         sinks = {r: RankSink(r, self.paths, n, None) for r in range(n)}
@@ -381,7 +382,7 @@ def task_env(spec: JobSpec, environ: dict) -> dict:
     env = {**jobs.CLUSTER_WORKER_ENV,
            **{k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()},
            **rank_envs(dist, layout, addresses(layout, int(environ["TRAINKIT_PORT_BASE"])))[rank]}
-    if dist["name"] == "horovod":
+    if describe(dist).horovod:
         slot = horovod_slots(layout)[rank]
         env.update({f"HOROVOD_{k.upper()}": str(v) for k, v in slot.items() if k != "hostname"},
                    HOROVOD_HOSTNAME=host, HOROVOD_CONTROLLER="gloo", HOROVOD_CPU_OPERATIONS="gloo",

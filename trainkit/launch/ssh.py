@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..errors import TrainkitError
+from ..distributions import describe
 from ..fsutil import atomic_write_json, read_json
 from ..runs import write_status
 from ..spec import JobSpec
@@ -132,7 +133,7 @@ def probe(host: Host, env_cfg: dict) -> dict:
 
 class SshLauncher(Launcher):
     def preflight(self, cfg: dict) -> None:
-        if cfg["distribution"]["name"] == "horovod":
+        if describe(cfg["distribution"]).horovod:
             raise TrainkitError("distribution=horovod with compute=ssh: not supported (the Gloo rendezvous "
                                 "needs an address every host reaches); use compute=slurm or compute=local, "
                                 "or multi_worker_mirrored over ssh")

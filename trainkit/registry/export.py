@@ -41,41 +41,63 @@ def convert(model, path: Path, opset: int) -> dict:
             "outputs": [o.name for o in proto.graph.output]}
 
 
-def parity(model, onnx_path: Path, x, y=None, batch: int = 1000) -> dict:
-    """Compare onnxruntime with Keras on the same images: max |diff| and argmax agreement."""
+def predicted_classes(out, kind: str):
+    """Classes a model's outputs stand for: argmax of several outputs, a 0.5 threshold for one
+    binary output; None for regression (only max_abs_diff applies)."""
+    import numpy as np
+
+    out = np.asarray(out)
+    if out.ndim == 2 and out.shape[1] > 1:
+        return out.argmax(1)
+    if kind == "binary":
+        return out.reshape(len(out), -1)[:, 0] > 0.5
+    return None
+
+
+def parity(model, onnx_path: Path, x, y=None, kind: str = "classification", batch: int = 1000) -> dict:
+    """Compare onnxruntime with Keras on the same inputs: max |diff| and, for classifiers, how often
+    they predict the same class (and each one's accuracy when labels are given)."""
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     input_name = session.get_inputs()[0].name
-    max_diff, agree, onnx_correct, keras_correct = 0.0, 0, 0, 0
+    dtype = np.dtype(model.inputs[0].dtype)
+    max_diff, agree, onnx_correct, keras_correct, classes = 0.0, 0, 0, 0, True
     for i in range(0, len(x), batch):
-        xb = np.ascontiguousarray(x[i:i + batch], dtype=np.float32)
+        xb = np.ascontiguousarray(x[i:i + batch], dtype=dtype)
         a = session.run(None, {input_name: xb})[0]
         b = np.asarray(model(xb, training=False))
-        max_diff = max(max_diff, float(np.max(np.abs(a - b))))
-        agree += int(np.sum(a.argmax(1) == b.argmax(1)))
+        max_diff = max(max_diff, float(np.max(np.abs(a - b))) if a.size else 0.0)
+        pa, pb = predicted_classes(a, kind), predicted_classes(b, kind)
+        if pa is None:
+            classes = False
+            continue
+        agree += int(np.sum(pa == pb))
         if y is not None:
-            onnx_correct += int(np.sum(a.argmax(1) == y[i:i + batch]))
-            keras_correct += int(np.sum(b.argmax(1) == y[i:i + batch]))
+            truth = np.asarray(y[i:i + batch]).reshape(len(pa), -1)
+            truth = truth.argmax(1) if truth.shape[1] > 1 else truth[:, 0]
+            onnx_correct += int(np.sum(pa == truth))
+            keras_correct += int(np.sum(pb == truth))
     n = len(x)
-    out = {"samples": n, "max_abs_diff": max_diff, "argmax_agreement": agree / n if n else 0.0}
-    if y is not None:
+    out = {"samples": n, "max_abs_diff": max_diff,
+           "argmax_agreement": (agree / n if n else 0.0) if classes else None}
+    if y is not None and classes:
         out.update(onnx_accuracy=onnx_correct / n, keras_accuracy=keras_correct / n)
     return out
 
 
-def export_and_check(model, path: Path, opset: int, x, y=None, *, data: str,
+def export_and_check(model, path: Path, opset: int, x, y=None, *, data: str, kind: str = "classification",
                      max_abs_diff: float = 1e-5, min_argmax_agreement: float = 1.0) -> dict:
     """Convert, check parity and return the registry's `onnx` record (status ok | failed).
 
     A conversion error is recorded as a failed export rather than raised: the model still counts.
     """
-    record = {"path": "model.onnx", "opset": opset, "parity_data": data,
+    record = {"path": "model.onnx", "opset": opset, "parity_data": data, "task": kind,
               "thresholds": {"max_abs_diff": max_abs_diff, "min_argmax_agreement": min_argmax_agreement}}
     try:
         record.update(convert(model, path, opset))
-        record.update(parity(model, path, x, y))
+        record.update(parity(model, path, x, y, kind))
     except Exception as e:  # noqa: BLE001 - tf2onnx raises many types; the reason is recorded
         path.unlink(missing_ok=True)
         return {**record, "path": None, "status": "failed",
@@ -83,18 +105,21 @@ def export_and_check(model, path: Path, opset: int, x, y=None, *, data: str,
     bad = []
     if record["max_abs_diff"] > max_abs_diff:
         bad.append(f"max_abs_diff {record['max_abs_diff']:.3g} > {max_abs_diff:g}")
-    if record["argmax_agreement"] < min_argmax_agreement:
-        bad.append(f"argmax_agreement {record['argmax_agreement']:.4%} < {min_argmax_agreement:.2%}")
+    agreement = record["argmax_agreement"]
+    if agreement is not None and agreement < min_argmax_agreement:
+        bad.append(f"argmax_agreement {agreement:.4%} < {min_argmax_agreement:.2%}")
     record["status"] = "failed" if bad else "ok"
     record["reason"] = ("parity check failed on %d %s samples: " % (record["samples"], data) + "; ".join(bad)
-                        + f" (max_abs_diff={record['max_abs_diff']:.3g}, "
-                          f"argmax_agreement={record['argmax_agreement']:.4%})") if bad else None
+                        + f" (max_abs_diff={record['max_abs_diff']:.3g}"
+                        + ("" if agreement is None else f", argmax_agreement={agreement:.4%}") + ")") if bad else None
     return record
 
 
 def random_images(signature: dict, n: int, seed: int = 0):
-    """Parity inputs when no dataset is at hand: uniform raw pixels in the input's shape."""
+    """Parity inputs when no dataset is at hand: uniform values in 0..255 in the input's shape
+    (raw pixels for image models; any numbers for others)."""
     import numpy as np
 
-    shape = [d for d in signature["inputs"][0]["shape"][1:]]
-    return np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype(np.float32)
+    inp = signature["inputs"][0]
+    shape = [d or 1 for d in inp["shape"][1:]]
+    return np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype(inp.get("dtype", "float32"))

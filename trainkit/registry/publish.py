@@ -10,9 +10,6 @@ from pathlib import Path
 from ..errors import NotFoundError, UsageError
 from .store import ModelRef, Registry
 
-DEFAULT_RESOURCES = {"cpu": 1.0, "memory_gb": 0.5, "gpu": 0}
-
-
 def framework() -> dict:
     import keras
     import tensorflow as tf
@@ -21,14 +18,24 @@ def framework() -> dict:
             "keras_version": keras.__version__}
 
 
-def _export(model, out_dir: Path, onnx_cfg: dict, x, y, data: str) -> dict:
+def onnx_settings(**overrides) -> dict:
+    """export.onnx settings: the schema's defaults with some replaced (for the CLI's commands)."""
+    from dataclasses import asdict
+
+    from ..config.schema import OnnxExportConfig
+
+    return {**asdict(OnnxExportConfig()), **overrides}
+
+
+def _export(model, out_dir: Path, onnx_cfg: dict, x, y, data: str, kind: str = "classification") -> dict:
+    """`onnx_cfg` has OnnxExportConfig's fields (from a run's config, or the CLI's flags)."""
     from .export import export_and_check
 
-    if not onnx_cfg.get("enabled", True):
+    if not onnx_cfg["enabled"]:
         return {"status": "disabled"}
-    return export_and_check(model, out_dir / "model.onnx", int(onnx_cfg.get("opset", 17)), x, y, data=data,
-                            max_abs_diff=float(onnx_cfg.get("max_abs_diff", 1e-5)),
-                            min_argmax_agreement=float(onnx_cfg.get("min_argmax_agreement", 1.0)))
+    return export_and_check(model, out_dir / "model.onnx", int(onnx_cfg["opset"]), x, y, data=data, kind=kind,
+                            max_abs_diff=float(onnx_cfg["max_abs_diff"]),
+                            min_argmax_agreement=float(onnx_cfg["min_argmax_agreement"]))
 
 
 def _artifacts(keras_file: Path, saved_model: Path | None, onnx_file: Path | None) -> dict[str, Path]:
@@ -41,21 +48,24 @@ def _artifacts(keras_file: Path, saved_model: Path | None, onnx_file: Path | Non
     return arts
 
 
-def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict) -> dict:
-    """The chief's last step: export ONNX next to the run's model, then register all artifacts."""
+def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict,
+                       kind: str = "classification") -> dict:
+    """The chief's last step: export ONNX next to the run's model (parity on the run's own test
+    split), then register all artifacts."""
     from .export import keras_signature
 
     cfg = spec.config
     reg, onnx_cfg = cfg["registry"], cfg["export"]["onnx"]
-    n = onnx_cfg.get("parity_samples") or len(x_test)
+    n = onnx_cfg["parity_samples"] or len(x_test)
     ds = spec.dataset
     onnx = _export(model, model_dir, onnx_cfg, x_test[:n], y_test[:n],
-                   data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]")
+                   data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]", kind=kind)
     metadata = {
         **framework(),
-        "resource_configuration": dict(reg.get("resource_configuration") or DEFAULT_RESOURCES),
-        "description": reg.get("description") or f"{spec.experiment}, run {spec.run_id}",
-        "tags": {**cfg["run"].get("tags", {}), **reg.get("tags", {})},
+        "task": kind,
+        "resource_configuration": dict(reg["resource_configuration"]),
+        "description": reg["description"] or f"{spec.experiment}, run {spec.run_id}",
+        "tags": {**cfg["run"]["tags"], **reg["tags"]},
         "metrics": metrics,
         "run_id": spec.run_id,
         "experiment": spec.experiment,
@@ -68,8 +78,7 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
     registry = Registry(reg["root"])
     exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
     arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
-    return registry.register(reg["model_name"] or spec.experiment, arts, metadata,
-                             aliases=list(reg.get("aliases", [])))
+    return registry.register(reg["model_name"] or spec.experiment, arts, metadata, aliases=list(reg["aliases"]))
 
 
 def load_keras(path: Path):
@@ -152,6 +161,7 @@ def reexport(registry: Registry, ref: str, opset: int | None, samples: int | Non
         model, _ = load_keras(out / "model.keras")
         x, y, data = parity_data(entry, workspace_root, samples)
         thresholds = previous.get("thresholds", {})
-        onnx = _export(model, out, {"enabled": True, "opset": opset, **thresholds}, x, y, data)
+        onnx = _export(model, out, onnx_settings(opset=opset, **thresholds), x, y, data,
+                       kind=entry.get("task", "classification"))
         arts = {"model.onnx": out / "model.onnx"} if (out / "model.onnx").exists() else {}
         return registry.update(name, version, {"onnx": onnx}, arts)

@@ -3,16 +3,20 @@ tf.function call, optional XLA, a tf.data pipeline, Keras callback hooks, atomic
 
 Keras 3's `fit` breaks under MultiWorkerMirrored and parameter-server strategies and Horovod needs
 its own gradient reduction, so this loop never assumes one process: every reduction goes through
-the strategy and `tf.nn.compute_average_loss` uses the global batch.
+the strategy and `tf.nn.compute_average_loss` uses the global batch. Each step returns one vector
+of sums, [loss sum, example count, metric state deltas...] (see train/task.py), that is summed
+over steps, replicas and processes; epoch metrics are computed from those sums.
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
+
+from ..errors import TrainkitError
 
 
 def emit_progress(**event) -> None:
@@ -38,80 +42,33 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def make_optimizer(name: str, learning_rate: float):
-    import keras
+class DistributedSteps:
+    """Steps for strategies whose replicas all run every step: single, mirrored, MultiWorker-
+    Mirrored and Horovod. A call runs a group of `steps_per_call` steps; under TF's default strategy
+    the whole group is one XLA call, otherwise each step's forward and backward pass is."""
 
-    classes = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-               "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
-    return classes[name](learning_rate=learning_rate)
-
-
-class Trainer:
-    """Fits a Keras 3 model with any tf.distribute strategy, one process or many."""
-
-    def __init__(self, model, strategy, trainer_cfg: dict, *, world_size: int = 1,
-                 is_chief: bool = True, checkpointer=None, callbacks: list | None = None,
-                 grad_transform: Callable | None = None, sync_initial_state: Callable | None = None,
-                 reduce_sums: Callable | None = None, shard: tuple[int, int] | None = None,
-                 jit_ok: bool = True, coordinated: bool = False, log: Callable[[str], None] = print):
-        import keras
-        import tensorflow as tf
-
-        self.tf, self.keras = tf, keras
-        self.model, self.strategy, self.cfg = model, strategy, trainer_cfg
-        self.world_size, self.is_chief = world_size, is_chief
-        self.ckpt = checkpointer
-        self.log = log
-        self.global_batch = int(trainer_cfg["batch_size"])
-        lr = float(trainer_cfg["learning_rate"])
-        if trainer_cfg.get("scale_lr_by_world_size"):
-            lr *= world_size
-        with strategy.scope():
-            self.optimizer = make_optimizer(trainer_cfg["optimizer"], lr)
-            self.optimizer.build(model.trainable_variables)
-            # compile() only attaches optimizer and loss so callbacks that read model.optimizer
-            # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
-            model.compile(optimizer=self.optimizer, loss="sparse_categorical_crossentropy")
-        self.grad_transform = grad_transform
-        self.sync_initial_state = sync_initial_state
-        self.reduce_sums = reduce_sums      # sums metric tensors over processes TF does not know of
-        self.shard = shard                  # (shards, index) for such processes (Horovod)
-        self.jit = bool(trainer_cfg.get("jit_compile")) and jit_ok    # the whole step group
-        self.jit_grads = bool(trainer_cfg.get("jit_compile")) and not jit_ok and not coordinated  # fwd+bwd only
+    def __init__(self, trainer: "Trainer"):
+        self.t = trainer
         self._tensors: dict = {}
-        self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
-        self.coordinator = self._ps_iter = None
-        if coordinated:  # parameter server: this process schedules steps on the workers
-            self.coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
-            self._train_chunk = self._build_coordinated_chunk()
-            self._eval_pass = self._build_local_eval()
-        else:
-            self._train_chunk = self._build_train_chunk()
-            self._eval_pass = self._build_eval_pass()
+        self._train_chunk = self._build_train_chunk()
+        self._eval_pass = self._build_eval_pass()
 
-    # ---------------------------------------------------------------- tf.functions
     def _build_train_chunk(self):
-        """One call = up to steps_per_call optimizer steps, looped inside one (XLA) function."""
-        tf, strategy, step = self.tf, self.strategy, self._replica_step()
+        tf, strategy, step = self.t.tf, self.t.strategy.tf, self.t.replica_step()
+        width = self.t.sums_size
 
-        def chunk(xs, ys):  # xs: [steps, per-replica batch, ...]
-            def body(i, loss_sum, correct):
-                sums = step(xs[i], ys[i])
-                return i + 1, loss_sum + sums[0], correct + sums[1]
+        if strategy is tf.distribute.get_strategy():
+            def chunk(xs, ys):  # xs: [steps, batch, ...]
+                def body(i, sums):
+                    return i + 1, sums + step(xs[i], ys[i])
 
-            _, loss_sum, correct = tf.while_loop(lambda i, *_: i < tf.shape(xs)[0], body,
-                                                 (tf.constant(0), tf.constant(0.0), tf.constant(0.0)))
-            return loss_sum, correct
+                return tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body, (tf.constant(0), tf.zeros([width])))[1]
 
-        if self.strategy is tf.distribute.get_strategy():
-            # TF's default strategy (single, Horovod): the whole group of steps runs inside the
-            # replica function, compiled by XLA unless Horovod's collectives are involved.
-            chunk = tf.function(chunk, jit_compile=self.jit)
+            chunk = tf.function(chunk, jit_compile=self.t.jit)
 
             @tf.function
             def train_chunk(xs, ys):
-                l, c = strategy.run(chunk, args=(xs, ys))
-                return strategy.reduce("SUM", l, axis=None), strategy.reduce("SUM", c, axis=None)
+                return strategy.reduce("SUM", strategy.run(chunk, args=(xs, ys)), axis=None)
 
             return train_chunk
 
@@ -120,117 +77,22 @@ class Trainer:
         @tf.function
         def train_chunk_replicated(xs, ys):
             steps = tf.shape(strategy.experimental_local_results(xs)[0])[0]
-            total = self._steps_outside_replicas(step, xs, ys, steps)
-            return total[0], total[1]
+            return self.t.steps_outside_replicas(step, xs, ys, steps)
 
         return train_chunk_replicated
 
-    def _steps_outside_replicas(self, step, xs, ys, n):
-        """Run steps 0..n-1 of a step group, one `strategy.run` each; summed [loss sum, correct]."""
-        tf, strategy = self.tf, self.strategy
-        total = tf.zeros([2])
-        for i in tf.range(n):
-            sums = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
-            total += strategy.reduce("SUM", sums, axis=None)
-        return total
-
-    def _replica_step(self):
-        """One optimizer step on one replica's batch; returns [sum of per-example losses, correct].
-
-        When the whole step group cannot be XLA-compiled (collectives, replica synchronisation),
-        the forward and backward pass still are: only the reduction and the update run outside."""
-        tf, keras, model, opt, gb = self.tf, self.keras, self.model, self.optimizer, self.global_batch
-        grad_transform = self.grad_transform
-
-        def grads_and_sums(x, y):
-            with tf.GradientTape() as tape:
-                probs = model(x, training=True)
-                per_example = keras.losses.sparse_categorical_crossentropy(y, probs)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            grads = tape.gradient(loss, model.trainable_variables)
-            return grads, tf.stack([tf.reduce_sum(per_example), _correct(tf, probs, y)])
-
-        if self.jit_grads:
-            grads_and_sums = tf.function(grads_and_sums, jit_compile=True)
-
-        def step(x, y):
-            grads, sums = grads_and_sums(x, y)
-            if grad_transform is not None:
-                grads = grad_transform(grads)
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-            return sums
-
-        return step
-
-    def _build_coordinated_chunk(self):
-        """Parameter server: one scheduled function = a group of steps on whichever worker is free,
-        reading that worker's own dataset iterator; variables are read from and written to the ps."""
-        tf, step = self.tf, self._replica_step()
-
-        @tf.function
-        def worker_fn(iterator):
-            xs, ys = next(iterator)
-            return self._steps_outside_replicas(step, xs, ys, tf.shape(xs)[0])
-
-        return worker_fn
-
-    def _build_local_eval(self):
-        """Evaluation on this process with plain batches (parameter server: variables read from ps)."""
-        eval_batch = self.tf.function(self._eval_sums)
-
-        def eval_pass(batches):
-            totals = np.zeros(3)
-            for x, y in batches:
-                totals += [float(v) for v in eval_batch(x, y)]
-            return totals
-
-        return eval_pass
-
-    def _fit_epoch_coordinated(self, data: Arrays, steps: int, k: int) -> tuple[float, float, int]:
-        """Schedule one epoch's worth of step groups and wait for all of them."""
-        tf = self.tf
-        if self._ps_iter is None:
-            # Pixels travel as uint8 inside the dataset function (4x smaller than float32).
-            x8, y = data.x_train.astype(np.uint8), data.y_train
-            gb, buf = self.global_batch, int(self.cfg.get("shuffle_buffer") or 0) or len(y)
-
-            def dataset_fn():
-                ds = tf.data.Dataset.from_tensor_slices((x8, y)).shuffle(buf).repeat()
-                ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), b))
-                return ds.batch(gb, drop_remainder=True).batch(k, drop_remainder=True).prefetch(2)
-
-            self._ps_iter = iter(self.coordinator.create_per_worker_dataset(dataset_fn))
-        calls = -(-steps // k)
-        results = [self.coordinator.schedule(self._train_chunk, args=(self._ps_iter,)) for _ in range(calls)]
-        self.coordinator.join()
-        totals = np.sum([r.fetch() for r in results], axis=0)
-        return float(totals[0]), float(totals[1]), calls * k
-
-    def _eval_sums(self, x, y):
-        """Sum of per-example losses, correct predictions and count for one evaluation batch."""
-        tf = self.tf
-        probs = self.model(x, training=False)
-        per_example = self.keras.losses.sparse_categorical_crossentropy(y, probs)
-        return tf.reduce_sum(per_example), _correct(tf, probs, y), tf.cast(tf.shape(y)[0], tf.float32)
-
     def _build_eval_pass(self):
-        tf, strategy, step = self.tf, self.strategy, self._eval_sums
+        tf, strategy, step = self.t.tf, self.t.strategy.tf, self.t.eval_sums
 
         @tf.function
         def eval_pass(dist_ds):
-            loss_sum, correct, count = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            total = tf.zeros([self.t.sums_size])
             for x, y in dist_ds:
-                l, c, n = strategy.run(step, args=(x, y))
-                loss_sum += strategy.reduce("SUM", l, axis=None)
-                correct += strategy.reduce("SUM", c, axis=None)
-                count += strategy.reduce("SUM", n, axis=None)
-            return loss_sum, correct, count
+                total += strategy.reduce("SUM", strategy.run(step, args=(x, y)), axis=None)
+            return total
 
         return eval_pass
 
-    # ---------------------------------------------------------------- data
     def _dataset(self, x, y, *, shuffle_seed: int | None, steps_per_element: int | None):
         """tf.data: cache, seeded per-epoch shuffle, then groups of `steps_per_element` per-replica
         batches so one call runs many steps.
@@ -238,13 +100,13 @@ class Trainer:
         Training data is sharded so that every strategy sees the single-process global batches:
         each input pipeline shuffles the whole split with the same seed, cuts it into global
         batches and gives each of its replicas that replica's slice. Evaluation data is sharded."""
-        tf, gb = self.tf, self.global_batch
+        tf, gb = self.t.tf, self.t.global_batch
         key = id(x)
         if key not in self._tensors:  # convert once: later epochs reuse the same tensors
             self._tensors[key] = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
         tx, ty = self._tensors[key]
-        buf = int(self.cfg.get("shuffle_buffer") or 0) or len(x)
-        external = self.shard
+        buf = self.t.cfg.shuffle_buffer or len(x)
+        external = self.t.strategy.shard
 
         def dataset_fn(ctx):
             n, i = external or (ctx.num_input_pipelines, ctx.input_pipeline_id)
@@ -270,30 +132,117 @@ class Trainer:
                 ds = ds.batch(per_replica * 16)
             return ds.prefetch(tf.data.AUTOTUNE)
 
-        return self.strategy.distribute_datasets_from_function(dataset_fn)
+        return self.t.strategy.tf.distribute_datasets_from_function(dataset_fn)
 
-    def _sum(self, *values) -> list[float]:
-        """Python floats of metric sums, summed over Horovod ranks when there are several."""
-        if self.reduce_sums is None:
-            return [float(v) for v in values]
-        return [float(v) for v in self.reduce_sums([self.tf.cast(v, self.tf.float32) for v in values])]
+    def train_epoch(self, data: Arrays, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields (steps done so far, sums of this call) after each call."""
+        t, k = self.t, self.t.cfg.steps_per_call
+        chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=t.cfg.seed * 1000 + epoch,
+                               steps_per_element=k)
+        done = 0
+        for xs, ys in chunks:
+            t.callbacks.on_train_batch_begin(done)
+            sums = t.host_sums(self._train_chunk(xs, ys))
+            done = min(done + k, t.steps_per_epoch)
+            yield done, sums
+
+    def evaluate(self, x, y) -> np.ndarray:
+        return self.t.host_sums(self._eval_pass(self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
+
+
+class Trainer:
+    """Fits a Keras 3 model with any trainkit Strategy, one process or many."""
+
+    def __init__(self, model, strategy, cfg, task, *, steps_per_epoch: int, is_chief: bool = True,
+                 checkpointer=None, callbacks: list | None = None, log: Callable[[str], None] = print):
+        import keras
+        import tensorflow as tf
+
+        self.tf, self.keras = tf, keras
+        self.model, self.strategy, self.cfg, self.task = model, strategy, cfg, task
+        self.is_chief, self.ckpt, self.log = is_chief, checkpointer, log
+        self.global_batch = cfg.batch_size
+        self.steps_per_epoch = steps_per_epoch
+        with strategy.tf.scope():
+            self.optimizer = task.optimizer()
+            self.optimizer.build(model.trainable_variables)
+            # compile() only attaches optimizer and loss so callbacks that read model.optimizer
+            # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
+            model.compile(optimizer=self.optimizer, loss=task.loss)
+        self.jit = cfg.jit_compile and strategy.jit_steps                   # the whole step group
+        self.jit_grads = cfg.jit_compile and not strategy.jit_steps   # then each step's fwd+bwd
+        self.sums_size = 2 + task.metrics.size          # [loss sum, count, metric state deltas...]
+        self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
+        self.steps = strategy.steps(self)
+
+    # ---------------------------------------------------------------- steps
+    def replica_step(self, jit_grads: bool | None = None):
+        """One optimizer step on one replica's batch; returns its sums vector.
+
+        When the whole step group cannot be XLA-compiled (collectives, replica synchronisation),
+        the forward and backward pass still are: only the reduction and the update run outside."""
+        tf, model, opt, task, gb = self.tf, self.model, self.optimizer, self.task, self.global_batch
+        strategy = self.strategy
+
+        def grads_and_sums(x, y):
+            with tf.GradientTape() as tape:
+                pred = tf.cast(model(x, training=True), tf.float32)
+                per_example = tf.cast(task.loss(y, pred), tf.float32)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=gb)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+                scaled = opt.scale_loss(loss) if task.loss_scaling else loss
+            grads = tape.gradient(scaled, model.trainable_variables)
+            return grads, self._sums(y, pred, per_example)
+
+        if self.jit_grads if jit_grads is None else jit_grads:
+            grads_and_sums = tf.function(grads_and_sums, jit_compile=True)
+
+        def step(x, y):
+            grads, sums = grads_and_sums(x, y)
+            opt.apply_gradients(zip(strategy.transform_grads(grads), model.trainable_variables))
+            return sums
+
+        return step
+
+    def _sums(self, y, pred, per_example):
+        tf = self.tf
+        count = tf.cast(tf.shape(per_example)[0], tf.float32)
+        return tf.concat([tf.stack([tf.reduce_sum(per_example), count]), self.task.metrics.deltas(y, pred)], 0)
+
+    def eval_sums(self, x, y):
+        """The sums vector of one evaluation batch."""
+        pred = self.tf.cast(self.model(x, training=False), self.tf.float32)
+        return self._sums(y, pred, self.tf.cast(self.task.loss(y, pred), self.tf.float32))
+
+    def steps_outside_replicas(self, step, xs, ys, n):
+        """Run steps 0..n-1 of a step group, one `strategy.run` each; the summed sums vector."""
+        tf, strategy = self.tf, self.strategy.tf
+        total = tf.zeros([self.sums_size])
+        for i in tf.range(n):
+            total += strategy.reduce("SUM", strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys)), axis=None)
+        return total
+
+    def host_sums(self, sums) -> np.ndarray:
+        """A sums tensor as float64 numpy, summed over processes TF does not know of."""
+        return np.asarray(self.strategy.reduce_sums(sums), dtype=np.float64)
+
+    def logs_from(self, sums: np.ndarray, prefix: str = "") -> dict:
+        """{loss, metric...} (with a prefix such as val_) from a sums vector."""
+        n = max(sums[1], 1.0)
+        return {f"{prefix}loss": float(sums[0] / n),
+                **{f"{prefix}{k}": v for k, v in self.task.metrics.results(sums[2:]).items()}}
 
     def evaluate(self, x, y) -> dict:
-        if self.coordinator is not None:
-            loss_sum, correct, n = self._eval_pass((x[i:i + 1024], y[i:i + 1024]) for i in range(0, len(x), 1024))
-        else:
-            loss_sum, correct, n = self._sum(*self._eval_pass(
-                self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
-        return {"loss": loss_sum / max(n, 1), "accuracy": correct / max(n, 1), "count": int(n)}
+        sums = self.steps.evaluate(x, y)
+        return {**self.logs_from(sums), "count": int(sums[1])}
 
     # ---------------------------------------------------------------- fit
     def fit(self, data: Arrays, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-        epochs, seed = int(self.cfg["epochs"]), int(self.cfg["seed"])
-        k = int(self.cfg["steps_per_call"])
-        steps = len(data.x_train) // self.global_batch
-        if steps == 0:
-            raise ValueError(f"trainer.batch_size={self.global_batch} is larger than the "
-                             f"{len(data.x_train)} training images")
+        cfg, epochs = self.cfg, self.cfg.epochs
+        if self.steps_per_epoch == 0:
+            raise TrainkitError(f"trainer.batch_size: expected at most the {len(data.x_train)} training examples "
+                                f"(one global batch per step), got {self.global_batch}")
         result = TrainResult()
         ckpt_vars = self.checkpoint_variables()
         state = self.ckpt.restore(ckpt_vars) if self.ckpt else None
@@ -301,41 +250,25 @@ class Trainer:
             result.start_epoch, result.history = state["epoch"], list(state["history"])
             self.log(f"resumed from checkpoint: epoch {state['epoch']} complete, continuing at "
                      f"epoch {state['epoch'] + 1}/{epochs}")
-        if self.sync_initial_state is not None:  # Horovod: rank 0's weights and optimizer slots
-            self.sync_initial_state(ckpt_vars)    # (built in __init__) to all, before any step
+        self.strategy.sync_initial_state(ckpt_vars)   # Horovod: rank 0's weights and optimizer slots
         self.callbacks.on_train_begin()
         self.model.stop_training = False
         for epoch in range(result.start_epoch, epochs):
             t0 = time.perf_counter()
             self.callbacks.on_epoch_begin(epoch)
-            if self.coordinator is not None:
-                loss_sum, correct, done = self._fit_epoch_coordinated(data, steps, k)
-                chunks = []
-            else:
-                chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=seed * 1000 + epoch,
-                                       steps_per_element=k)
-                loss_sum = correct = 0.0
-                done = 0
-            for xs, ys in chunks:
-                self.callbacks.on_train_batch_begin(done)
-                l, c = self._sum(*self._train_chunk(xs, ys))
-                loss_sum, correct = loss_sum + l, correct + c
-                done = min(done + k, steps)
-                seen = done * self.global_batch
-                self.callbacks.on_train_batch_end(done - 1, {"loss": loss_sum / seen,
-                                                             "accuracy": correct / seen})
+            total = np.zeros(self.sums_size)
+            for done, sums in self.steps.train_epoch(data, epoch):
+                total += sums
+                self.callbacks.on_train_batch_end(done - 1, self.logs_from(total))
                 if self.is_chief:
-                    emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=steps)
-            seen = max(done, steps) * self.global_batch
-            logs = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen}
+                    emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=self.steps_per_epoch)
+            logs = {"epoch": epoch + 1, **self.logs_from(total)}
             if len(data.x_val):
-                val = self.evaluate(data.x_val, data.y_val)
-                logs.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+                logs.update(self.logs_from(self.steps.evaluate(data.x_val, data.y_val), "val_"))
             logs["epoch_time_s"] = time.perf_counter() - t0
             self.callbacks.on_epoch_end(epoch, dict(logs))
             result.history.append(logs)
-            if self.ckpt and self.is_chief and ((epoch + 1) % int(self.cfg["checkpoint"]["every_epochs"]) == 0
-                                                or epoch + 1 == epochs):
+            if self.ckpt and self.is_chief and ((epoch + 1) % cfg.checkpoint.every_epochs == 0 or epoch + 1 == epochs):
                 self.ckpt.save(epoch + 1, ckpt_vars, result.history)
             if on_epoch:
                 on_epoch(logs)
@@ -351,16 +284,9 @@ class Trainer:
         return list(self.model.variables) + list(self.optimizer.variables)
 
 
-def _correct(tf, probs, y):
-    """How many predictions in a batch match their labels (a float32 scalar)."""
-    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(probs, -1, output_type=y.dtype), y), tf.float32))
-
-
 def format_epoch(logs: dict, epochs: int) -> str:
     parts = [f"epoch {logs['epoch']}/{epochs}"]
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        if key in logs:
-            parts.append(f"{key}={logs[key]:.4f}")
+    parts += [f"{k}={v:.4f}" for k, v in logs.items()
+              if k not in ("epoch", "epoch_time_s") and isinstance(v, (int, float))]
     parts.append(f"({logs['epoch_time_s']:.2f}s)")
     return " ".join(parts)
-

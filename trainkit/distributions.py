@@ -1,0 +1,128 @@
+"""One registered description per distribution: how many processes it needs, which role each
+rank plays, how many replicas split the global batch, how ranks learn their place (TF_CONFIG or
+Horovod), and its compose-time checks. No TensorFlow here: the TF side is `strategy`, imported
+only by workers. Launchers, topology and validation ask these objects instead of comparing names."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config.schema import (DistributionConfig, HorovodConfig, MirroredConfig, MultiWorkerMirroredConfig,
+                            ParameterServerConfig)
+
+
+@dataclass(frozen=True)
+class Role:
+    rank: int            # trainkit's global rank; rank 0 is the chief and does all writing
+    task_type: str       # TF_CONFIG task type: chief | worker | ps
+    task_index: int      # index within its task type
+    server: bool = False  # runs tf.distribute.Server(...).join() until the chief is done (ps, PS workers)
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+
+def _at_least_one(key: str, value, why: str = "") -> list[str]:
+    ok = isinstance(value, int) and value >= 1
+    return [] if ok else [f"distribution.{key}: expected an integer >= 1{why}, got {value!r}"]
+
+
+class Distribution:
+    """The default: one process, TF's default strategy."""
+
+    name = "single"
+    schema: type = DistributionConfig
+    strategy = "trainkit.strategies:Strategy"   # the worker-side class (imports TensorFlow)
+    tf_config = False      # each process gets TF_CONFIG (the cluster and its own task)
+    horovod = False        # ranks come from Horovod (horovodrun locally, a Gloo rendezvous on clusters)
+    coordinated = False    # a chief schedules steps on worker processes (parameter server)
+
+    def processes(self, cfg) -> int:
+        return 1
+
+    def roles(self, cfg) -> list[Role]:
+        """The rank table; rank 0 is always the chief."""
+        return [Role(r, "worker", r) for r in range(self.processes(cfg))]
+
+    def replicas(self, cfg) -> int:
+        """How many replicas the global batch is split over."""
+        return self.processes(cfg)
+
+    def check(self, cfg) -> list[str]:
+        """Problems in this distribution's own settings, as 'key: expected X, got Y'."""
+        return []
+
+
+class Mirrored(Distribution):
+    name, schema, strategy = "mirrored", MirroredConfig, "trainkit.strategies:Mirrored"
+
+    def replicas(self, cfg: MirroredConfig) -> int:
+        return cfg.logical_cpus   # on GPUs: one per GPU, which only the worker sees
+
+    def check(self, cfg: MirroredConfig) -> list[str]:
+        return _at_least_one("logical_cpus", cfg.logical_cpus)
+
+
+class MultiWorkerMirrored(Distribution):
+    name, schema, strategy = "multi_worker_mirrored", MultiWorkerMirroredConfig, "trainkit.strategies:MultiWorkerMirrored"
+    tf_config = True
+
+    def processes(self, cfg: MultiWorkerMirroredConfig) -> int:
+        return cfg.workers
+
+    def check(self, cfg: MultiWorkerMirroredConfig) -> list[str]:
+        bad = [] if cfg.communication in ("auto", "ring") else \
+            [f"distribution.communication: expected 'auto' or 'ring', got {cfg.communication!r}"]
+        return _at_least_one("workers", cfg.workers, " (one process per worker)") + bad
+
+
+class ParameterServer(Distribution):
+    name, schema, strategy = "parameter_server", ParameterServerConfig, "trainkit.strategies:ParameterServer"
+    tf_config = coordinated = True
+
+    def processes(self, cfg: ParameterServerConfig) -> int:
+        return 1 + cfg.workers + cfg.ps   # the chief coordinates, workers run steps, ps hold variables
+
+    def roles(self, cfg: ParameterServerConfig) -> list[Role]:
+        w = cfg.workers
+        return ([Role(0, "chief", 0)] + [Role(1 + i, "worker", i, True) for i in range(w)]
+                + [Role(1 + w + i, "ps", i, True) for i in range(cfg.ps)])
+
+    def replicas(self, cfg: ParameterServerConfig) -> int:
+        return 1   # every scheduled step runs a whole global batch on one worker
+
+    def check(self, cfg: ParameterServerConfig) -> list[str]:
+        return (_at_least_one("workers", cfg.workers, " (parameter server needs a worker to run steps)")
+                + _at_least_one("ps", cfg.ps, " (parameter server needs a ps to hold variables)"))
+
+
+class Horovod(Distribution):
+    name, schema, strategy = "horovod", HorovodConfig, "trainkit.strategies:Horovod"
+    horovod = True
+
+    def processes(self, cfg: HorovodConfig) -> int:
+        return cfg.processes
+
+    def check(self, cfg: HorovodConfig) -> list[str]:
+        bad = [] if cfg.backend in ("gloo", "mpi") else \
+            [f"distribution.backend: expected 'gloo' or 'mpi', got {cfg.backend!r}"]
+        return _at_least_one("processes", cfg.processes) + bad
+
+
+DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in (
+    Distribution(), Mirrored(), MultiWorkerMirrored(), ParameterServer(), Horovod())}
+
+
+def describe(cfg) -> Distribution:
+    """The description of a distribution config (a dataclass or a plain dict with `name`)."""
+    name = cfg["name"] if isinstance(cfg, dict) else cfg.name
+    return DISTRIBUTIONS[name]
+
+
+def typed(cfg) -> DistributionConfig:
+    """A distribution config as its schema's dataclass (plain dicts come from JSON and tests)."""
+    if not isinstance(cfg, dict):
+        return cfg
+    from .config.schema import from_dict
+
+    return from_dict(describe(cfg).schema, cfg)

@@ -1,0 +1,1 @@
+"""Training: the loop, its task (loss, metrics, optimizer, schedule), checkpoints."""
