@@ -46,14 +46,14 @@ def write_idx_set(directory: Path, n_train: int = 120, n_test: int = 40, seed: i
 
 def compose(overrides: list[str] | None = None):
     from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
+    from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
     from trainkit.config.schema import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_module("trainkit.conf", version_base="1.3"):
         return hydra_compose("config", overrides=overrides or [])
 
 

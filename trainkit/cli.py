@@ -206,13 +206,31 @@ def cmd_datasets_show(ws: Workspace, args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ init
+def cmd_init(ws: Workspace, args) -> int:
+    from .scaffold import init_project
+
+    written = init_project(Path(args.directory), args.package)
+    root = Path(args.directory).resolve()
+    print(f"created a trainkit project in {root}:")
+    for path in written:
+        print(f"  {path.relative_to(root)}")
+    print(f"next:\n  cd {args.directory}\n  python -m trainkit +experiment=example")
+    return 0
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trainkit", description="Manage trainkit runs and datasets. "
-                                "Train with `python -m trainkit +experiment=...`.")
+    p = argparse.ArgumentParser(prog="trainkit", description="Manage trainkit projects, runs, datasets, "
+                                "models and jobs. Train with `python -m trainkit +experiment=...`.")
     p.add_argument("--workspace", default=None,
                    help=f"workspace root (default: $TRAINKIT_WORKSPACE or {default_root()})")
     sub = p.add_subparsers(dest="group", required=True)
+
+    init = sub.add_parser("init", help="write a small, working project of your own into DIR")
+    init.add_argument("directory", metavar="DIR")
+    init.add_argument("--package", help="Python package for your models (default: from DIR's name)")
+    init.set_defaults(func=cmd_init)
 
     runs = sub.add_parser("runs", help="list, show and read logs of runs").add_subparsers(dest="cmd", required=True)
     r = runs.add_parser("list", help="all runs, oldest first")

@@ -1,4 +1,11 @@
-"""Source snapshot of a run: git commit + uncommitted diff, or a copy honouring .trainkitignore."""
+"""The source snapshot of a run: a copy of the project's files in `<run>/source/files/`, plus the git
+commit and uncommitted diff when the project is a git repository.
+
+One selection decides what the snapshot holds and what `compute=ssh` ships: in a git repository
+the files git knows (tracked, and untracked ones not in .gitignore), otherwise every file; then
+minus trainkit's defaults and the patterns in `.trainkitignore` (fnmatch, one a line, `#`
+comments). Symbolic links are never followed or copied. More than `run.snapshot_max_mb` is
+refused (as Azure ML refuses snapshots over 300 MB): put data in a dataset, not the project."""
 from __future__ import annotations
 
 import fnmatch
@@ -7,10 +14,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from .errors import ConfigError
 from .fsutil import atomic_write_json
 
-DEFAULT_IGNORE = [".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info",
-                  "workspace", "outputs", "multirun", "*.whl"]
+DEFAULT_IGNORE = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
+                  "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache"]
 
 
 def _git(root: Path, *args: str) -> str:
@@ -18,31 +26,11 @@ def _git(root: Path, *args: str) -> str:
                           check=True, timeout=30).stdout
 
 
-def snapshot_source(project_root: Path, dest: Path) -> dict:
-    """Write dest/source.json (+ diff.patch or files/); return the summary stored with the run."""
-    dest.mkdir(parents=True, exist_ok=True)
+def git_commit(root: Path) -> str | None:
     try:
-        commit = _git(project_root, "rev-parse", "HEAD").strip()
+        return _git(root, "rev-parse", "HEAD").strip() or None
     except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
-        commit = None
-    if commit:
-        diff = _git(project_root, "diff", "HEAD", "--binary")
-        untracked = _git(project_root, "ls-files", "--others", "--exclude-standard").splitlines()
-        (dest / "diff.patch").write_text(diff)
-        for rel in untracked:
-            src = project_root / rel
-            if src.is_file() and src.stat().st_size < 1 << 20:
-                (dest / "untracked" / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest / "untracked" / rel)
-        info = {"kind": "git", "commit": commit, "dirty": bool(diff.strip() or untracked),
-                "untracked": untracked}
-    else:
-        patterns = DEFAULT_IGNORE + read_ignore(project_root / ".trainkitignore")
-        copied = copy_tree(project_root, dest / "files", patterns)
-        info = {"kind": "copy", "files": copied, "ignore": patterns}
-    info["project_root"] = str(project_root)
-    atomic_write_json(dest / "source.json", info)
-    return info
+        return None
 
 
 def read_ignore(path: Path) -> list[str]:
@@ -57,16 +45,60 @@ def ignored(rel: str, patterns: list[str]) -> bool:
                for p in (q.rstrip("/") for q in patterns))
 
 
-def copy_tree(root: Path, dest: Path, patterns: list[str]) -> int:
-    """Copy every file under root that no pattern ignores; ignored directories are not entered."""
-    count = 0
-    for dirpath, dirnames, filenames in os.walk(root):
+def _walk(root: Path, patterns: list[str]) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):   # os.walk does not follow directory links
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         rel = (lambda n: n) if rel_dir == "." else (lambda n: f"{rel_dir}/{n}")
         dirnames[:] = sorted(d for d in dirnames if not ignored(rel(d), patterns))
-        for name in sorted(filenames):
-            if not ignored(rel(name), patterns):
-                (dest / rel(name)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(Path(dirpath) / name, dest / rel(name))
-                count += 1
-    return count
+        out += [rel(n) for n in filenames if not ignored(rel(n), patterns)]
+    return out
+
+
+def project_files(root: Path) -> list[str]:
+    """The project's files as sorted relative POSIX paths: regular files only, ignores applied."""
+    root = Path(root)
+    patterns = DEFAULT_IGNORE + read_ignore(root / ".trainkitignore")
+    try:
+        listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+        candidates = [f for f in listed if f and not ignored(f, patterns)]
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
+        candidates = _walk(root, patterns)
+    return sorted(f for f in candidates if (root / f).is_file() and not (root / f).is_symlink()
+                  and not any(p.is_symlink() for p in (root / f).parents if root in p.parents))
+
+
+def check_size(root: Path, files: list[str], max_mb: float) -> int:
+    """Total bytes of `files`; refuses more than max_mb, naming the biggest files."""
+    sizes = {f: (root / f).stat().st_size for f in files}
+    total = sum(sizes.values())
+    if total > max_mb * 1e6:
+        biggest = ", ".join(f"{f} ({s / 1e6:.1f} MB)" for f, s in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
+        raise ConfigError([f"run.snapshot_max_mb: the project {root} holds {total / 1e6:.1f} MB in {len(files)} files, "
+                           f"more than the {max_mb:g} MB allowed; biggest: {biggest}. Add them to "
+                           f"{root / '.trainkitignore'} (data belongs in a dataset) or raise run.snapshot_max_mb"])
+    return total
+
+
+def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0) -> dict:
+    """Copy the project's files to dest/files/, write dest/source.json (+ diff.patch in git)."""
+    root = Path(project_root)
+    files = project_files(root)
+    total = check_size(root, files, max_mb)
+    for rel in files:
+        target = dest / "files" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target, follow_symlinks=False)
+    dest.mkdir(parents=True, exist_ok=True)
+    info = {"project_root": str(root), "files": len(files), "bytes": total,
+            "ignore": read_ignore(root / ".trainkitignore")}
+    commit = git_commit(root)
+    if commit:
+        diff = _git(root, "diff", "HEAD", "--binary")
+        (dest / "diff.patch").write_text(diff)
+        untracked = _git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+        info.update(kind="git", commit=commit, dirty=bool(diff.strip() or untracked), untracked=untracked)
+    else:
+        info["kind"] = "copy"
+    atomic_write_json(dest / "source.json", info)
+    return info

@@ -62,12 +62,18 @@ def choose_run(ws: Workspace, cfg: dict, chash: str) -> tuple[str, bool]:
 def create_run(cfg: dict, overrides: list[str], echo=print) -> JobSpec:
     """Prepare the dataset (before any run directory exists), then create or reopen the run."""
     ws = Workspace.at(cfg["workspace"]["root"])
+    root = project_root()
+    files = None
+    if cfg["run"]["snapshot_source"]:   # a too-big project is refused before anything is fetched
+        from .snapshot import check_size, project_files
+
+        files = project_files(root)
+        check_size(root, files, cfg["run"]["snapshot_max_mb"])
     dataset = prepare_dataset(ws, cfg["dataset"])
     chash = config_hash(cfg)
     run_id, resuming = choose_run(ws, cfg, chash)
     experiment = cfg["run"]["experiment"]
     paths = RunPaths(ws.run_dir(experiment, run_id))
-    root = project_root()
     spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
                    config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
                    project_root=str(root), world_size=process_count(cfg["distribution"]),
@@ -101,10 +107,10 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
     spec.write(target / "job_spec.json")
     if resuming:
         return
-    if cfg["run"].get("snapshot_source", True):
+    if cfg["run"]["snapshot_source"]:
         from .snapshot import snapshot_source
 
-        snapshot_source(root, target / "source")
+        snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"])
     write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},

@@ -43,6 +43,7 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     with strategy.tf.scope():
         model = build_model(spec, data, task.policy)
     trainer = Trainer(model, strategy, cfg.trainer, task, steps_per_epoch=steps, is_chief=env.is_chief,
+                      sample=(data.x_train[:2], data.y_train[:2]),
                       checkpointer=Checkpointer(paths.checkpoints, keep=cfg.trainer.checkpoint.keep),
                       callbacks=make_callbacks(spec, paths, env.is_chief))
     started = time.time()

@@ -15,7 +15,7 @@ from ..conftest import compose, run_trainkit
 def test_every_experiment_composes_and_validates(experiment, dataset):
     cfg = validate(compose([f"+experiment={experiment}"]))
     assert cfg["dataset"]["name"] == dataset
-    assert cfg["model"]["hidden"] == [300, 100]
+    assert cfg["model"]["hidden"] == [300, 100] and cfg["model"]["_target_"] == "trainkit.models.mnist_dnn.build"
     assert cfg["run"]["experiment"] == experiment
     assert cfg["trainer"]["epochs"] == 20
     assert [f["role"] for f in cfg["dataset"]["files"]] == ["train_images", "train_labels", "test_images", "test_labels"]
@@ -36,19 +36,43 @@ def test_environment_presets_compose():
 def test_cross_field_checks_report_every_problem_at_once():
     cfg = validate(compose())
     cfg["trainer"]["epochs"] = 0
-    cfg["trainer"]["optimizer"] = "adagrad"
-    cfg["model"]["dropout"] = 1.5
-    cfg["model"]["num_classes"] = 7
+    cfg["trainer"]["optimizer"] = "adagradd"
+    cfg["trainer"]["optimizer_args"] = {"learning_rate": 0.1}
+    cfg["model"]["dropot"] = 0.5
     cfg["distribution"] = {"name": "multi_worker_mirrored", "workers": 5, "communication": "auto"}
     problems = check_config(cfg)
     assert "trainer.epochs: expected an integer >= 1, got 0" in problems
-    assert any(p.startswith("trainer.optimizer: expected one of") and "'adagrad'" in p for p in problems)
-    assert "model.dropout: expected a number in [0, 1), got 1.5" in problems
-    assert any(p.startswith("model.num_classes: expected dataset.num_classes=10, got 7") for p in problems)
+    assert any(p.startswith("trainer.optimizer: expected a Keras optimizer name (adadelta, ") and "'adagradd'" in p
+               for p in problems)
+    assert any(p.startswith("trainer.optimizer_args.learning_rate: expected it unset") for p in problems)
+    assert any(p.startswith("model.dropot: not an argument of trainkit.models.mnist_dnn.build (it takes: "
+                            "input_shape, num_classes, hidden,") for p in problems)
     assert any("compute.slots=4" in p and "needs 5 processes" in p for p in problems)
     assert "trainer.batch_size: the global batch must split evenly over 5 replicas of " \
            "distribution=multi_worker_mirrored, got 64" in problems
-    assert len(problems) == 6
+    assert any(p.startswith("trainer.warmup_epochs: expected a number in [0, trainer.epochs=0)") for p in problems)
+    assert len(problems) == 7, problems
+
+
+def test_task_settings_from_keras_names_and_classes():
+    ok = validate(compose(["trainer.loss=huber", "+trainer.loss_args={delta: 2.0}",
+                           "trainer.metrics=[mae,{name: auc, args: {num_thresholds: 50}}]",
+                           "trainer.optimizer=adamw", "+trainer.optimizer_args={weight_decay: 0.004}",
+                           "trainer.lr_schedule=cosine", "trainer.warmup_epochs=1", "trainer.mixed_precision=auto"]))
+    assert ok["trainer"]["loss_args"] == {"delta": 2.0} and ok["trainer"]["optimizer"] == "adamw"
+    cfg = validate(compose())
+    cfg["trainer"].update(loss="keras.losses:Huber", loss_args={"deltaa": 1}, lr_schedule="warmup",
+                          metrics=["accuracy", {"name": "auc", "args": {"curv": "PR"}}, "nosuch", {"nme": "x"}],
+                          mixed_precision="fp8")
+    problems = check_config(cfg)
+    assert any(p.startswith("trainer.loss_args.deltaa: not an argument of keras.losses:Huber (it takes: ") for p in problems)
+    assert any(p.startswith("trainer.metrics[1].args.curv: not an argument of keras.metrics.AUC (it takes: num_thresholds")
+               for p in problems)
+    assert any(p.startswith("trainer.metrics[2]: expected a Keras metric name (") and "'nosuch'" in p for p in problems)
+    assert any(p.startswith("trainer.metrics[3]: expected a name or {name: ..., args: {...}}") for p in problems)
+    assert "trainer.warmup_epochs: expected a number > 0 for lr_schedule=warmup, got 0.0" in problems
+    assert any(p.startswith("trainer.mixed_precision: expected one of ['off', 'auto'") for p in problems)
+    assert len(problems) == 6, problems
 
 
 def test_registry_defaults_follow_the_workspace_and_experiment(workspace):
@@ -82,7 +106,11 @@ def poisoned_tensorflow(tmp_path) -> dict:
 @pytest.mark.parametrize("override,expected", [
     ("trainer.epochz=3", ["trainer.epochz", "not in 'TrainerConfig'"]),
     ("trainer.epochs=abc", ["trainer.epochs", "'abc'", "could not be converted to Integer"]),
-    ("model.builder=???", ["model.builder: expected a value, got ???"]),
+    ("model._target_=???", ["model._target_: expected a value, got ???"]),
+    ("model.widht=3", ["model.widht", "not in struct"]),
+    ("+model.widht=3", ["model.widht: not an argument of trainkit.models.mnist_dnn.build (it takes: input_shape,"]),
+    ("model._target_=nosuchpkg.build", ["model._target_: module 'nosuchpkg' not found"]),
+    ("trainer.loss=msee", ["trainer.loss: expected a Keras loss name (", "got 'msee'"]),
     ("distribution=nope", ["distribution/nope", "Available options in 'distribution'", "single"]),
     ("trainer.epochs=-1", ["trainer.epochs: expected an integer >= 1, got -1"]),
     ("dataset=imagenet", ["Available options in 'dataset'", "fashion_mnist", "mnist"]),

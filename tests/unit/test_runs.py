@@ -89,7 +89,7 @@ def test_snapshot_copy_honours_trainkitignore(tmp_path):
     (proj / "notes.tmp").write_text("scratch")
     (proj / ".trainkitignore").write_text("# comment\ndata/\n*.tmp\n")
     info = snapshot_source(proj, tmp_path / "snap")
-    assert info["kind"] == "copy"
+    assert info["kind"] == "copy" and info["files"] == 2
     copied = sorted(p.relative_to(tmp_path / "snap" / "files").as_posix()
                     for p in (tmp_path / "snap" / "files").rglob("*") if p.is_file())
     assert copied == [".trainkitignore", "pkg/a.py"]
@@ -106,10 +106,16 @@ def test_snapshot_in_git_records_commit_and_diff(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
     (proj / "f.py").write_text("a = 2\n")
     (proj / "new.py").write_text("b = 1\n")
+    (proj / ".gitignore").write_text("secret.env\n")
+    (proj / "secret.env").write_text("TOKEN=x\n")
+    (proj / "link.py").symlink_to(tmp_path / "outside.py")
+    (tmp_path / "outside.py").write_text("never copied\n")
     info = snapshot_source(proj, tmp_path / "snap")
     assert info["kind"] == "git" and len(info["commit"]) == 40 and info["dirty"]
     assert "+a = 2" in (tmp_path / "snap" / "diff.patch").read_text()
-    assert (tmp_path / "snap" / "untracked" / "new.py").read_text() == "b = 1\n"
+    files = tmp_path / "snap" / "files"
+    assert sorted(p.name for p in files.iterdir()) == [".gitignore", "f.py", "new.py"]   # the project's files as they are
+    assert (files / "f.py").read_text() == "a = 2\n" and info["files"] == 3
 
 
 class _Var:

@@ -8,7 +8,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from omegaconf import MISSING
+MISSING = "???"   # omegaconf.MISSING: a value the config must set (spelled out so workers need no omegaconf)
 
 
 @dataclass
@@ -275,8 +275,10 @@ def register_configs() -> None:
     from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import register as register_sweeper
     from hydra_plugins.trainkit_project.search_path import TrainkitProjectSearchPath
 
+    plugins = Plugins.instance()
     for plugin in (OptunaSweeper, TrainkitProjectSearchPath):
-        Plugins.instance().register(plugin)
+        if f"{plugin.__module__}.{plugin.__name__}" not in plugins.class_name_to_class:   # not found by Hydra's scan
+            plugins.register(plugin)
     register_sweeper()
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=TrainkitConfig)

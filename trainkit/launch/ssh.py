@@ -41,8 +41,7 @@ from .base import PROBE, Launcher, check_probe
 
 GRACE_S = 10.0
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")
-CODE_EXCLUDES = [".git", ".venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
-                 "workspace", "outputs", "multirun", "*.whl", "tests"]
+LIB_EXCLUDES = ["__pycache__", "*.pyc"]
 FETCH_EXCLUDES = ["/job_spec.json", "/status.json", "/.env", "/.pids", "/source", "/logs/*.log",
                   "/config.yaml", "/overrides.yaml"]
 
@@ -88,11 +87,13 @@ class Host:
                               timeout=timeout or self.c["connect_timeout_s"] + 120)
 
     def rsync(self, src: str, dst: str, excludes: list[str] = (), to_remote: bool = True,
-              delete: bool = True) -> None:
-        """rsync over this host's ssh settings; to_remote: local src -> remote dst, else back."""
+              delete: bool = True, files_from: str | None = None) -> None:
+        """rsync over this host's ssh settings; to_remote: local src -> remote dst, else back;
+        `files_from`: a file listing the only paths (relative to src) to copy."""
         ends = [src, f"{self.dest}:{dst}"] if to_remote else [f"{self.dest}:{src}", dst]
         cmd = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_args()),
-               *(["--delete"] if to_remote and delete else []), *(f"--exclude={e}" for e in excludes), *ends]
+               *(["--delete"] if to_remote and delete else []), *(f"--exclude={e}" for e in excludes),
+               *([f"--files-from={files_from}"] if files_from else []), *ends]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if res.returncode != 0:
             raise TrainkitError(f"host {self.label}: rsync {src} -> {dst} failed (exit {res.returncode}): "
@@ -241,13 +242,24 @@ class Supervisor:
                     mk = host.run(f"mkdir -p {shlex.quote(base + '/run')} {shlex.quote(wd + '/datasets/blobs')}")
                     if mk.returncode != 0:
                         raise TrainkitError(explain_ssh_failure(host, mk, self.compute["connect_timeout_s"]))
-                    host.rsync(f"{self.spec.project_root}/", f"{base}/code/", CODE_EXCLUDES)
+                    self.ship_code(host, base, Path(tmp))
                     for f in self.spec.dataset["files"].values():
                         blob = Path(f["path"]).parent
                         host.rsync(f"{blob}/", f"{wd}/datasets/blobs/{blob.name}/")
                     host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh"])
                 host.rsync(f"{staging}/", f"{run_dir}/", delete=False)   # env files + remote spec, last
         return spec_paths
+
+    def ship_code(self, host: Host, base: str, tmp: Path) -> None:
+        """The project's files (the snapshot's selection) to <base>/code, trainkit itself to <base>/lib."""
+        from ..snapshot import project_files
+
+        listing = tmp / "project-files.txt"
+        if not listing.exists():
+            listing.write_text("".join(f + "\n" for f in project_files(Path(self.spec.project_root))))
+        host.rsync(f"{self.spec.project_root}/", f"{base}/code/", files_from=str(listing))
+        for src, dest in trainkit_sources():
+            host.rsync(f"{src}/", f"{base}/lib/{dest}/", LIB_EXCLUDES)
 
     def start(self, plan, spec_paths: dict[int, str], console) -> dict:
         from .local import OutputPump, RankSink
@@ -266,10 +278,13 @@ class Supervisor:
         sinks[0].write = chief
         pumps = []
         for rank, (host, _, _) in enumerate(plan):
-            code = str(Path(spec_paths[host.index]).parent.parent / "code") if not self.compute.get("shared_fs") \
-                else self.spec.project_root
+            if self.compute.get("shared_fs"):
+                code, path = self.spec.project_root, self.spec.project_root
+            else:
+                base = Path(spec_paths[host.index]).parent.parent
+                code, path = str(base / "code"), f"{base / 'code'}:{base / 'lib'}"
             script = "\n".join([*self.compute.get("setup", []),
-                                f"cd {shlex.quote(code)} && PYTHONPATH={shlex.quote(code)} exec "
+                                f"cd {shlex.quote(code)} && PYTHONPATH={shlex.quote(path)} exec "
                                 f"{shlex.quote(self.compute['python'])} -m trainkit.launch.remote_task "
                                 f"{shlex.quote(spec_paths[host.index])} {rank}"])
             proc = subprocess.Popen(host.command(script), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -412,6 +427,15 @@ class Supervisor:
                 return res.returncode
         write_status(self.paths, "completed", exit_reason="completed")
         return 0
+
+
+def trainkit_sources() -> list[tuple[Path, str]]:
+    """(local directory, path under the remote lib/) of trainkit's own code: the package, and its
+    models where an editable install keeps them outside it."""
+    import trainkit
+    import trainkit.models
+
+    return [(Path(trainkit.__file__).parent, "trainkit"), (Path(trainkit.models.__file__).parent, "trainkit/models")]
 
 
 def unreachable(hosts) -> list[Host]:

@@ -153,8 +153,9 @@ class DistributedSteps:
 class Trainer:
     """Fits a Keras 3 model with any trainkit Strategy, one process or many."""
 
-    def __init__(self, model, strategy, cfg, task, *, steps_per_epoch: int, is_chief: bool = True,
+    def __init__(self, model, strategy, cfg, task, *, steps_per_epoch: int, sample: tuple, is_chief: bool = True,
                  checkpointer=None, callbacks: list | None = None, log: Callable[[str], None] = print):
+        """`sample`: a few (x, y) training examples; metrics shape their state from them."""
         import keras
         import tensorflow as tf
 
@@ -169,6 +170,8 @@ class Trainer:
             # compile() only attaches optimizer and loss so callbacks that read model.optimizer
             # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
             model.compile(optimizer=self.optimizer, loss=task.loss)
+        x, y = sample
+        task.metrics.prepare(y, tf.cast(model(x, training=False), tf.float32))
         self.jit = cfg.jit_compile and strategy.jit_steps                   # the whole step group
         self.jit_grads = cfg.jit_compile and not strategy.jit_steps   # then each step's fwd+bwd
         self.sums_size = 2 + task.metrics.size          # [loss sum, count, metric state deltas...]

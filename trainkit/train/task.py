@@ -114,6 +114,15 @@ class MetricSet:
     def __init__(self, metrics: list[tuple[str, keras.metrics.Metric]]):
         self.names = [n for n, _ in metrics]
         self.metrics = [m for _, m in metrics]
+        self.init: list[list[np.ndarray]] = []
+        self.size = 0
+
+    def prepare(self, y, pred) -> None:
+        """Build every metric's state on a sample batch (some, like R2Score, shape their state
+        from the data), then record the initial state the deltas are taken from."""
+        for metric in self.metrics:
+            metric.update_state(y, pred)
+            metric.reset_state()
         self.init = [[np.asarray(keras.ops.convert_to_numpy(v)) for v in m.variables] for m in self.metrics]
         self.size = sum(a.size for state in self.init for a in state)
 
