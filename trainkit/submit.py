@@ -40,9 +40,11 @@ class _DownloadProgress:
 
 
 def prepare_dataset(ws: Workspace, dataset_cfg: dict) -> dict:
+    from .config.schema import DatasetConfig, from_dict
+
     progress = _DownloadProgress()
     try:
-        return DatasetStore(ws).prepare(dataset_cfg, progress).to_json()
+        return DatasetStore(ws).prepare(from_dict(DatasetConfig, dataset_cfg), progress).to_json()
     finally:
         progress.close()
 

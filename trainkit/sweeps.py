@@ -16,7 +16,7 @@ from .fsutil import atomic_write_json, atomic_write_text, read_json
 from .runs import RunInfo, get_run, list_runs, read_history
 from .workspace import RunPaths, Workspace
 
-BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "job", "time_s")
+BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "job", "time_s")
 
 
 def metric_names(finals: list[dict]) -> list[str]:

@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .errors import TrainkitError
+from .errors import DataError, TrainkitError
 from .fsutil import atomic_write_json, atomic_write_text, read_json
 from .runs import write_status
 from .spec import JobSpec
@@ -37,21 +37,21 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     share_cores(env)
     strategy.tf                    # the tf.distribute strategy, before anything else touches the TF runtime
     check_environment(spec, env, paths)
-    data = load_data(spec)
-    steps = len(data.x_train) // cfg.trainer.batch_size
+    data = load_data(spec, env)
+    steps = data.train.count // cfg.trainer.batch_size
     task = Task(cfg.trainer, steps_per_epoch=steps, world_size=env.world_size)
     with strategy.tf.scope():
         model = build_model(spec, data, task.policy)
     trainer = Trainer(model, strategy, cfg.trainer, task, steps_per_epoch=steps, is_chief=env.is_chief,
-                      sample=(data.x_train[:2], data.y_train[:2]),
+                      sample=data.train.arrays(2),
                       checkpointer=Checkpointer(paths.checkpoints, keep=cfg.trainer.checkpoint.keep),
                       callbacks=make_callbacks(spec, paths, env.is_chief))
     started = time.time()
-    result = trainer.fit(data, on_epoch=EpochRecorder(spec, paths, env.is_chief))
+    result = fit_reporting_data_errors(trainer, data, EpochRecorder(spec, paths, env.is_chief))
     final = final_metrics(result, time.time() - started)
     print("test: " + " ".join(f"{k[5:]}={v:.4f}" for k, v in final.items()
                               if k.startswith("test_") and k != "test_count" and isinstance(v, float))
-          + f" ({final['test_count']} examples)", flush=True)
+          + f" ({final['test_count']} examples); peak RSS {peak_rss_mb():.0f} MB", flush=True)
     if env.is_chief:
         publish(spec, paths, plain_copy(spec, data, model), data, result.history, final, task.kind)
     return final
@@ -87,24 +87,26 @@ def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths) -> None:
         atomic_write_json(paths.environment, info)
 
 
-def load_data(spec: JobSpec):
-    """Read the registered dataset's IDX files strictly and split train/validation/test."""
-    import numpy as np
+def load_data(spec: JobSpec, env: WorkerEnv | None = None):
+    """The registered dataset version as train / validation / test splits (trainkit.data.load)."""
+    from .data.load import load_data as load
 
-    from .data.idx import load_split
-    from .train.loop import Arrays
-
-    ds, files = spec.cfg.dataset, spec.dataset["files"]
-    x_tr, y_tr = load_split(files["train_images"]["path"], files["train_labels"]["path"], ds.num_classes, None)
-    x_te, y_te = load_split(files["test_images"]["path"], files["test_labels"]["path"], ds.num_classes, None)
-    x_tr, y_tr, x_te, y_te = x_tr[:ds.limit_train], y_tr[:ds.limit_train], x_te[:ds.limit_test], y_te[:ds.limit_test]
-    cut = len(x_tr) - ds.validation_size
-    f32 = lambda a: a.astype(np.float32)  # noqa: E731  raw pixels; the model rescales
-    i32 = lambda a: a.astype(np.int32)  # noqa: E731
-    data = Arrays(f32(x_tr[:cut]), i32(y_tr[:cut]), f32(x_tr[cut:]), i32(y_tr[cut:]), f32(x_te), i32(y_te))
-    print(f"data: {spec.dataset['name']} v{spec.dataset['version']} train={len(data.x_train)} "
-          f"val={len(data.x_val)} test={len(data.x_test)}", flush=True)
+    data = load(spec.cfg.dataset, spec.dataset, env.local_size if env else 1)
+    print(data.describe(), flush=True)
     return data
+
+
+def fit_reporting_data_errors(trainer, data, on_epoch):
+    """Train; a record that cannot be read or parsed while streaming is a DataError (exit 3)."""
+    import tensorflow as tf
+
+    try:
+        return trainer.fit(data, on_epoch=on_epoch)
+    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError, tf.errors.NotFoundError) as e:
+        if not data.streaming:
+            raise
+        raise DataError(f"dataset {data.name} v{data.version}: reading the files failed: "
+                        f"{e.message.splitlines()[0]}") from None
 
 
 def build_model(spec: JobSpec, data, policy: str = "float32"):
@@ -117,8 +119,7 @@ def build_model(spec: JobSpec, data, policy: str = "float32"):
 
     kwargs = {k: v for k, v in spec.cfg.model.items() if not str(k).startswith("_") and k != "name"}
     target = spec.cfg.model["_target_"]
-    provided = {"input_shape": list(data.x_train.shape[1:]), "num_classes": spec.cfg.dataset.num_classes,
-                "seed": spec.cfg.trainer.seed}
+    provided = {"input_shape": list(data.input_shape), "num_classes": data.num_classes, "seed": spec.cfg.trainer.seed}
     params = params_of(target)
     for key, value in provided.items():
         if key not in kwargs and (key in params.names or params.var_keyword):
@@ -174,11 +175,18 @@ class EpochRecorder:
             self.report(logs)
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+
+
 def final_metrics(result, train_time_s: float) -> dict:
     """test_<metric>, the last epoch's metrics and how the training went."""
     final = {f"test_{k}": v for k, v in result.test.items()}
     final.update(epochs_completed=len(result.history), train_time_s=train_time_s,
-                 resumed_at_epoch=result.start_epoch)
+                 resumed_at_epoch=result.start_epoch, peak_rss_mb=peak_rss_mb())
     if result.history:
         final.update({k: v for k, v in result.history[-1].items() if k not in ("epoch", "epoch_time_s")})
     return final
@@ -215,7 +223,8 @@ def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str
     from .registry.publish import register_run_model
     from .registry.store import raise_if_failed
 
-    entry = register_run_model(spec, model, paths.model_dir, data.x_test, data.y_test, final, kind)
+    x_test, y_test = data.test.arrays(spec.cfg.export.onnx.parity_samples)
+    entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind)
     ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
     atomic_write_json(paths.outputs / "registered_model.json", ref)
     write_status(paths, "running", registered_model=f"{entry['name']}:{entry['version']}")

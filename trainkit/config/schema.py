@@ -22,14 +22,30 @@ class DataFile:
 class DatasetConfig:
     name: str = MISSING                                   # registry name, e.g. fashion_mnist
     description: str = ""                                 # shown by `trainkit datasets show`
-    format: str = "idx"                                   # idx (MNIST files); more in trainkit.data.formats
+    format: str = "idx"                                   # idx | npz | csv | parquet | image_folder | tfrecord | custom
     sources: List[str] = field(default_factory=list)      # ordered mirrors (fsspec URLs); first that verifies wins
-    files: List[DataFile] = field(default_factory=list)   # the files with their checksums
-    num_classes: Optional[int] = 10                       # labels must lie in [0, num_classes); null = regression targets
-    validation_size: int = 5000                           # held out from the end of train, as in the Keras tutorial
+    files: List[DataFile] = field(default_factory=list)   # files, directories (name/) or globs, with their checksums
+    num_classes: Optional[int] = None                     # classification labels lie in [0, num_classes); null = regression (image folders: from the folders)
+    label: Optional[str] = None                           # csv/parquet/tfrecord: the label column or feature
+    features: Optional[List[str]] = None                  # csv/parquet/tfrecord: input columns; null = all but the label
+    feature_spec: Dict[str, Any] = field(default_factory=dict)  # tfrecord: {feature: {dtype, shape, encoding}}
+    image_size: Optional[List[int]] = None                # image_folder: [height, width] to resize to; null = as stored
+    color: str = "rgb"                                    # image_folder: rgb | grayscale
+    x_key: str = "x"                                      # npz: the array of examples
+    y_key: str = "y"                                      # npz: the array of labels
+    loader: Optional[str] = None                          # format=custom: "module:function" reading the files (your project)
+    loader_args: Dict[str, Any] = field(default_factory=dict)  # format=custom: keyword arguments of the loader
+    in_memory: str = "auto"                               # auto | true | false (false = stream from the cached files)
+    memory_fraction: float = 0.25                         # auto: stream when decoded data exceeds this share of RAM
+    validation_size: Optional[int] = None                 # take the last N train examples for validation (Keras tutorial style)
+    validation_fraction: float = 0.1                      # else this share of train, picked by a seeded hash of the index
+    test_fraction: float = 0.2                            # without test files: this share of train becomes the test split
+    split_seed: int = 0                                   # seeds the hash of the fraction splits
     limit_train: Optional[int] = None                     # use only the first N train examples (debug subsets)
     limit_test: Optional[int] = None                      # use only the first N test examples
-    download_timeout_s: float = 30.0                      # per-mirror timeout for remote sources
+    download_timeout_s: float = 30.0                      # per-request timeout for remote sources
+    download_deadline_s: float = 3600.0                   # a mirror must deliver a whole file within this
+    max_file_mb: float = 20000.0                          # refuse files (and gunzipped content) larger than this
 
 
 @dataclass

@@ -11,7 +11,6 @@ from ..errors import ConfigError
 from . import keras_api
 from .targets import check_call
 
-ROLES = ("train_images", "train_labels", "test_images", "test_labels")
 RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -157,21 +156,53 @@ def _check_model(c: _Checker) -> None:
 
 
 def _check_dataset(c: _Checker) -> None:
-    c.check("dataset.sources", lambda v: len(v) > 0, "at least one source URL")
-    roles = [f.get("role") for f in c.get("dataset.files")]
-    if sorted(roles) != sorted(ROLES):
-        c.fail(f"dataset.files: expected one file for each role {list(ROLES)}, got roles {roles}")
-    for i, f in enumerate(c.get("dataset.files")):
-        if not SHA256.fullmatch(str(f.get("sha256", ""))):
-            c.fail(f"dataset.files[{i}].sha256: expected 64 lowercase hex digits, got {f.get('sha256')!r}")
-    c.check("dataset.validation_size", lambda v: v >= 0, "an integer >= 0")
+    from ..data.datasets import safe_name
+    from ..data.formats import FORMATS, get_format
+    from ..registry.store import valid_name
+
+    ds = c.get("dataset")
+    c.check("dataset.name", valid_name, "1-128 letters, digits, '.', '_' or '-' (no '/', '..')")
+    if ds["format"] not in FORMATS:
+        c.fail(f"dataset.format: expected one of {sorted(FORMATS)}, got {ds['format']!r}")
+        return
+    fmt = get_format(ds["format"])
+    c.check("dataset.sources", lambda v: len(v) > 0 or ds["format"] == "custom", "at least one source URL")
+    for i, f in enumerate(ds["files"]):
+        if not safe_name(str(f.get("name", ""))):
+            c.fail(f"dataset.files[{i}].name: expected a file name, a directory name ending in '/' or a glob, "
+                   f"inside the source (no '/', '\\', '..'), got {f.get('name')!r}")
+        if f.get("sha256") is not None and not SHA256.fullmatch(str(f["sha256"])):
+            c.fail(f"dataset.files[{i}].sha256: expected 64 lowercase hex digits or null (record on first fetch), "
+                   f"got {f.get('sha256')!r}")
+        if f.get("role") not in fmt.roles:
+            c.fail(f"dataset.files[{i}].role: expected one of {list(fmt.roles)} for format={ds['format']}, got {f.get('role')!r}")
+    roles = {f.get("role") for f in ds["files"]}
+    if ds["format"] not in ("idx", "custom") and "train" not in roles:
+        c.fail(f"dataset.files: expected a file with role 'train', got roles {sorted(map(str, roles))}")
+    c.problems += fmt.check(ds)
+    c.check("dataset.in_memory", lambda v: str(v).lower() in ("auto", "true", "false"), "auto, true or false")
+    if str(ds["in_memory"]).lower() == "false" and not fmt.streams:
+        c.fail(f"dataset.in_memory: format={ds['format']} is read whole; expected auto or true, got false")
+    c.check("dataset.memory_fraction", lambda v: 0 < v <= 1, "a fraction in (0, 1]")
+    c.check("dataset.validation_size", lambda v: v is None or v >= 0, "null or an integer >= 0")
+    c.check("dataset.validation_fraction", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+    c.check("dataset.test_fraction", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
+    if "test" not in roles and ds["format"] not in ("idx", "custom") and not ds["test_fraction"] > 0:
+        c.fail("dataset.test_fraction: expected a fraction > 0 when no file has role 'test' (the run reports "
+               f"test metrics), got {ds['test_fraction']}")
     for key in ("dataset.limit_train", "dataset.limit_test"):
         c.check(key, lambda v: v is None or v >= 1, "null or an integer >= 1")
     limit, val = c.get("dataset.limit_train"), c.get("dataset.validation_size")
     if isinstance(limit, int) and isinstance(val, int) and limit >= 1 and val >= limit:
         c.fail(f"dataset.validation_size: expected fewer than dataset.limit_train={limit} "
-               f"images, got {val}")
+               f"examples, got {val}")
     c.check("dataset.num_classes", lambda v: v is None or v >= 2, "null (regression) or an integer >= 2")
+    for key in ("max_file_mb", "download_deadline_s", "download_timeout_s"):
+        c.check(f"dataset.{key}", lambda v: v > 0, "a number > 0")
+    classifier = keras_api.canonical_loss(c.get("trainer.loss")) in keras_api.ACCURACY_FOR_LOSS
+    if classifier and ds["num_classes"] is None and ds["format"] not in ("image_folder", "custom"):
+        c.fail(f"dataset.num_classes: expected the number of classes for trainer.loss={c.get('trainer.loss')}, "
+               "got null (null means regression targets)")
 
 
 def _check_distribution(c: _Checker) -> None:

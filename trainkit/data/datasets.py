@@ -1,27 +1,38 @@
-"""FileDataset: download from ordered mirrors, verify sha256 and format, cache, register a version.
+"""FileDataset: fetch from ordered mirrors, verify checksum and format, cache by content, register a
+version. Nothing unverified is ever cached and nothing is held whole in memory.
 
-A file's expected sha256 may be that of the bytes as served or of their gunzipped content; the
-latter survives mirrors that re-compress (Debian's Fashion-MNIST package does). A cached file is
-content-addressed by its expected sha256, so nothing unverified is ever cached.
+An entry of `dataset.files` is a file, a directory (`train/`) or a glob (`train-*.tfrecord`). Its
+`sha256` is that of the file (as served, or of its gunzipped content, which survives mirrors that
+re-compress), or for a directory or glob a digest over its sorted `path<TAB>sha256` manifest;
+`sha256: null` means "compute it on first fetch and record it": the dataset is then versioned by
+that digest (new content, new version). Cached entries live in `blobs/<sha256>/` with a marker that
+records their size and mtime, so a later run checks them without re-reading gigabytes. For local
+sources a stat cache (size, mtime) avoids re-hashing unchanged files of `null` entries.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
+import shutil
+import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from ..errors import ChecksumError, DataError, MirrorsExhaustedError, NotFoundError
+from ..fsutil import atomic_write_json, read_json
 from ..workspace import Workspace
-from .idx import gunzip, parse_idx
+from . import fetch
+from .formats import get_format
 
-CHUNK = 1 << 20
 OFFLINE_HINT = ("hint: offline, use dataset=fashion_mnist (or +experiment=fashion_mnist_dnn) after "
                 "`apt-get install dataset-fashion-mnist`, or add a reachable mirror to dataset.sources.")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+Progress = Callable[[str, int, "int | None"], None]
 
 
 @dataclass(frozen=True)
@@ -31,73 +42,60 @@ class DatasetVersion:
     digest: str
     description: str
     sources: list[str]
-    files: dict[str, dict]   # role -> {name, sha256, path, size, source}
+    files: dict[str, list[dict]]   # role -> [{name, path, sha256, size, source, info}] (one per file, or per directory entry)
     created: float
+    format: str = "idx"
+    info: dict = field(default_factory=dict)       # format facts: input_shape, records per role, columns, classes...
+    entries: list[dict] = field(default_factory=list)   # the config's entries with the sha256 each resolved to
+    config: dict = field(default_factory=dict)    # the dataset config it was verified with (format keys, label, ...)
 
     def to_json(self) -> dict:
         return asdict(self)
 
-
-def _kind(role: str) -> str:
-    return "images" if role.endswith("images") else "labels"
-
-
-def _open_source(url: str, timeout: float) -> tuple[Iterator[bytes], int | None]:
-    """Stream a URL's bytes: requests for http(s), fsspec for every other protocol."""
-    if url.startswith(("http://", "https://")):
-        import requests
-
-        resp = requests.get(url, stream=True, timeout=timeout)
-        if resp.status_code != 200:
-            resp.close()
-            raise OSError(f"HTTP {resp.status_code} {resp.reason}")
-        size = int(resp.headers.get("Content-Length") or 0) or None
-        return resp.iter_content(CHUNK), size
-    import fsspec
-
-    f = fsspec.open(url, "rb").open()
-    size = getattr(f, "size", None)
-
-    def chunks() -> Iterator[bytes]:
-        with f:
-            while block := f.read(CHUNK):
-                yield block
-
-    return chunks(), size
+    @classmethod
+    def from_json(cls, d: dict) -> "DatasetVersion":
+        files = {role: v if isinstance(v, list) else [v] for role, v in d["files"].items()}   # before 0.2: one dict
+        known = set(cls.__dataclass_fields__)
+        return cls(**{**{k: v for k, v in d.items() if k in known}, "files": files})
 
 
-def verify_file(path: Path, expected_sha: str, role: str, num_classes: int,
-                image_shape: tuple[int, ...]) -> str:
-    """Check a downloaded file's checksum (raw or gunzipped) and its IDX format; return raw sha256."""
-    raw = path.read_bytes()
-    raw_sha = hashlib.sha256(raw).hexdigest()
-    content = gunzip(raw, str(path)) if raw[:2] == b"\x1f\x8b" else raw
-    if expected_sha != raw_sha:
-        content_sha = hashlib.sha256(content).hexdigest() if content is not raw else raw_sha
-        if expected_sha != content_sha:
-            actual = [raw_sha] if content is raw else [raw_sha, content_sha]
-            raise ChecksumError(str(path), expected_sha, actual)
-    parse_idx(content, _kind(role), str(path), image_shape=image_shape,
-              num_classes=num_classes if role.endswith("labels") else None)
-    return raw_sha
+def safe_name(name: str) -> bool:
+    """A file entry names something inside a source directory: a basename, a basename with a
+    trailing '/', or a glob over basenames. Never a path that could leave the cache."""
+    base = name[:-1] if name.endswith("/") else name
+    return bool(base) and "/" not in base and "\\" not in base and base not in (".", "..") and "\0" not in base
 
 
-def _fetch_one(url: str, dest_dir: Path, timeout: float,
-               progress: Callable[[str, int, int | None], None] | None) -> Path:
-    tmp = dest_dir / f".tmp-{uuid.uuid4().hex}"
-    chunks, size = _open_source(url, timeout)
-    done = 0
-    try:
-        with open(tmp, "wb") as out:
-            for block in chunks:
-                out.write(block)
-                done += len(block)
-                if progress:
-                    progress(url, done, size)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+class _StatCache:
+    """(local path, size, mtime_ns) -> sha256 of files already hashed, so unchanged sources of
+    `sha256: null` entries are not read again."""
+
+    def __init__(self, path: Path):
+        self.path, self.data = path, read_json(path, {}) or {}
+
+    @staticmethod
+    def local(url: str) -> Path | None:
+        return Path(url[len("file://"):]) if url.startswith("file://") else Path(url) if "://" not in url else None
+
+    def key(self, url: str) -> str | None:
+        p = self.local(url)
+        if p is None or not p.is_file():
+            return None
+        st = p.stat()
+        return f"{p}\t{st.st_size}\t{st.st_mtime_ns}"
+
+    def get(self, url: str) -> str | None:
+        k = self.key(url)
+        return self.data.get(k) if k else None
+
+    def put(self, url: str, sha: str) -> None:
+        self.put_many([(url, sha)])
+
+    def put_many(self, pairs: list[tuple[str, str]]) -> None:
+        keys = [(self.key(url), sha) for url, sha in pairs]
+        self.data.update({k: sha for k, sha in keys if k})
+        if any(k for k, _ in keys):
+            atomic_write_json(self.path, self.data)
 
 
 class DatasetStore:
@@ -105,87 +103,200 @@ class DatasetStore:
 
     def __init__(self, workspace: Workspace):
         self.ws = workspace
+        self.stat_cache = _StatCache(workspace.datasets / "stat-cache.json")
 
-    def _blob(self, sha: str, name: str) -> Path:
-        return self.ws.blobs / sha / name
+    # ------------------------------------------------------------------ cache
+    def _blob_dir(self, sha: str) -> Path:
+        if not SHA256.fullmatch(sha):
+            raise DataError(f"expected a sha256 of 64 lowercase hex digits, got {sha!r}")
+        return self.ws.blobs / sha
 
-    def fetch_file(self, dataset: dict, f: dict,
-                   progress: Callable[[str, int, int | None], None] | None = None) -> dict:
-        """Return a verified local copy of one file, trying each mirror in order."""
-        blob = self._blob(f["sha256"], f["name"])
-        image_shape = (28, 28)
-        if blob.exists():
-            marker = blob.with_name(blob.name + ".sha256")
-            if marker.exists() and hashlib.sha256(blob.read_bytes()).hexdigest() == marker.read_text().strip():
-                return {**f, "path": str(blob), "size": blob.stat().st_size,
-                        "source": json.loads(blob.with_name(blob.name + ".json").read_text())["source"]}
-            blob.unlink()  # damaged cache entry: fetch it again
-        blob.parent.mkdir(parents=True, exist_ok=True)
+    def _cached(self, sha: str, name: str, kind: str) -> dict | None:
+        """The cached entry's record when its marker and files are intact; damaged ones are removed."""
+        d = self._blob_dir(sha)
+        marker = read_json(d / ".entry.json")
+        if marker is None:
+            return None
+        intact = all(_same_stat(d / m["rel"], m) for m in marker["files"])
+        if intact and marker.get("name") == name and marker.get("kind") == kind:
+            return marker
+        shutil.rmtree(d, ignore_errors=True)   # d is blobs/<64 hex digits>: always inside the cache
+        return None
+
+    def _publish(self, staging: Path, sha: str, record: dict) -> dict:
+        """Move a verified staging directory into the cache (a concurrent twin may have won)."""
+        for m in record["files"]:
+            st = (staging / m["rel"]).stat()
+            m.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+        final = self._blob_dir(sha)
+        atomic_write_json(staging / ".entry.json", {**record, "path": str(final / record["root"])})
+        final.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(staging, final)
+        except OSError:   # already there (another run cached the same content first)
+            shutil.rmtree(staging, ignore_errors=True)
+        cached = read_json(final / ".entry.json")
+        for m in cached["files"]:
+            m["path"] = str(final / m["rel"])
+        return cached
+
+    # ------------------------------------------------------------------ fetching
+    def fetch_entry(self, ds, entry, progress: Progress | None = None) -> dict:
+        """A verified, cached copy of one `dataset.files` entry, trying each mirror in order."""
+        kind = fetch.kind_of(entry.name)
+        if entry.sha256:
+            hit = self._cached(entry.sha256, entry.name, kind)
+            if hit is not None:
+                return _with_paths(hit, self._blob_dir(entry.sha256))
         attempts: list[tuple[str, str]] = []
-        for source in dataset["sources"]:
-            url = source.rstrip("/") + "/" + f["name"]
-            tmp = None
+        for source in ds.sources:
+            url = fetch.join(source, entry.name)
+            staging = self.ws.blobs / f".staging-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
-                tmp = _fetch_one(url, blob.parent, dataset.get("download_timeout_s", 30.0), progress)
-                raw_sha = verify_file(tmp, f["sha256"], f["role"], dataset["num_classes"], image_shape)
+                staging.mkdir(parents=True)
+                if kind == "file":
+                    return self._fetch_file(ds, entry, source, staging, progress)
+                return self._fetch_many(ds, entry, source, staging, kind, progress)
             except DataError as e:
-                attempts.append((url, str(e).replace(str(tmp), "downloaded file") if tmp else str(e)))
-            except Exception as e:  # network, HTTP status, missing file: try the next mirror
+                attempts.append((url, str(e).replace(str(staging), "<downloaded>")))
+            except Exception as e:  # noqa: BLE001 - network, HTTP status, missing file: try the next mirror
                 attempts.append((url, f"{type(e).__name__}: {e}"))
-            else:
-                blob.with_name(blob.name + ".json").write_text(json.dumps({"source": url}))
-                blob.with_name(blob.name + ".sha256").write_text(raw_sha)
-                os.replace(tmp, blob)
-                return {**f, "path": str(blob), "size": blob.stat().st_size, "source": url}
             finally:
-                if tmp is not None and tmp.exists():
-                    tmp.unlink()
-        raise MirrorsExhaustedError(dataset["name"], f["name"], attempts, OFFLINE_HINT)
+                shutil.rmtree(staging, ignore_errors=True)
+        network_only = not any(" bad " in r or "sha256" in r for _, r in attempts)
+        raise MirrorsExhaustedError(ds.name, entry.name, attempts, OFFLINE_HINT if network_only else "")
 
-    def prepare(self, dataset: dict,
-                progress: Callable[[str, int, int | None], None] | None = None) -> DatasetVersion:
-        """Fetch and verify every file, then register (or reuse) the dataset version."""
-        files = {f["role"]: self.fetch_file(dataset, f, progress) for f in dataset["files"]}
-        return self.register(dataset, files)
+    def _fetch_file(self, ds, entry, source: str, staging: Path, progress) -> dict:
+        url = fetch.join(source, entry.name)
+        known = None if entry.sha256 else self.stat_cache.get(url)
+        if known:
+            hit = self._cached(known, entry.name, "file")
+            if hit is not None:
+                return _with_paths(hit, self._blob_dir(known))
+        tmp = staging / entry.name
+        raw, size = fetch.download(url, tmp, timeout=ds.download_timeout_s, deadline_s=ds.download_deadline_s,
+                                   max_bytes=int(ds.max_file_mb * 1e6), progress=progress)
+        sha = self._check_sha(tmp, entry.sha256, raw, ds)
+        info = get_format(ds.format).verify(tmp, entry.role, ds)
+        record = {"name": entry.name, "kind": "file", "sha256": sha, "raw_sha256": raw, "source": url,
+                  "root": entry.name, "size": size, "files": [{"rel": entry.name, "sha256": raw, "info": info}]}
+        cached = self._publish(staging, sha, record)
+        self.stat_cache.put(url, raw)
+        return cached
 
+    def _check_sha(self, path: Path, expected: str | None, raw: str, ds) -> str:
+        """The sha256 the file is known by: `expected` when the bytes or their gunzipped content
+        match it (raises ChecksumError otherwise), else (null) that of the bytes."""
+        if not expected or expected == raw:
+            return raw
+        content = fetch.content_sha256(path, int(ds.max_file_mb * 1e6)) if fetch.is_gzip(path) else None
+        if content != expected:
+            raise ChecksumError(str(path), expected, [raw] + ([content] if content else []))
+        return expected
+
+    def _fetch_many(self, ds, entry, source: str, staging: Path, kind: str, progress) -> dict:
+        members = fetch.list_members(source, entry.name)
+        if not members:
+            raise FileNotFoundError(f"{entry.name}: no files there")
+        root = entry.name.rstrip("/") if kind == "dir" else "."
+        known = [self.stat_cache.get(url) for _, url in members]
+        if not entry.sha256 and all(known):   # unchanged local files: the digest without reading them
+            digest = fetch.manifest_digest([{"path": rel, "sha256": s} for (rel, _), s in zip(members, known)])
+            hit = self._cached(digest, entry.name, kind)
+            if hit is not None:
+                return _with_paths(hit, self._blob_dir(digest))
+        fmt = get_format(ds.format)
+        files, done = [], 0
+        label = fetch.join(source, entry.name)
+        for rel, url in members:
+            target = staging / root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            raw, size = fetch.download(url, target, timeout=ds.download_timeout_s, deadline_s=ds.download_deadline_s,
+                                       max_bytes=int(ds.max_file_mb * 1e6))
+            done += size
+            if progress:   # one bar for the whole entry, not one per file
+                progress(label, done, None)
+            info = None if fmt.whole_entry else fmt.verify(target, entry.role, ds)
+            files.append({"rel": str(Path(root) / rel), "path": rel, "sha256": raw, "info": info})
+        digest = fetch.manifest_digest(files)
+        if entry.sha256 and digest != entry.sha256:
+            raise ChecksumError(f"{source.rstrip('/')}/{entry.name} (manifest of {len(files)} files)", entry.sha256, [digest])
+        hit = self._cached(digest, entry.name, kind)
+        if hit is not None:
+            return _with_paths(hit, self._blob_dir(digest))
+        info = fmt.verify(staging / root, entry.role, ds) if fmt.whole_entry else None
+        self.stat_cache.put_many([(url, f["sha256"]) for (_, url), f in zip(members, files)])
+        record = {"name": entry.name, "kind": kind, "sha256": digest, "source": fetch.join(source, entry.name),
+                  "root": root, "size": sum((staging / f["rel"]).stat().st_size for f in files), "files": files,
+                  "info": info}
+        return self._publish(staging, digest, record)
+
+    def clean_staging(self) -> None:
+        """Remove what fetches on this host that died mid-way left behind."""
+        from ..runs import pid_alive
+
+        for d in self.ws.blobs.glob(".staging-*") if self.ws.blobs.is_dir() else []:
+            host, pid = (d.name.split("-")[1:3] + ["", ""])[:2]
+            if host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid), None):
+                shutil.rmtree(d, ignore_errors=True)
+
+    def prepare(self, ds, progress: Progress | None = None) -> DatasetVersion:
+        """Fetch and verify every entry, then register (or reuse) the dataset version."""
+        self.clean_staging()
+        fmt = get_format(ds.format)
+        entries = [self.fetch_entry(ds, e, progress) for e in ds.files]
+        files: dict[str, list[dict]] = {}
+        for spec, got in zip(ds.files, entries):
+            files.setdefault(spec.role, []).extend(_units(got, fmt))
+        info = fmt.combine(files, ds)
+        return self.register(ds, files, info, [{"role": s.role, "name": s.name, "sha256": g["sha256"]}
+                                               for s, g in zip(ds.files, entries)])
+
+    # ------------------------------------------------------------------ versions
     @staticmethod
-    def digest(files: dict[str, dict]) -> str:
-        lines = sorted(f"{role}:{f['sha256']}" for role, f in files.items())
+    def digest(entries: list[dict]) -> str:
+        lines = sorted(f"{e['role']}:{e['sha256']}" for e in entries)
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     def _versions_dir(self, name: str) -> Path:
+        from ..registry.store import valid_name
+
+        if not valid_name(name):
+            raise DataError(f"dataset.name: expected 1-128 letters, digits, '.', '_' or '-', got {name!r}")
         return self.ws.datasets / "registry" / name
 
-    def register(self, dataset: dict, files: dict[str, dict]) -> DatasetVersion:
-        """Same content -> same version; new content -> next version (claimed by exclusive create)."""
-        digest = self.digest(files)
-        for existing in self.versions(dataset["name"]):
+    def register(self, ds, files: dict[str, list[dict]], info: dict, entries: list[dict]) -> DatasetVersion:
+        """Same content -> same version; new content -> the next number, published atomically and
+        exclusively (a crash leaves no partial version file; the number comes from the file names)."""
+        digest = self.digest(entries)
+        for existing in self.versions(ds.name):
             if existing.digest == digest:
                 return existing
-        vdir = self._versions_dir(dataset["name"])
+        vdir = self._versions_dir(ds.name)
         vdir.mkdir(parents=True, exist_ok=True)
         while True:
-            version = max((v.version for v in self.versions(dataset["name"])), default=0) + 1
-            dv = DatasetVersion(dataset["name"], version, digest, dataset.get("description", ""),
-                                list(dataset["sources"]), files, time.time())
+            version = max(_numbers(vdir), default=0) + 1
+            dv = DatasetVersion(ds.name, version, digest, ds.description, list(ds.sources), files, time.time(),
+                                ds.format, info, entries, asdict(ds))
+            tmp = vdir / f".v{version}.json.tmp-{uuid.uuid4().hex[:8]}"
+            tmp.write_text(json.dumps(dv.to_json(), indent=2))
             try:
-                with open(vdir / f"v{version}.json", "x") as out:
-                    json.dump(dv.to_json(), out, indent=2)
+                os.link(tmp, vdir / f"v{version}.json")   # exclusive and atomic: whole or absent
                 return dv
             except FileExistsError:
                 continue
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def versions(self, name: str) -> list[DatasetVersion]:
         vdir = self._versions_dir(name)
-        if not vdir.is_dir():
-            return []
         out = []
-        for p in vdir.glob("v*.json"):
+        for n in sorted(_numbers(vdir)):
             try:
-                out.append(DatasetVersion(**json.loads(p.read_text())))
-            except (ValueError, TypeError):
-                continue  # a version being written right now
-        return sorted(out, key=lambda v: v.version)
+                out.append(DatasetVersion.from_json(json.loads((vdir / f"v{n}.json").read_text())))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue   # unreadable (a crash before this fix, a full disk): skipped, its number stays taken
+        return out
 
     def names(self) -> list[str]:
         root = self.ws.datasets / "registry"
@@ -200,3 +311,32 @@ class DatasetStore:
             raise NotFoundError(f"dataset {name!r}" + (f" version {version}" if version else "")
                                 + f" not found; registered datasets: {known}")
         return versions[-1]
+
+
+def _numbers(vdir: Path) -> list[int]:
+    if not vdir.is_dir():
+        return []
+    return [int(m.group(1)) for p in vdir.iterdir() if (m := re.fullmatch(r"v(\d+)\.json", p.name))]
+
+
+def _same_stat(path: Path, m: dict) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return st.st_size == m.get("size") and st.st_mtime_ns == m.get("mtime_ns") and not path.is_symlink()
+
+
+def _with_paths(record: dict, blob: Path) -> dict:
+    for m in record["files"]:
+        m["path"] = str(blob / m["rel"])
+    record["path"] = str(blob / record["root"])
+    return record
+
+
+def _units(entry: dict, fmt) -> list[dict]:
+    """What a format reads: one unit per file, or (image folders) the entry's directory."""
+    base = {"entry": entry["name"], "source": entry["source"]}
+    if fmt.whole_entry:
+        return [{**base, "path": entry["path"], "sha256": entry["sha256"], "size": entry["size"], "info": entry["info"]}]
+    return [{**base, "path": f["path"], "sha256": f["sha256"], "size": f["size"], "info": f["info"]} for f in entry["files"]]

@@ -25,16 +25,6 @@ def emit_progress(**event) -> None:
 
 
 @dataclass
-class Arrays:
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-
-
-@dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
     test: dict = field(default_factory=dict)
@@ -93,52 +83,54 @@ class DistributedSteps:
 
         return eval_pass
 
-    def _dataset(self, x, y, *, shuffle_seed: int | None, steps_per_element: int | None):
-        """tf.data: cache, seeded per-epoch shuffle, then groups of `steps_per_element` per-replica
-        batches so one call runs many steps.
+    def _dataset(self, split, *, shuffle_seed: int | None, steps_per_element: int | None):
+        """The distributed tf.data pipeline of a split; training groups `steps_per_element`
+        per-replica batches so one call runs many steps.
 
-        Training data is sharded so that every strategy sees the single-process global batches:
-        each input pipeline shuffles the whole split with the same seed, cuts it into global
-        batches and gives each of its replicas that replica's slice. Evaluation data is sharded."""
-        tf, gb = self.t.tf, self.t.global_batch
-        key = id(x)
-        if key not in self._tensors:  # convert once: later epochs reuse the same tensors
-            self._tensors[key] = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
-        tx, ty = self._tensors[key]
-        buf = self.t.cfg.shuffle_buffer or len(x)
-        external = self.t.strategy.shard
+        In memory, training sees the single-process global batches under every strategy: each
+        input pipeline shuffles the whole split with the same seed, cuts it into global batches and
+        gives each of its replicas that replica's slice. Streamed, each input pipeline reads its own
+        files (or every n-th example), shuffles with a buffer, and yields exactly steps_per_epoch
+        batches (repeating its share if it is short), so collectives never wait on an empty worker.
+        Evaluation data is sharded either way."""
+        tf, gb, t = self.t.tf, self.t.global_batch, self.t
+        external = t.strategy.shard
+        tensors = self._tensors_of(split) if split.in_memory else None
 
         def dataset_fn(ctx):
             n, i = external or (ctx.num_input_pipelines, ctx.input_pipeline_id)
-            per_replica = gb // n if external else ctx.get_per_replica_batch_size(gb)
-            ds = tf.data.Dataset.from_tensor_slices((tx, ty)).cache()
-            if steps_per_element:
+            rpp = 1 if external else ctx.num_replicas_in_sync // ctx.num_input_pipelines   # replicas per pipeline
+            per_replica = gb // (n * rpp)
+            if split.in_memory:
+                ds = tf.data.Dataset.from_tensor_slices(tensors).cache()
+                if not steps_per_element:
+                    return _cast(ds.shard(n, i) if n > 1 else ds, per_replica * 16).prefetch(tf.data.AUTOTUNE)
                 if shuffle_seed is not None:
-                    ds = ds.shuffle(buf, seed=shuffle_seed, reshuffle_each_iteration=False)
-                ds = ds.batch(gb, drop_remainder=True).batch(steps_per_element)  # [steps, global batch]
-                replicas = 1 if external else ctx.num_replicas_in_sync // ctx.num_input_pipelines
-                if n * replicas > 1:
-                    # consecutive elements of a pipeline go to its consecutive replicas: emit each
-                    # replica's slice of the same global batches, in replica order
-                    def slices(bx, by):
-                        def take(r):
-                            lo = (i * replicas + tf.cast(r, tf.int32)) * per_replica
-                            return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica]
-                        return tf.data.Dataset.range(replicas).map(take)
-                    ds = ds.flat_map(slices)
+                    ds = ds.shuffle(t.cfg.shuffle_buffer or split.count, seed=shuffle_seed, reshuffle_each_iteration=False)
+                ds = _cast(ds, gb, drop=True).batch(steps_per_element)    # [steps, global batch]
+                first = i * rpp * per_replica
             else:
-                if n > 1:
-                    ds = ds.shard(n, i)
-                ds = ds.batch(per_replica * 16)
+                if not steps_per_element:
+                    return split.stream.batched(n, i, None, False, per_replica * 16).prefetch(tf.data.AUTOTUNE)
+                ds = split.stream.batched(n, i, shuffle_seed, True, rpp * per_replica, buffer=t.cfg.shuffle_buffer)
+                ds = ds.take(t.steps_per_epoch).batch(steps_per_element)
+                first = 0
+            if (n * rpp if split.in_memory else rpp) > 1:   # several replicas share these batches
+                ds = _replica_slices(ds, first, rpp, per_replica)
             return ds.prefetch(tf.data.AUTOTUNE)
 
-        return self.t.strategy.tf.distribute_datasets_from_function(dataset_fn)
+        return t.strategy.tf.distribute_datasets_from_function(dataset_fn)
 
-    def train_epoch(self, data: Arrays, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
+    def _tensors_of(self, split):
+        key = id(split.x)
+        if key not in self._tensors:  # convert once: later epochs reuse the same tensors
+            self._tensors[key] = (self.t.tf.convert_to_tensor(split.x), self.t.tf.convert_to_tensor(split.y))
+        return self._tensors[key]
+
+    def train_epoch(self, data, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yields (steps done so far, sums of this call) after each call."""
         t, k = self.t, self.t.cfg.steps_per_call
-        chunks = self._dataset(data.x_train, data.y_train, shuffle_seed=t.cfg.seed * 1000 + epoch,
-                               steps_per_element=k)
+        chunks = self._dataset(data.train, shuffle_seed=t.cfg.seed * 1000 + epoch, steps_per_element=k)
         done = 0
         for xs, ys in chunks:
             t.callbacks.on_train_batch_begin(done)
@@ -146,8 +138,32 @@ class DistributedSteps:
             done = min(done + k, t.steps_per_epoch)
             yield done, sums
 
-    def evaluate(self, x, y) -> np.ndarray:
-        return self.t.host_sums(self._eval_pass(self._dataset(x, y, shuffle_seed=None, steps_per_element=None)))
+    def evaluate(self, split) -> np.ndarray:
+        return self.t.host_sums(self._eval_pass(self._dataset(split, shuffle_seed=None, steps_per_element=None)))
+
+
+def _cast(ds, batch: int, drop: bool = False):
+    """Batches with float32 features (image arrays stay uint8 in memory until here)."""
+    import tensorflow as tf
+
+    ds = ds.batch(batch, drop_remainder=drop)
+    if ds.element_spec[0].dtype != tf.float32:
+        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds
+
+
+def _replica_slices(ds, first: int, replicas: int, per_replica: int):
+    """Consecutive elements of a pipeline go to its consecutive replicas: emit each replica's
+    slice [first + r * per_replica, +per_replica) of every group of batches, in replica order."""
+    import tensorflow as tf
+
+    def slices(bx, by):
+        def take(r):
+            lo = first + tf.cast(r, tf.int32) * per_replica
+            return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica]
+        return tf.data.Dataset.range(replicas).map(take)
+
+    return ds.flat_map(slices)
 
 
 class Trainer:
@@ -236,15 +252,16 @@ class Trainer:
         return {f"{prefix}loss": float(sums[0] / n),
                 **{f"{prefix}{k}": v for k, v in self.task.metrics.results(sums[2:]).items()}}
 
-    def evaluate(self, x, y) -> dict:
-        sums = self.steps.evaluate(x, y)
+    def evaluate(self, split) -> dict:
+        sums = self.steps.evaluate(split)
         return {**self.logs_from(sums), "count": int(sums[1])}
 
     # ---------------------------------------------------------------- fit
-    def fit(self, data: Arrays, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    def fit(self, data, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+        """Train on data.train (a trainkit.data.load.Data), validate on data.val, test on data.test."""
         cfg, epochs = self.cfg, self.cfg.epochs
         if self.steps_per_epoch == 0:
-            raise TrainkitError(f"trainer.batch_size: expected at most the {len(data.x_train)} training examples "
+            raise TrainkitError(f"trainer.batch_size: expected at most the {data.train.count} training examples "
                                 f"(one global batch per step), got {self.global_batch}")
         result = TrainResult()
         ckpt_vars = self.checkpoint_variables()
@@ -266,8 +283,8 @@ class Trainer:
                 if self.is_chief:
                     emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=self.steps_per_epoch)
             logs = {"epoch": epoch + 1, **self.logs_from(total)}
-            if len(data.x_val):
-                logs.update(self.logs_from(self.steps.evaluate(data.x_val, data.y_val), "val_"))
+            if data.val.count:
+                logs.update(self.logs_from(self.steps.evaluate(data.val), "val_"))
             logs["epoch_time_s"] = time.perf_counter() - t0
             self.callbacks.on_epoch_end(epoch, dict(logs))
             result.history.append(logs)
@@ -280,7 +297,7 @@ class Trainer:
                 result.stopped_early = True
                 break
         self.callbacks.on_train_end({"epochs": len(result.history)})
-        result.test = self.evaluate(data.x_test, data.y_test)
+        result.test = self.evaluate(data.test)
         return result
 
     def checkpoint_variables(self) -> list:

@@ -25,15 +25,26 @@ class CoordinatedSteps:
         self._eval_batch = tf.function(trainer.eval_sums)
         self._iterator = None
 
-    def _per_worker_iterator(self, data):
-        """Each worker's own endless, shuffled stream of step groups (pixels travel as uint8 when
-        they are whole numbers in 0..255, 4x smaller than float32)."""
+    def _per_worker_iterator(self, split):
+        """Each worker's own endless, shuffled stream of step groups. Streamed data: each worker
+        reads its own files. In memory: the split travels inside the dataset function (pixels as
+        uint8 when they are whole numbers in 0..255, 4x smaller than float32)."""
         import tensorflow as tf
 
-        x, y = data.x_train, data.y_train
+        gb, k = self.t.global_batch, self.t.cfg.steps_per_call
+        if not split.in_memory:
+            def from_files(ctx):
+                seed = self.t.cfg.seed + ctx.input_pipeline_id
+                ds = split.stream.batched(ctx.num_input_pipelines, ctx.input_pipeline_id, seed, True, gb,
+                                          buffer=self.t.cfg.shuffle_buffer)
+                return ds.batch(k, drop_remainder=True).prefetch(2)
+
+            strategy = self.t.strategy.tf
+            return iter(self.coordinator.create_per_worker_dataset(
+                lambda: strategy.distribute_datasets_from_function(from_files)))
+        x, y = split.x, split.y
         small = x.dtype != np.uint8 and x.size and x.min() >= 0 and x.max() <= 255 and np.all(x == np.round(x))
         x_send = x.astype(np.uint8) if small else x
-        gb, k = self.t.global_batch, self.t.cfg.steps_per_call
         buf = self.t.cfg.shuffle_buffer or len(y)
 
         def dataset_fn():
@@ -46,15 +57,19 @@ class CoordinatedSteps:
     def train_epoch(self, data, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
         """Schedule one epoch's worth of step groups, wait for all, yield their sums once."""
         if self._iterator is None:
-            self._iterator = self._per_worker_iterator(data)
+            self._iterator = self._per_worker_iterator(data.train)
         k = self.t.cfg.steps_per_call
         calls = -(-self.t.steps_per_epoch // k)
         results = [self.coordinator.schedule(self._worker_fn, args=(self._iterator,)) for _ in range(calls)]
         self.coordinator.join()
         yield self.t.steps_per_epoch, np.sum([r.fetch() for r in results], axis=0)
 
-    def evaluate(self, x, y) -> np.ndarray:
+    def evaluate(self, split) -> np.ndarray:
+        import tensorflow as tf
+
+        batches = (tf.data.Dataset.from_tensor_slices((split.x, split.y)).batch(1024) if split.in_memory
+                   else split.stream.batched(1, 0, None, False, 1024))
         total = np.zeros(self.t.sums_size)
-        for i in range(0, len(x), 1024):
-            total += np.asarray(self._eval_batch(x[i:i + 1024], y[i:i + 1024]), dtype=np.float64)
+        for x, y in batches:
+            total += np.asarray(self._eval_batch(tf.cast(x, tf.float32), y), dtype=np.float64)
         return total

@@ -1,0 +1,229 @@
+"""The worker's view of a registered dataset: train / validation / test splits, each in memory or
+streamed from the cached files with tf.data (`dataset.in_memory: auto|true|false`).
+
+Which split an example belongs to is a pure function of its index in the train role (files in
+their fixed order): `limit_train` keeps the first N, `validation_size` takes the last ones, and
+fractions (`validation_fraction`, `test_fraction` when there are no such files) pick by a seeded
+hash of the index. So the same examples land in the same split whether read whole or streamed."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .formats import get_format
+
+STREAM_BUFFER = 10_000          # examples permuted together when streaming (trainer.shuffle_buffer=0)
+STREAM_BUFFER_BYTES = 256e6     # ... or fewer, for big examples
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Indices in [start, stop) whose hash lies in [lo, hi)."""
+
+    start: int = 0
+    stop: int | None = None
+    lo: float = 0.0
+    hi: float = 1.0
+    seed: int = 0
+
+    def hash(self, idx):
+        return ((idx * 2654435761 + self.seed * 40503 + 12345) % (1 << 32)) / float(1 << 32)
+
+    def mask(self, idx: np.ndarray) -> np.ndarray:
+        keep = idx >= self.start
+        if self.stop is not None:
+            keep &= idx < self.stop
+        if (self.lo, self.hi) != (0.0, 1.0):
+            h = self.hash(idx.astype(np.int64))
+            keep &= (h >= self.lo) & (h < self.hi)
+        return keep
+
+    def tf_keep(self, idx):
+        import tensorflow as tf
+
+        keep = idx >= self.start
+        if self.stop is not None:
+            keep = tf.logical_and(keep, idx < self.stop)
+        if (self.lo, self.hi) != (0.0, 1.0):
+            h = tf.cast(tf.math.floormod(idx * 2654435761 + self.seed * 40503 + 12345, 1 << 32), tf.float64) / float(1 << 32)
+            keep = tf.logical_and(keep, tf.logical_and(h >= self.lo, h < self.hi))
+        return keep
+
+
+@dataclass
+class Stream:
+    """A role's files read through tf.data: global index = the file's offset + position in it."""
+
+    fmt: Any
+    ds: Any                   # DatasetConfig
+    info: dict
+    files: list[str]
+    counts: list[int]
+    labels: list[int]         # per file (image folders: each file is one example), else -1
+    selection: Selection = field(default_factory=Selection)
+    example_bytes: int = 4
+
+    def batched(self, shards: int, index: int, seed: int | None, repeat: bool, batch: int, buffer: int = 0):
+        """This input pipeline's (x, y) batches: its own files (every `shards`-th, in a per-epoch
+        seeded order), or, with fewer files than pipelines, every `shards`-th example. With a seed,
+        blocks of `buffer` examples (default 10k, fewer for big examples) are permuted at random:
+        a block shuffle, whole tensors at a time (tf.data's per-example cost would dominate)."""
+        import tensorflow as tf
+
+        offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        order = np.arange(len(self.files)) if seed is None else np.random.default_rng(seed).permutation(len(self.files))
+        by_file = len(self.files) >= shards
+        mine = order[index::shards] if by_file else order
+        items = tf.data.Dataset.from_tensor_slices((np.array(self.files)[mine], offsets[mine],
+                                                    np.array(self.labels, dtype=np.int32)[mine]))
+
+        def select(i, x, y):
+            keep = self.selection.tf_keep(i)
+            if not by_file:
+                keep = tf.logical_and(keep, tf.equal(tf.math.floormod(i, shards), index))
+            return tf.boolean_mask(x, keep), tf.boolean_mask(y, keep)
+
+        out = self.fmt.batches(items, self.ds, self.info).map(select, num_parallel_calls=tf.data.AUTOTUNE)
+        if repeat:
+            out = out.repeat()
+        if seed is not None:
+            size = buffer or max(1024, min(STREAM_BUFFER, int(STREAM_BUFFER_BYTES / max(self.example_bytes, 1))))
+            out = out.rebatch(size).enumerate().map(lambda j, xy: _permute(xy, seed, j))
+        return out.rebatch(batch, drop_remainder=repeat)
+
+
+def _permute(xy, seed: int, block: int):
+    """One block of examples in a random order drawn from (seed, block number)."""
+    import tensorflow as tf
+
+    x, y = xy
+    noise = tf.random.stateless_uniform([tf.shape(y)[0]], seed=tf.stack([tf.constant(seed, tf.int64), block]))
+    order = tf.argsort(noise)
+    return tf.gather(x, order), tf.gather(y, order)
+
+
+@dataclass
+class Split:
+    """One split's examples: arrays (x may stay uint8; the pipeline casts) or a Stream."""
+
+    count: int
+    x: np.ndarray | None = None
+    y: np.ndarray | None = None
+    stream: Stream | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return self.stream is None
+
+    def arrays(self, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The first `limit` (or all) examples as float32 features and labels."""
+        if self.in_memory:
+            return self.x[:limit].astype(np.float32), self.y[:limit]
+        xs, ys = [], []
+        for x, y in self.stream.batched(1, 0, None, False, 1024).take(-(-(limit or self.count) // 1024)):
+            xs.append(x.numpy())
+            ys.append(y.numpy())
+        x, y = np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+        return x.astype(np.float32), y
+
+
+@dataclass
+class Data:
+    train: Split
+    val: Split
+    test: Split
+    input_shape: list[int]
+    num_classes: int | None
+    streaming: bool
+    name: str = ""
+    version: int = 0
+
+    def describe(self) -> str:
+        how = "streamed from files" if self.streaming else "in memory"
+        return (f"data: {self.name} v{self.version} train={self.train.count} val={self.val.count} "
+                f"test={self.test.count} ({how})")
+
+
+def selections(ds, roles: set[str], n_train: int) -> dict[str, tuple[str, Selection]]:
+    """split -> (role it comes from, which of that role's examples)."""
+    limit = min(n_train, ds.limit_train or n_train)
+    test_frac = 0.0 if "test" in roles else ds.test_fraction
+    seed = ds.split_seed
+    out = {"test": ("test", Selection(stop=ds.limit_test)) if "test" in roles else
+           ("train", Selection(stop=limit, lo=0.0, hi=test_frac, seed=seed))}
+    if "validation" in roles:
+        out["val"] = ("validation", Selection())
+        out["train"] = ("train", Selection(stop=limit, lo=test_frac, seed=seed))
+    elif ds.validation_size is not None:
+        cut = max(limit - ds.validation_size, 0)
+        out["val"] = ("train", Selection(start=cut, stop=limit, lo=test_frac, seed=seed))
+        out["train"] = ("train", Selection(stop=cut, lo=test_frac, seed=seed))
+    else:
+        val_hi = test_frac + ds.validation_fraction
+        out["val"] = ("train", Selection(stop=limit, lo=test_frac, hi=val_hi, seed=seed))
+        out["train"] = ("train", Selection(stop=limit, lo=val_hi, seed=seed))
+    return out
+
+
+def should_stream(ds, fmt, info: dict, local_size: int = 1) -> bool:
+    """dataset.in_memory: true/false, or auto: stream when the decoded examples would take more
+    than memory_fraction of this host's memory (shared by the job's processes on it)."""
+    setting = str(ds.in_memory).lower()
+    if setting in ("true", "false"):
+        return setting == "false"
+    if not fmt.streams:
+        return False
+    total = sum(info.get("records", {}).values())
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return fmt.decoded_bytes(info, total) > ds.memory_fraction * ram / max(local_size, 1)
+
+
+def load_data(ds, version: dict, local_size: int = 1) -> Data:
+    """The dataset version `version` (the registered JSON) as train / val / test splits."""
+    from .datasets import DatasetVersion
+
+    dv = DatasetVersion.from_json(version)
+    fmt = get_format(ds.format)
+    if ds.format == "custom":
+        from .custom import load_custom
+
+        return load_custom(ds, dv)
+    info = dv.info
+    streaming = should_stream(ds, fmt, info, local_size)
+    roles = set(dv.files)
+    if "train" not in roles and ds.format != "idx":
+        raise DataError(f"dataset {ds.name}: expected files with role 'train', got roles {sorted(roles)}")
+    counts = info["records"]
+    sel = selections(ds, {"train", "test"} if ds.format == "idx" else roles, counts["train"])
+    source = _streams(fmt, ds, dv, info) if streaming else fmt.split_arrays(dv.files, ds, info)
+    splits = {name: _split(source[role], selection, streaming) for name, (role, selection) in sel.items()}
+    return Data(splits["train"], splits["val"], splits["test"], list(info["input_shape"]),
+                ds.num_classes if ds.num_classes is not None else info.get("num_classes"), streaming, dv.name, dv.version)
+
+
+def _split(source, selection: Selection, streaming: bool) -> Split:
+    if streaming:
+        stream = Stream(**{**source.__dict__, "selection": selection})
+        n = int(selection.mask(np.arange(sum(stream.counts))).sum())
+        return Split(n, stream=stream)
+    x, y = source
+    keep = selection.mask(np.arange(len(x)))
+    return Split(int(keep.sum()), x[keep], y[keep])
+
+
+def _streams(fmt, ds, dv, info: dict) -> dict[str, Stream]:
+    """role -> Stream over the role's files in their registered order."""
+    example_bytes = 4 * int(np.prod(info["input_shape"]))
+    out = {}
+    for role, members in dv.files.items():
+        if fmt.whole_entry:
+            items = fmt.items(members, info)
+            files, counts, labels = [p for p, _ in items], [1] * len(items), [lab for _, lab in items]
+        else:
+            files, counts, labels = [m["path"] for m in members], [m["info"]["records"] for m in members], [-1] * len(members)
+        out[role] = Stream(fmt, ds, info, files, counts, labels, example_bytes=example_bytes)
+    return out
