@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import IntegrityError, NotFoundError, TrainkitError, UsageError
+from ..fsutil import atomic_write_bytes
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 STALE_S = 24 * 3600  # another host's leftovers are removed only after this long
 
 
@@ -42,6 +43,25 @@ def check_name(value: str, what: str = "model name") -> str:
         raise UsageError(f"{what}: expected 1-128 letters, digits, '.', '_' or '-' starting with a "
                            f"letter or digit (no '/', '..', spaces or control characters), got {value!r}")
     return value
+
+
+def safe_rel_path(rel) -> bool:
+    """A manifest path that stays inside the version directory (and a download's destination):
+    '/'-separated names, none empty, '.' or '..', no backslash or control character."""
+    return (isinstance(rel, str) and not any(part in ("", ".", "..") for part in rel.split("/"))
+            and not any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in rel))
+
+
+SAFE_PATH = "a relative path of '/'-separated names (no empty, '.' or '..' part, no '\\' or control character)"
+
+
+def check_manifest(entry: dict, where: str) -> dict:
+    """An entry whose manifest paths are all safe; a tampered one is an IntegrityError."""
+    bad = [rel for rel in entry.get("manifest", {}) if not safe_rel_path(rel)]
+    if bad:
+        raise IntegrityError(f"{where}: manifest path: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}; "
+                             "the entry was tampered with or corrupted, nothing was read or written")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -152,9 +172,14 @@ class Registry:
             raise NotFoundError(f"{ref}: no such version (versions: {', '.join(map(str, have))})")
         return ref.name, ref.version
 
+    def _load_entry(self, name: str, version: int) -> dict:
+        """A version's entry.json, refused if a manifest path could leave the version directory."""
+        path = self._p(name, "versions", version, "entry.json")
+        return check_manifest(json.loads(self.fs.cat_file(path)), f"{name}:{version} ({path})")
+
     def entry(self, ref: ModelRef | str) -> dict:
         name, version = self.resolve(ref)
-        entry = json.loads(self.fs.cat_file(self._p(name, "versions", version, "entry.json")))
+        entry = self._load_entry(name, version)
         entry["aliases"] = sorted(a for a, v in self.aliases(name).items() if v == version)
         entry["path"] = self.url_of(name, version)
         return entry
@@ -169,6 +194,7 @@ class Registry:
         check_name(name)
         for a in aliases:
             check_name(a, "alias")
+        self._check_dests(artifacts)
         missing = [f"{k} ({v})" for k, v in artifacts.items() if not Path(v).exists()]
         if missing:
             raise NotFoundError(f"cannot register {name!r}: missing artifact(s) {', '.join(missing)}")
@@ -196,8 +222,9 @@ class Registry:
     def update(self, name: str, version: int, fields: dict, artifacts: dict[str, str | Path] = {}) -> dict:
         """Add or replace artifacts of an existing version and merge `fields` into its entry."""
         name, version = self.resolve(ModelRef(name, version))
+        self._check_dests(artifacts)
         base = self._p(name, "versions", version)
-        entry = json.loads(self.fs.cat_file(f"{base}/entry.json"))
+        entry = self._load_entry(name, version)
         manifest = dict(entry.get("manifest", {}))
         self.clean_leftovers(name)
         for dest, src in artifacts.items():
@@ -272,19 +299,22 @@ class Registry:
         if not wanted:
             tops = sorted({k.split("/", 1)[0] for k in entry["manifest"]})
             raise NotFoundError(f"{name}:{version}: no artifact {artifact!r} (artifacts: {', '.join(tops)})")
-        out = []
+        targets = {rel: _inside(Path(dest), rel) for rel in wanted}   # every path checked before any write
         for rel, want in wanted.items():
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
             data = self.fs.cat_file(f"{base}/{rel}")
             if hashlib.sha256(data).hexdigest() != want["sha256"]:
                 raise IntegrityError(f"{name}:{version}/{rel}: sha256 mismatch while downloading; "
                                      f"run `trainkit models verify {name}:{version}`")
-            target.write_bytes(data)
-            out.append(target)
-        return out
+            atomic_write_bytes(targets[rel], data)
+        return list(targets.values())
 
     # ------------------------------------------------------------------ internals
+    @staticmethod
+    def _check_dests(artifacts: dict) -> None:
+        bad = [dest for dest in artifacts if not safe_rel_path(dest)]
+        if bad:
+            raise UsageError(f"artifact name: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}")
+
     def _claim(self, name: str, owner: str) -> int:
         """Take the next never-used version number with an exclusive create."""
         claims = self._p(name, "claims")
@@ -375,6 +405,16 @@ class Registry:
                 self.fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
+
+
+def _inside(dest: Path, rel: str) -> Path:
+    """dest/rel, resolved (symlinks followed); an IntegrityError unless it stays inside dest."""
+    root = dest.resolve()
+    target = (root / rel).resolve()
+    if not safe_rel_path(rel) or target == root or not target.is_relative_to(root):
+        raise IntegrityError(f"{dest}: manifest path {rel!r} resolves to {target}, outside the destination; "
+                             "nothing was written there")
+    return target
 
 
 def _mtime(info: dict) -> float | None:
