@@ -5,31 +5,38 @@ Layout under the root (any fsspec URL; default `<workspace>/models`):
     <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused)
     <name>/versions/<N>/         artifacts/ plus entry.json; visible only once entry.json exists
     <name>/aliases/<alias>       the version number an alias points at
-    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__uuid)
+    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__start__id): artifacts/
+                                 and a heartbeat file its process rewrites every HEARTBEAT_S
 
 Registration stages every artifact (hashing as it copies), claims the next free number with an
-exclusive create, moves the staged tree into place and writes entry.json last. A crash at any step
-leaves nothing visible; leftovers of dead owners are removed by the next call. This module imports
+exclusive create, moves the staged tree into place, checks that every manifest file arrived and
+writes entry.json last; only then does it remove its staging directory (and heartbeat). A crash at
+any step leaves nothing visible. The next call removes leftovers whose registration can no longer
+finish (`_gone`): proven dead in our own pid namespace, or silent for STALE_S. This module imports
 no TensorFlow.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import IntegrityError, NotFoundError, TrainkitError, UsageError
 from ..fsutil import atomic_write_bytes
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-STALE_S = 24 * 3600  # another host's leftovers are removed only after this long
+HEARTBEAT_S = 5.0  # a registration rewrites its heartbeat this often, from a thread
+STALE_S = 600.0    # leftovers of another host or container go once their heartbeat is this old (> clock skew)
 
 
 def valid_name(value) -> bool:
@@ -88,18 +95,73 @@ class ModelRef:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}__{os.getpid()}__{uuid.uuid4().hex[:8]}"
+    """host__pid__start__id: unique, and dated (a staging directory is judged by it until its heartbeat exists)."""
+    return f"{socket.gethostname()}__{os.getpid()}__{int(time.time())}__{uuid.uuid4().hex[:8]}"
 
 
-def _owner_dead(owner: str, mtime: float | None) -> bool:
-    """Whether the registration owning a leftover can no longer finish it."""
-    from ..runs import pid_alive
+def _started(owner: str) -> float:
+    """When a registration began, from its owner name (0 for names without a time)."""
+    parts = owner.split("__")
+    return float(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else 0.0
 
-    host, _, rest = owner.partition("__")
-    pid = rest.partition("__")[0]
-    if host == socket.gethostname() and pid.isdigit():
-        return not pid_alive(int(pid), host)
-    return mtime is not None and time.time() - mtime > STALE_S
+
+@functools.cache
+def _namespace() -> str:
+    """This kernel boot and pid namespace ('' where unknown): a pid names one process only inside one.
+    Containers sharing a host name differ here."""
+    try:
+        return f"{Path('/proc/sys/kernel/random/boot_id').read_text().strip()}/{os.readlink('/proc/self/ns/pid')}"
+    except OSError:
+        return ""
+
+
+def _record(owner: str) -> dict:
+    """Who registers, as written into its heartbeat and its claim."""
+    return {"owner": owner, "ns": _namespace(), "pid": os.getpid(), "time": time.time()}
+
+
+def _pid_gone(pid: Any) -> bool:
+    """No such process in our pid namespace (a zombie counts as gone: it finishes nothing)."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except (OSError, TypeError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def _gone(record: dict, last_beat: float) -> bool:
+    """Whether the registration a heartbeat or claim describes can no longer finish: its process is
+    dead in our own pid namespace (same boot, same namespace: the pid means the same process), or
+    its last sign of life is older than STALE_S. A pid read in another container proves nothing."""
+    if record.get("ns") and record["ns"] == _namespace() and _pid_gone(record.get("pid")):
+        return True
+    return time.time() - last_beat > STALE_S
+
+
+class _Heartbeat:
+    """Calls `beat` now and then every HEARTBEAT_S from a daemon thread until the block ends."""
+
+    def __init__(self, beat: Callable[[], None]):
+        self.beat, self.stop = beat, threading.Event()
+        self.thread = threading.Thread(target=self._run, name="registry-heartbeat", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.beat()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - a missed beat only lets others clean up sooner; publish re-checks
+                pass
 
 
 class Registry:
@@ -199,22 +261,17 @@ class Registry:
         if missing:
             raise NotFoundError(f"cannot register {name!r}: missing artifact(s) {', '.join(missing)}")
         self.clean_leftovers(name)
-        owner = _owner()
-        staging = self._p(name, ".staging", owner)
-        try:
+        with self._staging(name) as (staging, record):
             manifest = {}
             for dest, src in artifacts.items():
                 manifest.update(self._put_hashed(Path(src), f"{staging}/artifacts", dest))
             if on_staged:
                 on_staged()
-            version = self._claim(name, owner)
+            version = self._claim(name, record)
             final = self._p(name, "versions", version)
-            self._move(staging + "/artifacts", final + "/artifacts")
-        finally:
-            self._rm(staging)
-        entry = {**metadata, "name": name, "version": version, "created": time.time(),
-                 "manifest": dict(sorted(manifest.items()))}
-        self._write_json(f"{final}/entry.json", entry)  # the version becomes visible here
+            self._move(f"{staging}/artifacts", f"{final}/artifacts")
+            self._publish(final, {**metadata, "name": name, "version": version, "created": time.time(),
+                                  "manifest": dict(sorted(manifest.items()))})
         for a in aliases:
             self.set_alias(name, a, version)
         return self.entry(ModelRef(name, version))
@@ -228,14 +285,11 @@ class Registry:
         manifest = dict(entry.get("manifest", {}))
         self.clean_leftovers(name)
         for dest, src in artifacts.items():
-            tmp = self._p(name, ".staging", _owner())
-            try:
-                hashes = self._put_hashed(Path(src), tmp, dest)
+            with self._staging(name) as (tmp, _):
+                hashes = self._put_hashed(Path(src), f"{tmp}/artifacts", dest)
                 if not Path(src).is_file():
                     self._rm(f"{base}/artifacts/{dest}")
-                self._move(f"{tmp}/{dest}", f"{base}/artifacts/{dest}")
-            finally:
-                self._rm(tmp)
+                self._move(f"{tmp}/artifacts/{dest}", f"{base}/artifacts/{dest}")
             manifest = {k: v for k, v in manifest.items() if not (k == dest or k.startswith(dest + "/"))}
             manifest.update(hashes)
         entry.update(fields, manifest=dict(sorted(manifest.items())), updated=time.time())
@@ -309,13 +363,37 @@ class Registry:
         return list(targets.values())
 
     # ------------------------------------------------------------------ internals
+    @contextmanager
+    def _staging(self, name: str) -> Iterator[tuple[str, dict]]:
+        """A staging directory whose heartbeat stays fresh until the block ends; then it is removed."""
+        record = _record(_owner())
+        path = self._p(name, ".staging", record["owner"])
+        try:
+            with _Heartbeat(lambda: self._write_json(f"{path}/heartbeat", {**record, "time": time.time()})):
+                yield path, record
+        finally:
+            self._rm(path)
+
+    def _publish(self, final: str, entry: dict) -> None:
+        """Write entry.json (the version becomes visible) only if every manifest file is in place."""
+        base = f"{final}/artifacts"
+        found = {p[len(base) + 1:]: info.get("size") for p, info in self.fs.find(base, detail=True).items()}
+        bad = [f"{rel} (expected {m['size']} bytes, got {found.get(rel, 'no file')})"
+               for rel, m in entry["manifest"].items() if found.get(rel) != m["size"]]
+        if bad:
+            self._rm(final)
+            raise IntegrityError(f"{entry['name']}:{entry['version']}: expected every manifest artifact in {base} "
+                                 f"before publishing, missing or wrong size: {', '.join(bad)}; nothing was "
+                                 "published (the version number stays used)")
+        self._write_json(f"{final}/entry.json", entry)
+
     @staticmethod
     def _check_dests(artifacts: dict) -> None:
         bad = [dest for dest in artifacts if not safe_rel_path(dest)]
         if bad:
             raise UsageError(f"artifact name: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}")
 
-    def _claim(self, name: str, owner: str) -> int:
+    def _claim(self, name: str, record: dict) -> int:
         """Take the next never-used version number with an exclusive create."""
         claims = self._p(name, "claims")
         self.fs.makedirs(claims, exist_ok=True)
@@ -325,7 +403,7 @@ class Registry:
         while True:
             try:
                 with self.fs.open(f"{claims}/{n}", "xb") as f:
-                    f.write(json.dumps({"owner": owner, "time": time.time()}).encode())
+                    f.write(json.dumps({**record, "time": time.time()}).encode())
                 return n
             except FileExistsError:
                 n += 1
@@ -343,28 +421,41 @@ class Registry:
             self.fs.mv(src, dst, recursive=True)
 
     def clean_leftovers(self, name: str) -> list[str]:
-        """Remove staging trees and half-published versions whose registering process died."""
-        removed = []
-        staging = self._p(name, ".staging")
-        if self.fs.exists(staging):
-            for info in self.fs.ls(staging, detail=True):
-                if _owner_dead(info["name"].rstrip("/").rsplit("/", 1)[-1], _mtime(info)):
-                    self._rm(info["name"])
-                    removed.append(info["name"])
-        versions, claims = self._p(name, "versions"), self._p(name, "claims")
-        if self.fs.exists(versions):
-            for p in self.fs.ls(versions, detail=False):
-                leaf = p.rstrip("/").rsplit("/", 1)[-1]
-                if self.fs.exists(f"{p.rstrip('/')}/entry.json"):
-                    continue
-                try:
-                    claim = json.loads(self.fs.cat_file(f"{claims}/{leaf}"))
-                except (FileNotFoundError, ValueError):
-                    claim = {"owner": "", "time": 0}
-                if _owner_dead(claim.get("owner", ""), claim.get("time")):
-                    self._rm(p)
-                    removed.append(p)
+        """Remove staging trees and half-published versions whose registration can no longer finish."""
+        removed = [p for p in self._children(self._p(name, ".staging")) if self._staging_gone(p)]
+        removed += [p for p in self._children(self._p(name, "versions")) if self._abandoned(name, p)]
+        for p in removed:
+            self._rm(p)
         return removed
+
+    def _staging_gone(self, path: str) -> bool:
+        """A staging directory without a heartbeat yet is judged by the start time in its name."""
+        beat = self._read_json(f"{path}/heartbeat")
+        return _gone(beat, beat.get("time", 0)) if beat else _gone({}, _started(path.rsplit("/", 1)[-1]))
+
+    def _abandoned(self, name: str, path: str) -> bool:
+        """A version directory without entry.json whose registration can no longer finish."""
+        leaf = path.rsplit("/", 1)[-1]
+        if not leaf.isdigit():
+            return False
+        claim = self._read_json(self._p(name, "claims", leaf)) or {}
+        owner = claim.get("owner") if valid_name(claim.get("owner")) else "-"
+        beat = self._read_json(self._p(name, ".staging", owner, "heartbeat")) or {}
+        if self.fs.exists(f"{path}/entry.json"):   # looked at after the heartbeat: its owner removes
+            return False                           # the heartbeat only once entry.json is written
+        return _gone(claim, max(claim.get("time", 0), beat.get("time", 0)))
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return [p.rstrip("/") for p in self.fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    def _read_json(self, path: str) -> dict | None:
+        try:
+            return json.loads(self.fs.cat_file(path))
+        except (OSError, ValueError):
+            return None
 
     def _put_hashed(self, src: Path, base: str, dest: str) -> dict[str, dict]:
         """Upload a file or a tree to base/dest, returning {relative path: {sha256, size}}."""
@@ -415,13 +506,6 @@ def _inside(dest: Path, rel: str) -> Path:
         raise IntegrityError(f"{dest}: manifest path {rel!r} resolves to {target}, outside the destination; "
                              "nothing was written there")
     return target
-
-
-def _mtime(info: dict) -> float | None:
-    t = info.get("mtime") or info.get("created") or info.get("LastModified")
-    if t is None:
-        return None
-    return t.timestamp() if hasattr(t, "timestamp") else float(t)
 
 
 def raise_if_failed(entry: dict) -> None:
