@@ -2,7 +2,8 @@
 
 Layout under the root (any fsspec URL; default `<workspace>/models`):
 
-    <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused)
+    <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused);
+                                 <N>.bid-<owner> while a bid is pending (filesystems without O_EXCL)
     <name>/versions/<N>/         artifacts/ plus entry.json; visible only once entry.json exists
     <name>/aliases/<alias>       the version number an alias points at
     <name>/.staging/<owner>/     a registration in progress (owner = host__pid__start__id): artifacts/
@@ -21,6 +22,7 @@ import functools
 import hashlib
 import json
 import os
+import random
 import re
 import socket
 import threading
@@ -31,12 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import IntegrityError, NotFoundError, TrainkitError, UsageError
+from ..errors import IntegrityError, NotFoundError, UsageError
 from ..fsutil import atomic_write_bytes
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 HEARTBEAT_S = 5.0  # a registration rewrites its heartbeat this often, from a thread
 STALE_S = 600.0    # leftovers of another host or container go once their heartbeat is this old (> clock skew)
+# fsspec protocols whose open(path, "xb") is an atomic create-if-absent: O_EXCL (local disks, NFS v3+).
+# Every other filesystem claims numbers with bids (Registry._bid): some object stores accept "xb"
+# and overwrite, and memory:// checks and then creates (two threads can both pass).
+EXCLUSIVE_CREATE = ("file", "local")
 
 
 def valid_name(value) -> bool:
@@ -172,7 +178,9 @@ class Registry:
 
         self.url = str(root)
         self.fs, self.root = fsspec.core.url_to_fs(os.path.expanduser(self.url))
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self.local = "file" in protocols
+        self.exclusive = any(p in EXCLUSIVE_CREATE for p in protocols)
 
     # ------------------------------------------------------------------ paths
     def _p(self, *parts: Any) -> str:
@@ -394,22 +402,51 @@ class Registry:
             raise UsageError(f"artifact name: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}")
 
     def _claim(self, name: str, record: dict) -> int:
-        """Take the next never-used version number with an exclusive create."""
+        """Take the next never-used version number: with an exclusive create where the filesystem
+        is known to do one (EXCLUSIVE_CREATE), else with a bid confirmed by listing (`_bid`)."""
         claims = self._p(name, "claims")
         self.fs.makedirs(claims, exist_ok=True)
-        taken = [int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.fs.ls(claims, detail=False)
-                 if p.rstrip("/").rsplit("/", 1)[-1].isdigit()]
-        n = max(taken, default=0) + 1
+        data = json.dumps({**record, "time": time.time()}).encode()
+        take = self._create if self.exclusive else self._bid
         while True:
-            try:
-                with self.fs.open(f"{claims}/{n}", "xb") as f:
-                    f.write(json.dumps({**record, "time": time.time()}).encode())
+            n = max(self._numbers(claims), default=0) + 1
+            if take(f"{claims}/{n}", data, record["owner"]):
                 return n
-            except FileExistsError:
-                n += 1
-            except (ValueError, NotImplementedError) as e:
-                raise TrainkitError(f"registry root {self.url}: its filesystem cannot create a file "
-                                    f"exclusively, which safe versioning needs ({e})") from e
+
+    def _numbers(self, claims: str) -> list[int]:
+        """Numbers taken by a claim (`N`) or a pending bid (`N.bid-OWNER`), listed afresh."""
+        return [int(h) for h in (leaf.partition(".")[0] for leaf in self._leaves(claims)) if h.isdigit()]
+
+    def _create(self, path: str, data: bytes, owner: str) -> bool:
+        """claims/N by an exclusive create (O_EXCL); False if another registration has it."""
+        try:
+            with self.fs.open(path, "xb") as f:
+                f.write(data)
+            return True
+        except FileExistsError:
+            return False
+
+    def _bid(self, path: str, data: bytes, owner: str) -> bool:
+        """claims/N where "xb" may silently overwrite: write a bid under a name only this registration
+        uses, then list; N is ours only if no other bid or claim for N is there. Two bidders cannot
+        both see only their own bid on a store that lists every file written before the listing
+        (local disks, S3, GCS, Azure): the later write precedes the later listing. A loser withdraws
+        its bid and retries after a random pause; a bid left by a crash burns its number."""
+        parent, n = path.rsplit("/", 1)
+        mine = f"{n}.bid-{owner}"
+        self.fs.pipe_file(f"{parent}/{mine}", data)
+        won = not [leaf for leaf in self._leaves(parent) if leaf.partition(".")[0] == n and leaf != mine]
+        if won:
+            self._write_bytes(path, data)   # only the winner writes claims/N
+        self._rm(f"{parent}/{mine}")
+        if not won:
+            time.sleep(random.uniform(0.0, 0.05))
+        return won
+
+    def _leaves(self, path: str) -> list[str]:
+        """Names in a directory, never from fsspec's listing cache (other processes write here)."""
+        self.fs.invalidate_cache(path)
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)]
 
     def _move(self, src: str, dst: str) -> None:
         """Move a file or tree into place; on a local root this is one atomic rename."""
