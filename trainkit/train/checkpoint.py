@@ -31,6 +31,8 @@ class Checkpointer:
         return None
 
     def save(self, epoch: int, variables: list, history: list[dict], extra: dict | None = None) -> None:
+        for partial in self.dir.glob(".*.tmp-*"):   # a killed save's temporary file (only the chief writes here)
+            partial.unlink(missing_ok=True)
         buf = io.BytesIO()
         np.savez(buf, *[np.asarray(v.numpy()) for v in variables])
         name = f"epoch-{epoch:04d}.npz"
