@@ -57,23 +57,37 @@ def test_a_version_is_not_published_when_an_artifact_vanished_before_entry_json(
     assert sorted(os.listdir(root / "m" / "versions")) == ["2"]
 
 
-def _foreign_staging(root, owner: str, beat: float | None, dir_mtime: float) -> None:
+def _staging_dir(root, owner: str, beat: float | None, dir_mtime: float | None = None) -> None:
     d = root / "m" / ".staging" / owner
     (d / "artifacts").mkdir(parents=True)
     (d / "artifacts" / "model.keras").write_bytes(b"partial")
     if beat is not None:
-        (d / "heartbeat").write_text(json.dumps({"owner": owner, "ns": "another-boot/pid:[4026531836]",
-                                                 "pid": 1, "time": beat}))
-    os.utime(d, (dir_mtime, dir_mtime))
+        (d / "heartbeat").write_text(json.dumps({"owner": owner, "time": beat}))
+    if dir_mtime is not None:
+        os.utime(d, (dir_mtime, dir_mtime))
 
 
 def test_cleanup_judges_other_hosts_by_the_heartbeat_content_not_the_directory_mtime(tmp_path):
     root, now = tmp_path / "reg", time.time()
-    _foreign_staging(root, "gpu7__41__aaaaaaaa", beat=now, dir_mtime=now - 3 * 86400)     # slow but alive
-    _foreign_staging(root, "gpu8__42__bbbbbbbb", beat=now - 2 * store.STALE_S, dir_mtime=now)  # dead
+    days_ago = int(now - 3 * 86400)
+    alive, dead = f"gpu7__41__{days_ago}__0123456789ab__aaaaaaaa", f"gpu8__42__{days_ago}__0123456789ab__bbbbbbbb"
+    _staging_dir(root, alive, beat=now, dir_mtime=now - 3 * 86400)               # slow, but beating
+    _staging_dir(root, dead, beat=now - 2 * store.STALE_S, dir_mtime=now)        # silent for 20 min
     removed = Registry(str(root)).clean_leftovers("m")
-    assert sorted(os.listdir(root / "m" / ".staging")) == ["gpu7__41__aaaaaaaa"]
-    assert [p.rsplit("/", 1)[-1] for p in removed] == ["gpu8__42__bbbbbbbb"]
+    assert sorted(os.listdir(root / "m" / ".staging")) == [alive]
+    assert [p.rsplit("/", 1)[-1] for p in removed] == [dead]
+
+
+def test_a_staging_directory_without_a_heartbeat_yet_is_judged_by_its_name(tmp_path):
+    """A kill between creating the directory and writing the first heartbeat (SIGKILL found it)."""
+    root, now, here = tmp_path / "reg", int(time.time()), store._namespace()
+    dead_here = f"{socket.gethostname()}__{dead_pid_here()}__{now}__{here}__aaaaaaaa"
+    starting_elsewhere = f"{socket.gethostname()}__{dead_pid_here()}__{now}__0123456789ab__bbbbbbbb"
+    legacy = f"{socket.gethostname()}__{dead_pid_here()}__cccccccc"             # written by trainkit < issue 15
+    for owner in (dead_here, starting_elsewhere, legacy):
+        _staging_dir(root, owner, beat=None)
+    Registry(str(root)).clean_leftovers("m")
+    assert os.listdir(root / "m" / ".staging") == [starting_elsewhere]
 
 
 def test_a_slow_registration_keeps_its_heartbeat_fresh(tmp_path, small_artifacts, monkeypatch):

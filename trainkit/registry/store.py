@@ -6,8 +6,8 @@ Layout under the root (any fsspec URL; default `<workspace>/models`):
                                  <N>.bid-<owner> while a bid is pending (filesystems without O_EXCL)
     <name>/versions/<N>/         artifacts/ plus entry.json; visible only once entry.json exists
     <name>/aliases/<alias>       the version number an alias points at
-    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__start__id): artifacts/
-                                 and a heartbeat file its process rewrites every HEARTBEAT_S
+    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__start__namespace__id):
+                                 artifacts/ and a heartbeat file its process rewrites every HEARTBEAT_S
 
 Registration stages every artifact (hashing as it copies), claims the next free number with an
 exclusive create, moves the staged tree into place, checks that every manifest file arrived and
@@ -101,49 +101,42 @@ class ModelRef:
 
 
 def _owner() -> str:
-    """host__pid__start__id: unique, and dated (a staging directory is judged by it until its heartbeat exists)."""
-    return f"{socket.gethostname()}__{os.getpid()}__{int(time.time())}__{uuid.uuid4().hex[:8]}"
-
-
-def _started(owner: str) -> float:
-    """When a registration began, from its owner name (0 for names without a time)."""
-    parts = owner.split("__")
-    return float(parts[-2]) if len(parts) >= 4 and parts[-2].isdigit() else 0.0
+    """host__pid__start__namespace__id: who registers, where its pid means something, since when;
+    unique. Leftovers are judged by this name until (and besides) their heartbeat."""
+    return f"{socket.gethostname()}__{os.getpid()}__{int(time.time())}__{_namespace()}__{uuid.uuid4().hex[:8]}"
 
 
 @functools.cache
 def _namespace() -> str:
-    """This kernel boot and pid namespace ('' where unknown): a pid names one process only inside one.
-    Containers sharing a host name differ here."""
+    """A digest of this kernel boot and pid namespace ('' where unknown): a pid names one process
+    only inside one. Containers sharing a host name differ here."""
     try:
-        return f"{Path('/proc/sys/kernel/random/boot_id').read_text().strip()}/{os.readlink('/proc/self/ns/pid')}"
+        ident = Path("/proc/sys/kernel/random/boot_id").read_text().strip() + os.readlink("/proc/self/ns/pid")
     except OSError:
         return ""
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
 
 
-def _record(owner: str) -> dict:
-    """Who registers, as written into its heartbeat and its claim."""
-    return {"owner": owner, "ns": _namespace(), "pid": os.getpid(), "time": time.time()}
-
-
-def _pid_gone(pid: Any) -> bool:
+def _pid_gone(pid: str) -> bool:
     """No such process in our pid namespace (a zombie counts as gone: it finishes nothing)."""
     try:
         stat = Path(f"/proc/{int(pid)}/stat").read_text()
     except FileNotFoundError:
         return True
-    except (OSError, TypeError, ValueError):
+    except (OSError, ValueError):
         return False
     return stat.rpartition(")")[2].split()[0] in ("Z", "X")
 
 
-def _gone(record: dict, last_beat: float) -> bool:
-    """Whether the registration a heartbeat or claim describes can no longer finish: its process is
-    dead in our own pid namespace (same boot, same namespace: the pid means the same process), or
-    its last sign of life is older than STALE_S. A pid read in another container proves nothing."""
-    if record.get("ns") and record["ns"] == _namespace() and _pid_gone(record.get("pid")):
+def _gone(owner: str, last_beat: float) -> bool:
+    """Whether the registration `owner` can no longer finish: its process is dead in our own pid
+    namespace (same boot, same namespace: the pid means the same process), or it has shown no sign
+    of life (start, heartbeat) for STALE_S. A pid read in another container proves nothing."""
+    parts = owner.rsplit("__", 4)   # legacy names (host__pid__id) have no time and no namespace
+    pid, started, ns = (parts[1], parts[2], parts[3]) if len(parts) == 5 else ("", "", "")
+    if ns and ns == _namespace() and _pid_gone(pid):
         return True
-    return time.time() - last_beat > STALE_S
+    return time.time() - max(last_beat, float(started) if started.isdigit() else 0.0) > STALE_S
 
 
 class _Heartbeat:
@@ -269,13 +262,13 @@ class Registry:
         if missing:
             raise NotFoundError(f"cannot register {name!r}: missing artifact(s) {', '.join(missing)}")
         self.clean_leftovers(name)
-        with self._staging(name) as (staging, record):
+        with self._staging(name) as (staging, owner):
             manifest = {}
             for dest, src in artifacts.items():
                 manifest.update(self._put_hashed(Path(src), f"{staging}/artifacts", dest))
             if on_staged:
                 on_staged()
-            version = self._claim(name, record)
+            version = self._claim(name, owner)
             final = self._p(name, "versions", version)
             self._move(f"{staging}/artifacts", f"{final}/artifacts")
             self._publish(final, {**metadata, "name": name, "version": version, "created": time.time(),
@@ -372,13 +365,14 @@ class Registry:
 
     # ------------------------------------------------------------------ internals
     @contextmanager
-    def _staging(self, name: str) -> Iterator[tuple[str, dict]]:
-        """A staging directory whose heartbeat stays fresh until the block ends; then it is removed."""
-        record = _record(_owner())
-        path = self._p(name, ".staging", record["owner"])
+    def _staging(self, name: str) -> Iterator[tuple[str, str]]:
+        """(path, owner) of a staging directory whose heartbeat stays fresh until the block ends;
+        then it is removed."""
+        owner = _owner()
+        path = self._p(name, ".staging", owner)
         try:
-            with _Heartbeat(lambda: self._write_json(f"{path}/heartbeat", {**record, "time": time.time()})):
-                yield path, record
+            with _Heartbeat(lambda: self._write_json(f"{path}/heartbeat", {"owner": owner, "time": time.time()})):
+                yield path, owner
         finally:
             self._rm(path)
 
@@ -401,16 +395,16 @@ class Registry:
         if bad:
             raise UsageError(f"artifact name: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}")
 
-    def _claim(self, name: str, record: dict) -> int:
+    def _claim(self, name: str, owner: str) -> int:
         """Take the next never-used version number: with an exclusive create where the filesystem
         is known to do one (EXCLUSIVE_CREATE), else with a bid confirmed by listing (`_bid`)."""
         claims = self._p(name, "claims")
         self.fs.makedirs(claims, exist_ok=True)
-        data = json.dumps({**record, "time": time.time()}).encode()
+        data = json.dumps({"owner": owner, "time": time.time()}).encode()
         take = self._create if self.exclusive else self._bid
         while True:
             n = max(self._numbers(claims), default=0) + 1
-            if take(f"{claims}/{n}", data, record["owner"]):
+            if take(f"{claims}/{n}", data, owner):
                 return n
 
     def _numbers(self, claims: str) -> list[int]:
@@ -466,9 +460,8 @@ class Registry:
         return removed
 
     def _staging_gone(self, path: str) -> bool:
-        """A staging directory without a heartbeat yet is judged by the start time in its name."""
-        beat = self._read_json(f"{path}/heartbeat")
-        return _gone(beat, beat.get("time", 0)) if beat else _gone({}, _started(path.rsplit("/", 1)[-1]))
+        beat = self._read_json(f"{path}/heartbeat") or {}    # none yet: judged by the name alone
+        return _gone(path.rsplit("/", 1)[-1], beat.get("time", 0))
 
     def _abandoned(self, name: str, path: str) -> bool:
         """A version directory without entry.json whose registration can no longer finish."""
@@ -480,7 +473,7 @@ class Registry:
         beat = self._read_json(self._p(name, ".staging", owner, "heartbeat")) or {}
         if self.fs.exists(f"{path}/entry.json"):   # looked at after the heartbeat: its owner removes
             return False                           # the heartbeat only once entry.json is written
-        return _gone(claim, max(claim.get("time", 0), beat.get("time", 0)))
+        return _gone(owner, max(claim.get("time", 0), beat.get("time", 0)))
 
     def _children(self, path: str) -> list[str]:
         try:
