@@ -82,3 +82,16 @@ def test_safe_downloads_still_work_and_leave_no_temporary_files(tmp_path, small_
         "model.keras", "saved_model/saved_model.pb", "saved_model/variables/variables.index"]
     assert not [p for p in (tmp_path / "dl").rglob(".*")]
     assert (tmp_path / "dl" / "model.keras").read_bytes() == small_artifacts["model.keras"].read_bytes()
+
+
+def test_a_file_whose_name_could_not_be_read_back_is_refused_at_registration(tmp_path, small_artifacts):
+    from trainkit.errors import UsageError
+
+    (small_artifacts["saved_model"] / "assets").mkdir()
+    (small_artifacts["saved_model"] / "assets" / "a\\..\\b").write_bytes(b"x")
+    reg = Registry(str(tmp_path / "reg"))
+    with pytest.raises(UsageError, match=r"saved_model/assets/a\\\\..\\\\b"):
+        reg.register("m", small_artifacts, {})
+    assert reg.versions("m") == [] and list((tmp_path / "reg" / "m" / ".staging").iterdir()) == []
+    with pytest.raises(UsageError, match="artifact name"):
+        reg.register("m", {"../x": small_artifacts["model.keras"]}, {})

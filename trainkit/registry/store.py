@@ -493,6 +493,8 @@ class Registry:
         manifest = {}
         for f in files:
             rel = dest if f == src else f"{dest}/{f.relative_to(src).as_posix()}"
+            if not safe_rel_path(rel):   # else the version could never be read back (check_manifest)
+                raise UsageError(f"artifact file {f}: expected {SAFE_PATH}, got {rel!r}")
             h, size = hashlib.sha256(), 0
             target = f"{base}/{rel}"
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
