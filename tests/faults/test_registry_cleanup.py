@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import time
 
@@ -118,3 +119,16 @@ def test_a_failed_publish_check_raises_an_integrity_error(tmp_path, small_artifa
     with pytest.raises(IntegrityError, match=r"saved_model/saved_model.pb \(expected 1048576 bytes"):
         reg.register("m", small_artifacts, {})
     assert reg.versions("m") == [] and not (tmp_path / "reg" / "m" / "versions" / "1").exists()
+
+
+def test_sigkill_between_the_move_and_entry_json_leaves_nothing_visible_and_is_cleaned_up(tmp_path, small_artifacts):
+    """The narrowest window, hit on purpose (the random kills of test_kill.py rarely land in it)."""
+    root, ready, go = tmp_path / "reg", tmp_path / "ready", tmp_path / "go"
+    child = popen(python(PAUSED_REGISTER, root, "m", small_artifacts["model.keras"], ready, go))
+    wait_for(ready, child)
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+    reg = Registry(str(root))
+    assert reg.versions("m") == [] and (root / "m" / "versions" / "1" / "artifacts" / "model.keras").exists()
+    assert reg.register("m", small_artifacts, {})["version"] == 2
+    assert sorted(os.listdir(root / "m" / "versions")) == ["2"] and os.listdir(root / "m" / ".staging") == []
