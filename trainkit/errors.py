@@ -67,6 +67,14 @@ class IntegrityError(TrainkitError):
     exit_code = 6
 
 
+class CheckpointError(TrainkitError):
+    """The run's checkpoint does not fit the model as configured now (the model config changed).
+    Exit code 2, like a bad config or override: the fix is on the command line (the config the
+    checkpoint was saved with, or run.resume=never)."""
+
+    exit_code = 2
+
+
 class UsageError(TrainkitError):
     """A bad command-line argument (a model name, a reference, a flag value)."""
 

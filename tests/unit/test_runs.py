@@ -9,6 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
+from trainkit.errors import CheckpointError
 from trainkit.fsutil import atomic_write_json
 from trainkit.runs import effective_state, find_resumable, list_runs, new_run_id, write_status
 from trainkit.snapshot import ignored, snapshot_source
@@ -143,7 +144,7 @@ def test_checkpoints_are_atomic_keep_n_and_restore(tmp_path):
     fresh = [_Var([0.0, 0.0]), _Var(0.0)]
     state = ck.restore(fresh)
     assert state["epoch"] == 3 and float(fresh[1].value) == 3.0 and fresh[0].value.tolist() == [1.0, 2.0]
-    with pytest.raises(ValueError, match="expected 1 variables, checkpoint has 2"):
+    with pytest.raises(CheckpointError, match="expected 1 variables, checkpoint has 2"):
         ck.restore([_Var(0.0)])
     atomic_write_json(tmp_path / "ck" / "state.json", {"epoch": 9, "file": "epoch-0009.npz", "history": []})
     assert ck.latest() is None  # a pointer to a missing file is not a checkpoint

@@ -262,6 +262,9 @@ def _check_compute(c: _Checker) -> None:
         for k in c.get("compute.additional_parameters"):
             if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(k)):
                 c.fail(f"compute.additional_parameters: expected sbatch option names like 'gres', got {k!r}")
+        from ..launch.slurm import sbatch_value_problems
+
+        c.problems += sbatch_value_problems(c.get("compute"))
     elif name == "ssh":
         hosts = c.get("compute.hosts")
         if not hosts:

@@ -113,19 +113,19 @@ class RankSink:
             self.err.close()
 
 
-HOROVOD_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$", re.S)
-SRUN_LABEL = re.compile(r"^\s*(\d+): (.*)$", re.S)
+HOROVOD_LINE = re.compile(r"\[(\d+)\]<(stdout|stderr)>:(.*)", re.S)   # fullmatch: the rest is the line
+SRUN_LABEL = re.compile(r"\s*(\d+): (.*)", re.S)
 
 
 def horovod_demux(line: str, is_err: bool) -> tuple[int, bool, str] | None:
     """horovodrun prefixes every rank's line with `[rank]<stdout|stderr>:`."""
-    m = HOROVOD_LINE.match(line)
+    m = HOROVOD_LINE.fullmatch(line)
     return (int(m.group(1)), m.group(2) == "stderr", m.group(3)) if m else None
 
 
 def srun_demux(line: str, is_err: bool) -> tuple[int, bool, str] | None:
     """`srun --label` prefixes every task's line with `<task id>: `."""
-    m = SRUN_LABEL.match(line)
+    m = SRUN_LABEL.fullmatch(line)
     return (int(m.group(1)), is_err, m.group(2)) if m else None
 
 

@@ -42,6 +42,10 @@ from .base import PROBE, Launcher, check_probe
 
 CTL_TIMEOUT_S = 15       # scontrol / sbatch / squeue calls
 SBATCH_OPTIONS = ("partition", "account", "qos", "constraint", "exclude")
+# One #SBATCH value: a newline would add a line, and sbatch stops reading #SBATCH lines at the first
+# command (dropping --requeue and the rest); spaces and control characters have no place there either.
+SBATCH_VALUE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f]+")
+SBATCH_VALUE_EXPECTED = "a Slurm value without whitespace or control characters"
 
 
 def _ctl(*cmd: str, timeout: float = CTL_TIMEOUT_S) -> subprocess.CompletedProcess:
@@ -53,6 +57,22 @@ def _ctl(*cmd: str, timeout: float = CTL_TIMEOUT_S) -> subprocess.CompletedProce
     except subprocess.TimeoutExpired:
         raise TrainkitError(f"compute=slurm: `{' '.join(cmd)}` did not answer within {timeout:.0f} s "
                             "(is slurmctld up? see `scontrol ping`)") from None
+
+
+def sbatch_value_problems(compute: dict) -> list[str]:
+    """`compute.KEY: expected ..., got ...` for each option value that would not stay on its #SBATCH line."""
+    values = [(k, compute.get(k)) for k in (*SBATCH_OPTIONS, "job_name")]
+    values += [(f"additional_parameters.{k}", v) for k, v in (compute.get("additional_parameters") or {}).items()]
+    return [f"compute.{k}: expected {SBATCH_VALUE_EXPECTED}, got {v!r}" for k, v in values
+            if v not in (None, "") and not SBATCH_VALUE.fullmatch(str(v))]
+
+
+def _refuse_broken_lines(compute: dict, opts: list[tuple[str, object]]) -> None:
+    """Again where the script is written: the config keys first, then every value (run directory too)."""
+    problems = sbatch_value_problems(compute) or [
+        f"#SBATCH --{k}: expected {SBATCH_VALUE_EXPECTED}, got {v!r}" for k, v in opts if not SBATCH_VALUE.fullmatch(str(v))]
+    if problems:
+        raise TrainkitError("compute=slurm: refusing to write the batch script: " + "; ".join(problems))
 
 
 def sbatch_script(spec: JobSpec, python: str) -> str:
@@ -70,6 +90,7 @@ def sbatch_script(spec: JobSpec, python: str) -> str:
         opts.append(("mem", f"{int(c['mem_gb'] * 1024)}M"))
     opts += [(k, c[k]) for k in SBATCH_OPTIONS if c.get(k)]
     opts += [(k.replace("_", "-"), v) for k, v in sorted(c.get("additional_parameters", {}).items())]
+    _refuse_broken_lines(c, opts)
     lines = ["#!/bin/bash",
              f"# trainkit run {spec.run_id} ({spec.experiment}); job spec: {run / 'job_spec.json'}",
              *(f"#SBATCH --{k}={v}" for k, v in opts),

@@ -2,33 +2,47 @@
 
 Layout under the root (any fsspec URL; default `<workspace>/models`):
 
-    <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused)
+    <name>/claims/<N>            exclusive-create markers: version N is taken, forever (never reused);
+                                 <N>.bid-<owner> while a bid is pending (filesystems without O_EXCL)
     <name>/versions/<N>/         artifacts/ plus entry.json; visible only once entry.json exists
     <name>/aliases/<alias>       the version number an alias points at
-    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__uuid)
+    <name>/.staging/<owner>/     a registration in progress (owner = host__pid__start__namespace__id):
+                                 artifacts/ and a heartbeat file its process rewrites every HEARTBEAT_S
 
 Registration stages every artifact (hashing as it copies), claims the next free number with an
-exclusive create, moves the staged tree into place and writes entry.json last. A crash at any step
-leaves nothing visible; leftovers of dead owners are removed by the next call. This module imports
+exclusive create, moves the staged tree into place, checks that every manifest file arrived and
+writes entry.json last; only then does it remove its staging directory (and heartbeat). A crash at
+any step leaves nothing visible. The next call removes leftovers whose registration can no longer
+finish (`_gone`): proven dead in our own pid namespace, or silent for STALE_S. This module imports
 no TensorFlow.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import random
 import re
 import socket
+import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ..errors import IntegrityError, NotFoundError, TrainkitError, UsageError
+from ..errors import IntegrityError, NotFoundError, UsageError
+from ..fsutil import atomic_write_bytes
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-STALE_S = 24 * 3600  # another host's leftovers are removed only after this long
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+HEARTBEAT_S = 5.0  # a registration rewrites its heartbeat this often, from a thread
+STALE_S = 600.0    # leftovers of another host or container go once their heartbeat is this old (> clock skew)
+# fsspec protocols whose open(path, "xb") is an atomic create-if-absent: O_EXCL (local disks, NFS v3+).
+# Every other filesystem claims numbers with bids (Registry._bid): some object stores accept "xb"
+# and overwrite, and memory:// checks and then creates (two threads can both pass).
+EXCLUSIVE_CREATE = ("file", "local")
 
 
 def valid_name(value) -> bool:
@@ -42,6 +56,25 @@ def check_name(value: str, what: str = "model name") -> str:
         raise UsageError(f"{what}: expected 1-128 letters, digits, '.', '_' or '-' starting with a "
                            f"letter or digit (no '/', '..', spaces or control characters), got {value!r}")
     return value
+
+
+def safe_rel_path(rel) -> bool:
+    """A manifest path that stays inside the version directory (and a download's destination):
+    '/'-separated names, none empty, '.' or '..', no backslash or control character."""
+    return (isinstance(rel, str) and not any(part in ("", ".", "..") for part in rel.split("/"))
+            and not any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in rel))
+
+
+SAFE_PATH = "a relative path of '/'-separated names (no empty, '.' or '..' part, no '\\' or control character)"
+
+
+def check_manifest(entry: dict, where: str) -> dict:
+    """An entry whose manifest paths are all safe; a tampered one is an IntegrityError."""
+    bad = [rel for rel in entry.get("manifest", {}) if not safe_rel_path(rel)]
+    if bad:
+        raise IntegrityError(f"{where}: manifest path: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}; "
+                             "the entry was tampered with or corrupted, nothing was read or written")
+    return entry
 
 
 @dataclass(frozen=True)
@@ -68,18 +101,66 @@ class ModelRef:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}__{os.getpid()}__{uuid.uuid4().hex[:8]}"
+    """host__pid__start__namespace__id: who registers, where its pid means something, since when;
+    unique. Leftovers are judged by this name until (and besides) their heartbeat."""
+    return f"{socket.gethostname()}__{os.getpid()}__{int(time.time())}__{_namespace()}__{uuid.uuid4().hex[:8]}"
 
 
-def _owner_dead(owner: str, mtime: float | None) -> bool:
-    """Whether the registration owning a leftover can no longer finish it."""
-    from ..runs import pid_alive
+@functools.cache
+def _namespace() -> str:
+    """A digest of this kernel boot and pid namespace ('' where unknown): a pid names one process
+    only inside one. Containers sharing a host name differ here."""
+    try:
+        ident = Path("/proc/sys/kernel/random/boot_id").read_text().strip() + os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return hashlib.sha256(ident.encode()).hexdigest()[:12]
 
-    host, _, rest = owner.partition("__")
-    pid = rest.partition("__")[0]
-    if host == socket.gethostname() and pid.isdigit():
-        return not pid_alive(int(pid), host)
-    return mtime is not None and time.time() - mtime > STALE_S
+
+def _pid_gone(pid: str) -> bool:
+    """No such process in our pid namespace (a zombie counts as gone: it finishes nothing)."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
+
+
+def _gone(owner: str, last_beat: float) -> bool:
+    """Whether the registration `owner` can no longer finish: its process is dead in our own pid
+    namespace (same boot, same namespace: the pid means the same process), or it has shown no sign
+    of life (start, heartbeat) for STALE_S. A pid read in another container proves nothing."""
+    parts = owner.rsplit("__", 4)   # legacy names (host__pid__id) have no time and no namespace
+    pid, started, ns = (parts[1], parts[2], parts[3]) if len(parts) == 5 else ("", "", "")
+    if ns and ns == _namespace() and _pid_gone(pid):
+        return True
+    return time.time() - max(last_beat, float(started) if started.isdigit() else 0.0) > STALE_S
+
+
+class _Heartbeat:
+    """Calls `beat` now and then every HEARTBEAT_S from a daemon thread until the block ends."""
+
+    def __init__(self, beat: Callable[[], None]):
+        self.beat, self.stop = beat, threading.Event()
+        self.thread = threading.Thread(target=self._run, name="registry-heartbeat", daemon=True)
+
+    def __enter__(self) -> "_Heartbeat":
+        self.beat()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                self.beat()
+            except Exception:  # noqa: BLE001 - a missed beat only lets others clean up sooner; publish re-checks
+                pass
 
 
 class Registry:
@@ -90,7 +171,9 @@ class Registry:
 
         self.url = str(root)
         self.fs, self.root = fsspec.core.url_to_fs(os.path.expanduser(self.url))
-        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        protocols = self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,)
+        self.local = "file" in protocols
+        self.exclusive = any(p in EXCLUSIVE_CREATE for p in protocols)
 
     # ------------------------------------------------------------------ paths
     def _p(self, *parts: Any) -> str:
@@ -152,9 +235,14 @@ class Registry:
             raise NotFoundError(f"{ref}: no such version (versions: {', '.join(map(str, have))})")
         return ref.name, ref.version
 
+    def _load_entry(self, name: str, version: int) -> dict:
+        """A version's entry.json, refused if a manifest path could leave the version directory."""
+        path = self._p(name, "versions", version, "entry.json")
+        return check_manifest(json.loads(self.fs.cat_file(path)), f"{name}:{version} ({path})")
+
     def entry(self, ref: ModelRef | str) -> dict:
         name, version = self.resolve(ref)
-        entry = json.loads(self.fs.cat_file(self._p(name, "versions", version, "entry.json")))
+        entry = self._load_entry(name, version)
         entry["aliases"] = sorted(a for a, v in self.aliases(name).items() if v == version)
         entry["path"] = self.url_of(name, version)
         return entry
@@ -169,13 +257,12 @@ class Registry:
         check_name(name)
         for a in aliases:
             check_name(a, "alias")
+        self._check_dests(artifacts)
         missing = [f"{k} ({v})" for k, v in artifacts.items() if not Path(v).exists()]
         if missing:
             raise NotFoundError(f"cannot register {name!r}: missing artifact(s) {', '.join(missing)}")
         self.clean_leftovers(name)
-        owner = _owner()
-        staging = self._p(name, ".staging", owner)
-        try:
+        with self._staging(name) as (staging, owner):
             manifest = {}
             for dest, src in artifacts.items():
                 manifest.update(self._put_hashed(Path(src), f"{staging}/artifacts", dest))
@@ -183,12 +270,9 @@ class Registry:
                 on_staged()
             version = self._claim(name, owner)
             final = self._p(name, "versions", version)
-            self._move(staging + "/artifacts", final + "/artifacts")
-        finally:
-            self._rm(staging)
-        entry = {**metadata, "name": name, "version": version, "created": time.time(),
-                 "manifest": dict(sorted(manifest.items()))}
-        self._write_json(f"{final}/entry.json", entry)  # the version becomes visible here
+            self._move(f"{staging}/artifacts", f"{final}/artifacts")
+            self._publish(final, {**metadata, "name": name, "version": version, "created": time.time(),
+                                  "manifest": dict(sorted(manifest.items()))})
         for a in aliases:
             self.set_alias(name, a, version)
         return self.entry(ModelRef(name, version))
@@ -196,19 +280,17 @@ class Registry:
     def update(self, name: str, version: int, fields: dict, artifacts: dict[str, str | Path] = {}) -> dict:
         """Add or replace artifacts of an existing version and merge `fields` into its entry."""
         name, version = self.resolve(ModelRef(name, version))
+        self._check_dests(artifacts)
         base = self._p(name, "versions", version)
-        entry = json.loads(self.fs.cat_file(f"{base}/entry.json"))
+        entry = self._load_entry(name, version)
         manifest = dict(entry.get("manifest", {}))
         self.clean_leftovers(name)
         for dest, src in artifacts.items():
-            tmp = self._p(name, ".staging", _owner())
-            try:
-                hashes = self._put_hashed(Path(src), tmp, dest)
+            with self._staging(name) as (tmp, _):
+                hashes = self._put_hashed(Path(src), f"{tmp}/artifacts", dest)
                 if not Path(src).is_file():
                     self._rm(f"{base}/artifacts/{dest}")
-                self._move(f"{tmp}/{dest}", f"{base}/artifacts/{dest}")
-            finally:
-                self._rm(tmp)
+                self._move(f"{tmp}/artifacts/{dest}", f"{base}/artifacts/{dest}")
             manifest = {k: v for k, v in manifest.items() if not (k == dest or k.startswith(dest + "/"))}
             manifest.update(hashes)
         entry.update(fields, manifest=dict(sorted(manifest.items())), updated=time.time())
@@ -272,36 +354,93 @@ class Registry:
         if not wanted:
             tops = sorted({k.split("/", 1)[0] for k in entry["manifest"]})
             raise NotFoundError(f"{name}:{version}: no artifact {artifact!r} (artifacts: {', '.join(tops)})")
-        out = []
+        targets = {rel: _inside(Path(dest), rel) for rel in wanted}   # every path checked before any write
         for rel, want in wanted.items():
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
             data = self.fs.cat_file(f"{base}/{rel}")
             if hashlib.sha256(data).hexdigest() != want["sha256"]:
                 raise IntegrityError(f"{name}:{version}/{rel}: sha256 mismatch while downloading; "
                                      f"run `trainkit models verify {name}:{version}`")
-            target.write_bytes(data)
-            out.append(target)
-        return out
+            atomic_write_bytes(targets[rel], data)
+        return list(targets.values())
 
     # ------------------------------------------------------------------ internals
+    @contextmanager
+    def _staging(self, name: str) -> Iterator[tuple[str, str]]:
+        """(path, owner) of a staging directory whose heartbeat stays fresh until the block ends;
+        then it is removed."""
+        owner = _owner()
+        path = self._p(name, ".staging", owner)
+        try:
+            with _Heartbeat(lambda: self._write_json(f"{path}/heartbeat", {"owner": owner, "time": time.time()})):
+                yield path, owner
+        finally:
+            self._rm(path)
+
+    def _publish(self, final: str, entry: dict) -> None:
+        """Write entry.json (the version becomes visible) only if every manifest file is in place."""
+        base = f"{final}/artifacts"
+        found = {p[len(base) + 1:]: info.get("size") for p, info in self.fs.find(base, detail=True).items()}
+        bad = [f"{rel} (expected {m['size']} bytes, got {found.get(rel, 'no file')})"
+               for rel, m in entry["manifest"].items() if found.get(rel) != m["size"]]
+        if bad:
+            self._rm(final)
+            raise IntegrityError(f"{entry['name']}:{entry['version']}: expected every manifest artifact in {base} "
+                                 f"before publishing, missing or wrong size: {', '.join(bad)}; nothing was "
+                                 "published (the version number stays used)")
+        self._write_json(f"{final}/entry.json", entry)
+
+    @staticmethod
+    def _check_dests(artifacts: dict) -> None:
+        bad = [dest for dest in artifacts if not safe_rel_path(dest)]
+        if bad:
+            raise UsageError(f"artifact name: expected {SAFE_PATH}, got {', '.join(map(repr, bad))}")
+
     def _claim(self, name: str, owner: str) -> int:
-        """Take the next never-used version number with an exclusive create."""
+        """Take the next never-used version number: with an exclusive create where the filesystem
+        is known to do one (EXCLUSIVE_CREATE), else with a bid confirmed by listing (`_bid`)."""
         claims = self._p(name, "claims")
         self.fs.makedirs(claims, exist_ok=True)
-        taken = [int(p.rstrip("/").rsplit("/", 1)[-1]) for p in self.fs.ls(claims, detail=False)
-                 if p.rstrip("/").rsplit("/", 1)[-1].isdigit()]
-        n = max(taken, default=0) + 1
+        data = json.dumps({"owner": owner, "time": time.time()}).encode()
+        take = self._create if self.exclusive else self._bid
         while True:
-            try:
-                with self.fs.open(f"{claims}/{n}", "xb") as f:
-                    f.write(json.dumps({"owner": owner, "time": time.time()}).encode())
+            n = max(self._numbers(claims), default=0) + 1
+            if take(f"{claims}/{n}", data, owner):
                 return n
-            except FileExistsError:
-                n += 1
-            except (ValueError, NotImplementedError) as e:
-                raise TrainkitError(f"registry root {self.url}: its filesystem cannot create a file "
-                                    f"exclusively, which safe versioning needs ({e})") from e
+
+    def _numbers(self, claims: str) -> list[int]:
+        """Numbers taken by a claim (`N`) or a pending bid (`N.bid-OWNER`), listed afresh."""
+        return [int(h) for h in (leaf.partition(".")[0] for leaf in self._leaves(claims)) if h.isdigit()]
+
+    def _create(self, path: str, data: bytes, owner: str) -> bool:
+        """claims/N by an exclusive create (O_EXCL); False if another registration has it."""
+        try:
+            with self.fs.open(path, "xb") as f:
+                f.write(data)
+            return True
+        except FileExistsError:
+            return False
+
+    def _bid(self, path: str, data: bytes, owner: str) -> bool:
+        """claims/N where "xb" may silently overwrite: write a bid under a name only this registration
+        uses, then list; N is ours only if no other bid or claim for N is there. Two bidders cannot
+        both see only their own bid on a store that lists every file written before the listing
+        (local disks, S3, GCS, Azure): the later write precedes the later listing. A loser withdraws
+        its bid and retries after a random pause; a bid left by a crash burns its number."""
+        parent, n = path.rsplit("/", 1)
+        mine = f"{n}.bid-{owner}"
+        self.fs.pipe_file(f"{parent}/{mine}", data)
+        won = not [leaf for leaf in self._leaves(parent) if leaf.partition(".")[0] == n and leaf != mine]
+        if won:
+            self._write_bytes(path, data)   # only the winner writes claims/N
+        self._rm(f"{parent}/{mine}")
+        if not won:
+            time.sleep(random.uniform(0.0, 0.05))
+        return won
+
+    def _leaves(self, path: str) -> list[str]:
+        """Names in a directory, never from fsspec's listing cache (other processes write here)."""
+        self.fs.invalidate_cache(path)
+        return [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False)]
 
     def _move(self, src: str, dst: str) -> None:
         """Move a file or tree into place; on a local root this is one atomic rename."""
@@ -313,28 +452,40 @@ class Registry:
             self.fs.mv(src, dst, recursive=True)
 
     def clean_leftovers(self, name: str) -> list[str]:
-        """Remove staging trees and half-published versions whose registering process died."""
-        removed = []
-        staging = self._p(name, ".staging")
-        if self.fs.exists(staging):
-            for info in self.fs.ls(staging, detail=True):
-                if _owner_dead(info["name"].rstrip("/").rsplit("/", 1)[-1], _mtime(info)):
-                    self._rm(info["name"])
-                    removed.append(info["name"])
-        versions, claims = self._p(name, "versions"), self._p(name, "claims")
-        if self.fs.exists(versions):
-            for p in self.fs.ls(versions, detail=False):
-                leaf = p.rstrip("/").rsplit("/", 1)[-1]
-                if self.fs.exists(f"{p.rstrip('/')}/entry.json"):
-                    continue
-                try:
-                    claim = json.loads(self.fs.cat_file(f"{claims}/{leaf}"))
-                except (FileNotFoundError, ValueError):
-                    claim = {"owner": "", "time": 0}
-                if _owner_dead(claim.get("owner", ""), claim.get("time")):
-                    self._rm(p)
-                    removed.append(p)
+        """Remove staging trees and half-published versions whose registration can no longer finish."""
+        removed = [p for p in self._children(self._p(name, ".staging")) if self._staging_gone(p)]
+        removed += [p for p in self._children(self._p(name, "versions")) if self._abandoned(name, p)]
+        for p in removed:
+            self._rm(p)
         return removed
+
+    def _staging_gone(self, path: str) -> bool:
+        beat = self._read_json(f"{path}/heartbeat") or {}    # none yet: judged by the name alone
+        return _gone(path.rsplit("/", 1)[-1], beat.get("time", 0))
+
+    def _abandoned(self, name: str, path: str) -> bool:
+        """A version directory without entry.json whose registration can no longer finish."""
+        leaf = path.rsplit("/", 1)[-1]
+        if not leaf.isdigit():
+            return False
+        claim = self._read_json(self._p(name, "claims", leaf)) or {}
+        owner = claim.get("owner") if valid_name(claim.get("owner")) else "-"
+        beat = self._read_json(self._p(name, ".staging", owner, "heartbeat")) or {}
+        if self.fs.exists(f"{path}/entry.json"):   # looked at after the heartbeat: its owner removes
+            return False                           # the heartbeat only once entry.json is written
+        return _gone(owner, max(claim.get("time", 0), beat.get("time", 0)))
+
+    def _children(self, path: str) -> list[str]:
+        try:
+            return [p.rstrip("/") for p in self.fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    def _read_json(self, path: str) -> dict | None:
+        try:
+            return json.loads(self.fs.cat_file(path))
+        except (OSError, ValueError):
+            return None
 
     def _put_hashed(self, src: Path, base: str, dest: str) -> dict[str, dict]:
         """Upload a file or a tree to base/dest, returning {relative path: {sha256, size}}."""
@@ -342,6 +493,8 @@ class Registry:
         manifest = {}
         for f in files:
             rel = dest if f == src else f"{dest}/{f.relative_to(src).as_posix()}"
+            if not safe_rel_path(rel):   # else the version could never be read back (check_manifest)
+                raise UsageError(f"artifact file {f}: expected {SAFE_PATH}, got {rel!r}")
             h, size = hashlib.sha256(), 0
             target = f"{base}/{rel}"
             self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
@@ -377,11 +530,14 @@ class Registry:
             pass
 
 
-def _mtime(info: dict) -> float | None:
-    t = info.get("mtime") or info.get("created") or info.get("LastModified")
-    if t is None:
-        return None
-    return t.timestamp() if hasattr(t, "timestamp") else float(t)
+def _inside(dest: Path, rel: str) -> Path:
+    """dest/rel, resolved (symlinks followed); an IntegrityError unless it stays inside dest."""
+    root = dest.resolve()
+    target = (root / rel).resolve()
+    if not safe_rel_path(rel) or target == root or not target.is_relative_to(root):
+        raise IntegrityError(f"{dest}: manifest path {rel!r} resolves to {target}, outside the destination; "
+                             "nothing was written there")
+    return target
 
 
 def raise_if_failed(entry: dict) -> None:

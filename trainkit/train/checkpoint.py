@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import CheckpointError
 from ..fsutil import atomic_write_bytes, atomic_write_json, read_json
 
 
@@ -30,6 +31,8 @@ class Checkpointer:
         return None
 
     def save(self, epoch: int, variables: list, history: list[dict], extra: dict | None = None) -> None:
+        for partial in self.dir.glob(".*.tmp-*"):   # a killed save's temporary file (only the chief writes here)
+            partial.unlink(missing_ok=True)
         buf = io.BytesIO()
         np.savez(buf, *[np.asarray(v.numpy()) for v in variables])
         name = f"epoch-{epoch:04d}.npz"
@@ -46,8 +49,9 @@ class Checkpointer:
         with np.load(self.dir / state["file"]) as data:
             arrays = [data[f"arr_{i}"] for i in range(len(data.files))]
         if len(arrays) != len(variables):
-            raise ValueError(f"{self.dir / state['file']}: expected {len(variables)} variables, "
-                             f"checkpoint has {len(arrays)} (did the model config change?)")
+            raise CheckpointError(f"{self.dir / state['file']}: expected {len(variables)} variables, checkpoint "
+                                  f"has {len(arrays)}: the model config changed since this checkpoint was saved; "
+                                  "resume with the config it was saved with, or start afresh with run.resume=never")
         for var, value in zip(variables, arrays):
             var.assign(value)
         return state

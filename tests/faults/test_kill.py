@@ -1,0 +1,151 @@
+"""Fault injection: SIGKILL real processes at random moments of a registration and of a checkpoint
+save, 50 times each. After every kill nothing partial is visible, and the next call recovers.
+Seed: $TRAINKIT_FAULT_SEED (random otherwise; printed on failure)."""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainkit.registry.store import Registry
+from trainkit.train.checkpoint import Checkpointer
+
+from .helpers import popen, python
+
+pytestmark = pytest.mark.integration
+ITERATIONS = 50
+SEED = int(os.environ.get("TRAINKIT_FAULT_SEED") or random.randrange(2**32))
+
+REGISTER = """
+import os, sys
+from trainkit.registry.store import Registry
+root, keras, saved = sys.argv[1:4]
+reg = Registry(root)
+print("ready", flush=True)
+reg.register("m", {"model.keras": keras, "saved_model": saved}, {"pid": os.getpid()}, aliases=["latest"])
+"""
+
+SAVE = """
+import sys
+import numpy as np
+from trainkit.train.checkpoint import Checkpointer
+class Var:
+    def __init__(self, value): self.value = value
+    def numpy(self): return self.value
+directory, first = sys.argv[1], int(sys.argv[2])
+ck = Checkpointer(directory, keep=2)
+print("ready", flush=True)
+for epoch in range(first, first + 10000):
+    ck.save(epoch, [Var(np.full(1 << 20, epoch, np.float32)), Var(np.arange(7) + epoch)],
+            [{"epoch": e} for e in range(1, epoch + 1)])
+"""
+
+
+def kill_after(argv: list[str], delay: float) -> None:
+    proc = popen(argv)
+    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
+def claimed(root: Path) -> int:
+    claims = root / "m" / "claims"
+    return max((int(p.name) for p in claims.iterdir() if p.name.isdigit()), default=0) if claims.exists() else 0
+
+
+def phase(root: Path, visible_before: int, reg: Registry) -> str:
+    """Where the kill landed, judged from what it left."""
+    if any(d.is_dir() and not (d / "entry.json").exists() for d in (root / "m" / "versions").glob("*")):
+        return "half-published (moved, no entry.json)"
+    if len(reg.versions("m")) > visible_before:
+        return "published (entry.json written)"
+    if (root / "m" / ".staging").exists() and any((root / "m" / ".staging").iterdir()):
+        return "staging or claiming"
+    return "before staging"
+
+
+def check_registry(reg: Registry, verified: set[int]) -> None:
+    """Visible means complete: every visible version verifies; aliases point at visible versions."""
+    versions = reg.versions("m")
+    assert verified <= set(versions), f"a visible version disappeared (seed {SEED})"
+    for v in set(versions) - verified:
+        assert reg.verify("m", v) == [], f"version {v} visible but incomplete (seed {SEED})"
+        verified.add(v)
+    assert set(reg.aliases("m").values()) <= set(versions), f"alias to an invisible version (seed {SEED})"
+
+
+def test_sigkill_at_random_moments_of_registration(tmp_path, small_artifacts):
+    root, rng = tmp_path / "reg", random.Random(SEED)
+    reg, verified, phases = Registry(str(root)), set(), Counter()
+    started = time.perf_counter()
+    Registry(str(tmp_path / "calibrate")).register("m", small_artifacts, {})
+    duration = time.perf_counter() - started                       # one registration, to aim the kills
+    for i in range(ITERATIONS):
+        visible = len(reg.versions("m"))
+        kill_after(python(REGISTER, root, small_artifacts["model.keras"], small_artifacts["saved_model"]),
+                   rng.uniform(0.0, 1.3 * duration))
+        phases[phase(root, visible, reg)] += 1
+        check_registry(reg, verified)
+        expected = claimed(root) + 1
+        entry = reg.register("m", small_artifacts, {"recovery": i}, aliases=["latest"])   # the next call
+        assert entry["version"] == expected, f"iteration {i}: got {entry['version']}, expected {expected} (seed {SEED})"
+        assert reg.resolve("m@latest") == ("m", expected)
+        check_registry(reg, verified)
+        assert not list((root / "m" / ".staging").iterdir()), f"iteration {i}: leftovers not cleaned (seed {SEED})"
+        assert all((d / "entry.json").exists() for d in (root / "m" / "versions").iterdir())
+    assert all(reg.verify("m", v) == [] for v in reg.versions("m"))
+    print(f"\nregistration kills (seed {SEED}, one registration ~{duration * 1000:.0f} ms): {dict(phases)}")
+    assert sum(n for p, n in phases.items() if p != "published (entry.json written)") >= ITERATIONS // 3, phases
+
+
+def check_checkpoint(ck: Checkpointer, last_epoch: int) -> int:
+    """latest() is None or a complete npz whose content is that epoch's; never goes back."""
+    state = ck.latest()
+    if state is None:
+        assert last_epoch == 0, f"the checkpoint of epoch {last_epoch} vanished (seed {SEED})"
+        return 0
+    epoch = state["epoch"]
+    assert epoch >= last_epoch and state["file"] == f"epoch-{epoch:04d}.npz", (state, last_epoch, SEED)
+    with np.load(ck.dir / state["file"]) as data:
+        assert sorted(data.files) == ["arr_0", "arr_1"] and state["num_variables"] == 2
+        assert data["arr_0"].shape == (1 << 20,) and (data["arr_0"] == epoch).all(), f"torn npz (seed {SEED})"
+        assert (data["arr_1"] == np.arange(7) + epoch).all()
+    assert [h["epoch"] for h in state["history"]] == list(range(1, epoch + 1))
+    return epoch
+
+
+class _Var:
+    def __init__(self, value):
+        self.value = value
+
+    def numpy(self):
+        return self.value
+
+    def assign(self, v):
+        self.value = np.array(v)
+
+
+def test_sigkill_at_random_moments_of_checkpoint_save(tmp_path):
+    ck, rng, epoch, kills_mid_save = Checkpointer(tmp_path / "ck", keep=2), random.Random(SEED + 1), 0, 0
+    for _ in range(ITERATIONS):
+        kill_after(python(SAVE, ck.dir, epoch + 1), rng.uniform(0.0, 0.3))   # resume after the last epoch
+        kills_mid_save += bool(list(ck.dir.glob(".*.tmp-*")))
+        epoch = check_checkpoint(ck, epoch)
+        if epoch:
+            fresh = [_Var(np.zeros(1 << 20, np.float32)), _Var(np.zeros(7))]
+            assert ck.restore(fresh)["epoch"] == epoch and (fresh[0].value == epoch).all()
+    Checkpointer(ck.dir, keep=2).save(epoch + 1, [_Var(np.full(1 << 20, epoch + 1, np.float32)),
+                                                 _Var(np.arange(7) + epoch + 1)],
+                                      [{"epoch": e} for e in range(1, epoch + 2)])     # the next call
+    assert check_checkpoint(ck, epoch) == epoch + 1
+    assert not list(ck.dir.glob(".*.tmp-*")), "a killed save's temporary file was left behind"
+    print(f"\ncheckpoint kills (seed {SEED}): {ITERATIONS}, {kills_mid_save} left a temporary file "
+          f"(killed mid-write), reached epoch {epoch}")
+    assert kills_mid_save >= 5 and epoch >= ITERATIONS // 2
