@@ -9,8 +9,10 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from trainkit.config.schema import DatasetConfig, from_dict
 from trainkit.data.datasets import DatasetStore
 from trainkit.errors import MirrorsExhaustedError
 from trainkit.workspace import Workspace
@@ -47,11 +49,11 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{port}/mnist/"
 
 
-def dataset_cfg(files: dict[str, Path], sources: list[str], name: str = "tiny") -> dict:
-    return {"name": name, "description": "test", "sources": sources, "num_classes": 10,
-            "download_timeout_s": 5.0,
-            "files": [{"name": n, "role": ROLES[n], "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
-                      for n, p in files.items()]}
+def dataset_cfg(files: dict[str, Path], sources: list[str], name: str = "tiny", **more) -> DatasetConfig:
+    return from_dict(DatasetConfig, {
+        "name": name, "description": "test", "sources": sources, "num_classes": 10, "download_timeout_s": 5.0,
+        "files": [{"name": n, "role": ROLES[n], "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+                  for n, p in files.items()], **more})
 
 
 def test_falls_back_past_a_down_mirror_and_a_wrong_bytes_mirror(tmp_path, http_root):
@@ -63,11 +65,11 @@ def test_falls_back_past_a_down_mirror_and_a_wrong_bytes_mirror(tmp_path, http_r
     dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg, lambda url, done, total: calls.append(url))
     assert dv.version == 1
     for name, f in good.items():
-        entry = dv.files[ROLES[name]]
+        [entry] = dv.files[ROLES[name]]
         assert entry["source"] == f"{base}/good/{name}"
         assert Path(entry["path"]).read_bytes() == f.read_bytes()
     assert any(u.startswith(f"{base}/wrong/") for u in calls)  # it really downloaded the bad mirror
-    assert not wrong["t10k-labels-idx1-ubyte.gz"].samefile(dv.files["test_labels"]["path"])
+    assert not wrong["t10k-labels-idx1-ubyte.gz"].samefile(dv.files["test_labels"][0]["path"])
 
 
 def test_every_mirror_failing_is_one_error_listing_each_url_and_nothing_is_cached(tmp_path, http_root):
@@ -85,10 +87,9 @@ def test_every_mirror_failing_is_one_error_listing_each_url_and_nothing_is_cache
     msg = str(err.value)
     first = next(iter(good))
     assert f"{down}{first}: ConnectionError" in msg
-    assert f"{base}/wrong/{first}: downloaded file: sha256 mismatch: expected {cfg['files'][0]['sha256']}" in msg
-    assert f"{base}/corrupt/{first}: downloaded file: bad gzip stream" in msg
+    assert f"{base}/wrong/{first}: downloaded {first}: sha256 mismatch: expected {cfg.files[0].sha256}" in msg
+    assert f"{base}/corrupt/{first}: downloaded {first}: bad gzip stream" in msg
     assert f"{base}/missing/{first}: OSError: HTTP 404" in msg
-    assert "dataset=fashion_mnist" in msg                      # suggests the offline dataset
     assert [p for p in ws.blobs.rglob("*") if p.is_file()] == []  # nothing unverified is cached
     assert DatasetStore(ws).versions("tiny") == []
 
@@ -111,10 +112,10 @@ def test_content_checksum_accepts_a_recompressed_mirror(tmp_path):
     files = write_idx_set(tmp_path / "orig")
     cfg = dataset_cfg(files, [f"file://{tmp_path}/re/"])
     (tmp_path / "re").mkdir()
-    for f in cfg["files"]:  # declare the gunzipped content's sha256, serve a different gzip of it
-        content = gzip.decompress(files[f["name"]].read_bytes())
-        f["sha256"] = hashlib.sha256(content).hexdigest()
-        (tmp_path / "re" / f["name"]).write_bytes(gzip.compress(content, compresslevel=1, mtime=123))
+    for f in cfg.files:  # declare the gunzipped content's sha256, serve a different gzip of it
+        content = gzip.decompress(files[f.name].read_bytes())
+        f.sha256 = hashlib.sha256(content).hexdigest()
+        (tmp_path / "re" / f.name).write_bytes(gzip.compress(content, compresslevel=1, mtime=123))
     dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
     assert dv.version == 1
 
@@ -124,10 +125,10 @@ def test_damaged_cache_entry_is_fetched_again(tmp_path):
     store = DatasetStore(Workspace(tmp_path / "ws"))
     cfg = dataset_cfg(files, [f"file://{tmp_path}/src/"])
     dv = store.prepare(cfg)
-    blob = Path(dv.files["train_images"]["path"])
+    blob = Path(dv.files["train_images"][0]["path"])
     blob.write_bytes(b"damaged")
     dv2 = store.prepare(cfg)
-    assert Path(dv2.files["train_images"]["path"]).read_bytes() == files["train-images-idx3-ubyte.gz"].read_bytes()
+    assert Path(dv2.files["train_images"][0]["path"]).read_bytes() == files["train-images-idx3-ubyte.gz"].read_bytes()
 
 
 @pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
@@ -137,5 +138,33 @@ def test_configured_fashion_mnist_checksums_match_the_debian_files(tmp_path):
 
     cfg = validate(compose())["dataset"]
     cfg["sources"] = cfg["sources"][:1]   # offline: only the Debian path
-    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
-    assert dv.files["train_images"]["source"].startswith("file:///usr/share/datasets/fashion-mnist/")
+    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(from_dict(DatasetConfig, cfg))
+    assert dv.files["train_images"][0]["source"].startswith("file:///usr/share/datasets/fashion-mnist/")
+    assert dv.info["records"] == {"train": 60000, "test": 10000} and dv.info["input_shape"] == [28, 28]
+
+
+def test_directory_and_glob_entries_with_null_sha256_are_versioned_by_their_manifest(tmp_path):
+    """sha256: null = computed on first fetch; the same files give the same version, a changed file
+    a new one; unchanged local files are recognised by their stat, not read again."""
+    src = tmp_path / "src"
+    for split, n in (("train", 3), ("test", 2)):
+        for i in range(n):
+            (src / "shards").mkdir(parents=True, exist_ok=True)
+            np.savez(src / "shards" / f"{split}-{i}.npz", x=np.full((4, 3), i, np.uint8), y=np.arange(4) % 2)
+    cfg = from_dict(DatasetConfig, {"name": "shards", "format": "npz", "sources": [f"file://{src}/shards/"],
+                                    "num_classes": 2,
+                                    "files": [{"role": "train", "name": "train-*.npz", "sha256": None},
+                                              {"role": "test", "name": "test-*.npz", "sha256": None}]})
+    store = DatasetStore(Workspace(tmp_path / "ws"))
+    a = store.prepare(cfg)
+    assert [Path(m["path"]).name for m in a.files["train"]] == ["train-0.npz", "train-1.npz", "train-2.npz"]
+    assert a.info["records"] == {"train": 12, "test": 8} and a.info["input_shape"] == [3]
+    assert len(a.entries[0]["sha256"]) == 64 and a.entries[0]["sha256"] != a.entries[1]["sha256"]
+    assert store.prepare(cfg).version == 1
+    np.savez(src / "shards" / "train-1.npz", x=np.full((4, 3), 9, np.uint8), y=np.arange(4) % 2)
+    b = store.prepare(cfg)
+    assert b.version == 2 and b.entries[0]["sha256"] != a.entries[0]["sha256"]
+    pinned = from_dict(DatasetConfig, {**cfg.__dict__, "files": [
+        {"role": "train", "name": "train-*.npz", "sha256": a.entries[0]["sha256"]},
+        {"role": "test", "name": "test-*.npz", "sha256": None}]})
+    assert store.prepare(pinned).version == 1          # cached by its digest: the old content, not the source

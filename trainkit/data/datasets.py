@@ -158,7 +158,7 @@ class DatasetStore:
                     return self._fetch_file(ds, entry, source, staging, progress)
                 return self._fetch_many(ds, entry, source, staging, kind, progress)
             except DataError as e:
-                attempts.append((url, str(e).replace(str(staging), "<downloaded>")))
+                attempts.append((url, str(e).replace(f"{staging}/", "downloaded ")))
             except Exception as e:  # noqa: BLE001 - network, HTTP status, missing file: try the next mirror
                 attempts.append((url, f"{type(e).__name__}: {e}"))
             finally:
