@@ -175,16 +175,21 @@ def cmd_datasets_list(ws: Workspace, args) -> int:
     from .data.datasets import DatasetStore
 
     store = DatasetStore(ws)
-    rows = [{"name": v.name, "version": v.version, "digest": v.digest, "description": v.description,
+    rows = [{"name": v.name, "version": v.version, "format": v.format, "digest": v.digest,
+             "records": (v.info or {}).get("records"), "description": v.description,
              "sources": v.sources, "created": v.created}
             for name in store.names() for v in store.versions(name)]
     if args.json:
         _print_json(rows)
     else:
-        _table(["name", "version", "digest", "created", "description"],
-               [[r["name"], r["version"], r["digest"][:12], _ts(r["created"]), r["description"][:60]]
-                for r in rows], title=f"datasets in {ws.root}")
+        _table(["name", "version", "format", "records", "digest", "created", "description"],
+               [[r["name"], r["version"], r["format"], _records(r["records"]), r["digest"][:12], _ts(r["created"]),
+                 r["description"][:50]] for r in rows], title=f"datasets in {ws.root}")
     return 0
+
+
+def _records(records: dict | None) -> str:
+    return " ".join(f"{role}={n}" for role, n in (records or {}).items())
 
 
 def cmd_datasets_show(ws: Workspace, args) -> int:
@@ -195,14 +200,21 @@ def cmd_datasets_show(ws: Workspace, args) -> int:
     if args.json:
         _print_json(dv.to_json())
         return 0
-    print(f"dataset {dv.name} v{dv.version}   digest {dv.digest}")
+    print(f"dataset {dv.name} v{dv.version}   format {dv.format}   digest {dv.digest}")
     print(f"created {_ts(dv.created)}")
     print(f"{dv.description}")
+    info = dv.info or {}
+    print(f"records {_records(info.get('records'))}   input shape {info.get('input_shape')}"
+          + (f"   classes {info['classes']}" if info.get("classes") else ""))
     print("sources (in order):")
     for s in dv.sources:
         print(f"  {s}")
-    _table(["role", "file", "sha256", "bytes", "fetched from"],
-           [[r, f["name"], f["sha256"][:16], f.get("size"), f.get("source")] for r, f in dv.files.items()])
+    rows = []
+    for e in dv.entries:
+        units = [u for u in dv.files[e["role"]] if u.get("entry") == e["name"]]
+        rows.append([e["role"], e["name"], e["sha256"][:16], sum((u.get("info") or {}).get("records") or 0 for u in units),
+                     sum(u.get("size") or 0 for u in units), units[0].get("source") if units else ""])
+    _table(["role", "entry", "sha256", "records", "bytes", "fetched from"], rows)
     return 0
 
 

@@ -42,6 +42,7 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
     task = Task(cfg.trainer, steps_per_epoch=steps, world_size=env.world_size)
     with strategy.tf.scope():
         model = build_model(spec, data, task.policy)
+        adapt_preprocessing(model, data)
     trainer = Trainer(model, strategy, cfg.trainer, task, steps_per_epoch=steps, is_chief=env.is_chief,
                       sample=data.train.arrays(2),
                       checkpointer=Checkpointer(paths.checkpoints, keep=cfg.trainer.checkpoint.keep),
@@ -130,6 +131,23 @@ def build_model(spec: JobSpec, data, policy: str = "float32"):
         return import_object(target)(**kwargs)
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+ADAPT_SAMPLES = 100_000
+
+
+def adapt_preprocessing(model, data) -> None:
+    """Keras preprocessing layers right after the model's input that learn from data
+    (Normalization, Discretization, ...) are adapted on the first training examples; they are
+    model weights, so exports and checkpoints carry them."""
+    inputs = {id(t) for t in model.inputs}
+    layers = [layer for layer in model.layers if hasattr(layer, "adapt") and
+              any(id(t) in inputs for node in layer._inbound_nodes for t in node.input_tensors)]
+    if layers:
+        x, _ = data.train.arrays(min(data.train.count, ADAPT_SAMPLES))
+        for layer in layers:
+            layer.adapt(x)
+        print(f"adapted {', '.join(layer.name for layer in layers)} on {len(x)} training examples", flush=True)
 
 
 def plain_copy(spec: JobSpec, data, model):

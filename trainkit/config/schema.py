@@ -239,7 +239,7 @@ class OnnxExportConfig:
     enabled: bool = True                                  # convert with tf2onnx after training
     opset: int = 17                                       # ONNX opset (tf2onnx 1.17 converts 13..18)
     parity_samples: Optional[int] = None                  # test examples compared with onnxruntime; null = all
-    max_abs_diff: float = 1e-5                            # parity fails above this |onnx - keras|
+    max_abs_diff: float = 1e-5                            # parity fails above this |onnx - keras| / max(1, |keras|)
     min_argmax_agreement: float = 1.0                     # parity fails below this share of equal predicted classes
 
 

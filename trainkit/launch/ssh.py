@@ -179,8 +179,9 @@ def remote_spec(spec: JobSpec, workdir: str) -> tuple[dict, str]:
     base = f"{workdir}/runs/{spec.run_id}"
     d = json.loads(json.dumps(spec.__dict__))
     d.update(run_dir=f"{base}/run", workspace=workdir, project_root=f"{base}/code")
-    for f in d["dataset"]["files"].values():
-        f["path"] = f"{workdir}/datasets/blobs/{f['sha256']}/{Path(f['path']).name}"
+    for units in d["dataset"]["files"].values():
+        for u in units:   # blobs/<sha256>/... -> <workdir>/datasets/blobs/<sha256>/...
+            u["path"] = f"{workdir}/datasets/blobs/{blob_relpath(u['path'])}"
     d["config"]["registry"] = {**d["config"]["registry"], "enabled": False}
     d["config"]["workspace"] = {**d["config"]["workspace"], "root": workdir}
     return d, f"{base}/run/job_spec.json"
@@ -243,9 +244,10 @@ class Supervisor:
                     if mk.returncode != 0:
                         raise TrainkitError(explain_ssh_failure(host, mk, self.compute["connect_timeout_s"]))
                     self.ship_code(host, base, Path(tmp))
-                    for f in self.spec.dataset["files"].values():
-                        blob = Path(f["path"]).parent
-                        host.rsync(f"{blob}/", f"{wd}/datasets/blobs/{blob.name}/")
+                    blobs = Path(self.spec.workspace) / "datasets" / "blobs"
+                    for name in sorted({blob_relpath(u["path"]).split("/")[0]
+                                        for units in self.spec.dataset["files"].values() for u in units}):
+                        host.rsync(f"{blobs / name}/", f"{wd}/datasets/blobs/{name}/")
                     host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh"])
                 host.rsync(f"{staging}/", f"{run_dir}/", delete=False)   # env files + remote spec, last
         return spec_paths
@@ -427,6 +429,12 @@ class Supervisor:
                 return res.returncode
         write_status(self.paths, "completed", exit_reason="completed")
         return 0
+
+
+def blob_relpath(path: str) -> str:
+    """A cached dataset file's path below the workspace's datasets/blobs/ (`<sha256>/...`)."""
+    parts = Path(path).parts
+    return "/".join(parts[parts.index("blobs") + 1:])
 
 
 def trainkit_sources() -> list[tuple[Path, str]]:

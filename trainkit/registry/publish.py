@@ -124,20 +124,19 @@ def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
 
     ds = entry.get("dataset")
     if ds:
+        from ..config.schema import DatasetConfig, from_dict
         from ..data.datasets import DatasetStore
-        from ..data.idx import load_split
+        from ..data.load import load_data
         from ..workspace import Workspace
 
         try:
             dv = DatasetStore(Workspace.at(workspace_root)).get(ds["name"], ds["version"])
         except NotFoundError:
             dv = None
-        if dv is not None and dv.digest == ds["digest"]:
-            shape = tuple(entry["signature"]["inputs"][0]["shape"][1:])
-            classes = entry["signature"]["outputs"][0]["shape"][-1]
-            x, y = load_split(dv.files["test_images"]["path"], dv.files["test_labels"]["path"], classes, shape)
-            n = samples or len(x)
-            return x[:n].astype("float32"), y[:n], f"{ds['name']} v{ds['version']} test[:{min(n, len(x))}]"
+        if dv is not None and dv.digest == ds["digest"] and dv.config:   # the config it was verified with
+            test = load_data(from_dict(DatasetConfig, dv.config), dv.to_json()).test
+            x, y = test.arrays(samples)
+            return x, y, f"{ds['name']} v{ds['version']} test[:{len(x)}]"
     n = samples or 1000
     return random_images(entry["signature"], n), None, f"random({n})"
 
