@@ -143,6 +143,9 @@ class DatasetStore:
     # ------------------------------------------------------------------ fetching
     def fetch_entry(self, ds, entry, progress: Progress | None = None) -> dict:
         """A verified, cached copy of one `dataset.files` entry, trying each mirror in order."""
+        if not safe_name(entry.name):   # also checked at compose time; this store never trusts a path
+            raise DataError(f"dataset.files: expected a file name, a directory name ending in '/' or a glob inside "
+                            f"the source, got {entry.name!r}")
         kind = fetch.kind_of(entry.name)
         if entry.sha256:
             hit = self._cached(entry.sha256, entry.name, kind)
@@ -176,8 +179,8 @@ class DatasetStore:
         tmp = staging / entry.name
         raw, size = fetch.download(url, tmp, timeout=ds.download_timeout_s, deadline_s=ds.download_deadline_s,
                                    max_bytes=int(ds.max_file_mb * 1e6), progress=progress)
+        info = get_format(ds.format).verify(tmp, entry.role, ds)   # streamed: a gzip bomb stops early here
         sha = self._check_sha(tmp, entry.sha256, raw, ds)
-        info = get_format(ds.format).verify(tmp, entry.role, ds)
         record = {"name": entry.name, "kind": "file", "sha256": sha, "raw_sha256": raw, "source": url,
                   "root": entry.name, "size": size, "files": [{"rel": entry.name, "sha256": raw, "info": info}]}
         cached = self._publish(staging, sha, record)
@@ -208,6 +211,8 @@ class DatasetStore:
         fmt = get_format(ds.format)
         files, done = [], 0
         label = fetch.join(source, entry.name)
+        for d in fetch.list_dirs(source, entry.name) if kind == "dir" else []:
+            (staging / root / d).mkdir(parents=True, exist_ok=True)
         for rel, url in members:
             target = staging / root / rel
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -143,6 +143,16 @@ def list_members(source: str, name: str) -> list[tuple[str, str]]:
     return [(p.rsplit("/", 1)[-1], fs.unstrip_protocol(p)) for p in found if not fs.isdir(p)]
 
 
+def list_dirs(source: str, name: str) -> list[str]:
+    """The subdirectories of a directory entry (relative), empty ones included: a format may care
+    (an image class folder with no images is an error, not an absent class)."""
+    import fsspec
+
+    fs, _, [base] = fsspec.get_fs_token_paths(source.rstrip("/") + "/")
+    root = f"{base.rstrip('/')}/{name.rstrip('/')}"
+    return sorted(p[len(root) + 1:] for p in fs.find(root, withdirs=True) if fs.isdir(p) and p != root)
+
+
 def manifest_digest(members: list[dict]) -> str:
     """The sha256 of a directory or glob entry: over its sorted `path<TAB>sha256` lines."""
     lines = "".join(f"{m['path']}\t{m['sha256']}\n" for m in sorted(members, key=lambda m: m["path"]))

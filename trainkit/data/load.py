@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,7 @@ class Stream:
     labels: list[int]         # per file (image folders: each file is one example), else -1
     selection: Selection = field(default_factory=Selection)
     example_bytes: int = 4
+    _told: bool = False
 
     def batched(self, shards: int, index: int, seed: int | None, repeat: bool, batch: int, buffer: int = 0):
         """This input pipeline's (x, y) batches: its own files (every `shards`-th, in a per-epoch
@@ -78,6 +80,12 @@ class Stream:
         order = np.arange(len(self.files)) if seed is None else np.random.default_rng(seed).permutation(len(self.files))
         by_file = len(self.files) >= shards
         mine = order[index::shards] if by_file else order
+        if seed is not None and not self._told:   # once per process: which files this pipeline trains on
+            self._told = True
+            names = [Path(self.files[i]).name for i in sorted(mine)]
+            listed = f"files [{', '.join(names)}]" if len(names) <= 64 else f"{len(names)} files"
+            print(f"input pipeline {index}/{shards}: {len(mine) if by_file else f'every {shards}th example of'} "
+                  f"{len(self.files)} {listed}", flush=True)
         items = tf.data.Dataset.from_tensor_slices((np.array(self.files)[mine], offsets[mine],
                                                     np.array(self.labels, dtype=np.int32)[mine]))
 
