@@ -172,6 +172,7 @@ def bad_requests(x: np.ndarray) -> list[tuple[str, str, bytes, dict, int, str]]:
         ("POST", infer, *binary_infer(nan), 400, "input 'image': expected finite numbers, got 1 NaN or infinite value(s)"),
         ("POST", infer, b"{" + b" " * (1 << 20) + b"}", {}, 413, "request body: expected at most 1048576 bytes"),
         ("GET", infer, b"", {}, 405, "method GET is not allowed"),
+        ("POST", infer, tensor(), {"Content-Encoding": "gzip"}, 415, "Content-Encoding: expected identity"),
     ]
 
 

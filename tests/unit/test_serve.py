@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -224,6 +225,43 @@ def test_close_answers_what_was_queued_and_shapes_are_not_mixed():
     assert sum(calls) == 5 and len(calls) >= 3    # [1 or 2 of width 2], [2 of width 3], [1 of width 2]
 
 
+# ------------------------------------------------------------------ following an alias
+def test_alias_follower_switches_skips_unloadable_versions_and_survives_a_removed_alias(caplog):
+    from trainkit.registry.store import ModelRef
+    from trainkit.serve.models import Lifecycle, ModelHolder, ServedVersion, follow_alias
+
+    aliases = {"production": 1}
+    registry = type("FakeRegistry", (), {"aliases": lambda self, name: dict(aliases)})()
+    loads, events = [], []
+
+    def load(name, version):
+        loads.append(version)
+        if version == 3:
+            raise RuntimeError("its ONNX export failed")
+        return ServedVersion(name, version, {}, SIG, session=None, threads=1)
+
+    async def main():
+        holder = ModelHolder(ModelRef("m", alias="production"), load("m", 1))
+        life = Lifecycle(load, lambda v: events.append(("start", v.version)), lambda n, ok: events.append(("switch", ok)))
+        task = asyncio.get_running_loop().create_task(follow_alias(holder, registry, 0.01, life))
+        seen = []
+        for target in (3, 2, None, 2):        # unloadable, fine, alias removed, back
+            if target is None:
+                aliases.pop("production")
+            else:
+                aliases["production"] = target
+            await asyncio.sleep(0.1)
+            seen.append(holder.current.version)
+        task.cancel()
+        return seen
+
+    assert asyncio.run(main()) == [1, 2, 2, 2]
+    assert loads == [1, 3, 2]                   # 3 was tried once, not at every poll
+    assert events == [("switch", False), ("start", 2), ("switch", True)]
+    assert "cannot serve version 3, still serving m:1 (following m@production): its ONNX export failed" in caplog.text
+    assert "m@production: the alias is gone; still serving m:2" in caplog.text
+
+
 # ------------------------------------------------------------------ settings and CLI
 def test_settings_report_every_bad_option_at_once():
     with pytest.raises(UsageError) as e:
@@ -347,3 +385,27 @@ def test_image_loader_converts_and_resizes(tmp_path):
     (tmp_path / "b.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match="b.png: expected a readable PNG or JPEG image"):
         image_loader((4, 4))(tmp_path / "b.png")
+
+
+def test_serve_refuses_what_it_cannot_serve_before_listening(tiny):
+    reg, _, _, tmp = tiny
+
+    def serve(*args: str):
+        return run_cli(["models", "--registry", reg.url, "serve", *args, "--cache-dir", str(tmp / "cache")])
+
+    unknown = serve("nope@production")
+    assert unknown.returncode == 4 and "model 'nope': no registered versions" in unknown.stderr
+    no_alias = serve("tiny@production")
+    assert no_alias.returncode == 4 and "no alias 'production' (aliases: none)" in no_alias.stderr
+    twice = serve("tiny:1", "tiny")
+    assert twice.returncode == 2 and "expected one reference per model name" in twice.stderr
+    bad = serve("tiny", "--max-batch", "0", "--port", "-1")
+    assert bad.returncode == 2 and "--max-batch: expected an integer >= 1, got 0" in bad.stderr and "--port" in bad.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = serve("tiny", "--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 2 and "expected an address to listen on, got 127.0.0.1:" in busy.stderr
+    reg.update("tiny", 1, {"onnx": {"status": "failed", "reason": "parity check failed"}})
+    failed = serve("tiny:1")
+    assert failed.returncode == 5 and "expected an ONNX export with status 'ok', got 'failed' (parity check failed)" in failed.stderr

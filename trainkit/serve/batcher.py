@@ -2,8 +2,9 @@
 
 Each served version has one queue and one consumer task. The consumer takes the first queued
 request, then every request already queued (up to `max_rows` rows in all, with the same trailing
-shapes). Only when the previous batch held more than one request, that is under concurrent load,
-does it also wait up to `max_delay_s` for more: a lone client is never delayed. The batch runs in
+shapes). While the batch holds fewer requests than the previous one did (so more are probably on
+their way: the server is under concurrent load), it also waits for more, up to `max_delay_s` after
+the first; a lone client (previous batch: one request) is never delayed. The batch runs in
 the version's own worker thread, so the event loop keeps reading requests meanwhile, and each
 request gets its own rows of every output back. Pure asyncio and numpy: `run` is any function of
 {input name: array} -> {output name: array}.
@@ -50,7 +51,7 @@ class Batcher:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"ort-{name}")
         self._task: asyncio.Task | None = None
         self._carry: _Item | None = None
-        self._under_load = False
+        self._expect = 1                # requests in the previous batch: how many to wait for
         self._closing = False
 
     def start(self) -> None:
@@ -89,14 +90,17 @@ class Batcher:
         if first is _STOP:
             return None
         batch, rows = [first], first.rows
-        deadline = asyncio.get_running_loop().time() + (self.max_delay_s if self._under_load else 0.0)
-        while rows < self.max_rows and (item := await self._pop(deadline)) is not None:
+        now = asyncio.get_running_loop().time()
+        while rows < self.max_rows:
+            item = await self._pop(now + self.max_delay_s if len(batch) < self._expect else now)
+            if item is None:
+                break
             if item is _STOP or item.key != first.key or rows + item.rows > self.max_rows:
                 self._carry = item
                 break
             batch.append(item)
             rows += item.rows
-        self._under_load = len(batch) > 1
+        self._expect = len(batch)
         return batch
 
     async def _pop(self, deadline: float | None) -> _Item | None:
