@@ -1,6 +1,8 @@
-"""`trainkit models ...`: list, show, register, download, alias, delete, verify and export.
+"""`trainkit models ...`: list, show, register, download, alias, delete, verify, export, serve and
+predict.
 
-Only `register` and `export` import TensorFlow; everything else answers in well under a second.
+Only `register` and `export` import TensorFlow; `serve` and `predict` import onnxruntime (and the
+HTTP stack); everything else answers in well under a second.
 """
 from __future__ import annotations
 
@@ -154,6 +156,34 @@ def cmd_export(reg: Registry, args) -> int:
     return 0
 
 
+def cache_dir(args) -> str:
+    """--cache-dir, else <workspace>/serving-cache: verified model.onnx copies by name and version."""
+    if args.cache_dir:
+        return args.cache_dir
+    from .workspace import Workspace
+
+    return str(Workspace.at(args.workspace).root / "serving-cache")
+
+
+def cmd_serve(reg: Registry, args) -> int:
+    from .serve.server import serve
+    from .serve.settings import ServeSettings
+
+    settings = ServeSettings(
+        refs=tuple(args.refs), registry=reg.url, cache_dir=cache_dir(args), host=args.host, port=args.port,
+        max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, threads=args.threads, workers=args.workers,
+        max_body_mb=args.max_body_mb, poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
+        drain_timeout_s=args.drain_timeout_s, access_log=args.access_log)
+    return serve(reg, settings)
+
+
+def cmd_predict(reg: Registry, args) -> int:
+    from .serve.predict import predict
+
+    return predict(reg, args.ref, Path(args.input), Path(args.output) if args.output else None,
+                   batch=args.batch, cache_dir=Path(cache_dir(args)), allow_nonfinite=args.allow_nonfinite)
+
+
 def _kv(text: str, flag: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -207,3 +237,48 @@ def add_parser(sub) -> None:
     p.add_argument("ref", help=ref_help)
     p.add_argument("--opset", type=int)
     p.add_argument("--samples", type=int, help="parity images (default: the whole test set, else 1000 random)")
+    add_serve(add("serve", cmd_serve, "serve model.onnx of registered versions over HTTP (KServe v2 / Open "
+                  "Inference Protocol) with dynamic batching; NAME@ALIAS follows the alias"))
+    p = add("predict", cmd_predict, "batch scoring with onnxruntime: a .npy file, a folder of images or a CSV")
+    p.add_argument("ref", help=ref_help)
+    p.add_argument("--input", required=True, help=".npy file, folder of PNG/JPEG images, or .csv with a header row")
+    p.add_argument("--output", help=".csv (id, predicted class, per-class probabilities) or .npy (raw outputs); "
+                   "default: CSV on stdout")
+    p.add_argument("--batch", type=int, default=256, help="rows per onnxruntime call (default 256)")
+    p.add_argument("--cache-dir", help="where verified model.onnx copies go (default <workspace>/serving-cache)")
+    p.add_argument("--allow-nonfinite", action="store_true", help="score NaN/Inf inputs instead of refusing them")
+    add_registry_flag(p)
+
+
+def add_registry_flag(p: argparse.ArgumentParser) -> None:
+    """`--registry` after the subcommand too (`trainkit models serve REF --registry URL`); absent, the
+    value given before it (or the default) stands."""
+    p.add_argument("--registry", default=argparse.SUPPRESS, help="registry root, any fsspec URL")
+
+
+def add_serve(p: argparse.ArgumentParser) -> None:
+    """The flags of `trainkit models serve`; their defaults are ServeSettings' (settings.py gives the reasons)."""
+    from dataclasses import fields
+
+    from .serve.settings import ServeSettings
+
+    d = {f.name: f.default for f in fields(ServeSettings)}
+    p.add_argument("refs", nargs="+", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS (followed); one per model name")
+    p.add_argument("--host", default=d["host"], help="address to listen on (default %(default)s; the API has no auth)")
+    p.add_argument("--port", type=int, default=d["port"], help="port (default %(default)s; 0: any free port, logged at start)")
+    p.add_argument("--max-batch", type=int, default=d["max_batch"], help="rows per onnxruntime call (default %(default)s)")
+    p.add_argument("--max-delay-ms", type=float, default=d["max_delay_ms"],
+                   help="extra wait for more rows under concurrent load (default %(default)s; a lone request never waits)")
+    p.add_argument("--threads", type=int, default=d["threads"],
+                   help="onnxruntime intra-op threads (default: the version's resource_configuration.cpu)")
+    p.add_argument("--workers", type=int, default=d["workers"],
+                   help="server processes (default %(default)s: one batching queue per model)")
+    p.add_argument("--max-body-mb", type=float, default=d["max_body_mb"],
+                   help="larger request bodies get 413 (default %(default)s)")
+    p.add_argument("--poll-s", type=float, default=d["poll_s"], help="how often a followed alias is re-read (default %(default)s)")
+    p.add_argument("--allow-nonfinite", action="store_true", help="pass NaN/Inf inputs to the model (default: refuse, 400)")
+    p.add_argument("--drain-timeout-s", type=float, default=d["drain_timeout_s"],
+                   help="on SIGTERM, how long in-flight requests may still take (default %(default)s)")
+    p.add_argument("--access-log", action="store_true", help="one log line per request")
+    p.add_argument("--cache-dir", help="where verified model.onnx copies go (default <workspace>/serving-cache)")
+    add_registry_flag(p)

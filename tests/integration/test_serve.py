@@ -1,0 +1,336 @@
+"""`trainkit models serve` and `models predict` for real: two trained smoke models, real server
+processes on 127.0.0.1, the real Triton/KServe client (tritonclient[http]) and 64 real
+Fashion-MNIST test images."""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
+
+MODEL = "served"
+
+
+@dataclass
+class Models:
+    env: dict
+    x: np.ndarray                        # 64 real test images, float32 [64, 28, 28]
+    want: dict = field(default_factory=dict)   # version -> in-process onnxruntime probabilities
+    onnx: dict = field(default_factory=dict)   # version -> model.onnx path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> Models:
+    """served:1 and served:2 (two smoke trainings, different seeds); served@production -> 1."""
+    import onnxruntime as ort
+
+    from trainkit.data.idx import read_idx
+
+    env = {"TRAINKIT_WORKSPACE": str(tmp_path_factory.mktemp("serve") / "ws")}
+    for seed in (0, 1):
+        proc = run_trainkit(["+debug=smoke", f"run.experiment={MODEL}", "run.resume=never", f"trainer.seed={seed}"], env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert run_cli(["models", "alias", f"{MODEL}:1", "production"], env).returncode == 0
+    x = read_idx(FASHION / "t10k-images-idx3-ubyte.gz", "images")[:64].astype(np.float32)
+    m = Models(env, x)
+    for v in (1, 2):
+        entry = json.loads(run_cli(["models", "show", f"{MODEL}:{v}", "--json"], env).stdout)
+        m.onnx[v] = Path(entry["path"]) / "artifacts" / "model.onnx"
+        m.want[v] = ort.InferenceSession(str(m.onnx[v]), providers=["CPUExecutionProvider"]).run(None, {"image": x})[0]
+    assert not np.allclose(m.want[1], m.want[2], atol=1e-3)   # the versions are told apart by their outputs
+    return m
+
+
+class Server:
+    """`python -m trainkit.cli models serve ...` on a free port, its log in a file."""
+
+    def __init__(self, args: list[str], env: dict, log: Path):
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-m", "trainkit.cli", "models", "serve", *args, "--port", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=open(log, "w"), cwd=ROOT,
+                                     env={**os.environ, **env})
+        self.port = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> int:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            assert self.proc.poll() is None, f"server exited with {self.proc.returncode}:\n{self.log.read_text()}"
+            m = re.search(r"on http://127\.0\.0\.1:(\d+) ", self.log.read_text())
+            if m:
+                try:
+                    if request(int(m.group(1)), "GET", "/v2/health/ready")[0] == 200:
+                        return int(m.group(1))
+                except OSError:
+                    pass
+            time.sleep(0.1)
+        self.proc.kill()
+        raise AssertionError(f"server not ready in {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def metrics(self) -> str:
+        return request(self.port, "GET", "/metrics")[2].decode()
+
+
+def request(port: int, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+            conn: http.client.HTTPConnection | None = None) -> tuple[int, dict, bytes]:
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request(method, path, body, headers or {})
+    r = c.getresponse()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+
+def binary_infer(x: np.ndarray) -> tuple[bytes, dict]:
+    """A v2 request with the image as binary tensor data and a binary output (tritonclient's defaults)."""
+    header = json.dumps({"inputs": [{"name": "image", "shape": list(x.shape), "datatype": "FP32",
+                                     "parameters": {"binary_data_size": x.nbytes}}],
+                         "outputs": [{"name": "probabilities", "parameters": {"binary_data": True}}]}).encode()
+    return header + x.astype("<f4").tobytes(), {"Inference-Header-Content-Length": str(len(header))}
+
+
+def decode(headers: dict, body: bytes) -> tuple[dict, np.ndarray]:
+    n = int(headers["inference-header-content-length"])
+    doc = json.loads(body[:n])
+    return doc, np.frombuffer(body[n:], "<f4").reshape(doc["outputs"][0]["shape"])
+
+
+def metric(text: str, name: str, **labels) -> float:
+    """One sample of the Prometheus text (0 when absent)."""
+    for line in text.splitlines():
+        m = re.fullmatch(rf"{name}(?:{{(.*)}})? (\S+)", line)
+        if m and all(f'{k}="{v}"' in (m.group(1) or "") for k, v in labels.items()):
+            return float(m.group(2))
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    """served:1, pinned; a 1 MB body limit for the 413 test."""
+    s = Server([f"{MODEL}:1", "--max-body-mb", "1"], models.env, tmp_path_factory.mktemp("log") / "server.log")
+    yield s
+    assert s.stop() == 0, s.log.read_text()
+
+
+# ------------------------------------------------------------------ protocol, with the real client
+def test_tritonclient_reads_metadata_and_infers_64_real_images(server, models):
+    import tritonclient.http as httpclient
+
+    client = httpclient.InferenceServerClient(f"127.0.0.1:{server.port}")
+    assert client.is_server_live() and client.is_server_ready() and client.is_model_ready(MODEL)
+    assert client.get_model_metadata(MODEL) == {
+        "name": MODEL, "versions": ["1"], "platform": "onnxruntime_onnx",
+        "inputs": [{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28]}],
+        "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, 10]}]}
+    for binary in (True, False):     # the binary tensor data extension, then plain JSON tensors
+        image = httpclient.InferInput("image", [64, 28, 28], "FP32")
+        image.set_data_from_numpy(models.x, binary_data=binary)
+        result = client.infer(MODEL, [image], model_version="1" if binary else "", request_id=f"req-{binary}",
+                              outputs=[httpclient.InferRequestedOutput("probabilities", binary_data=binary)])
+        got = result.as_numpy("probabilities")
+        assert got.shape == (64, 10) and got.dtype == np.float32
+        np.testing.assert_allclose(got, models.want[1], rtol=0, atol=1e-6)
+        assert result.get_response()["model_version"] == "1" and result.get_response()["id"] == f"req-{binary}"
+
+
+def bad_requests(x: np.ndarray) -> list[tuple[str, str, bytes, dict, int, str]]:
+    """(method, path, body, headers, expected status, words the error must contain)."""
+    def tensor(**over):
+        t = {"name": "image", "shape": [1, 28, 28], "datatype": "FP32", "data": x[0].ravel().tolist(), **over}
+        return json.dumps({"inputs": [t]}).encode()
+
+    nan = x[:1].copy()
+    nan[0, 5, 5] = np.nan
+    infer = f"/v2/models/{MODEL}/infer"
+    return [
+        ("POST", "/v2/models/nope/infer", tensor(), {}, 404, "model 'nope': not served (serving: served)"),
+        ("GET", "/v2/models/nope", b"", {}, 404, "model 'nope': not served"),
+        ("POST", f"/v2/models/{MODEL}/versions/7/infer", tensor(), {}, 404, "version '7' is not served (serving version 1"),
+        ("POST", infer, tensor(name="pixels"), {}, 400, "input 'pixels': unknown input (the model's inputs: 'image')"),
+        ("POST", infer, tensor(datatype="INT64"), {}, 400, "input 'image': datatype: expected FP32, got 'INT64'"),
+        ("POST", infer, tensor(shape=[1, 784]), {}, 400, "input 'image': shape: expected [-1, 28, 28] (-1: any size), got [1, 784]"),
+        ("POST", infer, tensor(data=[0.5] * 700), {}, 400, "input 'image': data: expected 784 values for shape [1, 28, 28], got 700"),
+        ("POST", infer, b'{"inputs": [', {}, 400, "malformed JSON in the request body"),
+        ("POST", infer, *binary_infer(nan), 400, "input 'image': expected finite numbers, got 1 NaN or infinite value(s)"),
+        ("POST", infer, b"{" + b" " * (1 << 20) + b"}", {}, 413, "request body: expected at most 1048576 bytes"),
+        ("GET", infer, b"", {}, 405, "method GET is not allowed"),
+        ("POST", infer, tensor(), {"Content-Encoding": "gzip"}, 415, "Content-Encoding: expected identity"),
+    ]
+
+
+def test_bad_requests_get_a_4xx_naming_the_problem_and_the_server_keeps_serving(server, models):
+    before = server.metrics()
+    for method, path, body, headers, status, words in bad_requests(models.x):
+        got, _, raw = request(server.port, method, path, body or None, headers)
+        assert got == status, (path, words, raw[:300])
+        assert words in json.loads(raw)["error"], (words, raw[:300])
+    # A body far over the limit is refused from its Content-Length alone, before it is sent.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+        s.sendall(f"POST /v2/models/{MODEL}/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 500000000\r\n\r\n{{".encode())
+        answer = b"".join(iter(lambda: s.recv(65536), b"")).decode(errors="replace")  # until the server closes
+    assert answer.startswith("HTTP/1.1 413") and "connection: close" in answer
+    assert "expected at most 1048576 bytes (--max-body-mb), got 500000000" in answer
+    status, headers, body = request(server.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:3]))
+    assert status == 200
+    np.testing.assert_allclose(decode(headers, body)[1], models.want[1][:3], rtol=0, atol=1e-6)
+    after = server.metrics()
+    assert metric(after, "trainkit_serve_errors_total", model=MODEL, kind="bad_request") - \
+        metric(before, "trainkit_serve_errors_total", model=MODEL, kind="bad_request") == 6
+    assert metric(after, "trainkit_serve_requests_total", model="", status="404") >= 1
+    assert metric(after, "trainkit_serve_model_version", model=MODEL) == 1
+
+
+# ------------------------------------------------------------------ load: alias switch and SIGTERM
+@dataclass
+class Outcome:
+    started: float
+    ended: float
+    status: int | str             # HTTP status, or the exception's name
+    version: str | None = None
+    ok_values: bool | None = None
+
+
+def load_client(port: int, x: np.ndarray, want: dict, until: threading.Event, out: list, stop_on_error: bool) -> None:
+    """One keep-alive client sending 1..4 images per request until told to stop (or its connection fails)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    i = 0
+    while not until.is_set():
+        n = 1 + i % 4
+        rows = slice(i % 60, i % 60 + n)
+        started = time.monotonic()
+        try:
+            status, headers, body = request(port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(x[rows]), conn=conn)
+        except (OSError, http.client.HTTPException) as e:
+            out.append(Outcome(started, time.monotonic(), type(e).__name__))
+            if stop_on_error:
+                return
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            continue
+        o = Outcome(started, time.monotonic(), status)
+        if status == 200:
+            doc, probs = decode(headers, body)
+            o.version = doc["model_version"]
+            o.ok_values = bool(np.allclose(probs, want[int(o.version)][rows], rtol=0, atol=1e-6))
+        out.append(o)
+        if headers.get("connection") == "close":
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        i += 1
+
+
+def start_load(port: int, models: Models, clients: int, stop_on_error: bool = False):
+    until, results = threading.Event(), [[] for _ in range(clients)]
+    threads = [threading.Thread(target=load_client, args=(port, models.x, models.want, until, results[k], stop_on_error),
+                                daemon=True) for k in range(clients)]
+    for t in threads:
+        t.start()
+    return until, threads, results
+
+
+def test_moving_the_alias_under_32_clients_fails_no_request_and_switches_within_5_s(models, tmp_path):
+    srv = Server([f"{MODEL}@production"], models.env, tmp_path / "server.log")
+    try:
+        until, threads, results = start_load(srv.port, models, 32)
+        time.sleep(1.5)
+        t_alias = time.monotonic()        # the window below includes the CLI's own start-up
+        moved = run_cli(["models", "alias", f"{MODEL}:2", "production"], models.env)
+        assert moved.returncode == 0, moved.stderr
+        deadline = t_alias + 15
+        while time.monotonic() < deadline and not all(r and r[-1].version == "2" for r in results):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        until.set()
+        for t in threads:
+            t.join(30)
+        text = srv.metrics()
+    finally:
+        assert srv.stop() == 0, srv.log.read_text()
+    done = [o for r in results for o in r]
+    assert len(done) > 200 and [o for o in done if o.status != 200] == []        # zero failed requests
+    assert all(o.ok_values for o in done)           # every answer equals its version's in-process output
+    first_v2 = min(o.ended for o in done if o.version == "2")
+    print(f"alias switch: {len(done)} requests from 32 clients, first version-2 answer "
+          f"{first_v2 - t_alias:.2f} s after the alias moved")
+    assert first_v2 - t_alias <= 5.0, f"switched after {first_v2 - t_alias:.1f} s"
+    assert [o for o in done if o.started > first_v2 and o.version == "1"] == []   # atomic: no flapping back
+    assert all(r[-1].version == "2" for r in results)
+    assert metric(text, "trainkit_serve_model_version", model=MODEL) == 2
+    assert metric(text, "trainkit_serve_alias_switches_total", model=MODEL, result="ok") == 1
+    calls, requests = (metric(text, "trainkit_serve_batch_requests_count", model=MODEL),
+                       metric(text, "trainkit_serve_batch_requests_sum", model=MODEL))
+    assert requests == len(done) and calls < requests      # dynamic batching joined concurrent requests
+    assert "switched from version 1 to 2" in srv.log.read_text()
+
+
+def test_sigterm_under_load_answers_in_flight_requests_and_exits_0(models, tmp_path):
+    srv = Server([f"{MODEL}:2", "--max-batch", "8"], models.env, tmp_path / "server.log")
+    until, threads, results = start_load(srv.port, models, 16, stop_on_error=True)
+    time.sleep(1.5)
+    t_term = time.monotonic()
+    code = srv.stop(signal.SIGTERM, timeout=30)
+    for t in threads:
+        t.join(30)
+    until.set()
+    log = srv.log.read_text()
+    assert code == 0, log
+    done = [o for r in results for o in r]
+    answered = [o for o in done if o.status == 200]
+    in_flight = [o for o in answered if o.started < t_term < o.ended]
+    print(f"SIGTERM: {len(answered)} answered, {len(in_flight)} in flight at the signal and answered, "
+          f"{len(done) - len(answered)} refused connections afterwards")
+    assert in_flight and all(o.ok_values for o in answered)
+    # Nothing the server took in was lost: it answered exactly what the clients received, and the
+    # only failures are connections refused after the listener closed.
+    assert f"drained: answered {len(answered)} inference request(s), refused 0" in log
+    assert {o.status for o in done} - {200} <= {"ConnectionRefusedError"}
+    assert all(o.started > t_term for o in done if o.status != 200)
+
+
+# ------------------------------------------------------------------ batch scoring and workers
+def test_predict_scores_npy_and_png_folder_like_onnxruntime(models, tmp_path):
+    from PIL import Image
+
+    np.save(tmp_path / "x.npy", models.x.astype(np.uint8))
+    (tmp_path / "png").mkdir()
+    for i, image in enumerate(models.x.astype(np.uint8)):
+        Image.fromarray(image).save(tmp_path / "png" / f"{i:02d}.png")
+    for src, out in (("x.npy", "a.csv"), ("png", "b.csv")):
+        proc = run_cli(["models", "predict", f"{MODEL}:1", "--input", str(tmp_path / src),
+                        "--output", str(tmp_path / out), "--batch", "10"], models.env)
+        assert proc.returncode == 0, proc.stderr
+        rows = (tmp_path / out).read_text().splitlines()
+        assert rows[0].startswith("id,predicted_class,prob_0,") and len(rows) == 65
+        probs = np.array([r.split(",")[2:] for r in rows[1:]], float)
+        np.testing.assert_allclose(probs, models.want[1], rtol=0, atol=1e-6)
+        assert [int(r.split(",")[1]) for r in rows[1:]] == list(models.want[1].argmax(1))
+    assert (tmp_path / "b.csv").read_text().splitlines()[1].startswith("00.png,")
+
+
+def test_two_workers_serve_and_stop_cleanly(models, tmp_path):
+    srv = Server([f"{MODEL}:1", "--workers", "2"], models.env, tmp_path / "server.log")
+    try:
+        for _ in range(4):     # new connections: both processes may answer
+            status, headers, body = request(srv.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:2]))
+            assert status == 200
+            np.testing.assert_allclose(decode(headers, body)[1], models.want[1][:2], rtol=0, atol=1e-6)
+        assert metric(srv.metrics(), "trainkit_serve_requests_total", model=MODEL, status="200") == 4  # merged
+    finally:
+        assert srv.stop() == 0, srv.log.read_text()

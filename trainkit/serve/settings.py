@@ -1,0 +1,59 @@
+"""The settings of one `trainkit models serve`: one frozen dataclass, every default with its reason.
+
+Worker processes (`--workers N`) receive them as JSON in $TRAINKIT_SERVE_SETTINGS.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields
+
+from ..errors import UsageError
+
+ENV = "TRAINKIT_SERVE_SETTINGS"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    refs: tuple[str, ...]           # NAME, NAME:VERSION or NAME@ALIAS (an alias is followed)
+    registry: str                   # registry root URL
+    cache_dir: str                  # verified model.onnx copies: <cache_dir>/<name>/<version>/model.onnx
+    host: str = "127.0.0.1"         # loopback unless asked: the API has no authentication
+    port: int = 8080                # 0 picks a free port (printed at start)
+    max_batch: int = 64             # rows per ORT call; one larger request still runs, alone
+    max_delay_ms: float = 2.0       # extra wait for more rows, only under concurrent load
+    threads: int | None = None      # ORT intra-op threads; None: the version's resource_configuration.cpu
+    workers: int = 1                # processes; 1 keeps one batching queue per model (see README)
+    max_body_mb: float = 64.0       # larger request bodies get 413
+    poll_s: float = 1.0             # how often a followed alias is re-read
+    allow_nonfinite: bool = False   # NaN/Inf in float inputs are refused (400) unless set
+    drain_timeout_s: float = 30.0   # SIGTERM: how long in-flight requests may take before they are cut
+    access_log: bool = False        # one log line per request (costs throughput)
+
+    def __post_init__(self):
+        problems = [f"{flag}: expected {want}, got {value!r}" for flag, want, value, ok in (
+            ("REF", "at least one model reference", list(self.refs), bool(self.refs)),
+            ("--port", "an integer in [0, 65535]", self.port, 0 <= self.port <= 65535),
+            ("--max-batch", "an integer >= 1", self.max_batch, self.max_batch >= 1),
+            ("--max-delay-ms", "a number >= 0", self.max_delay_ms, self.max_delay_ms >= 0),
+            ("--threads", "an integer >= 1", self.threads, self.threads is None or self.threads >= 1),
+            ("--workers", "an integer >= 1", self.workers, self.workers >= 1),
+            ("--max-body-mb", "a number > 0", self.max_body_mb, self.max_body_mb > 0),
+            ("--poll-s", "a number > 0", self.poll_s, self.poll_s > 0),
+            ("--drain-timeout-s", "a number > 0", self.drain_timeout_s, self.drain_timeout_s > 0),
+        ) if not ok]
+        if problems:
+            raise UsageError("invalid serve options:\n" + "\n".join(f"  - {p}" for p in problems))
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+    def to_env(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> "ServeSettings":
+        data = json.loads(os.environ[ENV])
+        data["refs"] = tuple(data["refs"])
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
