@@ -57,10 +57,11 @@ def compose(overrides: list[str] | None = None):
         return hydra_compose("config", overrides=overrides or [])
 
 
-def run_trainkit(args: list[str], env: dict | None = None, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
+def run_trainkit(args: list[str], env: dict | None = None, timeout: float = 600, cwd: Path = ROOT,
+                 **kw) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "trainkit", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=ROOT, **kw)
+                          env=full_env, timeout=timeout, cwd=cwd, **kw)
 
 
 def run_cli(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:

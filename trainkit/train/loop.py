@@ -282,7 +282,8 @@ class Trainer:
                 self.callbacks.on_train_batch_end(done - 1, self.logs_from(total))
                 if self.is_chief:
                     emit_progress(epoch=epoch + 1, epochs=epochs, step=done, steps=self.steps_per_epoch)
-            logs = {"epoch": epoch + 1, **self.logs_from(total)}
+            logs = {"epoch": epoch + 1, **self.logs_from(total),
+                    "learning_rate": float(self.optimizer.learning_rate)}   # where the schedule is now
             if data.val.count:
                 logs.update(self.logs_from(self.steps.evaluate(data.val), "val_"))
             logs["epoch_time_s"] = time.perf_counter() - t0
@@ -306,7 +307,7 @@ class Trainer:
 
 def format_epoch(logs: dict, epochs: int) -> str:
     parts = [f"epoch {logs['epoch']}/{epochs}"]
-    parts += [f"{k}={v:.4f}" for k, v in logs.items()
+    parts += [f"{k}={v:.3g}" if k == "learning_rate" else f"{k}={v:.4f}" for k, v in logs.items()
               if k not in ("epoch", "epoch_time_s") and isinstance(v, (int, float))]
     parts.append(f"({logs['epoch_time_s']:.2f}s)")
     return " ".join(parts)
