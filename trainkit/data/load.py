@@ -69,25 +69,39 @@ class Stream:
     example_bytes: int = 4
     _told: bool = False
 
-    def batched(self, shards: int, index: int, seed: int | None, repeat: bool, batch: int, buffer: int = 0):
-        """This input pipeline's (x, y) batches: its own files (every `shards`-th, in a per-epoch
-        seeded order), or, with fewer files than pipelines, every `shards`-th example. With a seed,
-        blocks of `buffer` examples (default 10k, fewer for big examples) are permuted at random:
-        a block shuffle, whole tensors at a time (tf.data's per-example cost would dominate)."""
+    def selected(self) -> np.ndarray:
+        """How many of each file's examples this split selects."""
+        offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        return np.array([self.selection.mask(np.arange(o, o + c)).sum() for o, c in zip(offsets, self.counts)])
+
+    def batched(self, shards: int, index: int, seed: int | None, repeat: bool, batch: int, buffer: int = 0,
+                unseeded: bool = False):
+        """This input pipeline's (x, y) batches: its own files (every `shards`-th of the files that
+        hold selected examples, in a per-epoch seeded order), or, when that would leave some
+        pipeline short (fewer files than pipelines, a `limit_train` inside one file), every
+        `shards`-th example. With a seed, blocks of `buffer` examples (default 10k, fewer for big
+        examples) are permuted at random: a block shuffle, whole tensors at a time (tf.data's
+        per-example cost would dominate). `unseeded`: a random order of its own for each process
+        that runs the dataset (parameter-server workers, whose dataset function is traced once)."""
         import tensorflow as tf
 
         offsets = np.concatenate([[0], np.cumsum(self.counts)[:-1]]).astype(np.int64)
+        selected = self.selected()
         order = np.arange(len(self.files)) if seed is None else np.random.default_rng(seed).permutation(len(self.files))
-        by_file = len(self.files) >= shards
-        mine = order[index::shards] if by_file else order
+        active = np.array([i for i in order if selected[i] > 0], dtype=np.int64)
+        shares = [selected[active[k::shards]].sum() for k in range(shards)]
+        by_file = len(active) >= shards and min(shares) >= 0.5 * sum(shares) / shards
+        mine = active[index::shards] if by_file else active
         if seed is not None and not self._told:   # once per process: which files this pipeline trains on
             self._told = True
             names = [Path(self.files[i]).name for i in sorted(mine)]
             listed = f"files [{', '.join(names)}]" if len(names) <= 64 else f"{len(names)} files"
-            print(f"input pipeline {index}/{shards}: {len(mine) if by_file else f'every {shards}th example of'} "
-                  f"{len(self.files)} {listed}", flush=True)
+            share = f"{len(mine)} of" if by_file else f"one example in {shards} of the"
+            print(f"input pipeline {index}/{shards}: {share} {len(self.files)} {listed}", flush=True)
         items = tf.data.Dataset.from_tensor_slices((np.array(self.files)[mine], offsets[mine],
                                                     np.array(self.labels, dtype=np.int32)[mine]))
+        if unseeded:
+            items = items.shuffle(max(len(mine), 1))
 
         def select(i, x, y):
             keep = self.selection.tf_keep(i)
@@ -98,18 +112,19 @@ class Stream:
         out = self.fmt.batches(items, self.ds, self.info).map(select, num_parallel_calls=tf.data.AUTOTUNE)
         if repeat:
             out = out.repeat()
-        if seed is not None:
+        if seed is not None or unseeded:
             size = buffer or max(1024, min(STREAM_BUFFER, int(STREAM_BUFFER_BYTES / max(self.example_bytes, 1))))
             out = out.rebatch(size).enumerate().map(lambda j, xy: _permute(xy, seed, j))
         return out.rebatch(batch, drop_remainder=repeat)
 
 
-def _permute(xy, seed: int, block: int):
-    """One block of examples in a random order drawn from (seed, block number)."""
+def _permute(xy, seed: int | None, block):
+    """One block of examples in a random order drawn from (seed, block number), or unseeded."""
     import tensorflow as tf
 
     x, y = xy
-    noise = tf.random.stateless_uniform([tf.shape(y)[0]], seed=tf.stack([tf.constant(seed, tf.int64), block]))
+    noise = tf.random.uniform([tf.shape(y)[0]]) if seed is None else \
+        tf.random.stateless_uniform([tf.shape(y)[0]], seed=tf.stack([tf.constant(seed, tf.int64), block]))
     order = tf.argsort(noise)
     return tf.gather(x, order), tf.gather(y, order)
 

@@ -19,6 +19,7 @@ from ..runs import write_status
 from ..spec import JobSpec
 from ..distributions import describe
 from ..topology import assign_slots, horovod_hosts, rank_envs, roles
+from ..tfquiet import NOISE
 from ..workspace import RunPaths
 from .base import Launcher
 
@@ -80,8 +81,9 @@ class RankSink:
     """One rank's output: its log file(s), the last lines (for failure reports), the console."""
 
     def __init__(self, rank: int, paths: RunPaths, world_size: int, on_progress: Callable | None,
-                 prefix: str | None = None, console: IO[str] | None = None):
+                 prefix: str | None = None, console: IO[str] | None = None, verbose: bool = False):
         self.rank, self.on_progress, self.tail, self.console = rank, on_progress, [], console
+        self.quiet = not verbose   # TensorFlow's start-up lines (of launchers such as horovodrun) stay in the logs only
         self.prefix = prefix if prefix is not None else "" if world_size == 1 else f"[rank {rank}] "
         if rank == 0:
             self.out, self.err = open(paths.logs / "stdout.log", "a"), open(paths.logs / "stderr.log", "a")
@@ -101,6 +103,8 @@ class RankSink:
             log = self.err if is_err else self.out
             log.write(line)
             log.flush()
+            if self.quiet and NOISE.match(line):
+                return
             self.tail.append(line.rstrip("\n"))
             del self.tail[:-20]
             echo = self.console or (sys.stderr if is_err else sys.stdout)
@@ -167,8 +171,8 @@ class LocalLauncher(Launcher):
         paths.logs.mkdir(parents=True, exist_ok=True)
         table = roles(spec.config["distribution"])
         progress = _ProgressBar()
-        sinks = {r: RankSink(r, paths, spec.world_size, progress.update if r == 0 else None)
-                 for r in range(spec.world_size)}
+        sinks = {r: RankSink(r, paths, spec.world_size, progress.update if r == 0 else None,
+                             verbose=spec.cfg.run.verbose) for r in range(spec.world_size)}
         procs: list[tuple[list[int], subprocess.Popen]] = []
         pumps: list[OutputPump] = []
         write_status(paths, "running", pid=os.getpid(), host=os.uname().nodename)

@@ -276,7 +276,7 @@ class Driver:
         if describe(self.spec.config["distribution"]).coordinated:
             cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
         cmd += [sys.executable, "-m", "trainkit.launch.slurm", "task", self.spec_path]
-        sinks = {r: RankSink(r, self.paths, n, None) for r in range(n)}
+        sinks = {r: RankSink(r, self.paths, n, None, verbose=self.spec.cfg.run.verbose) for r in range(n)}
         self.srun_lines: list[str] = []
 
         def demux(line: str, is_err: bool):

@@ -267,7 +267,8 @@ class Supervisor:
         from .local import OutputPump, RankSink
 
         n = self.spec.world_size
-        sinks = {r: RankSink(r, self.paths, n, None, prefix=f"[{h.label} rank {r}] ", console=console)
+        sinks = {r: RankSink(r, self.paths, n, None, prefix=f"[{h.label} rank {r}] ", console=console,
+                             verbose=self.spec.cfg.run.verbose)
                  for r, (h, _, _) in enumerate(plan)}
         chief_write = sinks[0].write
 

@@ -33,10 +33,8 @@ class CoordinatedSteps:
 
         gb, k = self.t.global_batch, self.t.cfg.steps_per_call
         if not split.in_memory:
-            def from_files(ctx):
-                seed = self.t.cfg.seed + ctx.input_pipeline_id
-                ds = split.stream.batched(ctx.num_input_pipelines, ctx.input_pipeline_id, seed, True, gb,
-                                          buffer=self.t.cfg.shuffle_buffer)
+            def from_files(ctx):   # traced once here, run by every worker: each reads the files in its own order
+                ds = split.stream.batched(1, 0, None, True, gb, buffer=self.t.cfg.shuffle_buffer, unseeded=True)
                 return ds.batch(k, drop_remainder=True).prefetch(2)
 
             strategy = self.t.strategy.tf
