@@ -59,10 +59,11 @@ def cmd_runs_show(ws: Workspace, args) -> int:
     if d["exit_reason"]:
         print(f"reason    {d['exit_reason']}")
     if d["history"]:
+        key = "epoch" if "epoch" in d["history"][0] else "step"
         keys = list(dict.fromkeys(k for h in d["history"] for k, v in h.items()
-                                  if k not in ("epoch", "epoch_time_s") and isinstance(v, (int, float))))
-        _table(["epoch", *keys, "time_s"],
-               [[h["epoch"], *(num(h.get(k)) for k in keys), f"{h.get('epoch_time_s', 0):.2f}"]
+                                  if k not in ("epoch", "step", "epoch_time_s") and isinstance(v, (int, float))))
+        _table([key, *keys, "time_s"],
+               [[h[key], *(num(h.get(k)) for k in keys), f"{h.get('epoch_time_s', 0):.2f}"]
                 for h in d["history"]])
     for k, v in d["metrics"].items():
         if k.startswith("test_") and k != "test_count":

@@ -7,11 +7,27 @@ import sys
 from importlib import metadata
 
 
-def describe_environment(env_cfg: dict) -> dict:
-    import keras
-    import tensorflow as tf
+def _version(*names: str) -> str | None:
+    for name in names:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return None
 
-    devices = [{"name": d.name, "type": d.device_type} for d in tf.config.list_logical_devices()]
+
+def describe_environment(env_cfg: dict, with_tensorflow: bool = True) -> dict:
+    """with_tensorflow=False (script runs): versions from package metadata, devices not listed,
+    so recording it imports no TensorFlow."""
+    if with_tensorflow:
+        import keras
+        import tensorflow as tf
+
+        devices = [{"name": d.name, "type": d.device_type} for d in tf.config.list_logical_devices()]
+        versions = {"tensorflow": tf.__version__, "keras": keras.__version__}
+    else:
+        devices = "not inspected (the script imports TensorFlow itself)"
+        versions = {"tensorflow": _version("tensorflow", "tensorflow-cpu"), "keras": _version("keras")}
     packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                       if d.metadata["Name"])
     return {
@@ -19,8 +35,7 @@ def describe_environment(env_cfg: dict) -> dict:
         "executable": sys.executable,
         "platform": platform.platform(),
         "hostname": socket.gethostname(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **versions,
         "devices": devices,
         "preset": env_cfg,
         "packages": packages,

@@ -7,6 +7,10 @@ from __future__ import annotations
 PRUNERS = ("median", "successive_halving", "none")
 
 
+class Pruned(Exception):
+    """The Optuna pruner stopped this trial's run early (a normal outcome, not a failure)."""
+
+
 def make_pruner(name: str, n_startup_trials: int = 2, n_warmup_steps: int = 0):
     import optuna
 

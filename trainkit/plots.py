@@ -10,7 +10,7 @@ def plot_curves(history: list[dict], path: Path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [h["epoch"] for h in history]
+    epochs = [h.get("epoch", h.get("step")) for h in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, style in (("", "-o"), ("val_", "--s")):
@@ -39,7 +39,7 @@ def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str = "
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for label, history in histories.items():
             key = "val_" + metric if any("val_" + metric in h for h in history) else metric
-            ax.plot([h["epoch"] for h in history], [h.get(key) for h in history], "-o", markersize=3,
+            ax.plot([h.get("epoch", h.get("step")) for h in history], [h.get(key) for h in history], "-o", markersize=3,
                     label=label[:60])
         ax.set_xlabel("epoch")
         ax.set_title(f"validation {metric}")

@@ -106,9 +106,18 @@ def get_run(ws: Workspace, run_id: str, runs: list[RunInfo] | None = None) -> Ru
 
 
 def read_history(run_dir: Path) -> list[dict]:
-    """metrics.jsonl of a run: one dict per finished epoch."""
+    """metrics.jsonl of a run: one dict per finished epoch (trainkit's loop), or per step a script
+    logged values at (`trainkit.run`; the chief's, merged by step, images left out)."""
     path = RunPaths(run_dir).metrics
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not rows or "epoch" in rows[0]:
+        return rows
+    by_step: dict[int, dict] = {}
+    for row in rows:
+        if "rank" not in row and "image" not in row:
+            by_step.setdefault(row["step"], {"step": row["step"]}).update(
+                {k: v for k, v in row.items() if k not in ("time",)})
+    return [by_step[s] for s in sorted(by_step)]
 
 
 def find_resumable(ws: Workspace, experiment: str, config_hash: str) -> RunInfo | None:

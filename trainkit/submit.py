@@ -113,6 +113,11 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
         from .snapshot import snapshot_source
 
         snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"])
+    if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
+        from .script import snapshot_code
+
+        src = cfg["entry"]["source_dir"]
+        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target)
     write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
@@ -148,8 +153,9 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
     if st.get("state") == "pruned":   # a pruned trial exits 0 too: checked first
         echo(f"run {spec.run_id} pruned: {st.get('exit_reason')}")
     elif rc == 0:
-        echo(f"run {spec.run_id} completed: test_accuracy={final.get('test_accuracy', float('nan')):.4f} "
-             f"-> {spec.run_dir}")
+        shown = [k for k in final if k.startswith("test_") and k != "test_count"][:3] or \
+            [k for k, v in final.items() if isinstance(v, float) and k not in ("train_time_s", "peak_rss_mb")][:3]
+        echo(f"run {spec.run_id} completed: " + " ".join(f"{k}={final[k]:.4f}" for k in shown) + f" -> {spec.run_dir}")
         echo(f"  trainkit runs show {spec.run_id}")
         if st.get("registered_model"):
             echo(f"  trainkit models show {st['registered_model']}")

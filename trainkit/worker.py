@@ -15,6 +15,8 @@ import traceback
 from pathlib import Path
 
 from .errors import DataError, TrainkitError
+from .hpo import Pruned
+from .script import ScriptFailed
 from .fsutil import atomic_write_json, atomic_write_text, read_json
 from .runs import write_status
 from .spec import JobSpec
@@ -59,6 +61,46 @@ def run_worker(spec: JobSpec, env: WorkerEnv) -> dict:
 
 
 # ----------------------------------------------------------------------------- the recipe's steps
+def run_script_worker(spec: JobSpec, env: WorkerEnv) -> dict:
+    """entry=script: the user's script for this rank, then (chief) its metrics and its model."""
+    from .script import run_script, script_metrics
+
+    paths = RunPaths(Path(spec.run_dir))
+    check_environment(spec, env, paths, with_tensorflow=False)
+    run_script(spec, paths)
+    if not env.is_chief:
+        return {}
+    final = script_metrics(paths)
+    publish_script(spec, paths, final)
+    return final
+
+
+def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
+    """The model the script saved (entry.model_path) becomes the run's outputs/model (.keras and
+    SavedModel) and, with registry.enabled, a registered version with its ONNX export, checked
+    on the run's own test split (reshaped to the model's input when only the shape differs)."""
+    from .script import load_saved_model
+
+    atomic_write_json(paths.outputs / "metrics.json", final)
+    model_path = spec.cfg.entry.model_path
+    if not model_path:
+        return
+    from .tfquiet import import_tensorflow
+
+    import_tensorflow(spec.cfg.run.verbose)
+    model = load_saved_model(paths.root, model_path)
+    if model is None:
+        print(f"no model at {model_path}: nothing to register (save one there, or set entry.model_path)", flush=True)
+        return
+    save_outputs(model, paths)
+    if spec.cfg.registry.enabled:
+        from .script import parity_inputs
+
+        x, y = parity_inputs(spec, paths, model, load_data(spec))
+        units = model.outputs[0].shape[-1]
+        register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression")
+
+
 def share_cores(env: WorkerEnv) -> None:
     """Processes of one job on one host split its cores instead of each using them all."""
     if env.local_size > 1:
@@ -69,13 +111,13 @@ def share_cores(env: WorkerEnv) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
-def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths) -> None:
+def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths, with_tensorflow: bool = True) -> None:
     """Warn about (or, with environment.strict, refuse) other TF/Keras versions; the chief writes
     environment.json (secrets: only whether each arrived, never a value)."""
     from .envinfo import describe_environment, version_mismatches
 
     env_cfg = spec.config["environment"]
-    info = describe_environment(env_cfg)
+    info = describe_environment(env_cfg, with_tensorflow)
     mismatches = version_mismatches(env_cfg, info)
     for m in mismatches:
         print(f"warning: {m}", flush=True)
@@ -171,10 +213,14 @@ def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
 
 class EpochRecorder:
     """After each epoch (chief): metrics.jsonl, status.json and, for an Optuna trial, the report
-    that may prune it. metrics.jsonl first holds exactly the checkpointed epochs."""
+    that may prune it. metrics.jsonl first holds exactly the checkpointed epochs. Values callbacks
+    log with `trainkit.run.get_context().log(...)` join the epoch's metrics."""
 
     def __init__(self, spec: JobSpec, paths: RunPaths, is_chief: bool):
+        from .run import attach_loop
+
         self.paths, self.is_chief = paths, is_chief
+        self.pending = attach_loop(paths.root, spec.run_id)
         self.report = trial_reporter(spec.config["run"].get("trial")) if is_chief else None
         if is_chief:
             from .train.checkpoint import Checkpointer
@@ -184,6 +230,8 @@ class EpochRecorder:
             atomic_write_text(paths.metrics, "".join(json.dumps(h) + "\n" for h in history))
 
     def __call__(self, logs: dict) -> None:
+        logs.update(self.pending)
+        self.pending.clear()
         if not self.is_chief:
             return
         with open(self.paths.metrics, "a") as f:
@@ -237,11 +285,12 @@ def save_outputs(model, paths: RunPaths) -> None:
 
 
 def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str) -> None:
-    """Export ONNX, register the model, record it in the run; a failed export fails the run after."""
+    """Export ONNX, register the model, record it in the run; a failed export fails the run after.
+    `data`: the run's Data (its test split checks the export), or the test (x, y) itself."""
     from .registry.publish import register_run_model
     from .registry.store import raise_if_failed
 
-    x_test, y_test = data.test.arrays(spec.cfg.export.onnx.parity_samples)
+    x_test, y_test = data if isinstance(data, tuple) else data.test.arrays(spec.cfg.export.onnx.parity_samples)
     entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind)
     ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
     atomic_write_json(paths.outputs / "registered_model.json", ref)
@@ -254,10 +303,6 @@ def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str
     else:
         print(f"registered {entry['name']}:{entry['version']}; ONNX: {onnx['status']}", flush=True)
     raise_if_failed(entry)
-
-
-class Pruned(Exception):
-    """The Optuna pruner stopped this trial's run early (a normal outcome, not a failure)."""
 
 
 def trial_reporter(trial: dict | None):
@@ -299,9 +344,12 @@ def _on_sigterm(signum, frame):
 
 
 def _start(spec: JobSpec) -> None:
-    """Every worker: the project first on sys.path, TensorFlow imported quietly."""
+    """Every worker: the project first on sys.path, TensorFlow imported quietly (not for scripts:
+    they import it themselves)."""
     if spec.project_root not in sys.path:
         sys.path.insert(0, spec.project_root)
+    if spec.cfg.entry.name == "script":
+        return
     from .tfquiet import import_tensorflow
 
     import_tensorflow(verbose=spec.cfg.run.verbose)
@@ -318,8 +366,15 @@ def register_only(spec: JobSpec) -> int:
     from .config.keras_api import canonical_loss
 
     paths = RunPaths(Path(spec.run_dir))
-    model = keras.saving.load_model(paths.model_dir / "model.keras")
     final = read_json(paths.outputs / "metrics.json", {}) or {}
+    if spec.cfg.entry.name == "script":
+        try:
+            publish_script(spec, paths, final)
+        except TrainkitError as e:
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            return e.exit_code
+        return 0
+    model = keras.saving.load_model(paths.model_dir / "model.keras")
     try:
         register(spec, model, paths, load_data(spec), final, task_kind(canonical_loss(spec.cfg.trainer.loss)))
     except TrainkitError as e:
@@ -342,7 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         write_status(paths, "running", worker_pid=os.getpid())
     try:
         _start(spec)
-        final = run_worker(spec, env)
+        final = (run_script_worker if spec.cfg.entry.name == "script" else run_worker)(spec, env)
+    except ScriptFailed as e:
+        if env.is_chief:
+            record_error(paths, str(e), script_exit_code=e.code, final_metrics=read_json(paths.outputs / "metrics.json"))
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
     except Pruned as e:
         if env.is_chief:
             write_status(paths, "pruned", exit_reason=str(e))

@@ -43,6 +43,7 @@ class DatasetConfig:
     split_seed: int = 0                                   # seeds the hash of the fraction splits
     limit_train: Optional[int] = None                     # use only the first N train examples (debug subsets)
     limit_test: Optional[int] = None                      # use only the first N test examples
+    path: str = "<dataset.path>"                          # scripts: resolved on each worker to a folder of the verified files (as_mount())
     download_timeout_s: float = 30.0                      # per-request timeout for remote sources
     download_deadline_s: float = 3600.0                   # a mirror must deliver a whole file within this
     max_file_mb: float = 20000.0                          # refuse files (and gunzipped content) larger than this
@@ -83,6 +84,21 @@ class TrainerConfig:
     scale_lr_by_world_size: bool = False                  # linear LR scaling for multi-process runs
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     callbacks: List[CallbackConfig] = field(default_factory=list)  # user Keras callbacks
+
+
+@dataclass
+class EntryConfig:
+    name: str = "trainer"                                 # trainer (trainkit's own loop) | script (your training script)
+
+
+@dataclass
+class ScriptEntryConfig(EntryConfig):
+    """entry=script: ScriptRunConfig(source_directory, script, arguments), run once per rank."""
+    script: str = MISSING                                 # path of the script inside source_dir, e.g. train.py
+    arguments: List[Any] = field(default_factory=list)    # its command-line arguments (Hydra interpolation works; all passed as strings)
+    source_dir: Optional[str] = None                      # the directory snapshotted and run in; null = the project
+    model_path: Optional[str] = "outputs/model.keras"     # registered (with ONNX) when the script saved it; a .keras file or a SavedModel dir; null = register nothing
+    python: Optional[str] = None                          # interpreter for the script; null = the worker's
 
 
 @dataclass
@@ -260,6 +276,7 @@ class TrainkitConfig:
     environment: Any = MISSING
     compute: Any = MISSING
     distribution: Any = MISSING
+    entry: Any = MISSING
     workspace: WorkspaceConfig = field(default_factory=WorkspaceConfig)
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
@@ -267,6 +284,7 @@ class TrainkitConfig:
 
 
 GROUP_SCHEMAS = {
+    "entry": EntryConfig,
     "dataset": DatasetConfig,
     "trainer": TrainerConfig,
     "environment": EnvironmentConfig,
@@ -307,6 +325,7 @@ def register_configs() -> None:
             cs.store(group="distribution", name=f"base_{d.name}", node=d.schema)
     for name, schema in COMPUTE_SCHEMAS.items():
         cs.store(group="compute", name=f"base_{name}", node=schema)
+    cs.store(group="entry", name="base_script", node=ScriptEntryConfig)
 
 
 # ----------------------------------------------------------------------------- typed, without Hydra
@@ -335,6 +354,7 @@ def load(data: dict) -> TrainkitConfig:
     from ..distributions import describe
 
     schemas = {**GROUP_SCHEMAS, "compute": COMPUTE_SCHEMAS.get(data["compute"]["name"], ComputeConfig),
-               "distribution": describe(data["distribution"]).schema}
+               "distribution": describe(data["distribution"]).schema,
+               "entry": ScriptEntryConfig if data["entry"]["name"] == "script" else EntryConfig}
     schemas.update(workspace=WorkspaceConfig, registry=RegistryConfig, export=ExportConfig, run=RunConfig)
     return TrainkitConfig(model=dict(data["model"]), **{g: from_dict(s, data[g]) for g, s in schemas.items()})

@@ -68,6 +68,7 @@ def check_config(cfg: dict) -> list[str]:
         else:
             c.problems += check_call(f"trainer.callbacks[{i}].kwargs", cb["cls"], cb.get("kwargs") or {},
                                      target_key=f"trainer.callbacks[{i}].cls")
+    _check_entry(c)
     _check_task(c)
     _check_model(c)
     _check_dataset(c)
@@ -105,6 +106,36 @@ def _keras_or_target(c: _Checker, kind: str, key: str, name: str, args: dict, ar
     if current:
         c.problems += [f"{args_key}.{k}: not an argument of keras.{kind}.{entry['class']} "
                        f"(it takes: {', '.join(entry['params'])})" for k in args if k not in entry["params"]]
+
+
+def _check_entry(c: _Checker) -> None:
+    from pathlib import Path
+
+    from ..project import project_root
+
+    entry = c.get("entry")
+    if entry["name"] not in ("trainer", "script"):
+        c.fail(f"entry.name: expected 'trainer' or 'script', got {entry['name']!r}")
+        return
+    if entry["name"] != "script":
+        return
+    src = Path(os.path.expanduser(entry["source_dir"])).resolve() if entry["source_dir"] else project_root()
+    if not src.is_dir():
+        c.fail(f"entry.source_dir: expected an existing directory, got {entry['source_dir']!r}")
+        return
+    script = (src / str(entry["script"])).resolve()
+    if src not in script.parents or not script.is_file():
+        c.fail(f"entry.script: expected a file inside {src}, got {entry['script']!r}"
+               + ("" if src in script.parents else " (outside the source directory)"))
+    for i, a in enumerate(entry["arguments"]):
+        if isinstance(a, (dict, list)):
+            c.fail(f"entry.arguments[{i}]: expected a string or a number, got {a!r}")
+    mp = entry["model_path"]
+    if mp is not None and (Path(mp).is_absolute() or ".." in Path(mp).parts or not str(mp).strip()):
+        c.fail(f"entry.model_path: expected null or a path inside the run (like outputs/model.keras), got {mp!r}")
+    py = entry["python"]
+    if py and c.get("compute.name") == "local" and not os.access(os.path.expanduser(py), os.X_OK):
+        c.fail(f"entry.python: expected an executable interpreter, got {py!r}")
 
 
 def _check_task(c: _Checker) -> None:

@@ -7,14 +7,31 @@ from pathlib import Path
 OPSETS = (13, 18)  # what tf2onnx 1.17 converts to (inclusive)
 
 
+def servable(model):
+    """The model with stable tensor names: a functional model's own, else (Sequential, subclassed,
+    auto-named inputs such as `keras_tensor_5`) a thin functional wrapper with `input` and `output`,
+    so the registered signature, the ONNX file and served requests agree."""
+    import re
+
+    import keras
+
+    auto = re.compile(r"keras_tensor(_\d+)?|input_layer(_\d+)?")
+    if isinstance(model, keras.Sequential) or any(auto.fullmatch(t.name) for t in model.inputs):
+        [spec] = model.inputs
+        inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name="input")
+        return keras.Model(inputs, keras.layers.Identity(name="output")(model(inputs)), name=model.name)
+    return model
+
+
 def keras_signature(model) -> dict:
     """Inputs and outputs of a Keras model: name, shape (None = any batch size) and dtype."""
     def describe(tensors, names):
         return [{"name": n, "shape": [None if d is None else int(d) for d in t.shape], "dtype": str(t.dtype)}
                 for t, n in zip(tensors, names)]
 
+    names = getattr(model, "output_names", None) or [t._keras_history.operation.name for t in model.outputs]
     return {"inputs": describe(model.inputs, [t.name for t in model.inputs]),
-            "outputs": describe(model.outputs, list(model.output_names))}
+            "outputs": describe(model.outputs, list(names))}
 
 
 def _name_batch_dim(proto) -> None:

@@ -52,8 +52,9 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
                        kind: str = "classification") -> dict:
     """The chief's last step: export ONNX next to the run's model (parity on the run's own test
     split), then register all artifacts."""
-    from .export import keras_signature
+    from .export import keras_signature, servable
 
+    model = servable(model)
     cfg = spec.config
     reg, onnx_cfg = cfg["registry"], cfg["export"]["onnx"]
     n = onnx_cfg["parity_samples"] or len(x_test)
@@ -100,9 +101,10 @@ def register_path(registry: Registry, name: str, path: Path, *, framework_versio
                   description: str, tags: dict, aliases: list[str], resources: dict,
                   onnx_cfg: dict, samples: int) -> dict:
     """`trainkit models register NAME PATH`: bring an existing Keras model into the registry."""
-    from .export import keras_signature, random_images
+    from .export import keras_signature, random_images, servable
 
     model, file = load_keras(path)
+    model = servable(model)
     signature = keras_signature(model)
     with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
         out = Path(tmp)
@@ -157,7 +159,9 @@ def reexport(registry: Registry, ref: str, opset: int | None, samples: int | Non
     with tempfile.TemporaryDirectory(prefix="trainkit-export-") as tmp:
         out = Path(tmp)
         registry.download(name, version, out, "model.keras")
-        model, _ = load_keras(out / "model.keras")
+        from .export import servable
+
+        model = servable(load_keras(out / "model.keras")[0])
         x, y, data = parity_data(entry, workspace_root, samples)
         thresholds = previous.get("thresholds", {})
         onnx = _export(model, out, onnx_settings(opset=opset, **thresholds), x, y, data,
