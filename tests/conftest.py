@@ -64,6 +64,6 @@ def run_trainkit(args: list[str], env: dict | None = None, timeout: float = 600,
                           env=full_env, timeout=timeout, cwd=cwd, **kw)
 
 
-def run_cli(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "trainkit.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60, cwd=ROOT)
+                          env={**os.environ, **(env or {})}, timeout=timeout, cwd=ROOT)

@@ -98,9 +98,8 @@ def cmd_runs_download(ws: Workspace, args) -> int:
 
     run = get_run(ws, args.run_id)
     prefix = args.prefix.strip("/")
-    files = sorted(p for p in run.path.rglob("*") if p.is_file()
-                   and (not prefix or (rel := p.relative_to(run.path).as_posix()) == prefix
-                        or rel.startswith(prefix + "/")))
+    files = sorted(p for p in _regular_files(run.path)   # symbolic links are never followed
+                   if not prefix or (rel := p.relative_to(run.path).as_posix()) == prefix or rel.startswith(prefix + "/"))
     if not files:
         tops = sorted(p.name for p in run.path.iterdir())
         raise TrainkitError(f"run {run.id}: no files under prefix {args.prefix!r} (top level: {', '.join(tops)})")
@@ -115,6 +114,13 @@ def cmd_runs_download(ws: Workspace, args) -> int:
         shutil.copy2(src, target)
     print(f"downloaded {len(targets)} file(s) of run {run.id} to {dest}")
     return 0
+
+
+def _regular_files(root: Path) -> list[Path]:
+    import os
+
+    return [Path(d) / n for d, _, names in os.walk(root) for n in names
+            if not (Path(d) / n).is_symlink() and (Path(d) / n).is_file()]
 
 
 def cmd_runs_compare(ws: Workspace, args) -> int:

@@ -21,9 +21,22 @@ def new_run_id(now: float | None = None) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + secrets.token_hex(3)
 
 
+def process_identity(pid: int) -> str | None:
+    """`<boot id>:<start time>` of a live process on this host, which tells it from a later process
+    that got the same pid (None when there is no such process)."""
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() + ":" + start
+    except (OSError, IndexError):
+        return None
+
+
 def write_status(paths: RunPaths, state: str, **fields) -> dict:
-    """Merge `fields` into status.json atomically and set the state."""
+    """Merge `fields` into status.json atomically and set the state. A recorded `pid` (of this
+    host) gets its `pid_id`, so a later check never mistakes a reused pid for it."""
     assert state in STATES, state
+    if fields.get("pid") and "pid_id" not in fields:
+        fields["pid_id"] = process_identity(fields["pid"])
     status = read_json(paths.status, {}) or {}
     status.update(fields, state=state, updated=time.time())
     if state == "running":
@@ -34,8 +47,9 @@ def write_status(paths: RunPaths, state: str, **fields) -> dict:
     return status
 
 
-def pid_alive(pid: int | None, host: str | None) -> bool:
-    """Whether the process that owns a run still exists (another host's process is assumed alive)."""
+def pid_alive(pid: int | None, host: str | None, pid_id: str | None = None) -> bool:
+    """Whether the process that owns a run still exists (another host's process is assumed alive);
+    with `pid_id`, only if it is that very process (not a later one that reused the pid)."""
     if host is not None and host != socket.gethostname():
         return True
     if not pid:
@@ -45,8 +59,8 @@ def pid_alive(pid: int | None, host: str | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return pid_id is None or process_identity(pid) == pid_id
 
 
 def effective_state(status: dict) -> str:
@@ -54,7 +68,7 @@ def effective_state(status: dict) -> str:
     state = status.get("state", "unknown")
     if state == "queued" and (status.get("job") or {}).get("backend") == "slurm":   # in Slurm's queue: no process yet
         return state
-    if state in ("queued", "running") and not pid_alive(status.get("pid"), status.get("host")):
+    if state in ("queued", "running") and not pid_alive(status.get("pid"), status.get("host"), status.get("pid_id")):
         return "interrupted"
     return state
 

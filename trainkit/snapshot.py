@@ -18,7 +18,10 @@ from .errors import ConfigError
 from .fsutil import atomic_write_json
 
 DEFAULT_IGNORE = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
-                  "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache"]
+                  "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache",
+                  # secrets by name: never snapshotted, never shipped to a host, even when no ignore file lists them
+                  ".env", ".env.*", "*.pem", "*.key", ".netrc", ".pgpass", "id_rsa*", "id_ed25519*", "id_ecdsa*",
+                  ".ssh", ".aws", ".gnupg", "credentials.json", ".trainkit"]
 
 
 def _git(root: Path, *args: str) -> str:

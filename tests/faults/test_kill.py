@@ -149,3 +149,52 @@ def test_sigkill_at_random_moments_of_checkpoint_save(tmp_path):
     print(f"\ncheckpoint kills (seed {SEED}): {ITERATIONS}, {kills_mid_save} left a temporary file "
           f"(killed mid-write), reached epoch {epoch}")
     assert kills_mid_save >= 5 and epoch >= ITERATIONS // 2
+
+
+PREPARE = """
+import sys
+from trainkit.config.schema import DatasetConfig, from_dict
+from trainkit.data.datasets import DatasetStore
+from trainkit.workspace import Workspace
+ws, src, seed = sys.argv[1:4]
+import numpy as np
+rng = np.random.default_rng(int(seed))   # new content each time: every call registers a new version
+for split in ("train", "test"):
+    np.savez(f"{src}/{split}.npz", x=rng.integers(0, 255, (2000, 64, 64), dtype=np.uint8), y=rng.integers(0, 10, 2000))
+cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{src}/"], "num_classes": 10,
+    "files": [{"role": "train", "name": "train.npz", "sha256": None}, {"role": "test", "name": "test.npz", "sha256": None}]})
+print("ready", flush=True)
+DatasetStore(Workspace(ws)).prepare(cfg)
+"""
+
+
+def test_sigkill_at_random_moments_of_dataset_registration(tmp_path):
+    """A fetch + verify + cache + version publish killed at any moment never leaves a partial
+    version file or a cache entry that would be used; the next prepare recovers."""
+    from trainkit.config.schema import DatasetConfig, from_dict
+    from trainkit.data.datasets import DatasetStore
+    from trainkit.workspace import Workspace
+
+    rng = random.Random(SEED)
+    ws = tmp_path / "ws"
+    store = DatasetStore(Workspace(ws))
+    vdir = ws / "datasets" / "registry" / "d"
+    versions_seen: set[int] = set()
+    for i in range(ITERATIONS):
+        src = tmp_path / f"src{i}"
+        src.mkdir()
+        kill_after(python(PREPARE, ws, src, i), rng.uniform(0.0, 0.6))
+        if vdir.exists():   # visible = whole: every v<N>.json parses and names cached files that exist
+            assert not [p for p in vdir.iterdir() if p.name.endswith(".json") and not p.name.startswith("v")]
+            for dv in store.versions("d"):
+                assert all(Path(u["path"]).is_file() for units in dv.files.values() for u in units), f"seed {SEED}"
+                versions_seen.add(dv.version)
+            numbers = sorted(int(p.stem[1:]) for p in vdir.glob("v*.json"))
+            assert numbers == sorted(v.version for v in store.versions("d")), f"a partial version file (seed {SEED})"
+    cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{tmp_path}/src0/"],
+                                    "num_classes": 10, "files": [{"role": "train", "name": "train.npz", "sha256": None},
+                                                                 {"role": "test", "name": "test.npz", "sha256": None}]})
+    after = store.prepare(cfg)                       # the next call recovers
+    assert after.version >= 1 and all(Path(u["path"]).is_file() for units in after.files.values() for u in units)
+    store.clean_staging()
+    assert not list((ws / "datasets" / "blobs").glob(".staging-*")), "dead fetches' staging directories remain"

@@ -55,7 +55,7 @@ def test_slurm_job_completes_and_registers(dist, mode, workspace):
     if mode == "detached":
         assert "completed" not in proc.stdout           # it returned at submit time
         assert f"trainkit jobs logs {job_id} -f" in proc.stdout
-        follow = run_cli(["jobs", "logs", job_id, "-f"])
+        follow = run_cli(["jobs", "logs", job_id, "-f"], timeout=600)
         assert follow.returncode == 0, follow.stdout[-2000:] + follow.stderr
         assert "test: loss=" in follow.stdout
     else:
@@ -139,7 +139,7 @@ def test_a_dead_worker_fails_the_job_naming_its_rank(workspace):
                   120, "the job to fail")
     assert st["state"] == "failed" and st["exit_reason"].startswith("worker rank 1 on "), st
     assert "Killed" in st["exit_reason"]
-    assert run_cli(["jobs", "logs", job_id, "-f"]).returncode == 1
+    assert run_cli(["jobs", "logs", job_id, "-f"], timeout=600).returncode == 1
     wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
 
 
@@ -150,3 +150,28 @@ def test_a_failing_setup_line_fails_the_job_instead_of_leaving_it_queued(workspa
     st = job_status(submitted_id(proc.stdout))
     assert st["state"] == "failed" and "ended without trainkit's driver reporting" in st["exit_reason"], st
     assert "preparing the node" in st["exit_reason"]
+
+
+def test_a_project_model_and_an_unchanged_script_run_on_slurm(workspace, tmp_path):
+    """The project is importable on the nodes (its model), and script mode works there too."""
+    from .test_project import WIDE
+    from .test_script import SEED
+
+    assert run_cli(["init", str(tmp_path / "team")]).returncode == 0
+    project = tmp_path / "team"
+    (project / "mymodels").mkdir()
+    (project / "mymodels" / "__init__.py").write_text("")
+    (project / "mymodels" / "wide.py").write_text(WIDE)
+    (project / "conf" / "model" / "wide.yaml").write_text("_target_: mymodels.wide.build\nname: wide\nwidth: 32\ndepth: 2\n")
+    proc = run_trainkit(["+experiment=example", "+debug=smoke", "model=wide", "compute=slurm", "compute.wait=true",
+                         "distribution=multi_worker_mirrored", "distribution.workers=2"], cwd=project)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    st = assert_complete_record(submitted_id(proc.stdout), 2)
+    assert "_target_: mymodels.wide.build" in (Path(st["path"]) / "config.yaml").read_text()
+    proc = run_trainkit([*SEED, 'entry.arguments=["--data-folder=${dataset.path}","--epochs=1","--limit=3000"]',
+                         "compute=slurm", "compute.wait=true", "run.experiment=slurm_script"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    st = job_status(submitted_id(proc.stdout))
+    shown = json.loads(run_cli(["runs", "show", st["id"], "--json"]).stdout)
+    assert st["state"] == "completed" and shown["metrics"]["test_accuracy"] > 0.5
+    assert json.loads(run_cli(["models", "show", "slurm_script", "--json"]).stdout)["onnx"]["status"] == "ok"

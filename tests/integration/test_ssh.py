@@ -96,7 +96,7 @@ def test_multi_worker_mirrored_across_two_hosts_detached(workspace, tmp_path):
     proc = run_trainkit(args)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     job_id = submitted_id(proc.stdout)
-    follow = run_cli(["jobs", "logs", job_id, "-f"])
+    follow = run_cli(["jobs", "logs", job_id, "-f"], timeout=600)
     assert follow.returncode == 0, follow.stdout[-3000:] + follow.stderr
     for rank, host in enumerate(NS_HOSTS):
         assert f"[{host} rank {rank}] epoch 1/1" in follow.stdout
@@ -161,3 +161,32 @@ def test_cancel_stops_an_ssh_job_with_no_orphans(workspace, tmp_path):
     assert st["state"] == "cancelled", st
     wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
     assert (Path(st["path"]) / "checkpoints" / "state.json").exists()   # fetched back: resumable
+
+
+def test_a_project_model_and_a_tf_config_script_run_across_the_two_hosts(workspace, tmp_path):
+    """What ssh ships is the project (importable there: its model) and trainkit itself; an
+    unchanged TF_CONFIG script runs on both hosts with the hosts' addresses in its cluster."""
+    import shutil
+
+    from .test_project import WIDE
+
+    assert run_cli(["init", str(tmp_path / "team")]).returncode == 0
+    project = tmp_path / "team"
+    (project / "mymodels").mkdir()
+    (project / "mymodels" / "__init__.py").write_text("")
+    (project / "mymodels" / "wide.py").write_text(WIDE)
+    (project / "conf" / "model" / "wide.yaml").write_text("_target_: mymodels.wide.build\nname: wide\nwidth: 32\ndepth: 2\n")
+    shutil.copy(ROOT / "tests" / "scripts" / "mwm_custom_loop.py", project / "train_mwm.py")
+    hosts = ssh_overrides(two_hosts(tmp_path), wait="true")
+    proc = run_trainkit(["+experiment=example", "+debug=smoke", "model=wide", "distribution=multi_worker_mirrored",
+                         "distribution.workers=2", *hosts], cwd=project)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "registered example:1" in proc.stdout
+    proc = run_trainkit(["+debug=smoke", "entry=script", "entry.script=train_mwm.py", "run.experiment=ssh_script",
+                         'entry.arguments=["--data-folder=${dataset.path}","--epochs=1"]', "distribution=multi_worker_mirrored",
+                         "distribution.workers=2", *hosts], cwd=project)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for host in NS_HOSTS:
+        assert f"'{host}:" in proc.stdout                         # TF_CONFIG names both hosts
+    assert f"[{NS_HOSTS[1]} rank 1] epoch 1 loss" in proc.stdout
+    assert json.loads(run_cli(["models", "show", "ssh_script", "--json"]).stdout)["onnx"]["status"] == "ok"

@@ -8,23 +8,40 @@ from abc import ABC, abstractmethod
 from ..errors import TrainkitError
 from ..spec import JobSpec
 
-# What a target's Python reports before a job is sent there (`python - WORKDIR N_PORTS`, this on
-# stdin): TF/Keras versions from package metadata (no TF import), the resolved work directory, and
-# N free TCP ports for TF_CONFIG.
+# What a target's Python reports before a job is sent there (`python - WORKDIR N_PORTS [fsid]`, this
+# on stdin): TF/Keras versions from package metadata (no TF import), the resolved work directory, N
+# free TCP ports for TF_CONFIG and, with `fsid`, the id of the filesystem holding the work
+# directory: a marker file created there exclusively once, so hosts that share it (an NFS home)
+# report the same id.
 PROBE = r"""
-import json, os, socket, sys, importlib.metadata as m
+import json, os, socket, sys, uuid, importlib.metadata as m
 def v(*names):
     for n in names:
         try:
             return m.version(n)
         except m.PackageNotFoundError:
             pass
+def fsid(workdir):
+    os.makedirs(workdir, exist_ok=True)
+    marker = os.path.join(workdir, ".trainkit-fsid")
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.write(fd, uuid.uuid4().hex.encode()); os.close(fd)
+    except FileExistsError:
+        pass
+    for _ in range(50):
+        text = open(marker).read().strip()
+        if text:
+            return text
+        import time; time.sleep(0.1)
+    return text
 socks = []
 for _ in range(int(sys.argv[2])):
     s = socket.socket(); s.bind(("", 0)); socks.append(s)
-print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("keras"),
-                  "workdir": os.path.abspath(os.path.expanduser(sys.argv[1])),
+workdir = os.path.abspath(os.path.expanduser(sys.argv[1]))
+print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("keras"), "workdir": workdir,
                   "hostname": socket.gethostname(), "python": sys.executable,
+                  "fsid": fsid(workdir) if sys.argv[3:] == ["fsid"] else None,
                   "ports": [s.getsockname()[1] for s in socks]}))
 """
 

@@ -2,9 +2,10 @@
 
 Reads its environment from `.env/rank-RANK.json` next to the spec (a 0600 file the supervisor
 shipped; deleted as soon as it is read, so secrets never sit on the host or show up on a command
-line), starts the worker in its own process group, records the group id in `.pids/rank-RANK`, and
-kills the group when the ssh session ends (its stdin closes), on SIGTERM/SIGHUP, or when the
-worker exits. The exit code is the worker's."""
+line), starts the worker in its own process group, records the group id and that process's
+identity (boot id and start time) in `.pids/rank-RANK`, and kills the group when the ssh session
+ends (its stdin closes), on SIGTERM/SIGHUP, or when the worker exits; then removes the pid file,
+so a later cancel can never hit a process that reused the number. The exit code is the worker's."""
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ def main(argv: list[str]) -> int:
         env_file.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, "-m", "trainkit.worker", spec_path],
                             env={**os.environ, **extra}, start_new_session=True)
-    (run_dir / ".pids").mkdir(exist_ok=True)
-    (run_dir / ".pids" / f"rank-{rank}").write_text(str(proc.pid))
+    from ..runs import process_identity
+
+    pid_file = run_dir / ".pids" / f"rank-{rank}"
+    pid_file.parent.mkdir(exist_ok=True)
+    pid_file.write_text(f"{proc.pid} {process_identity(proc.pid)}")
     stopped = threading.Event()
 
     def stop(*_):
@@ -60,7 +64,30 @@ def main(argv: list[str]) -> int:
         os.killpg(proc.pid, signal.SIGKILL)   # nothing of the worker outlives it
     except ProcessLookupError:
         pass
+    pid_file.unlink(missing_ok=True)
     return rc if rc >= 0 else 128 - rc
+
+
+# `python - PID_FILE` on a host: kill the process group a pid file names, only if that process is
+# still the one recorded (same boot id and start time); a stale file is removed, nothing is killed.
+KILL = r"""
+import os, signal, sys
+from pathlib import Path
+path = Path(sys.argv[1])
+try:
+    pid, ident = path.read_text().split()
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    now = Path("/proc/sys/kernel/random/boot_id").read_text().strip() + ":" + stat
+except (OSError, ValueError, IndexError):
+    now, ident, pid = None, "", 0
+if now == ident:
+    try:
+        os.killpg(int(pid), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    print(f"killed {pid}")
+path.unlink(missing_ok=True)
+"""
 
 
 if __name__ == "__main__":

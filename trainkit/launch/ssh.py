@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,8 +43,11 @@ from .base import PROBE, Launcher, check_probe
 GRACE_S = 10.0
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")
 LIB_EXCLUDES = ["__pycache__", "*.pyc"]
-FETCH_EXCLUDES = ["/job_spec.json", "/status.json", "/.env", "/.pids", "/source", "/logs/*.log",
-                  "/config.yaml", "/overrides.yaml"]
+# What comes back from a host: only the paths a run owns, regular files only (a host's symbolic
+# links are never fetched, so a compromised host cannot point registration at a local secret).
+RUN_OWNED = ["/outputs/***", "/checkpoints/***", "/metrics.jsonl", "/environment.json", "/curves.png",
+             "/tags.json", "/pruned.json", "/logs/", "/logs/tensorboard/***", "/logs/images/***"]
+RSYNC_IDLE_S = 120   # rsync gives up when no data moved for this long (not a wall-clock limit)
 
 
 class Host:
@@ -87,14 +91,23 @@ class Host:
                               timeout=timeout or self.c["connect_timeout_s"] + 120)
 
     def rsync(self, src: str, dst: str, excludes: list[str] = (), to_remote: bool = True,
-              delete: bool = True, files_from: str | None = None) -> None:
-        """rsync over this host's ssh settings; to_remote: local src -> remote dst, else back;
-        `files_from`: a file listing the only paths (relative to src) to copy."""
+              delete: bool = True, files_from: str | None = None, includes: list[str] = (),
+              update: bool = False) -> None:
+        """rsync over this host's ssh settings; to_remote: local src -> remote dst (trainkit's own
+        files, links kept), else back (regular files only, `includes` only); `files_from`: a file
+        listing the only paths (relative to src) to copy; `update`: never replace a newer file."""
         ends = [src, f"{self.dest}:{dst}"] if to_remote else [f"{self.dest}:{src}", dst]
-        cmd = ["rsync", "-a", "--protect-args", "-e", shlex.join(self.ssh_args()),
-               *(["--delete"] if to_remote and delete else []), *(f"--exclude={e}" for e in excludes),
+        mode = ["-a"] if to_remote else ["-rt", "--chmod=u+rw"]
+        filters = [*(f"--include={i}" for i in includes), *(["--exclude=*"] if includes else [])]
+        cmd = ["rsync", *mode, "--protect-args", f"--timeout={RSYNC_IDLE_S}", "-e", shlex.join(self.ssh_args()),
+               *(["--delete"] if to_remote and delete else []), *(["--update"] if update else []),
+               *(f"--exclude={e}" for e in excludes), *filters,
                *([f"--files-from={files_from}"] if files_from else []), *ends]
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        try:
+            res = subprocess.run(cmd, capture_output=True, text=True)
+        except FileNotFoundError:
+            raise TrainkitError("compute=ssh: `rsync` is not installed on this machine: expected it to ship "
+                                "code and data (Debian: apt-get install rsync)") from None
         if res.returncode != 0:
             raise TrainkitError(f"host {self.label}: rsync {src} -> {dst} failed (exit {res.returncode}): "
                                 f"{res.stderr.strip()[-400:]}")
@@ -122,7 +135,7 @@ def probe(host: Host, env_cfg: dict) -> dict:
     """Reachability, versions, resolved workdir and free ports of one host (raises TrainkitError)."""
     c = host.c
     script = "\n".join([*c.get("setup", []),
-                        f"exec {shlex.quote(c['python'])} - {shlex.quote(host.workdir)} {host.slots}"])
+                        f"exec {shlex.quote(c['python'])} - {shlex.quote(host.workdir)} {host.slots} fsid"])
     try:
         res = host.run(script, timeout=c["connect_timeout_s"] + 60, stdin=PROBE)
     except subprocess.TimeoutExpired:
@@ -138,9 +151,13 @@ class SshLauncher(Launcher):
             raise TrainkitError("distribution=horovod with compute=ssh: not supported (the Gloo rendezvous "
                                 "needs an address every host reaches); use compute=slurm or compute=local, "
                                 "or multi_worker_mirrored over ssh")
+        if not self.cfg.get("shared_fs") and shutil.which("rsync") is None:
+            raise TrainkitError("compute=ssh: `rsync` is not installed on this machine: expected it to ship "
+                                "code and data (Debian: apt-get install rsync)")
         hosts = hosts_of(self.cfg)
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             self.probes = list(pool.map(lambda h: probe(h, cfg["environment"]), hosts))
+        fs_groups(hosts, self.probes)   # refuses hosts that share a filesystem but disagree on the path
 
     def launch(self, spec: JobSpec) -> int:
         paths = RunPaths(Path(spec.run_dir))
@@ -172,6 +189,21 @@ class _Tee:
     def flush(self) -> None:
         for s in self.streams:
             s.flush()
+
+
+def fs_groups(hosts: list[Host], probes: list[dict]) -> list[list[Host]]:
+    """Hosts grouped by the filesystem that holds their work directory (the probe's marker id):
+    hosts with an NFS home share one copy of the code, data and run record, shipped once."""
+    groups: dict[str, list[Host]] = {}
+    for host in hosts:   # probes: every host's probe answer, by host index
+        groups.setdefault(probes[host.index].get("fsid") or f"host-{host.index}", []).append(host)
+    for members in groups.values():
+        paths = {probes[h.index]["workdir"] for h in members}
+        if len(paths) > 1:
+            raise TrainkitError(f"compute.hosts: {', '.join(h.label for h in members)} share one filesystem but see "
+                                f"the work directory at different paths {sorted(paths)}; expected one path "
+                                "(set compute.workdir or compute.hosts[i].workdir so that they agree)")
+    return list(groups.values())
 
 
 def remote_spec(spec: JobSpec, workdir: str) -> tuple[dict, str]:
@@ -218,50 +250,59 @@ class Supervisor:
         return [{**common, **place} for place in places]
 
     def ship(self, plan, envs: list[dict]) -> dict[int, str]:
-        """Code, data and run record to every host (once per host); returns host index -> spec path."""
+        """Code, data and run record to every filesystem the hosts use (once per filesystem: hosts
+        sharing an NFS home share one copy), then each rank's 0600 env file; returns host index ->
+        spec path. On a resume, newer checkpoints and metrics on the chief's host come back first."""
         spec_paths = {}
         shared = self.compute.get("shared_fs")
+        used = [h for h in self.hosts if any(p[0] is h for p in plan)]
         with tempfile.TemporaryDirectory(prefix="trainkit-ssh-") as tmp:
-            for host in {h.index: h for h, _, _ in plan}.values():
-                wd = self.probes[host.index]["workdir"]
+            for group in fs_groups(used, self.probes) if not shared else [[h] for h in used]:
+                host = group[0]
                 staging = Path(tmp) / str(host.index)
                 (staging / ".env").mkdir(parents=True, mode=0o700)
                 for rank, (h, _, _) in enumerate(plan):
-                    if h.index == host.index:
-                        f = staging / ".env" / f"rank-{rank}.json"
-                        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    if h in group:
+                        fd = os.open(staging / ".env" / f"rank-{rank}.json", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                         with os.fdopen(fd, "w") as fh:
                             json.dump(envs[rank], fh)
                 if shared:
-                    spec_paths[host.index] = str(self.paths.spec)
-                    run_dir = str(self.paths.root)
+                    path, run_dir = str(self.paths.spec), str(self.paths.root)
                 else:
-                    d, spec_paths[host.index] = remote_spec(self.spec, wd)
+                    d, path = remote_spec(self.spec, self.probes[host.index]["workdir"])
                     (staging / "job_spec.json").write_text(json.dumps(d))
                     run_dir = d["run_dir"]
-                    base = f"{wd}/runs/{self.spec.run_id}"
-                    mk = host.run(f"mkdir -p {shlex.quote(base + '/run')} {shlex.quote(wd + '/datasets/blobs')}")
-                    if mk.returncode != 0:
-                        raise TrainkitError(explain_ssh_failure(host, mk, self.compute["connect_timeout_s"]))
-                    self.ship_code(host, base, Path(tmp))
-                    blobs = Path(self.spec.workspace) / "datasets" / "blobs"
-                    for name in sorted({blob_relpath(u["path"]).split("/")[0]
-                                        for units in self.spec.dataset["files"].values() for u in units}):
-                        host.rsync(f"{blobs / name}/", f"{wd}/datasets/blobs/{name}/")
-                    host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh"])
+                    self.ship_files(host, d, Path(tmp), chief=any(h is plan[0][0] for h in group))
                 host.rsync(f"{staging}/", f"{run_dir}/", delete=False)   # env files + remote spec, last
+                spec_paths.update({h.index: path for h in group})
         return spec_paths
 
-    def ship_code(self, host: Host, base: str, tmp: Path) -> None:
-        """The project's files (the snapshot's selection) to <base>/code, trainkit itself to <base>/lib."""
+    def ship_files(self, host: Host, remote: dict, tmp: Path, chief: bool) -> None:
+        """One filesystem's copy: the project (the snapshot's selection) to <base>/code, trainkit to
+        <base>/lib, the dataset blobs, the run record; never deleting a newer remote checkpoint."""
         from ..snapshot import project_files
 
+        wd, run_dir = remote["workspace"], remote["run_dir"]
+        base = str(Path(run_dir).parent)
+        mk = host.run(f"mkdir -p {shlex.quote(run_dir)} {shlex.quote(base + '/lib/trainkit')} "
+                      f"{shlex.quote(wd + '/datasets/blobs')} && test -d {shlex.quote(run_dir + '/checkpoints')} "
+                      "&& echo resume; true")
+        if mk.returncode != 0:
+            raise TrainkitError(explain_ssh_failure(host, mk, self.compute["connect_timeout_s"]))
+        if chief and "resume" in mk.stdout:   # an interrupted run: its newest state is on the host
+            host.rsync(f"{run_dir}/", f"{self.paths.root}/", to_remote=False, includes=RUN_OWNED, update=True)
+            print(f"trainkit ssh: brought newer checkpoints and metrics back from {host.label} first", flush=True)
         listing = tmp / "project-files.txt"
         if not listing.exists():
             listing.write_text("".join(f + "\n" for f in project_files(Path(self.spec.project_root))))
         host.rsync(f"{self.spec.project_root}/", f"{base}/code/", files_from=str(listing))
         for src, dest in trainkit_sources():
             host.rsync(f"{src}/", f"{base}/lib/{dest}/", LIB_EXCLUDES)
+        blobs = Path(self.spec.workspace) / "datasets" / "blobs"
+        for name in sorted({blob_relpath(u["path"]).split("/")[0]
+                            for units in self.spec.dataset["files"].values() for u in units}):
+            host.rsync(f"{blobs / name}/", f"{wd}/datasets/blobs/{name}/")
+        host.rsync(f"{self.paths.root}/", f"{run_dir}/", ["/source", "/logs/*.log", "/ssh", "/.pids", "/dataset"])
 
     def start(self, plan, spec_paths: dict[int, str], console) -> dict:
         from .local import OutputPump, RankSink
@@ -328,33 +369,50 @@ class Supervisor:
         kill_remote(plan, spec_paths)
 
     def fetch(self, plan, spec_paths: dict[int, str]) -> None:
-        """The chief's run record back into the local run (status merged, not replaced)."""
-        if self.compute.get("shared_fs"):
+        """The chief's run record back into the local run: only the paths a run owns, regular files
+        only; status merged, not replaced."""
+        if self.compute.get("shared_fs") or plan[0][0].index not in spec_paths:
             return
         host = plan[0][0]
         run_dir = str(Path(spec_paths[host.index]).parent)
-        host.rsync(f"{run_dir}/", f"{self.paths.root}/", FETCH_EXCLUDES, to_remote=False)
+        host.rsync(f"{run_dir}/", f"{self.paths.root}/", to_remote=False, includes=RUN_OWNED)
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 host.rsync(f"{run_dir}/status.json", f"{tmp}/status.json", to_remote=False)
             except TrainkitError:
                 return
             remote = read_json(Path(tmp) / "status.json", {}) or {}
-        merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "chief_error", "resumed")
-                  if k in remote}
+        merged = {k: remote[k] for k in ("epoch", "last_metrics", "final_metrics", "chief_error", "resumed",
+                                         "script_exit_code") if k in remote}
         local_state = (read_json(self.paths.status, {}) or {}).get("state", "running")
         # the remote chief's final state is recorded, not adopted: registration comes first
         write_status(self.paths, local_state, remote_state=remote.get("state"), **merged)
 
     def cleanup(self, plan, spec_paths: dict[int, str]) -> None:
+        """Remove each filesystem's copy (on shared_fs: the env files no rank read)."""
         if self.compute.get("shared_fs"):
+            shutil.rmtree(self.paths.root / ".env", ignore_errors=True)
             return
-        for host in {h.index: h for h, _, _ in plan}.values():
+        for host in {spec_paths[h.index]: h for h, _, _ in plan if h.index in spec_paths}.values():
             base = str(Path(spec_paths[host.index]).parent.parent)
             try:
                 host.run(f"rm -rf {shlex.quote(base)}", timeout=self.compute["connect_timeout_s"] + 30)
             except subprocess.TimeoutExpired:
                 pass
+
+    def fetch_then_cleanup(self, plan, spec_paths: dict[int, str], console) -> None:
+        """Bring the record back; remove the remote copies only once that worked, so a rerun can
+        still resume from the host's checkpoints."""
+        try:
+            self.fetch(plan, spec_paths)
+        except Exception as e:  # noqa: BLE001 - whatever failed, the remote copy must stay
+            keep = plan[0][0].label
+            write_status(self.paths, (read_json(self.paths.status, {}) or {}).get("state", "failed"),
+                         fetch_error=f"{type(e).__name__}: {e}")
+            print(f"warning: fetching the run back failed ({e}); the run directory on {keep} is kept: "
+                  "rerun the same command to resume from it", file=console, flush=True)
+            return
+        self.cleanup(plan, spec_paths)
 
     def run(self, console=None) -> int:
         console = console or sys.stdout
@@ -363,7 +421,8 @@ class Supervisor:
         plan = self.plan()
         hosts = sorted({h.label for h, _, _ in plan})
         write_status(self.paths, "running", pid=os.getpid(), host=socket.gethostname(), chief_error=None,
-                     remote_state=None, exit_reason=None, job={**(read_json(self.paths.status, {}) or {}).get("job", {}), "hosts": hosts,
+                     remote_state=None, exit_reason=None, fetch_error=None,
+                     job={**(read_json(self.paths.status, {}) or {}).get("job", {}), "hosts": hosts,
                           "ranks": [f"{h.label}#{lr}" for h, lr, _ in plan], "started": time.time()})
         print(f"trainkit ssh: {self.spec.world_size} process(es) on {', '.join(hosts)}", file=console, flush=True)
         spec_paths: dict[int, str] = {}
@@ -374,11 +433,12 @@ class Supervisor:
                               {str(k): v for k, v in spec_paths.items()})
             io = self.start(plan, spec_paths, console)
             rc, failed = self.wait(plan)
-        except TrainkitError as e:
-            write_status(self.paths, "failed", exit_reason=str(e))
-            print(f"error: {e}", file=console, flush=True)
+        except Exception as e:  # noqa: BLE001 - any crash (an rsync timeout, a missing tool, a bug) is recorded
+            reason = str(e) if isinstance(e, TrainkitError) else f"{type(e).__name__}: {e}"
+            write_status(self.paths, "failed", exit_reason=reason)
+            print(f"error: {reason}", file=console, flush=True)
             self.stop_all(plan, spec_paths)
-            self.cleanup(plan, spec_paths)
+            self.fetch_then_cleanup(plan, spec_paths, console)
             return 1
         self.stop_all(plan, spec_paths)
         if io:
@@ -386,36 +446,35 @@ class Supervisor:
                 p.thread.join(timeout=5)
             for s in io["sinks"].values():
                 s.close()
-        try:
-            self.fetch(plan, spec_paths)
-        except TrainkitError as e:
-            print(f"warning: {e}", file=console, flush=True)
-        self.cleanup(plan, spec_paths)
+        self.fetch_then_cleanup(plan, spec_paths, console)
         if self.stopping:
             jobs.mark_cancelled(self.paths, f"cancelled ({self.stopping}); remote processes on "
                                             f"{', '.join(hosts)} stopped")
             return 130
         if rc != 0:
-            host = plan[failed][0]
-            how = ("ssh connection lost (exit 255: link down, host died or sshd stopped)" if rc == 255
-                   else f"exit code {rc}")
-            lost = [h for h in unreachable({h.index: h for h, _, _ in plan}.values()) if h is not host]
-            if lost:   # a peer's collective failed because a host went away: name the host
-                host, failed = lost[0], next(r for r, (h, _, _) in enumerate(plan) if h is lost[0])
-                how = f"host unreachable (link down or host died); the other ranks failed with it (exit {rc})"
-            tail = io["sinks"][failed].tail if io else []
-            st = read_json(self.paths.status, {}) or {}
-            if st.get("chief_error"):
-                how += f" (the chief reported: {st['chief_error'].splitlines()[0]})"
-            write_status(self.paths, "failed", exit_reason=f"host {host.label} (rank {failed}): {how}",
-                         failed_rank=failed, failed_host=host.label, last_log_lines=tail[-10:])
-            print(f"job failed: host {host.label} (rank {failed}): {how}", file=console, flush=True)
-            return 1
+            return self.report_failure(plan, rc, failed, io, console)
         return self.finish(console)
+
+    def report_failure(self, plan, rc: int, failed: int, io, console) -> int:
+        host = plan[failed][0]
+        how = ("ssh connection lost (exit 255: link down, host died or sshd stopped)" if rc == 255
+               else f"exit code {rc}")
+        lost = [h for h in unreachable({h.index: h for h, _, _ in plan}.values()) if h is not host]
+        if lost:   # a peer's collective failed because a host went away: name the host
+            host, failed = lost[0], next(r for r, (h, _, _) in enumerate(plan) if h is lost[0])
+            how = f"host unreachable (link down or host died); the other ranks failed with it (exit {rc})"
+        tail = io["sinks"][failed].tail if io else []
+        st = read_json(self.paths.status, {}) or {}
+        if st.get("chief_error"):
+            how += f" (the chief reported: {st['chief_error'].splitlines()[0]})"
+        write_status(self.paths, "failed", exit_reason=f"host {host.label} (rank {failed}): {how}",
+                     failed_rank=failed, failed_host=host.label, last_log_lines=tail[-10:])
+        print(f"job failed: host {host.label} (rank {failed}): {how}", file=console, flush=True)
+        return 1
 
     def finish(self, console) -> int:
         st = read_json(self.paths.status, {}) or {}
-        if st.get("remote_state", st.get("state")) != "completed":   # shared_fs: the chief wrote it here
+        if (st.get("remote_state") or st.get("state")) != "completed":   # shared_fs: the chief wrote it here
             write_status(self.paths, "failed", exit_reason=st.get("chief_error") or
                          "the chief ended without reporting completion")
             return 1
@@ -464,14 +523,18 @@ def unreachable(hosts) -> list[Host]:
 
 
 def kill_remote(plan, spec_paths: dict[int, str]) -> None:
-    """Kill the process group each remote_task recorded (already gone: nothing happens)."""
+    """Kill the process group each remote_task recorded, if that process is still the recorded one
+    (already gone, or its pid reused by another process: nothing is killed)."""
+    from .remote_task import KILL
+
     for rank, (host, _, _) in enumerate(plan):
         if host.index not in spec_paths:
             continue
         pid_file = str(Path(spec_paths[host.index]).parent / ".pids" / f"rank-{rank}")
-        script = f"test -f {shlex.quote(pid_file)} && kill -KILL -- -$(cat {shlex.quote(pid_file)}) 2>/dev/null; true"
+        script = (f"test -f {shlex.quote(pid_file)} && exec {shlex.quote(host.c['python'])} - "
+                  f"{shlex.quote(pid_file)}; true")
         try:
-            host.run(script, timeout=host.c["connect_timeout_s"] + 5)
+            host.run(script, timeout=host.c["connect_timeout_s"] + 5, stdin=KILL)
         except subprocess.TimeoutExpired:
             pass
 
@@ -480,11 +543,11 @@ def cancel(paths: RunPaths, status: dict, timeout_s: float = 60.0) -> None:
     """Stop the supervisor (it stops the remote processes); if it is gone, stop them directly."""
     from ..runs import pid_alive
 
-    pid = status.get("pid")
-    if pid and status.get("host") == socket.gethostname() and pid_alive(pid, None):
-        os.kill(pid, signal.SIGTERM)
+    pid, pid_id = status.get("pid"), status.get("pid_id")
+    if pid and status.get("host") == socket.gethostname() and pid_id and pid_alive(pid, None, pid_id):
+        os.kill(pid, signal.SIGTERM)   # only that very supervisor: not a later process with its pid
         deadline = time.time() + timeout_s
-        while time.time() < deadline and pid_alive(pid, None):   # it records `cancelled` itself
+        while time.time() < deadline and pid_alive(pid, None, pid_id):   # it records `cancelled` itself
             time.sleep(0.2)
     spec = JobSpec.read(paths.spec)
     remote = read_json(paths.root / "ssh" / "remote.json")

@@ -488,8 +488,12 @@ class Registry:
             return None
 
     def _put_hashed(self, src: Path, base: str, dest: str) -> dict[str, dict]:
-        """Upload a file or a tree to base/dest, returning {relative path: {sha256, size}}."""
-        files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+        """Upload a file or a tree to base/dest, returning {relative path: {sha256, size}}. Symbolic
+        links are never followed: a link as the artifact is refused, links inside a tree are left out."""
+        if src.is_symlink():
+            raise UsageError(f"artifact {src}: expected a file or a directory, got a symbolic link "
+                             f"(to {os.readlink(src)}); registration never follows links")
+        files = [src] if src.is_file() else sorted(_walk_files(src))
         manifest = {}
         for f in files:
             rel = dest if f == src else f"{dest}/{f.relative_to(src).as_posix()}"
@@ -528,6 +532,15 @@ class Registry:
                 self.fs.rm(path, recursive=True)
         except FileNotFoundError:
             pass
+
+
+def _walk_files(root: Path):
+    """Regular files under root, not entering linked directories and leaving linked files out."""
+    for dirpath, dirnames, filenames in os.walk(root):   # os.walk does not follow directory links
+        for name in filenames:
+            path = Path(dirpath) / name
+            if not path.is_symlink() and path.is_file():
+                yield path
 
 
 def _inside(dest: Path, rel: str) -> Path:
