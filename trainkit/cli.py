@@ -225,6 +225,62 @@ def cmd_datasets_show(ws: Workspace, args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ environments
+def cmd_envs_list(ws: Workspace, args) -> int:
+    from .envs import listing
+
+    rows = listing(ws.root / "environments")
+    if args.json:
+        _print_json(rows)
+    else:
+        _table(["hash", "packages", "built", "build_s", "last used", "base"],
+               [[r["hash"], r["packages"], _ts(r["built"]), r["build_time_s"], _ts(r["last_used"]), r["base"]]
+                for r in rows], title=f"environments in {ws.root / 'environments'}")
+    return 0
+
+
+def cmd_envs_show(ws: Workspace, args) -> int:
+    import json
+
+    from .envs import record
+
+    env = ws.root / "environments" / args.hash
+    if not (env / "ready.json").exists():
+        from .errors import NotFoundError
+
+        raise NotFoundError(f"environment {args.hash!r}: not built in {ws.root / 'environments'} "
+                            f"(see `trainkit environments list`)")
+    d = record(env, json.loads((env / "spec.json").read_text()))
+    if args.json:
+        _print_json(d)
+        return 0
+    print(f"environment {d['hash']}  built {_ts(d['built'])} in {d['build_time_s']} s\n{d['path']}")
+    print("requirements: " + (" ".join(d["spec"]["requirements"]) or "(none)"))
+    print("lock:\n  " + "\n  ".join(d["lock"]))
+    return 0
+
+
+def cmd_envs_build(ws: Workspace, args) -> int:
+    from .envs import build_here
+
+    env_cfg = {"pip": args.requirements, "requirements_file": args.requirements_file, "python": args.python,
+               "index_url": args.index_url, "find_links": args.find_links}
+    if not (args.requirements or args.requirements_file):
+        raise TrainkitError("environments build: expected requirements (or -r FILE), got none")
+    d = build_here(ws.root / "environments", env_cfg)
+    print(f"{d['path']}  (use: environment.pip=[...] with the same requirements)")
+    return 0
+
+
+def cmd_envs_prune(ws: Workspace, args) -> int:
+    from .envs import prune
+
+    removed = prune(ws.root / "environments", args.older_than_days, args.dry_run)
+    print(("would remove" if args.dry_run else "removed") + f" {len(removed)} environment(s) unused for "
+          f"{args.older_than_days:g} days" + (": " + ", ".join(removed) if removed else ""))
+    return 0
+
+
 # ------------------------------------------------------------------ init
 def cmd_init(ws: Workspace, args) -> int:
     from .scaffold import init_project
@@ -288,6 +344,26 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--mode", default="max", choices=["max", "min"])
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_sweeps_show)
+
+    ev = sub.add_parser("environments", help="environments built with uv").add_subparsers(dest="cmd", required=True)
+    e = ev.add_parser("list")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_envs_list)
+    e = ev.add_parser("show", help="one environment's requirements and resolved lock")
+    e.add_argument("hash")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_envs_show)
+    e = ev.add_parser("build", help="build (or reuse) an environment, as a run with environment.pip would")
+    e.add_argument("requirements", nargs="*", help="requirement lines, e.g. tabulate==0.9.0")
+    e.add_argument("-r", "--requirements-file")
+    e.add_argument("--python", default="3.11")
+    e.add_argument("--index-url")
+    e.add_argument("--find-links", action="append", default=[])
+    e.set_defaults(func=cmd_envs_build)
+    e = ev.add_parser("prune", help="remove environments not used for a while")
+    e.add_argument("--older-than-days", type=float, default=30.0)
+    e.add_argument("--dry-run", action="store_true")
+    e.set_defaults(func=cmd_envs_prune)
 
     ds = sub.add_parser("datasets", help="registered dataset versions").add_subparsers(dest="cmd", required=True)
     d = ds.add_parser("list")

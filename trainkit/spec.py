@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -31,6 +31,7 @@ class JobSpec:
     project_root: str                # the user's project: cwd and first on sys.path of every worker
     world_size: int = 1              # worker processes
     created: float = 0.0
+    built_env: dict = field(default_factory=dict)   # the built environment (trainkit.envs.record) workers run in
 
     @cached_property
     def cfg(self):

@@ -61,7 +61,7 @@ def choose_run(ws: Workspace, cfg: dict, chash: str) -> tuple[str, bool]:
     return new_run_id(), False
 
 
-def create_run(cfg: dict, overrides: list[str], echo=print) -> JobSpec:
+def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | None = None) -> JobSpec:
     """Prepare the dataset (before any run directory exists), then create or reopen the run."""
     ws = Workspace.at(cfg["workspace"]["root"])
     root = project_root()
@@ -79,7 +79,7 @@ def create_run(cfg: dict, overrides: list[str], echo=print) -> JobSpec:
     spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
                    config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
                    project_root=str(root), world_size=process_count(cfg["distribution"]),
-                   created=time.time())
+                   created=time.time(), built_env=built_env or {})
     tmp = paths.root.with_name(f".{run_id}.creating")
     target = paths.root if resuming else tmp
     try:
@@ -143,7 +143,8 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
 
     launcher = get_launcher(cfg["compute"])
     launcher.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
-    spec = create_run(cfg, overrides, echo)
+    built = launcher.build_environment(cfg, echo)   # a bad requirement: fails here too, nothing created
+    spec = create_run(cfg, overrides, echo, built)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
     rc = launcher.launch(spec)
     if not spec.config["compute"].get("wait", True):   # detached: the launcher printed the job id

@@ -127,6 +127,8 @@ def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths, with_tenso
         info["secret_env"] = {k: ("set" if os.environ.get(k) else "missing") for k in spec.cfg.environment.secret_env}
         if os.environ.get("TF_CONFIG"):
             info["tf_config_cluster"] = json.loads(os.environ["TF_CONFIG"]).get("cluster")
+        if spec.built_env:   # the spec, its hash and the resolved lock of the environment it ran in
+            info["built_environment"] = {k: v for k, v in spec.built_env.items() if k != "hosts"}
         atomic_write_json(paths.environment, info)
 
 

@@ -108,7 +108,12 @@ class EnvironmentConfig:
     tensorflow: Optional[str] = None                      # expected TF version; checked at run start
     keras: Optional[str] = None                           # expected Keras major.minor; checked at run start
     device: str = "cpu"                                   # cpu | gpu
-    requirements_file: Optional[str] = None               # custom: pip requirements recorded with the run
+    pip: List[str] = field(default_factory=list)          # requirement lines: the environment is built with uv (see trainkit/envs.py)
+    requirements_file: Optional[str] = None               # a pip requirements file, built with uv like `pip`
+    index_url: Optional[str] = None                       # package index (air-gapped clusters: your mirror)
+    extra_index_urls: List[str] = field(default_factory=list)
+    find_links: List[str] = field(default_factory=list)   # local directories or URLs of wheels
+    image: Optional[str] = None                           # container image: reserved (designed in, not built yet)
     env_vars: Dict[str, str] = field(default_factory=dict)  # extra variables for every worker process
     secret_env: List[str] = field(default_factory=list)   # names of variables passed from this shell to the workers; values are never written to config, logs or command lines
     strict: bool = False                                  # true: a version mismatch fails the run

@@ -79,6 +79,15 @@ def check_config(cfg: dict) -> list[str]:
             c.fail("environment.requirements_file: expected an existing pip requirements file for "
                    f"environment=custom, got {req!r}")
     c.check("environment.device", lambda v: v in ("cpu", "gpu"), "'cpu' or 'gpu'")
+    for i, req in enumerate(c.get("environment.pip")):
+        if not isinstance(req, str) or not req.strip() or req.strip().startswith("-"):
+            c.fail(f"environment.pip[{i}]: expected a requirement like 'tabulate==0.9.0', got {req!r} "
+                   "(index options go in environment.index_url / find_links)")
+    req_file = c.get("environment.requirements_file")
+    if req_file and not os.path.isfile(os.path.expanduser(str(req_file))) and c.get("environment.name") != "custom":
+        c.fail(f"environment.requirements_file: expected an existing pip requirements file, got {req_file!r}")
+    c.check("environment.image", lambda v: v is None, "null: container images are designed in (the worker's "
+            "command prefix) but not built yet")
 
     c.check("workspace.root", lambda v: bool(str(v).strip()), "a path or fsspec URL")
     c.check("run.experiment", lambda v: bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", v)),

@@ -72,6 +72,17 @@ class Launcher(ABC):
     def preflight(self, cfg: dict) -> None:
         """Refuse a job this target cannot run, before anything is created (default: accept)."""
 
+    def build_environment(self, cfg: dict, echo=print) -> dict:
+        """Build (or reuse) a requested environment where the workers will find it: here, in the
+        workspace (local runs; Slurm nodes share the filesystem). {} when none is requested."""
+        from ..envs import build_here, wanted
+        from ..workspace import Workspace
+
+        if not wanted(cfg["environment"]):
+            return {}
+        return build_here(Workspace.at(cfg["workspace"]["root"]).root / "environments", cfg["environment"],
+                          echo=echo)
+
     @abstractmethod
     def launch(self, spec: JobSpec) -> int:
         """Run (or submit) the job; return the exit code to give the user (0 = success)."""

@@ -66,7 +66,10 @@ def horovodrun() -> Path:
 def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
     """(ranks, command, environment) of each process to start: one per rank, or one horovodrun."""
     dist = spec.config["distribution"]
-    worker = [sys.executable, "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]
+    from ..envs import worker_command
+
+    python = spec.built_env.get("python") or sys.executable   # the built environment's, when there is one
+    worker = [*worker_command(python), "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]
     n = spec.world_size
     if describe(dist).horovod:
         hosts = horovod_hosts(assign_slots([("localhost", n)], n))

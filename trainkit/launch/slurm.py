@@ -104,8 +104,10 @@ def sbatch_script(spec: JobSpec, python: str) -> str:
 
 
 class SlurmLauncher(Launcher):
-    def python(self) -> str:
-        return self.cfg.get("python") or sys.executable
+    def python(self, spec: JobSpec | None = None) -> str:
+        """The nodes' interpreter: the built environment's (on the shared filesystem), else
+        compute.python, else this one."""
+        return (spec.built_env.get("python") if spec else None) or self.cfg.get("python") or sys.executable
 
     def preflight(self, cfg: dict) -> None:
         """Controller up, partition able to hold the job, same TF/Keras on the nodes' Python."""
@@ -147,7 +149,7 @@ class SlurmLauncher(Launcher):
     def launch(self, spec: JobSpec) -> int:
         paths = RunPaths(Path(spec.run_dir))
         script = paths.root / "slurm" / "job.sbatch"
-        atomic_write_text(script, sbatch_script(spec, self.python()))
+        atomic_write_text(script, sbatch_script(spec, self.python(spec)))
         offset = jobs.console_log(paths).stat().st_size if jobs.console_log(paths).exists() else 0
         res = _ctl("sbatch", "--parsable", str(script))
         if res.returncode != 0:

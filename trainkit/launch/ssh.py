@@ -157,7 +157,23 @@ class SshLauncher(Launcher):
         hosts = hosts_of(self.cfg)
         with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
             self.probes = list(pool.map(lambda h: probe(h, cfg["environment"]), hosts))
-        fs_groups(hosts, self.probes)   # refuses hosts that share a filesystem but disagree on the path
+        self.groups = fs_groups(hosts, self.probes)   # refuses hosts that share a filesystem but disagree on the path
+
+    def build_environment(self, cfg: dict, echo=print) -> dict:
+        """On each filesystem the hosts use (once for hosts sharing an NFS home), on top of
+        compute.python: the uv binary is shipped there."""
+        from ..envs import remote_build, spec_hash, spec_of, wanted
+
+        if not wanted(cfg["environment"]):
+            return {}
+        pythons, lock = {}, []
+        for group in self.groups:
+            host = group[0]
+            python = remote_build(host, self.probes[host.index]["workdir"], cfg["environment"], self.cfg["python"])
+            pythons.update({str(h.index): python for h in group})
+            lock = host.run(f"cat {shlex.quote(str(Path(python).parent.parent / 'lock.txt'))}").stdout.splitlines()
+        spec = spec_of(cfg["environment"])
+        return {"hash": spec_hash(spec), "spec": spec, "hosts": pythons, "lock": lock}
 
     def launch(self, spec: JobSpec) -> int:
         paths = RunPaths(Path(spec.run_dir))
@@ -327,9 +343,10 @@ class Supervisor:
             else:
                 base = Path(spec_paths[host.index]).parent.parent
                 code, path = str(base / "code"), f"{base / 'code'}:{base / 'lib'}"
+            python = self.spec.built_env.get("hosts", {}).get(str(host.index)) or self.compute["python"]
             script = "\n".join([*self.compute.get("setup", []),
                                 f"cd {shlex.quote(code)} && PYTHONPATH={shlex.quote(path)} exec "
-                                f"{shlex.quote(self.compute['python'])} -m trainkit.launch.remote_task "
+                                f"{shlex.quote(python)} -m trainkit.launch.remote_task "
                                 f"{shlex.quote(spec_paths[host.index])} {rank}"])
             proc = subprocess.Popen(host.command(script), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE)
