@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from .errors import TrainkitError
@@ -177,6 +178,32 @@ def cmd_sweeps_show(ws: Workspace, args) -> int:
     return 0
 
 
+def cmd_sweeps_wait(ws: Workspace, args) -> int:
+    """Block until every job of a sweep ended (Slurm array tasks included), then print its summary."""
+    from .fmt import print_sweep_summary
+    from .launch.jobs import FINISHED_OR_GONE, job_state
+    from .runs import list_runs
+    from .sweeps import find_sweep, job_rows, write_summary
+
+    sweep_dir = find_sweep(ws, args.sweep_id)
+    seen = -1
+    while True:
+        runs = {r.id: r for r in list_runs(ws)}
+        rows = job_rows(sweep_dir, runs)
+        states = [job_state(runs[r["run_id"]]) if r["run_id"] in runs else r["status"] for r in rows]
+        done = sum(s in FINISHED_OR_GONE for s in states)
+        if done != seen:
+            print(f"sweep {sweep_dir.name}: {done}/{len(rows)} jobs ended", flush=True)
+            seen = done
+        if done == len(rows):
+            break
+        time.sleep(args.poll)
+    summary = write_summary(ws, sweep_dir, args.metric, args.mode)
+    print_sweep_summary(summary)
+    failed = sum(n for s, n in summary["counts"].items() if s not in ("completed", "pruned"))
+    return 1 if failed else 0
+
+
 # ------------------------------------------------------------------ datasets
 def cmd_datasets_list(ws: Workspace, args) -> int:
     from .data.datasets import DatasetStore
@@ -338,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
     w = sw.add_parser("list")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_sweeps_list)
+    w = sw.add_parser("wait", help="block until every job of a sweep ended; exits 1 if any failed")
+    w.add_argument("sweep_id")
+    w.add_argument("--metric", default="test_accuracy")
+    w.add_argument("--mode", default="max", choices=["max", "min"])
+    w.add_argument("--poll", type=float, default=5.0, help="seconds between checks")
+    w.set_defaults(func=cmd_sweeps_wait)
     w = sw.add_parser("show", help="the summary table of one sweep (refreshed from its runs)")
     w.add_argument("sweep_id", help="sweep id (a unique prefix is enough)")
     w.add_argument("--metric", default="test_accuracy")

@@ -60,7 +60,8 @@ def spec_of(env_cfg: dict) -> dict:
         lines += [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.strip().startswith("#")]
     return {"python": env_cfg.get("python"), "requirements": lines, "index_url": env_cfg.get("index_url"),
             "extra_index_urls": list(env_cfg.get("extra_index_urls") or []),
-            "find_links": list(env_cfg.get("find_links") or []), "base": env_cfg.get("base") or "trainkit"}
+            "find_links": list(env_cfg.get("find_links") or []), "no_index": bool(env_cfg.get("no_index")),
+            "base": env_cfg.get("base") or "trainkit"}
 
 
 def spec_hash(spec: dict) -> str:
@@ -69,7 +70,7 @@ def spec_hash(spec: dict) -> str:
 
 def install_args(spec: dict) -> list[str]:
     """uv pip install's arguments: index options, then the requirement lines."""
-    args = []
+    args = ["--no-index"] if spec.get("no_index") else []
     if spec["index_url"]:
         args += ["--index-url", spec["index_url"]]
     for url in spec["extra_index_urls"]:
@@ -86,9 +87,11 @@ def uv_binary() -> str:
     return found
 
 
-def build_command(root: str, spec: dict, base: str, uv: str) -> list[str]:
-    return ["bash", "-c", BUILD, "build", root, spec_hash(spec), base, uv, json.dumps(spec, sort_keys=True),
-            *install_args(spec)]
+def build_command(root: str, spec: dict, base: str, uv: str, find_links: list[str] | None = None) -> list[str]:
+    """The build as a command; `find_links`: where the spec's wheel directories are on that machine
+    (the environment keeps the spec's own hash)."""
+    args = install_args(spec if find_links is None else {**spec, "find_links": find_links})
+    return ["bash", "-c", BUILD, "build", root, spec_hash(spec), base, uv, json.dumps(spec, sort_keys=True), *args]
 
 
 def explain_failure(spec: dict, output: str, where: str) -> TrainkitError:
@@ -159,10 +162,17 @@ def remote_build(host, workdir: str, env_cfg: dict, base: str) -> str:
     <workdir>/bin/uv; returns the environment's interpreter there."""
     spec = spec_of(env_cfg)
     uv = f"{workdir}/bin/uv"
-    host.run(f"mkdir -p {shlex.quote(workdir + '/bin')}")
+    host.run(f"mkdir -p {shlex.quote(workdir + '/bin')} {shlex.quote(workdir + '/find-links')}")
     host.rsync(uv_binary(), uv, delete=False)
+    shipped = []
+    for i, link in enumerate(spec["find_links"]):   # local wheel directories go with the build
+        local = Path(link).expanduser()
+        if "://" not in link and local.is_dir():
+            host.rsync(f"{local}/", f"{workdir}/find-links/{i}/", delete=False)
+            link = f"{workdir}/find-links/{i}"
+        shipped.append(link)
     root = f"{workdir}/environments"
-    script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv))
+    script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv, shipped))
     res = host.run(script, timeout=3600)
     if res.returncode != 0:
         raise explain_failure(spec, res.stderr + res.stdout, f" on host {host.label}")

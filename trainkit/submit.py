@@ -127,6 +127,9 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
                  created=spec.created)
 
 
+ARRAY: list | None = None   # set by trainkit's Hydra launcher: a Slurm sweep's runs, submitted as one job array
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a launched run ended as (a sweep's job result)."""
@@ -142,10 +145,14 @@ def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
     from .launch import get_launcher
 
     launcher = get_launcher(cfg["compute"])
-    launcher.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
+    if not ARRAY:   # a job array's runs share one preflight
+        launcher.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
     built = launcher.build_environment(cfg, echo)   # a bad requirement: fails here too, nothing created
     spec = create_run(cfg, overrides, echo, built)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
+    if ARRAY is not None:   # submitted with the sweep's other runs, by trainkit's Hydra launcher
+        ARRAY.append(spec)
+        return Outcome(0, spec.run_id, "queued", {})
     rc = launcher.launch(spec)
     if not spec.config["compute"].get("wait", True):   # detached: the launcher printed the job id
         return Outcome(rc, spec.run_id, "queued" if rc == 0 else "failed", {})

@@ -151,6 +151,15 @@ def horovod_slots(assignment: list[tuple[str, int]]) -> list[dict]:
             for r, (host, local) in enumerate(assignment)]
 
 
+def horovod_envs(layout: list[tuple[str, int]], rendezvous: str, port: int) -> list[dict[str, str]]:
+    """Per rank, what an unmodified `hvd.init()` needs to join a Gloo rendezvous (what horovodrun
+    would set): its slot, its host name as the rendezvous knows it, and the server's address."""
+    return [{**{f"HOROVOD_{k.upper()}": str(v) for k, v in slot.items() if k != "hostname"},
+             "HOROVOD_HOSTNAME": slot["hostname"], "HOROVOD_CONTROLLER": "gloo", "HOROVOD_CPU_OPERATIONS": "gloo",
+             "HOROVOD_GLOO_RENDEZVOUS_ADDR": rendezvous, "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port)}
+            for slot in horovod_slots(layout)]
+
+
 @dataclass(frozen=True)
 class WorkerEnv:
     rank: int = 0           # global rank; rank 0 is the chief and does all writing

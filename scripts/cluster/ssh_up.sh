@@ -12,7 +12,7 @@ ADDR=(10.77.0.2 10.77.0.3)
 
 down() {
   for f in "$STATE"/sshd-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
-  for i in 0 1; do ip netns del "${NS[$i]}" 2>/dev/null || true; done
+  for i in 0 1; do ip netns del "${NS[$i]}" 2>/dev/null || true; rm -rf "/etc/netns/${NS[$i]}"; done
   ip link del tkbr0 2>/dev/null || true
 }
 if [ "${1:-}" = down ]; then down; echo "ssh hosts: down"; exit 0; fi
@@ -61,6 +61,15 @@ for i in 0 1; do
     ip netns exec "$ns" ip link set lo up
   fi
   ip netns exec "$ns" ip link set eth0 up        # also brings back a link a test took down
+  # Real hosts have their own name resolving to their own address (Horovod's Gloo resolves it);
+  # these share this machine's name, so `ip netns exec` gets a hosts file of the namespace's own.
+  mkdir -p "/etc/netns/$ns"
+  hosts="127.0.0.1 localhost
+$addr $(hostname) $(hostname -s)"
+  if [ "$(cat "/etc/netns/$ns/hosts" 2>/dev/null)" != "$hosts" ]; then
+    printf '%s\n' "$hosts" > "/etc/netns/$ns/hosts"
+    [ -f "$STATE/sshd-$ns.pid" ] && kill "$(cat "$STATE/sshd-$ns.pid")" 2>/dev/null && sleep 0.5 || true
+  fi
   running "$ns" || ip netns exec "$ns" /usr/sbin/sshd -f "$(sshd_config "$addr" 22 "$ns")"
 done
 

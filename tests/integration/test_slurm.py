@@ -4,6 +4,7 @@ requeue and resume; cancel with no orphans."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -175,3 +176,27 @@ def test_a_project_model_and_an_unchanged_script_run_on_slurm(workspace, tmp_pat
     shown = json.loads(run_cli(["runs", "show", st["id"], "--json"]).stdout)
     assert st["state"] == "completed" and shown["metrics"]["test_accuracy"] > 0.5
     assert json.loads(run_cli(["models", "show", "slurm_script", "--json"]).stdout)["onnx"]["status"] == "ok"
+
+
+def test_a_grid_sweep_is_one_job_array_and_an_environment_is_built_for_the_nodes(workspace):
+    proc = run_trainkit(["-m", "+debug=smoke", "compute=slurm", "trainer.learning_rate=0.01,0.001",
+                         "trainer.batch_size=32,64", "compute.array_parallelism=2", "registry.enabled=false",
+                         "run.experiment=array"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    array = re.search(r"submitted sweep (\S+): slurm job array (\d+), 4 tasks", proc.stdout)
+    assert array, proc.stdout[-2000:]
+    sweep, job = array.groups()
+    script = next(workspace.glob(f"sweeps/{sweep}/slurm/array.sbatch")).read_text()
+    assert "#SBATCH --array=0-3%2" in script and script.count("job_spec.json") == 4
+    waited = run_cli(["sweeps", "wait", sweep, "--poll", "2"], timeout=900)
+    assert waited.returncode == 0, waited.stdout[-2000:] + waited.stderr
+    summary = json.loads(run_cli(["sweeps", "show", sweep, "--json"]).stdout)
+    assert summary["counts"] == {"completed": 4} and all(r["test_accuracy"] for r in summary["rows"])
+    runs = [json.loads(run_cli(["runs", "show", r["run_id"], "--json"]).stdout) for r in summary["rows"]]
+    assert sorted(r["status_detail"]["job"]["id"] for r in runs) == [f"{job}_{i}" for i in range(4)]
+    from .test_environments import TABULATE
+
+    env = run_trainkit([*TABULATE, 'environment.pip=["tabulate==0.9.0"]', "compute=slurm", "compute.wait=true",
+                        "run.experiment=slurm_env"])
+    assert env.returncode == 0, env.stdout[-3000:] + env.stderr[-3000:]
+    assert "tabulate 0.9.0 imported from" in env.stdout and f"{workspace}/environments/" in env.stdout

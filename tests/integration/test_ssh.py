@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import subprocess
 import threading
 import time
@@ -190,3 +192,28 @@ def test_a_project_model_and_a_tf_config_script_run_across_the_two_hosts(workspa
         assert f"'{host}:" in proc.stdout                         # TF_CONFIG names both hosts
     assert f"[{NS_HOSTS[1]} rank 1] epoch 1 loss" in proc.stdout
     assert json.loads(run_cli(["models", "show", "ssh_script", "--json"]).stdout)["onnx"]["status"] == "ok"
+
+
+@pytest.mark.skipif(not Path(sys.executable).with_name("horovodrun").exists(), reason="needs scripts/build_horovod.sh")
+def test_horovod_across_the_two_hosts_matches_one_process_and_an_environment_is_built_there(workspace, tmp_path):
+    """The Gloo rendezvous runs on the submit host at the address the hosts route to it by."""
+    common = ["+debug=smoke", "dataset.limit_train=3000", "trainer.epochs=2", "registry.enabled=false"]
+    single = run_trainkit([*common, "run.experiment=hvd_single"])
+    assert single.returncode == 0, single.stderr[-2000:]
+    hosts = ssh_overrides([{"host": a, "user": "root", "slots": 1} for a in NS_HOSTS], wait="true")
+    proc = run_trainkit([*common, "distribution=horovod", "distribution.processes=2", *hosts, "run.experiment=hvd_ssh"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Horovod rendezvous at 10.77.0.1:" in proc.stdout
+    loss = lambda out: float(re.search(r"epoch 1/2 loss=([\d.]+)", out).group(1))  # noqa: E731
+    assert abs(loss(proc.stdout) - loss(single.stdout)) / loss(single.stdout) < 1e-3
+    from .test_environments import TABULATE
+
+    wheels = tmp_path / "wheels"   # the hosts have no route to PyPI: an air-gapped build from local wheels
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "tabulate==0.9.0", "-d", str(wheels)],
+                   check=True, timeout=300)
+    env = run_trainkit([*TABULATE, 'environment.pip=["tabulate==0.9.0"]', f"environment.find_links=[{wheels}]",
+                        "environment.no_index=true", *hosts, "distribution=multi_worker_mirrored",
+                        "distribution.workers=2", "run.experiment=ssh_env"])
+    assert env.returncode == 0, env.stdout[-3000:] + env.stderr[-3000:]
+    assert env.stdout.count(": environment ") == 1             # one build for the two hosts' shared home
+    assert "trainkit-remote/environments/" in env.stdout.split("tabulate 0.9.0 imported from ")[1]

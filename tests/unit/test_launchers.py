@@ -32,8 +32,8 @@ def spec_for(overrides: list[str]) -> JobSpec:
     cfg["workspace"]["root"] = "/ws"
     return JobSpec(run_id="20261122-101500-ab12cd", experiment="golden", run_dir="/ws/experiments/golden/runs/20261122-101500-ab12cd",
                    workspace="/ws", config=cfg, overrides=overrides, config_hash="0" * 16,
-                   dataset={"name": "d", "version": 1, "files": {"train_images": {
-                       "path": "/ws/datasets/blobs/abc/train.gz", "sha256": "abc"}}},
+                   dataset={"name": "d", "version": 1, "files": {"train_images": [{
+                       "path": "/ws/datasets/blobs/abc/train.gz", "sha256": "abc"}]}},
                    project_root="/opt/trainkit", world_size=process_count(cfg["distribution"]))
 
 
@@ -106,7 +106,7 @@ def test_remote_spec_rewrites_paths_and_registers_locally():
     d, path = remote_spec(spec, "/home/u/tk")
     assert path == "/home/u/tk/runs/20261122-101500-ab12cd/run/job_spec.json"
     assert d["project_root"] == "/home/u/tk/runs/20261122-101500-ab12cd/code"
-    assert d["dataset"]["files"]["train_images"]["path"] == "/home/u/tk/datasets/blobs/abc/train.gz"
+    assert d["dataset"]["files"]["train_images"][0]["path"] == "/home/u/tk/datasets/blobs/abc/train.gz"
     assert d["config"]["registry"]["enabled"] is False and spec.config["registry"]["enabled"] is True
 
 

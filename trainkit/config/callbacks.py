@@ -47,4 +47,5 @@ class SweepSummary(Callback):
         from ..fmt import print_sweep_summary
 
         print_sweep_summary(summary)
-        SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items() if s not in ("completed", "pruned"))
+        SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items()
+                                     if s not in ("completed", "pruned", "queued", "running"))   # detached: not ended yet

@@ -112,7 +112,8 @@ class EnvironmentConfig:
     requirements_file: Optional[str] = None               # a pip requirements file, built with uv like `pip`
     index_url: Optional[str] = None                       # package index (air-gapped clusters: your mirror)
     extra_index_urls: List[str] = field(default_factory=list)
-    find_links: List[str] = field(default_factory=list)   # local directories or URLs of wheels
+    find_links: List[str] = field(default_factory=list)   # local directories (shipped to ssh hosts) or URLs of wheels
+    no_index: bool = False                                # resolve from find_links only (air-gapped hosts)
     image: Optional[str] = None                           # container image: reserved (designed in, not built yet)
     env_vars: Dict[str, str] = field(default_factory=dict)  # extra variables for every worker process
     secret_env: List[str] = field(default_factory=list)   # names of variables passed from this shell to the workers; values are never written to config, logs or command lines
@@ -146,6 +147,7 @@ class SlurmComputeConfig(ComputeConfig):
     additional_parameters: Dict[str, Any] = field(default_factory=dict)  # more #SBATCH --key=value lines
     signal_delay_s: int = 90                              # USR2 this long before the time limit: checkpoint + requeue
     max_requeue: int = 3                                  # preemptions/time limits survived by requeueing
+    array_parallelism: Optional[int] = None               # -m sweeps: array tasks running at once (%P); null = as Slurm allows
     python: Optional[str] = None                          # interpreter on the nodes; null = this one (shared filesystem)
 
 
@@ -174,6 +176,7 @@ class SshComputeConfig(ComputeConfig):
     alive_interval_s: int = 3                             # ServerAliveInterval: a dead link fails the job after interval*count
     alive_count_max: int = 3
     ssh_options: List[str] = field(default_factory=list)  # extra `-o Key=Value` options
+    rendezvous_address: Optional[str] = None              # horovod: where hosts reach this machine's Gloo rendezvous; null = the address that routes to the first host
 
 
 @dataclass
@@ -310,12 +313,15 @@ def register_configs() -> None:
     from hydra.core.config_store import ConfigStore
     from hydra.core.plugins import Plugins
 
+    from hydra_plugins.trainkit_launcher.launcher import TrainkitLauncher
+    from hydra_plugins.trainkit_launcher.launcher import register as register_launcher
     from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import OptunaSweeper
     from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import register as register_sweeper
     from hydra_plugins.trainkit_project.search_path import TrainkitProjectSearchPath
 
     plugins = Plugins.instance()
-    for plugin in (OptunaSweeper, TrainkitProjectSearchPath):
+    register_launcher()
+    for plugin in (OptunaSweeper, TrainkitProjectSearchPath, TrainkitLauncher):
         if f"{plugin.__module__}.{plugin.__name__}" not in plugins.class_name_to_class:   # not found by Hydra's scan
             plugins.register(plugin)
     register_sweeper()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from abc import ABC, abstractmethod
 
@@ -44,6 +45,23 @@ print(json.dumps({"tensorflow": v("tensorflow", "tensorflow-cpu"), "keras": v("k
                   "fsid": fsid(workdir) if sys.argv[3:] == ["fsid"] else None,
                   "ports": [s.getsockname()[1] for s in socks]}))
 """
+
+
+def route_to(addr: str) -> tuple[str | None, str | None]:
+    """(interface, source address) this machine uses to reach addr, from `ip route get` (Gloo
+    binds to one interface; a rendezvous server must be reached at an address its peers route to)."""
+    import shutil
+
+    ip = shutil.which("ip") or next((p for p in ("/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip") if os.path.exists(p)), None)
+    if ip is None:   # ssh sessions often have no sbin on PATH
+        return None, None
+    try:
+        out = subprocess.run([ip, "route", "get", addr], capture_output=True, text=True, timeout=5).stdout
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None, None
+    words = out.split()
+    after = lambda key: words[words.index(key) + 1] if key in words else None  # noqa: E731
+    return after("dev"), after("src")
 
 
 def check_probe(res: subprocess.CompletedProcess, env_cfg: dict, where: str) -> dict:

@@ -77,3 +77,17 @@ def mark_cancelled(paths: RunPaths, reason: str) -> None:
     status = read_json(paths.status, {}) or {}
     if not is_done(status):
         write_status(paths, "cancelled", exit_reason=reason)
+
+
+FINISHED_OR_GONE = ("completed", "pruned", "failed", "cancelled", "interrupted")
+
+
+def job_state(run) -> str:
+    """A run's state, with a Slurm job that left the queue unreported recorded as failed."""
+    status = run.status
+    if (status.get("job") or {}).get("backend") == "slurm" and not is_done(status):
+        from .slurm import reconcile
+
+        status = reconcile(RunPaths(run.path), status)
+        return status.get("state", "failed")
+    return run.state

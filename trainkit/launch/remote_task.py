@@ -25,6 +25,12 @@ def main(argv: list[str]) -> int:
         extra = json.loads(env_file.read_text())
     finally:
         env_file.unlink(missing_ok=True)
+    if "HOROVOD_GLOO_RENDEZVOUS_ADDR" in extra and "HOROVOD_GLOO_IFACE" not in extra:
+        from .base import route_to   # Gloo binds to the interface this host reaches the rendezvous by
+
+        iface = route_to(extra["HOROVOD_GLOO_RENDEZVOUS_ADDR"])[0]
+        if iface:
+            extra["HOROVOD_GLOO_IFACE"] = iface
     proc = subprocess.Popen([sys.executable, "-m", "trainkit.worker", spec_path],
                             env={**os.environ, **extra}, start_new_session=True)
     from ..runs import process_identity

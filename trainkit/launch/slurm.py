@@ -34,11 +34,11 @@ from ..distributions import describe
 from ..fsutil import atomic_write_text, read_json
 from ..runs import write_status
 from ..spec import JobSpec
-from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_per_node, horovod_slots,
+from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_per_node, horovod_envs, horovod_slots,
                         rank_envs, slurm_tasks_per_node)
 from ..workspace import RunPaths
 from . import jobs
-from .base import PROBE, Launcher, check_probe
+from .base import PROBE, Launcher, check_probe, route_to
 
 CTL_TIMEOUT_S = 15       # scontrol / sbatch / squeue calls
 SBATCH_OPTIONS = ("partition", "account", "qos", "constraint", "exclude")
@@ -75,15 +75,19 @@ def _refuse_broken_lines(compute: dict, opts: list[tuple[str, object]]) -> None:
         raise TrainkitError("compute=slurm: refusing to write the batch script: " + "; ".join(problems))
 
 
-def sbatch_script(spec: JobSpec, python: str) -> str:
-    """The batch script of a run: #SBATCH options from compute=slurm, setup lines, the driver."""
+def sbatch_script(spec: JobSpec, python: str, array: list[JobSpec] | None = None, output: Path | None = None) -> str:
+    """The batch script of a run: #SBATCH options from compute=slurm, setup lines, the driver.
+    With `array` (a sweep's runs, all with spec's compute and processes): one job array whose task
+    i drives run i; each driver writes its run's console log itself."""
     c = spec.config["compute"]
     run = Path(spec.run_dir)
     opts = [("job-name", c.get("job_name") or f"trainkit-{spec.experiment}"),
             ("nodes", c["nodes"]), ("ntasks-per-node", slurm_tasks_per_node(c["nodes"], c.get("tasks_per_node"), spec.world_size)),
             ("cpus-per-task", c["cpus_per_task"]), ("time", c["timeout_min"]),
-            ("output", run / "logs" / "console.log"), ("open-mode", "append"),
+            ("output", output or run / "logs" / "console.log"), ("open-mode", "append"),
             ("signal", f"B:USR2@{c['signal_delay_s']}")]
+    if array:
+        opts.append(("array", f"0-{len(array) - 1}" + (f"%{c['array_parallelism']}" if c.get("array_parallelism") else "")))
     if c.get("gpus_per_node"):
         opts.append(("gpus-per-node", c["gpus_per_node"]))
     if c.get("mem_gb"):
@@ -91,16 +95,65 @@ def sbatch_script(spec: JobSpec, python: str) -> str:
     opts += [(k, c[k]) for k in SBATCH_OPTIONS if c.get(k)]
     opts += [(k.replace("_", "-"), v) for k, v in sorted(c.get("additional_parameters", {}).items())]
     _refuse_broken_lines(c, opts)
+    what = f"sweep of {len(array)} runs" if array else f"run {spec.run_id} ({spec.experiment}); job spec: {run / 'job_spec.json'}"
+    target = ('"${SPECS[$SLURM_ARRAY_TASK_ID]}"' if array else shlex.quote(str(run / "job_spec.json")))
     lines = ["#!/bin/bash",
-             f"# trainkit run {spec.run_id} ({spec.experiment}); job spec: {run / 'job_spec.json'}",
+             f"# trainkit {what}",
              *(f"#SBATCH --{k}={v}" for k, v in opts),
              "#SBATCH --requeue",
              "set -eo pipefail",
+             *([f"SPECS=({' '.join(shlex.quote(str(Path(s.run_dir) / 'job_spec.json')) for s in array)})"] if array else []),
              f"export PYTHONPATH={shlex.quote(spec.project_root)}${{PYTHONPATH:+:$PYTHONPATH}}",
              *c.get("setup", []),
-             f"exec {shlex.quote(python)} -m trainkit.launch.slurm driver {shlex.quote(str(run / 'job_spec.json'))}",
+             f"exec {shlex.quote(python)} -m trainkit.launch.slurm driver {target}",
              ""]
     return "\n".join(lines)
+
+
+def submit_array(specs: list[JobSpec], sweep_dir: Path, echo=print) -> dict[str, dict]:
+    """A -m sweep on compute=slurm as ONE job array: task i drives run i. Detached by default (the
+    sweep's summary fills in as tasks finish: `trainkit sweeps show/wait`); with compute.wait,
+    blocks until every task ended and returns run id -> {state, metrics, exit_code}."""
+    first = specs[0]
+    odd = [s.run_id for s in specs if s.config["compute"] != first.config["compute"] or s.world_size != first.world_size]
+    if odd:
+        raise TrainkitError(f"compute=slurm sweep: one job array needs the same compute settings and process count "
+                            f"for every job; runs {odd} differ from {first.run_id} (sweep those settings in separate sweeps)")
+    python = SlurmLauncher(first.config["compute"]).python(first)
+    script = sweep_dir / "slurm" / "array.sbatch"
+    atomic_write_text(script, sbatch_script(first, python, array=specs, output=sweep_dir / "slurm" / "%A_%a.log"))
+    res = _ctl("sbatch", "--parsable", str(script))
+    if res.returncode != 0:
+        reason = f"sbatch refused the sweep's job array: {(res.stderr or res.stdout).strip()}"
+        for s in specs:
+            write_status(RunPaths(Path(s.run_dir)), "failed", exit_reason=reason)
+        raise TrainkitError(f"compute=slurm: {reason}")
+    array_id = res.stdout.strip().split(";")[0]
+    for i, s in enumerate(specs):
+        jobs.record_job(RunPaths(Path(s.run_dir)), "slurm", id=f"{array_id}_{i}", array=array_id, task=i, script=str(script))
+    echo(f"submitted sweep {sweep_dir.name}: slurm job array {array_id}, {len(specs)} tasks ({script})")
+    echo(f"  trainkit sweeps show {sweep_dir.name}    # refreshed from the runs as tasks finish")
+    echo(f"  trainkit sweeps wait {sweep_dir.name}")
+    if not first.config["compute"].get("wait"):
+        return {}
+    finals = wait_all([RunPaths(Path(s.run_dir)) for s in specs], echo)
+    return {s.run_id: st for s, st in zip(specs, finals)}
+
+
+def wait_all(runs: list[RunPaths], echo=print, poll_s: float = 5.0) -> list[dict]:
+    """Block until every run's job ended (a job gone from the queue unreported counts as failed)."""
+    done_before = -1
+    while True:
+        states = [reconcile(p, read_json(p.status, {}) or {}) for p in runs]
+        done = sum(jobs.is_done(s) for s in states)
+        if done != done_before:
+            echo(f"  {done}/{len(runs)} tasks ended")
+            sys.stdout.flush()
+            done_before = done
+        if done == len(runs):
+            return [{"state": s["state"], "metrics": s.get("final_metrics") or {}, "exit_code": jobs.exit_code(s)}
+                    for s in states]
+        time.sleep(poll_s)
 
 
 class SlurmLauncher(Launcher):
@@ -247,6 +300,10 @@ class Driver:
     def run(self) -> int:
         for sig in (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        if os.environ.get("SLURM_ARRAY_TASK_ID"):   # a sweep's task: this run's console log is ours to write
+            log = os.open(jobs.console_log(self.paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            for fd in (1, 2):
+                os.dup2(log, fd)
         status = read_json(self.paths.status, {}) or {}
         if status.get("cancel_requested"):
             jobs.mark_cancelled(self.paths, "cancelled by `trainkit jobs cancel` before it started")
@@ -401,27 +458,13 @@ def task_env(spec: JobSpec, environ: dict) -> dict:
     nodelist = environ.get("SLURM_STEP_NODELIST") or environ["SLURM_JOB_NODELIST"]
     per_node = environ.get("SLURM_STEP_TASKS_PER_NODE") or environ["SLURM_TASKS_PER_NODE"]
     layout = block_layout(expand_nodelist(nodelist), expand_tasks_per_node(per_node))
-    host = layout[rank][0]
     env = {**jobs.CLUSTER_WORKER_ENV,
            **{k: str(v) for k, v in spec.config["environment"].get("env_vars", {}).items()},
            **rank_envs(dist, layout, addresses(layout, int(environ["TRAINKIT_PORT_BASE"])))[rank]}
     if describe(dist).horovod:
-        slot = horovod_slots(layout)[rank]
-        env.update({f"HOROVOD_{k.upper()}": str(v) for k, v in slot.items() if k != "hostname"},
-                   HOROVOD_HOSTNAME=host, HOROVOD_CONTROLLER="gloo", HOROVOD_CPU_OPERATIONS="gloo",
-                   HOROVOD_GLOO_RENDEZVOUS_ADDR=environ["HOROVOD_GLOO_RENDEZVOUS_ADDR"],
-                   HOROVOD_GLOO_RENDEZVOUS_PORT=environ["HOROVOD_GLOO_RENDEZVOUS_PORT"])
+        env.update(horovod_envs(layout, environ["HOROVOD_GLOO_RENDEZVOUS_ADDR"],
+                                int(environ["HOROVOD_GLOO_RENDEZVOUS_PORT"]))[rank])
     return env
-
-
-def _iface_to(addr: str) -> str | None:
-    """The network interface that routes to addr (Gloo binds to one), from `ip route get`."""
-    try:
-        out = subprocess.run(["ip", "route", "get", addr], capture_output=True, text=True, timeout=5).stdout
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    words = out.split()
-    return words[words.index("dev") + 1] if "dev" in words else None
 
 
 def run_task(spec_path: str) -> None:
@@ -429,7 +472,7 @@ def run_task(spec_path: str) -> None:
     env = dict(os.environ)
     env.update(task_env(spec, os.environ))
     if "HOROVOD_RANK" in env and "HOROVOD_GLOO_IFACE" not in env:
-        iface = _iface_to(env["HOROVOD_GLOO_RENDEZVOUS_ADDR"])
+        iface = route_to(env["HOROVOD_GLOO_RENDEZVOUS_ADDR"])[0]
         if iface:
             env["HOROVOD_GLOO_IFACE"] = iface
     os.chdir(spec.project_root)

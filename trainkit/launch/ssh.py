@@ -147,10 +147,10 @@ def probe(host: Host, env_cfg: dict) -> dict:
 
 class SshLauncher(Launcher):
     def preflight(self, cfg: dict) -> None:
-        if describe(cfg["distribution"]).horovod:
-            raise TrainkitError("distribution=horovod with compute=ssh: not supported (the Gloo rendezvous "
-                                "needs an address every host reaches); use compute=slurm or compute=local, "
-                                "or multi_worker_mirrored over ssh")
+        if describe(cfg["distribution"]).horovod:   # the rendezvous server runs here: horovod is needed here too
+            from .local import LocalLauncher
+
+            LocalLauncher(self.cfg).preflight(cfg)
         if not self.cfg.get("shared_fs") and shutil.which("rsync") is None:
             raise TrainkitError("compute=ssh: `rsync` is not installed on this machine: expected it to ship "
                                 "code and data (Debian: apt-get install rsync)")
@@ -246,6 +246,7 @@ class Supervisor:
         self.probes = read_json(self.paths.root / "ssh" / "hosts.json")
         self.procs: list[subprocess.Popen] = []
         self.stopping: str | None = None
+        self.rendezvous = None
 
     def _on_signal(self, signum, frame) -> None:
         if self.stopping is None:
@@ -257,13 +258,29 @@ class Supervisor:
         return [(self.hosts[int(i)], local, self.probes[int(i)]["ports"][local]) for i, local in assignment]
 
     def rank_env(self, plan) -> list[dict]:
-        """What each rank's 0600 env file carries: its place in the job, env_vars and secrets."""
+        """What each rank's 0600 env file carries: its place in the job, env_vars and secrets, and
+        for Horovod its slot in the Gloo rendezvous this supervisor runs."""
         env_cfg = self.spec.config["environment"]
         common = {**jobs.CLUSTER_WORKER_ENV, **{k: str(v) for k, v in env_cfg.get("env_vars", {}).items()},
                   **{k: os.environ[k] for k in env_cfg.get("secret_env", []) if k in os.environ}}
         places = rank_envs(self.spec.config["distribution"], [(str(h.index), lr) for h, lr, _ in plan],
                            [f"{h.address}:{port}" for h, _, port in plan])
-        return [{**common, **place} for place in places]
+        hvd = self.horovod_envs(plan) if describe(self.spec.config["distribution"]).horovod else [{}] * len(plan)
+        return [{**common, **place, **h} for place, h in zip(places, hvd)]
+
+    def horovod_envs(self, plan) -> list[dict]:
+        """Start Horovod's Gloo rendezvous here, at an address every host reaches (compute.
+        rendezvous_address, else the one this machine routes to the first host from)."""
+        from ..topology import horovod_envs
+        from .base import route_to
+        from .slurm import start_rendezvous
+
+        layout = [(h.address, lr) for h, lr, _ in plan]
+        address = self.compute.get("rendezvous_address") or route_to(plan[0][0].address)[1] or \
+            socket.gethostbyname(socket.gethostname())
+        self.rendezvous, port = start_rendezvous(layout)
+        print(f"trainkit ssh: Horovod rendezvous at {address}:{port}", flush=True)
+        return horovod_envs(layout, address, port)
 
     def ship(self, plan, envs: list[dict]) -> dict[int, str]:
         """Code, data and run record to every filesystem the hosts use (once per filesystem: hosts
@@ -420,6 +437,9 @@ class Supervisor:
     def fetch_then_cleanup(self, plan, spec_paths: dict[int, str], console) -> None:
         """Bring the record back; remove the remote copies only once that worked, so a rerun can
         still resume from the host's checkpoints."""
+        if self.rendezvous is not None:
+            self.rendezvous.stop()
+            self.rendezvous = None
         try:
             self.fetch(plan, spec_paths)
         except Exception as e:  # noqa: BLE001 - whatever failed, the remote copy must stay
