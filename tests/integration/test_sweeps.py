@@ -32,7 +32,7 @@ def test_grid_sweep_with_a_failing_job_summarises_all_jobs_and_compares_runs(wor
     assert [r["status"] for r in rows] == ["completed"] * 3 + ["failed"]          # sorted, failures last
     accs = [r["test_accuracy"] for r in rows[:3]]
     assert accs == sorted(accs, reverse=True)
-    assert rows[-1]["swept"] == "trainer.batch_size=5000" and "larger than the 2500" in rows[-1]["error"]
+    assert rows[-1]["swept"] == "trainer.batch_size=5000" and "at most the 2500 training examples" in rows[-1]["error"]
     assert len({r["run_id"] for r in rows}) == 4                                    # one run per job
     sweep_dir = Path(summary["path"])
     with open(sweep_dir / "summary.csv") as f:

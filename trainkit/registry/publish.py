@@ -136,7 +136,8 @@ def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
         except NotFoundError:
             dv = None
         if dv is not None and dv.digest == ds["digest"] and dv.config:   # the config it was verified with
-            test = load_data(from_dict(DatasetConfig, dv.config), dv.to_json()).test
+            cfg = {**dv.config, "limit_train": None, "limit_test": None}    # the whole test split
+            test = load_data(from_dict(DatasetConfig, cfg), dv.to_json()).test
             x, y = test.arrays(samples)
             return x, y, f"{ds['name']} v{ds['version']} test[:{len(x)}]"
     n = samples or 1000
