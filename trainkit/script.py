@@ -33,7 +33,7 @@ class ScriptFailed(TrainkitError):
         self.code = code
 
 
-def snapshot_code(source_dir: Path, run_dir: Path) -> Path:
+def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None) -> Path:
     """<run>/code: the script's source directory as the snapshot selection holds it, plus
     `outputs` and `logs` links to the run's own (relative, so they survive shipping)."""
     import shutil
@@ -41,7 +41,7 @@ def snapshot_code(source_dir: Path, run_dir: Path) -> Path:
     from .snapshot import project_files
 
     code = run_dir / CODE_DIR
-    for rel in project_files(source_dir):
+    for rel in project_files(source_dir, workspace):
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source_dir / rel, code / rel, follow_symlinks=False)
     code.mkdir(parents=True, exist_ok=True)

@@ -58,10 +58,25 @@ def _walk(root: Path, patterns: list[str]) -> list[str]:
     return out
 
 
-def project_files(root: Path) -> list[str]:
-    """The project's files as sorted relative POSIX paths: regular files only, ignores applied."""
+WORKSPACE_DIRS = ["datasets", "experiments", "models", "environments", "sweeps", "serving-cache"]
+
+
+def workspace_ignore(root: Path, workspace: Path | str | None) -> list[str]:
+    """Patterns that keep a workspace inside the project (or the project used as the workspace)
+    out of its snapshot: its data blobs and runs are not source code."""
+    if workspace is None:
+        return []
+    root, ws = Path(root).resolve(), Path(workspace).expanduser().resolve()
+    if ws == root:
+        return [f"{d}/*" for d in WORKSPACE_DIRS]
+    return [ws.relative_to(root).as_posix() + "/*"] if root in ws.parents else []
+
+
+def project_files(root: Path, workspace: Path | str | None = None) -> list[str]:
+    """The project's files as sorted relative POSIX paths: regular files only, ignores applied
+    (and the `workspace`'s own directories when it lies inside the project)."""
     root = Path(root)
-    patterns = DEFAULT_IGNORE + read_ignore(root / ".trainkitignore")
+    patterns = DEFAULT_IGNORE + read_ignore(root / ".trainkitignore") + workspace_ignore(root, workspace)
     try:
         listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
         candidates = [f for f in listed if f and not ignored(f, patterns)]
@@ -83,10 +98,10 @@ def check_size(root: Path, files: list[str], max_mb: float) -> int:
     return total
 
 
-def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0) -> dict:
+def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, workspace: Path | str | None = None) -> dict:
     """Copy the project's files to dest/files/, write dest/source.json (+ diff.patch in git)."""
     root = Path(project_root)
-    files = project_files(root)
+    files = project_files(root, workspace)
     total = check_size(root, files, max_mb)
     for rel in files:
         target = dest / "files" / rel

@@ -113,9 +113,10 @@ class ParameterServer(Strategy):
 
 class Horovod(Strategy):
     """Ranks from horovodrun; gradients summed with grouped_allreduce (the loss already divides by
-    the global batch), rank 0's variables and optimizer slots broadcast before the first step."""
+    the global batch), rank 0's variables and optimizer slots broadcast before the first step.
 
-    jit_steps = False   # Horovod's collective ops cannot be compiled by XLA
+    At one rank there is nothing to reduce: no collective runs (each would still cross Horovod's
+    background thread once per step) and the whole step group is one XLA call, as under `single`."""
 
     def __init__(self, cfg, env: WorkerEnv):
         super().__init__(cfg, env)
@@ -130,14 +131,18 @@ class Horovod(Strategy):
         hvd.init()
         self.hvd = hvd
         self.shard = (hvd.size(), hvd.rank())
+        self.alone = hvd.size() == 1
+        self.jit_steps = self.alone      # Horovod's collective ops cannot be compiled by XLA
 
     def transform_grads(self, grads):
-        return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
+        return grads if self.alone else self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
 
     def reduce_sums(self, sums):
-        return self.hvd.allreduce(sums, op=self.hvd.Sum)
+        return sums if self.alone else self.hvd.allreduce(sums, op=self.hvd.Sum)
 
     def sync_initial_state(self, variables) -> None:
+        if self.alone:
+            return
         # Keras 3 variables: broadcast their tf.Variable values (hvd.broadcast_variables on Keras
         # variables fails with "'Variable' object has no attribute 'ref'").
         self.hvd.broadcast_variables([v.value for v in variables], root_rank=0)

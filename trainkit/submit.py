@@ -69,7 +69,7 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
     if cfg["run"]["snapshot_source"]:   # a too-big project is refused before anything is fetched
         from .snapshot import check_size, project_files
 
-        files = project_files(root)
+        files = project_files(root, ws.root)
         check_size(root, files, cfg["run"]["snapshot_max_mb"])
     dataset = prepare_dataset(ws, cfg["dataset"])
     chash = config_hash(cfg)
@@ -112,12 +112,12 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
     if cfg["run"]["snapshot_source"]:
         from .snapshot import snapshot_source
 
-        snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"])
+        snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"], spec.workspace)
     if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
         from .script import snapshot_code
 
         src = cfg["entry"]["source_dir"]
-        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target)
+        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace)
     write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from .distributions import Role, describe, typed
 
@@ -122,6 +122,17 @@ def local_sizes(assignment: list[tuple[str, int]]) -> list[int]:
     for host, _ in assignment:
         counts[host] = counts.get(host, 0) + 1
     return [counts[host] for host, _ in assignment]
+
+
+def core_share(allowed: Iterable[int], local_rank: int, local_size: int) -> list[int]:
+    """compute.pin_cores: the cores local rank `local_rank` of `local_size` processes runs on, an
+    equal block of the `allowed` ones (round-robin, one core each, when processes outnumber cores)."""
+    cores = sorted(allowed)
+    if not cores:
+        raise ValueError("expected at least one allowed core, got none")
+    k = max(1, len(cores) // max(1, local_size))
+    start = (local_rank * k) % len(cores)
+    return cores[start:start + k]
 
 
 def rank_envs(dist, layout: list[tuple[str, int]], addrs: list[str]) -> list[dict[str, str]]:

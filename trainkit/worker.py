@@ -101,12 +101,25 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
         register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression")
 
 
+def pin_cores(spec: JobSpec, env: WorkerEnv) -> None:
+    """compute.pin_cores: this process (and the threads it starts later, TensorFlow's pools among
+    them) runs only on its local rank's share of the cores it was allowed."""
+    if spec.config.get("compute", {}).get("pin_cores"):
+        from .topology import core_share
+
+        cores = core_share(os.sched_getaffinity(0), env.local_rank, env.local_size)
+        os.sched_setaffinity(0, cores)
+        print(f"worker rank {env.rank}: pinned to cores {','.join(map(str, cores))}", flush=True)
+
+
 def share_cores(env: WorkerEnv) -> None:
-    """Processes of one job on one host split its cores instead of each using them all."""
-    if env.local_size > 1:
+    """Processes of one job on one host split its cores instead of each using them all (pinned:
+    each uses the cores it was given)."""
+    allowed = len(os.sched_getaffinity(0))
+    if env.local_size > 1 or allowed < (os.cpu_count() or 1):
         import tensorflow as tf
 
-        threads = max(1, (os.cpu_count() or 1) // env.local_size)
+        threads = allowed if allowed < (os.cpu_count() or 1) else max(1, allowed // env.local_size)
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
@@ -395,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     env = WorkerEnv.detect()
     paths = RunPaths(Path(spec.run_dir))
     signal.signal(signal.SIGTERM, _on_sigterm)
+    pin_cores(spec, env)
     if env.is_chief:
         write_status(paths, "running", worker_pid=os.getpid())
     try:

@@ -15,9 +15,10 @@ from ..conftest import compose, run_trainkit
 def test_every_experiment_composes_and_validates(experiment, dataset):
     cfg = validate(compose([f"+experiment={experiment}"]))
     assert cfg["dataset"]["name"] == dataset
-    assert cfg["model"]["hidden"] == [300, 100] and cfg["model"]["_target_"] == "trainkit.models.mnist_dnn.build"
+    assert cfg["model"]["hidden"] == {"mnist_dnn": [300, 100], "fashion_mnist_dnn": [400, 200]}[experiment]
+    assert cfg["model"]["_target_"] == "trainkit.models.mnist_dnn.build"
     assert cfg["run"]["experiment"] == experiment
-    assert cfg["trainer"]["epochs"] == 20
+    assert cfg["trainer"]["epochs"] == {"mnist_dnn": 20, "fashion_mnist_dnn": 30}[experiment]
     assert [f["role"] for f in cfg["dataset"]["files"]] == ["train_images", "train_labels", "test_images", "test_labels"]
 
 

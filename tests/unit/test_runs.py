@@ -97,6 +97,23 @@ def test_snapshot_copy_honours_trainkitignore(tmp_path):
     assert ignored("a/__pycache__/x.pyc", ["__pycache__"]) and not ignored("src/x.py", ["*.pyc"])
 
 
+def test_snapshot_leaves_out_a_workspace_inside_the_project(tmp_path):
+    from trainkit.snapshot import project_files
+
+    proj = tmp_path / "proj"
+    for rel in ["train.py", "runs/experiments/a/runs/1/checkpoints/ckpt.keras", "runs/datasets/blobs/ab12",
+                "datasets/loader.py"]:
+        (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+        (proj / rel).write_text("x")
+    assert project_files(proj) == ["datasets/loader.py", "runs/datasets/blobs/ab12",
+                                   "runs/experiments/a/runs/1/checkpoints/ckpt.keras", "train.py"]
+    assert project_files(proj, proj / "runs") == ["datasets/loader.py", "train.py"]
+    assert project_files(proj, tmp_path / "elsewhere") == project_files(proj)
+    # the project itself used as the workspace: the workspace's own folders go, the code stays
+    assert project_files(proj, proj) == ["runs/datasets/blobs/ab12", "runs/experiments/a/runs/1/checkpoints/ckpt.keras",
+                                         "train.py"]
+
+
 def test_snapshot_in_git_records_commit_and_diff(tmp_path):
     proj = tmp_path / "repo"
     proj.mkdir()

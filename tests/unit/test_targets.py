@@ -53,6 +53,19 @@ def test_check_call_names_unknown_and_missing_arguments(pkg):
     assert check_call("x", "mymodels.impl.nope", {}) == ["x: module 'mymodels.impl' has no 'nope'"]
 
 
+def test_inherited_init_without_arguments_is_found_not_imported(pkg):
+    """A Keras callback subclass named with no kwargs: compose time must not import TensorFlow for it."""
+    (pkg / "mymodels" / "cbs.py").write_text(
+        "raise RuntimeError('IMPORTED')\nimport keras\nclass Clock(keras.callbacks.Callback):\n"
+        "    def on_epoch_end(self, epoch, logs=None):\n        pass\n")
+    assert check_call("trainer.callbacks[0].kwargs", "mymodels.cbs:Clock", {}) == []
+    assert "mymodels.cbs" not in sys.modules
+    assert check_call("trainer.callbacks[0].kwargs", "mymodels.cbs:Nope", {}, target_key="cls") == [
+        "cls: importing 'mymodels.cbs' failed: RuntimeError: IMPORTED"]
+    # with kwargs the inherited signature matters, so the module is imported to read it
+    assert check_call("k", "mymodels.cbs:Clock", {"every": 2}) == ["k: importing 'mymodels.cbs' failed: RuntimeError: IMPORTED"]
+
+
 @pytest.mark.parametrize("bad", ["build", "a..b", "a.b:", "1a.b", "a b.c"])
 def test_bad_target_syntax(bad):
     with pytest.raises(TargetError, match="expected 'package.module.function'"):

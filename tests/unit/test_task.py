@@ -79,3 +79,35 @@ def test_task_builds_keras_objects_from_config():
     assert Task(TrainerConfig(loss="binary_crossentropy"), 1).metrics.metrics[0].__class__.__name__ == "BinaryAccuracy"
     scaled = Task(TrainerConfig(mixed_precision="mixed_float16"), 1)
     assert scaled.loss_scaling and isinstance(scaled.optimizer(), keras.optimizers.LossScaleOptimizer)
+
+
+def test_philox_draws_equal_keras_defaults_with_and_without_xla():
+    """train/rng.py names the algorithm only for speed: every draw must stay what Keras gives."""
+    from keras.src.backend.tensorflow import random as kr
+
+    from trainkit.train.rng import use_philox
+
+    x = tf.ones([4, 6])
+
+    def draws(jit):
+        sg = keras.random.SeedGenerator(7)
+        f = tf.function(lambda: (keras.random.dropout(x, 0.5, seed=sg), keras.random.uniform([5], seed=sg),
+                                 keras.random.normal([3], seed=sg), keras.random.truncated_normal([3], seed=sg)),
+                        jit_compile=jit)
+        return [t.numpy() for t in f()]
+
+    use_philox()
+    use_philox()   # idempotent
+    names = ("uniform", "normal", "truncated_normal", "dropout")
+    philox = {n: getattr(kr, n) for n in names}
+    after = {jit: draws(jit) for jit in (False, True)}
+    try:
+        for n in names:
+            setattr(kr, n, kr._trainkit_keras[n])
+        assert kr.dropout is not philox["dropout"]
+        for jit in (False, True):
+            for a, b in zip(draws(jit), after[jit]):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        for n in names:
+            setattr(kr, n, philox[n])

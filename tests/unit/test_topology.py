@@ -106,3 +106,14 @@ def test_local_plan_sets_rank_and_tf_config_per_process(tmp_path):
     [(ranks, cmd, env)] = plan(spec({"name": "horovod", "processes": 2, "backend": "gloo"}, 2))
     assert ranks == [0, 1] and cmd[1:6] == ["-np", "2", "-H", "localhost:2", "--gloo"]
     assert "TRAINKIT_RANK" not in env and "TF_CONFIG" not in env
+
+
+def test_core_share_gives_each_local_rank_its_own_block_of_the_allowed_cores():
+    from trainkit.topology import core_share
+
+    assert [core_share({0, 1}, r, 2) for r in range(2)] == [[0], [1]]
+    assert [core_share(range(8), r, 2) for r in range(2)] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert [core_share([3, 5], r, 4) for r in range(4)] == [[3], [5], [3], [5]]   # more processes than cores
+    assert core_share([2, 3], 0, 1) == [2, 3]
+    with pytest.raises(ValueError, match="at least one allowed core"):
+        core_share([], 0, 1)

@@ -125,6 +125,7 @@ class ComputeConfig:
     name: str = MISSING                                   # local | slurm | ssh
     slots: int = 2                                        # local: worker processes this target can run at once
     wait: bool = True                                     # block and stream logs until the job ends (clusters: false = submit and exit)
+    pin_cores: bool = False                               # each worker process runs on its own share of the cores it may use on its host (local rank r of n: the r-th block)
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Callables named in config (`_target_: pkg.module.function`, `module:Class`), checked at compose
 time without calling them. The signature is read from the module's source with `ast` when it is a
-plain `def` or class, so a builder module that imports Keras at the top is not imported (no
-TensorFlow at compose time); otherwise the module is imported and `inspect.signature` is used."""
+plain `def` or a class with its own __init__, so a builder module that imports Keras at the top is
+not imported (no TensorFlow at compose time); a subclass that inherits __init__ (a Keras callback)
+given no arguments is only found, not imported. Otherwise the module is imported and
+`inspect.signature` is used."""
 from __future__ import annotations
 
 import ast
@@ -44,7 +46,12 @@ def _from_ast(args: ast.arguments, skip_first: bool) -> Params:
     return Params(tuple(a.arg for a in keywordable), tuple(required), args.kwarg is not None)
 
 
+ANY = Params((), (), True)   # a callable that exists but whose signature is only known by importing it
+
+
 def _params_from_source(path: str, attr: str) -> Params | None:
+    """From the module's source: a def, or a class's own __init__; ANY for a class that inherits
+    __init__ from its bases (a Keras callback, say); None when the source does not settle it."""
     try:
         with open(path, encoding="utf-8") as f:
             tree = ast.parse(f.read(), path)
@@ -54,8 +61,12 @@ def _params_from_source(path: str, attr: str) -> Params | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == attr:
             return _from_ast(node.args, skip_first=False)
         if isinstance(node, ast.ClassDef) and node.name == attr:
+            if node.decorator_list or node.keywords:    # @dataclass, a metaclass: only importing tells
+                return None
             init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
-            return _from_ast(init.args, skip_first=True) if init is not None and not node.bases else None
+            if init is not None:
+                return _from_ast(init.args, skip_first=True)
+            return ANY if node.bases else Params((), (), False)
     return None
 
 
@@ -68,8 +79,9 @@ def _params_from_object(obj) -> Params:
     return Params(tuple(names), tuple(required), any(p.kind == kinds.VAR_KEYWORD for p in sig.parameters.values()))
 
 
-def params_of(target: str) -> Params:
-    """The keyword parameters of the callable `target` names (raises TargetError)."""
+def params_of(target: str, exact: bool = True) -> Params:
+    """The keyword parameters of the callable `target` names (raises TargetError). With `exact`,
+    a class that inherits its __init__ is imported to read it; without, it is only found (ANY)."""
     module, attr = split_target(target)
     try:
         spec = importlib.util.find_spec(module)
@@ -80,7 +92,7 @@ def params_of(target: str) -> Params:
                           "or installed?)")
     if spec.origin and spec.origin.endswith(".py"):
         found = _params_from_source(spec.origin, attr)
-        if found is not None:
+        if found is not None and (found is not ANY or not exact):
             return found
     try:
         obj = getattr(importlib.import_module(module), attr)
@@ -99,8 +111,8 @@ def check_call(key: str, target: str, kwargs: dict, provided: set[str] = frozens
     """Problems calling `target` (set at `target_key`) with `kwargs` (set under `key`) plus the
     names trainkit `provided` itself: unknown arguments (named as `key.arg`) and required ones
     nobody sets."""
-    try:
-        params = params_of(target)
+    try:   # nothing to check against an inherited signature without kwargs: do not import for it
+        params = params_of(target, exact=bool(kwargs))
     except TargetError as e:
         return [f"{target_key or key}: {e}"]
     problems = []

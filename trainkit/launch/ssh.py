@@ -327,7 +327,7 @@ class Supervisor:
             print(f"trainkit ssh: brought newer checkpoints and metrics back from {host.label} first", flush=True)
         listing = tmp / "project-files.txt"
         if not listing.exists():
-            listing.write_text("".join(f + "\n" for f in project_files(Path(self.spec.project_root))))
+            listing.write_text("".join(f + "\n" for f in project_files(Path(self.spec.project_root), self.spec.workspace)))
         host.rsync(f"{self.spec.project_root}/", f"{base}/code/", files_from=str(listing))
         for src, dest in trainkit_sources():
             host.rsync(f"{src}/", f"{base}/lib/{dest}/", LIB_EXCLUDES)

@@ -35,7 +35,10 @@ class TrainResult:
 class DistributedSteps:
     """Steps for strategies whose replicas all run every step: single, mirrored, MultiWorker-
     Mirrored and Horovod. A call runs a group of `steps_per_call` steps; under TF's default strategy
-    the whole group is one XLA call, otherwise each step's forward and backward pass is."""
+    the whole group is one XLA call, otherwise each step's forward and backward pass is.
+
+    Every group has the same shape: the epoch's last, shorter group is padded and carries its real
+    step count `n`, so nothing is traced or compiled again at the end of the first epoch."""
 
     def __init__(self, trainer: "Trainer"):
         self.t = trainer
@@ -48,26 +51,32 @@ class DistributedSteps:
         width = self.t.sums_size
 
         if strategy is tf.distribute.get_strategy():
-            def chunk(xs, ys):  # xs: [steps, batch, ...]
+            def chunk(xs, ys, n):  # xs: [steps, batch, ...]; the first n steps are real
                 def body(i, sums):
                     return i + 1, sums + step(xs[i], ys[i])
 
-                return tf.while_loop(lambda i, _: i < tf.shape(xs)[0], body, (tf.constant(0), tf.zeros([width])))[1]
+                return tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.zeros([width])))[1]
 
             chunk = tf.function(chunk, jit_compile=self.t.jit)
 
             @tf.function
-            def train_chunk(xs, ys):
-                return strategy.reduce("SUM", strategy.run(chunk, args=(xs, ys)), axis=None)
+            def train_chunk(xs, ys, n):
+                return strategy.reduce("SUM", strategy.run(chunk, args=(xs, ys, n)), axis=None)
 
             return train_chunk
 
         # A tf.distribute strategy: apply_gradients synchronises replicas (merge_call), which TF
         # allows only at the top of the replica function, so the step loop is outside strategy.run.
+        # Each step's sums stay on this process until the group ends, then are summed over processes
+        # once: a reduction per step would add a second collective to every step.
         @tf.function
-        def train_chunk_replicated(xs, ys):
-            steps = tf.shape(strategy.experimental_local_results(xs)[0])[0]
-            return self.t.steps_outside_replicas(step, xs, ys, steps)
+        def train_chunk_replicated(xs, ys, n):
+            local = tf.zeros([width])
+            for i in tf.range(strategy.experimental_local_results(n)[0]):
+                per_replica = strategy.run(lambda a, b: step(a[i], b[i]), args=(xs, ys))
+                local += tf.add_n(strategy.experimental_local_results(per_replica))
+            here = float(len(strategy.experimental_local_results(n)))    # replicas in this process
+            return strategy.reduce("SUM", strategy.run(lambda: local / here), axis=None)
 
         return train_chunk_replicated
 
@@ -84,15 +93,16 @@ class DistributedSteps:
         return eval_pass
 
     def _dataset(self, split, *, shuffle_seed: int | None, steps_per_element: int | None):
-        """The distributed tf.data pipeline of a split; training groups `steps_per_element`
-        per-replica batches so one call runs many steps.
+        """The distributed tf.data pipeline of a split; training yields (xs, ys, n): groups of
+        `steps_per_element` per-replica batches, of which the first n are real.
 
         In memory, training sees the single-process global batches under every strategy: each
-        input pipeline shuffles the whole split with the same seed, cuts it into global batches and
-        gives each of its replicas that replica's slice. Streamed, each input pipeline reads its own
-        files (or every n-th example), shuffles with a buffer, and yields exactly steps_per_epoch
-        batches (repeating its share if it is short), so collectives never wait on an empty worker.
-        Evaluation data is sharded either way."""
+        input pipeline permutes the split's indices with the same seed (an exact shuffle of the
+        whole split, whatever trainer.shuffle_buffer says), cuts them into global batches and
+        gathers its replicas' slices, a whole group at once. Streamed, each input pipeline reads its
+        own files (or every n-th example), shuffles with a buffer, and yields exactly
+        steps_per_epoch batches (repeating its share if it is short), so collectives never wait on
+        an empty worker. Evaluation data is sharded either way."""
         tf, gb, t = self.t.tf, self.t.global_batch, self.t
         external = t.strategy.shard
         tensors = self._tensors_of(split) if split.in_memory else None
@@ -101,22 +111,20 @@ class DistributedSteps:
             n, i = external or (ctx.num_input_pipelines, ctx.input_pipeline_id)
             rpp = 1 if external else ctx.num_replicas_in_sync // ctx.num_input_pipelines   # replicas per pipeline
             per_replica = gb // (n * rpp)
+            if not steps_per_element:
+                if split.in_memory:
+                    ds = tf.data.Dataset.range(split.count).shard(n, i) if n > 1 else tf.data.Dataset.range(split.count)
+                    return ds.batch(per_replica * 16).map(_gather(tensors)).prefetch(tf.data.AUTOTUNE)
+                return split.stream.batched(n, i, None, False, per_replica * 16).prefetch(tf.data.AUTOTUNE)
             if split.in_memory:
-                ds = tf.data.Dataset.from_tensor_slices(tensors).cache()
-                if not steps_per_element:
-                    return _cast(ds.shard(n, i) if n > 1 else ds, per_replica * 16).prefetch(tf.data.AUTOTUNE)
-                if shuffle_seed is not None:
-                    ds = ds.shuffle(t.cfg.shuffle_buffer or split.count, seed=shuffle_seed, reshuffle_each_iteration=False)
-                ds = _cast(ds, gb, drop=True).batch(steps_per_element)    # [steps, global batch]
                 first = i * rpp * per_replica
-            else:
-                if not steps_per_element:
-                    return split.stream.batched(n, i, None, False, per_replica * 16).prefetch(tf.data.AUTOTUNE)
-                ds = split.stream.batched(n, i, shuffle_seed, True, rpp * per_replica, buffer=t.cfg.shuffle_buffer)
-                ds = ds.take(t.steps_per_epoch).batch(steps_per_element)
-                first = 0
-            if (n * rpp if split.in_memory else rpp) > 1:   # several replicas share these batches
-                ds = _replica_slices(ds, first, rpp, per_replica)
+                idx, steps = group_indices(split.count, gb, steps_per_element, shuffle_seed, first, rpp, per_replica)
+                ds = tf.data.Dataset.from_tensor_slices((idx, steps))
+                return ds.map(_gather(tensors), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+            ds = split.stream.batched(n, i, shuffle_seed, True, rpp * per_replica, buffer=t.cfg.shuffle_buffer)
+            ds = ds.take(t.steps_per_epoch).batch(steps_per_element).map(_padder(steps_per_element))
+            if rpp > 1:   # several replicas share these batches
+                ds = _replica_slices(ds, 0, rpp, per_replica)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return t.strategy.tf.distribute_datasets_from_function(dataset_fn)
@@ -132,9 +140,9 @@ class DistributedSteps:
         t, k = self.t, self.t.cfg.steps_per_call
         chunks = self._dataset(data.train, shuffle_seed=t.cfg.seed * 1000 + epoch, steps_per_element=k)
         done = 0
-        for xs, ys in chunks:
+        for xs, ys, n in chunks:
             t.callbacks.on_train_batch_begin(done)
-            sums = t.host_sums(self._train_chunk(xs, ys))
+            sums = t.host_sums(self._train_chunk(xs, ys, n))
             done = min(done + k, t.steps_per_epoch)
             yield done, sums
 
@@ -142,14 +150,47 @@ class DistributedSteps:
         return self.t.host_sums(self._eval_pass(self._dataset(split, shuffle_seed=None, steps_per_element=None)))
 
 
-def _cast(ds, batch: int, drop: bool = False):
-    """Batches with float32 features (image arrays stay uint8 in memory until here)."""
+def group_indices(count: int, global_batch: int, k: int, seed: int | None, first: int, replicas: int,
+                  per_replica: int) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch of step groups for one input pipeline: (indices [groups * replicas, k, per_replica],
+    real steps per element). The split's indices are permuted with `seed` (None: in order), cut
+    into global batches (the last partial one dropped) and each group of k steps gives each of the
+    pipeline's `replicas` its columns [first + r * per_replica, +per_replica); the last group is
+    padded with the epoch's first steps (they never run)."""
+    order = np.arange(count) if seed is None else np.random.default_rng(seed).permutation(count)
+    steps = count // global_batch
+    groups = -(-steps // k)
+    batches = order[:steps * global_batch].reshape(steps, global_batch)
+    batches = np.concatenate([batches, batches[:groups * k - steps]]).reshape(groups, k, global_batch)
+    cols = [batches[:, :, first + r * per_replica:first + (r + 1) * per_replica] for r in range(replicas)]
+    idx = np.stack(cols, axis=1).reshape(groups * replicas, k, per_replica)
+    real = np.repeat(np.minimum(k, steps - k * np.arange(groups)), replicas).astype(np.int32)
+    return idx.astype(np.int32 if count < 2**31 else np.int64), real
+
+
+def _gather(tensors):
+    """Indices (any shape, then maybe the real step count) -> float32 features and labels."""
     import tensorflow as tf
 
-    ds = ds.batch(batch, drop_remainder=drop)
-    if ds.element_spec[0].dtype != tf.float32:
-        ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return ds
+    x, y = tensors
+
+    def gather(idx, *rest):
+        xs = tf.gather(x, idx)
+        return (xs if xs.dtype == tf.float32 else tf.cast(xs, tf.float32), tf.gather(y, idx), *rest)
+
+    return gather
+
+
+def _padder(k: int):
+    """(xs, ys) groups of up to k batches -> (xs, ys, n) padded to k batches (repeating the first)."""
+    import tensorflow as tf
+
+    def pad(xs, ys):
+        n = tf.shape(xs)[0]
+        reps = tf.concat([tf.range(n), tf.zeros([k - n], tf.int32)], 0)
+        return (*tf.cond(n < k, lambda: (tf.gather(xs, reps), tf.gather(ys, reps)), lambda: (xs, ys)), n)
+
+    return pad
 
 
 def _replica_slices(ds, first: int, replicas: int, per_replica: int):
@@ -157,10 +198,10 @@ def _replica_slices(ds, first: int, replicas: int, per_replica: int):
     slice [first + r * per_replica, +per_replica) of every group of batches, in replica order."""
     import tensorflow as tf
 
-    def slices(bx, by):
+    def slices(bx, by, n):
         def take(r):
             lo = first + tf.cast(r, tf.int32) * per_replica
-            return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica]
+            return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica], n
         return tf.data.Dataset.range(replicas).map(take)
 
     return ds.flat_map(slices)
@@ -190,6 +231,10 @@ class Trainer:
         task.metrics.prepare(y, tf.cast(model(x, training=False), tf.float32))
         self.jit = cfg.jit_compile and strategy.jit_steps                   # the whole step group
         self.jit_grads = cfg.jit_compile and not strategy.jit_steps   # then each step's fwd+bwd
+        if cfg.jit_compile:
+            from .rng import use_philox
+
+            use_philox()   # XLA's default ThreeFry made dropout steps 5x slower (train/rng.py)
         self.sums_size = 2 + task.metrics.size          # [loss sum, count, metric state deltas...]
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
         self.steps = strategy.steps(self)
