@@ -106,6 +106,8 @@ class Horovod(Distribution):
     def check(self, cfg: HorovodConfig) -> list[str]:
         bad = [] if cfg.backend in ("gloo", "mpi") else \
             [f"distribution.backend: expected 'gloo' or 'mpi', got {cfg.backend!r}"]
+        if not cfg.cycle_time_ms > 0:
+            bad.append(f"distribution.cycle_time_ms: expected a number of milliseconds > 0, got {cfg.cycle_time_ms!r}")
         return _at_least_one("processes", cfg.processes) + bad
 
 

@@ -3,6 +3,7 @@ plus hooks with no-op defaults that the Trainer calls (like Keras callbacks). Te
 are imported lazily; `tf` must be first touched before anything else initialises the TF runtime."""
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from importlib import import_module
 
@@ -128,6 +129,7 @@ class Horovod(Strategy):
         if cfg.backend == "mpi" and not hvd.mpi_built():
             raise ConfigError(["distribution.backend: expected 'gloo' (this horovod was built without "
                                "MPI), got 'mpi'"])
+        os.environ["HOROVOD_CYCLE_TIME"] = str(cfg.cycle_time_ms)   # read by hvd.init()
         hvd.init()
         self.hvd = hvd
         self.shard = (hvd.size(), hvd.rank())

@@ -33,9 +33,6 @@ def main():
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    grads = [tf.random.stateless_normal(s, seed=(1, i)) for i, s in enumerate(shapes(784, args.hidden, 10))]
-    nbytes = sum(int(g.shape.num_elements()) * 4 for g in grads)
-
     if args.backend == "horovod":
         import horovod.tensorflow as hvd
 
@@ -53,9 +50,13 @@ def main():
 
         @tf.function
         def reduce_once(gs):
-            ctx = lambda: tf.distribute.get_replica_context().all_reduce("SUM", gs)   # noqa: E731
-            return strategy.experimental_local_results(strategy.run(ctx))[0]
+            def replica_fn(values):   # as apply_gradients does: gradients computed on the replica
+                return tf.distribute.get_replica_context().all_reduce("SUM", [v * 1.0 for v in values])
 
+            return strategy.experimental_local_results(strategy.run(replica_fn, args=(gs,)))[0]
+
+    grads = [tf.random.stateless_normal(s, seed=(1, i)) for i, s in enumerate(shapes(784, args.hidden, 10))]
+    nbytes = sum(int(g.shape.num_elements()) * 4 for g in grads)
     times = []
     for i in range(args.iters + 20):   # the first 20 warm up (tracing, connections)
         t0 = time.perf_counter()
