@@ -117,3 +117,25 @@ def test_core_share_gives_each_local_rank_its_own_block_of_the_allowed_cores():
     assert core_share([2, 3], 0, 1) == [2, 3]
     with pytest.raises(ValueError, match="at least one allowed core"):
         core_share([], 0, 1)
+
+
+@pytest.mark.parametrize("count,gb,k", [(60000, 64, 50), (442, 32, 50), (100, 10, 5), (64, 64, 50)])
+def test_group_indices_cover_each_epoch_once_in_fixed_shapes(count, gb, k):
+    """In-memory step groups: every group has k steps (the last padded), the real steps use each
+    of the first steps*gb permuted indices once, and replicas get their columns in order."""
+    import numpy as np
+
+    from trainkit.train.loop import group_indices
+
+    steps = count // gb
+    idx, real = group_indices(count, gb, k, 7, 0, 1, gb)
+    assert idx.shape == (-(-steps // k), k, gb) and real.sum() == steps and (real <= k).all()
+    used = np.concatenate([g[:n].ravel() for g, n in zip(idx, real)])
+    assert len(used) == steps * gb and len(set(used.tolist())) == steps * gb and used.max() < count
+    assert not np.array_equal(used, np.arange(steps * gb))                         # shuffled
+    halves, real2 = group_indices(count, gb, k, 7, 0, 2, gb // 2)                   # 2 replicas, 1 pipeline
+    np.testing.assert_array_equal(halves[0::2], idx[:, :, :gb // 2])
+    np.testing.assert_array_equal(halves[1::2], idx[:, :, gb // 2:])
+    np.testing.assert_array_equal(real2, np.repeat(real, 2))
+    second, _ = group_indices(count, gb, k, 7, gb // 2, 1, gb // 2)                # worker 1 of 2
+    np.testing.assert_array_equal(second, idx[:, :, gb // 2:])

@@ -156,12 +156,13 @@ def group_indices(count: int, global_batch: int, k: int, seed: int | None, first
     real steps per element). The split's indices are permuted with `seed` (None: in order), cut
     into global batches (the last partial one dropped) and each group of k steps gives each of the
     pipeline's `replicas` its columns [first + r * per_replica, +per_replica); the last group is
-    padded with the epoch's first steps (they never run)."""
+    padded with the epoch's first steps, repeated as often as needed (they never run)."""
     order = np.arange(count) if seed is None else np.random.default_rng(seed).permutation(count)
     steps = count // global_batch
     groups = -(-steps // k)
     batches = order[:steps * global_batch].reshape(steps, global_batch)
-    batches = np.concatenate([batches, batches[:groups * k - steps]]).reshape(groups, k, global_batch)
+    pad = batches[np.arange(groups * k - steps) % steps]      # an epoch shorter than k steps repeats
+    batches = np.concatenate([batches, pad]).reshape(groups, k, global_batch)
     cols = [batches[:, :, first + r * per_replica:first + (r + 1) * per_replica] for r in range(replicas)]
     idx = np.stack(cols, axis=1).reshape(groups * replicas, k, per_replica)
     real = np.repeat(np.minimum(k, steps - k * np.arange(groups)), replicas).astype(np.int32)
