@@ -80,8 +80,9 @@ def test_from_a_fresh_venv_init_a_project_that_trains_registers_and_exports(whee
     assert {t for t in installed if not t.endswith(".dist-info") and t != ".."} == {"trainkit", "hydra_plugins"}
 
 
-@pytest.fixture
-def project(tmp_path) -> Path:
+def wide_project(tmp_path: Path, width: int = 64, depth: int = 3) -> Path:
+    """`trainkit init` tmp_path/team, plus the project's own model (mymodels/wide.py) and its
+    config group option model=wide; the Slurm and ssh tests use it too."""
     res = run_cli(["init", str(tmp_path / "team")])
     assert res.returncode == 0, res.stderr
     root = tmp_path / "team"
@@ -89,8 +90,13 @@ def project(tmp_path) -> Path:
     (root / "mymodels" / "__init__.py").write_text("")
     (root / "mymodels" / "wide.py").write_text(WIDE)
     (root / "conf" / "model" / "wide.yaml").write_text(
-        "_target_: mymodels.wide.build\nname: wide\nwidth: 64\ndepth: 3\n")
+        f"_target_: mymodels.wide.build\nname: wide\nwidth: {width}\ndepth: {depth}\n")
     return root
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    return wide_project(tmp_path)
 
 
 def run_in(project: Path, args: list[str], **kw) -> subprocess.CompletedProcess:

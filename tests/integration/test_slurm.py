@@ -155,15 +155,10 @@ def test_a_failing_setup_line_fails_the_job_instead_of_leaving_it_queued(workspa
 
 def test_a_project_model_and_an_unchanged_script_run_on_slurm(workspace, tmp_path):
     """The project is importable on the nodes (its model), and script mode works there too."""
-    from .test_project import WIDE
+    from .test_project import wide_project
     from .test_script import SEED
 
-    assert run_cli(["init", str(tmp_path / "team")]).returncode == 0
-    project = tmp_path / "team"
-    (project / "mymodels").mkdir()
-    (project / "mymodels" / "__init__.py").write_text("")
-    (project / "mymodels" / "wide.py").write_text(WIDE)
-    (project / "conf" / "model" / "wide.yaml").write_text("_target_: mymodels.wide.build\nname: wide\nwidth: 32\ndepth: 2\n")
+    project = wide_project(tmp_path, width=32, depth=2)
     proc = run_trainkit(["+experiment=example", "+debug=smoke", "model=wide", "compute=slurm", "compute.wait=true",
                          "distribution=multi_worker_mirrored", "distribution.workers=2"], cwd=project)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -170,14 +170,9 @@ def test_a_project_model_and_a_tf_config_script_run_across_the_two_hosts(workspa
     unchanged TF_CONFIG script runs on both hosts with the hosts' addresses in its cluster."""
     import shutil
 
-    from .test_project import WIDE
+    from .test_project import wide_project
 
-    assert run_cli(["init", str(tmp_path / "team")]).returncode == 0
-    project = tmp_path / "team"
-    (project / "mymodels").mkdir()
-    (project / "mymodels" / "__init__.py").write_text("")
-    (project / "mymodels" / "wide.py").write_text(WIDE)
-    (project / "conf" / "model" / "wide.yaml").write_text("_target_: mymodels.wide.build\nname: wide\nwidth: 32\ndepth: 2\n")
+    project = wide_project(tmp_path, width=32, depth=2)
     shutil.copy(ROOT / "tests" / "scripts" / "mwm_custom_loop.py", project / "train_mwm.py")
     hosts = ssh_overrides(two_hosts(tmp_path), wait="true")
     proc = run_trainkit(["+experiment=example", "+debug=smoke", "model=wide", "distribution=multi_worker_mirrored",
