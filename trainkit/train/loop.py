@@ -113,7 +113,7 @@ class DistributedSteps:
             per_replica = gb // (n * rpp)
             if not steps_per_element:
                 if split.in_memory:
-                    ds = tf.data.Dataset.range(split.count).shard(n, i) if n > 1 else tf.data.Dataset.range(split.count)
+                    ds = tf.data.Dataset.range(split.count).shard(n, i)
                     return ds.batch(per_replica * 16).map(_gather(tensors)).prefetch(tf.data.AUTOTUNE)
                 return split.stream.batched(n, i, None, False, per_replica * 16).prefetch(tf.data.AUTOTUNE)
             if split.in_memory:
@@ -124,7 +124,7 @@ class DistributedSteps:
             ds = split.stream.batched(n, i, shuffle_seed, True, rpp * per_replica, buffer=t.cfg.shuffle_buffer)
             ds = ds.take(t.steps_per_epoch).batch(steps_per_element).map(_padder(steps_per_element))
             if rpp > 1:   # several replicas share these batches
-                ds = _replica_slices(ds, 0, rpp, per_replica)
+                ds = _replica_slices(ds, rpp, per_replica)
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return t.strategy.tf.distribute_datasets_from_function(dataset_fn)
@@ -194,14 +194,14 @@ def _padder(k: int):
     return pad
 
 
-def _replica_slices(ds, first: int, replicas: int, per_replica: int):
-    """Consecutive elements of a pipeline go to its consecutive replicas: emit each replica's
-    slice [first + r * per_replica, +per_replica) of every group of batches, in replica order."""
+def _replica_slices(ds, replicas: int, per_replica: int):
+    """Streamed data: consecutive elements of a pipeline go to its consecutive replicas: emit each
+    replica's slice [r * per_replica, +per_replica) of every group of batches, in replica order."""
     import tensorflow as tf
 
     def slices(bx, by, n):
         def take(r):
-            lo = first + tf.cast(r, tf.int32) * per_replica
+            lo = tf.cast(r, tf.int32) * per_replica
             return bx[:, lo:lo + per_replica], by[:, lo:lo + per_replica], n
         return tf.data.Dataset.range(replicas).map(take)
 
