@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+STREAM_PARALLEL = 2   # parallel parse/decode calls of a streamed pipeline (fixed: AUTOTUNE grows its buffers)
+
 FORMATS = {
     "idx": "trainkit.data.idx:IdxFormat",
     "npz": "trainkit.data.tabular:NpzFormat",
@@ -65,7 +67,11 @@ class Format:
         import tensorflow as tf
 
         return items.interleave(lambda path, offset, label: self.file_batches(path, offset, ds, info), cycle_length=4,
-                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                                num_parallel_calls=None, deterministic=True)
+
+    def stored_bytes(self, ds, info: dict) -> int:
+        """Bytes per input value while streamed, before the last cast to float32."""
+        return 4
 
     def decoded_bytes(self, info: dict, records: int) -> int:
         """Memory the examples take decoded (float32 features), for in_memory=auto."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import Format
+from .formats import STREAM_PARALLEL, Format
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -122,7 +122,7 @@ class ImageFolderFormat(Format):
 
         read = self.decode(ds, info)
         return items.map(lambda path, offset, label: (offset, read(path), label),
-                         num_parallel_calls=tf.data.AUTOTUNE).batch(256)
+                         num_parallel_calls=STREAM_PARALLEL).batch(256)
 
     def decode(self, ds, info: dict):
         """path (tf.string) -> the image as float32 raw pixel values in the input shape."""

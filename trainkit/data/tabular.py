@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import Format
+from .formats import STREAM_PARALLEL, Format
 
 BATCH = 1024   # rows parsed at once while streaming
 
@@ -123,7 +123,7 @@ class CsvFormat(TableFormat):
             index = offset + j * BATCH + tf.range(tf.shape(lines)[0], dtype=tf.int64)
             return index, tf.stack(values[:-1], axis=1), tf.cast(values[-1], y_type)
 
-        return tf.data.TextLineDataset(path).skip(1).batch(BATCH).enumerate().map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.TextLineDataset(path).skip(1).batch(BATCH).enumerate().map(parse, num_parallel_calls=STREAM_PARALLEL)
 
 
 def _first_null(col) -> int:

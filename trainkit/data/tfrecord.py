@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import Format
+from .formats import STREAM_PARALLEL, Format
 
 DTYPES = {"uint8": "bytes", "float32": "float", "int64": "int64"}
 ENCODINGS = ("raw", "png", "jpeg", "none")
@@ -179,11 +179,17 @@ class TfrecordFormat(Format):
             ex = tf.io.parse_example(records, spec)
             xs = [self._decode(ex[n], ds.feature_spec[n]) for n in info["inputs"]]
             n = tf.shape(records)[0]
-            x = xs[0] if len(xs) == 1 else tf.concat([tf.reshape(v, [n, -1]) for v in xs], 1)
+            x = xs[0] if len(xs) == 1 else tf.concat([tf.reshape(tf.cast(v, tf.float32), [n, -1]) for v in xs], 1)
             index = offset + j * BATCH + tf.range(n, dtype=tf.int64)
             return index, x, tf.cast(tf.reshape(ex[ds.label], [n]), y_type)
 
-        return tf.data.TFRecordDataset(path).batch(BATCH).enumerate().map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+        return tf.data.TFRecordDataset(path).batch(BATCH).enumerate().map(parse, num_parallel_calls=STREAM_PARALLEL)
+
+    def stored_bytes(self, ds, info: dict) -> int:
+        """One input of uint8 pixels streams as uint8 (cast to float32 per batch at the end)."""
+        inputs = info["inputs"]
+        f = ds.feature_spec[inputs[0]]
+        return 1 if len(inputs) == 1 and f["dtype"] == "uint8" and f.get("encoding", "none") != "none" else 4
 
     @staticmethod
     def _tf_feature(f: dict):
@@ -196,7 +202,7 @@ class TfrecordFormat(Format):
 
     @staticmethod
     def _decode(values, f: dict):
-        """A batch of one feature's values in its declared shape, as float32."""
+        """A batch of one feature's values in its declared shape: uint8 stays uint8, else float32."""
         import tensorflow as tf
 
         shape, encoding = f.get("shape") or [], f.get("encoding", "none")
@@ -206,4 +212,4 @@ class TfrecordFormat(Format):
             channels = shape[2] if len(shape) == 3 else 1
             decode = lambda v: tf.reshape(tf.io.decode_image(v, channels=channels, expand_animations=False), shape)  # noqa: E731
             values = tf.map_fn(decode, values, fn_output_signature=tf.uint8)
-        return tf.cast(values, tf.float32)
+        return values if values.dtype == tf.uint8 else tf.cast(values, tf.float32)
