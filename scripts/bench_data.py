@@ -35,10 +35,11 @@ def build(preset: str, in_memory: str, ws: str):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    from trainkit.config.schema import DatasetConfig, from_dict, register_configs
+    from trainkit.config.schema import DatasetConfig, from_dict
+    from trainkit.config.store import register_configs
     from trainkit.data.datasets import DatasetStore
     from trainkit.data.load import load_data
-    from trainkit.workspace import Workspace
+    from trainkit.records.workspace import WorkspacePaths
 
     register_configs()
     GlobalHydra.instance().clear()
@@ -46,7 +47,7 @@ def build(preset: str, in_memory: str, ws: str):
         cfg = compose("config", overrides=[f"dataset={preset}", f"dataset.in_memory={in_memory}",
                                            "dataset.validation_size=0", "dataset.validation_fraction=0"])
     ds = from_dict(DatasetConfig, OmegaConf.to_container(cfg.dataset, resolve=True))
-    dv = DatasetStore(Workspace.at(ws)).prepare(ds)
+    dv = DatasetStore(WorkspacePaths.at(ws)).prepare(ds)
     return load_data(ds, dv.to_json())
 
 
@@ -55,7 +56,7 @@ def epoch_rate(data) -> float:
     import tensorflow as tf
 
     from trainkit.config.schema import TrainerConfig
-    from trainkit.strategies import Strategy
+    from trainkit.worker.strategies import Strategy
     from trainkit.topology import WorkerEnv
     from trainkit.train.loop import DistributedSteps
 
@@ -82,7 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["TRAINKIT_DATA"] = args.data
     sys.path.insert(0, str(ROOT))
-    from trainkit.tfquiet import import_tensorflow
+    from trainkit.worker.tfquiet import import_tensorflow
 
     import_tensorflow()
     wanted = set(args.formats.split(","))

@@ -44,10 +44,10 @@ def load(args, tmp: Path):
     from trainkit.registry.export import convert
 
     if args.model:
-        from trainkit.models_cli import registry_root
-        from trainkit.registry.store import ModelRef, Registry
+        from trainkit.cli.main import Context
+        from trainkit.registry.store import ModelRef
 
-        reg = Registry(registry_root(argparse.Namespace(registry=None, workspace=None)))
+        reg = Context(argparse.Namespace(registry=None, workspace=None)).registry
         name, version = reg.resolve(ModelRef.parse(args.model))
         reg.download(name, version, tmp, "model.keras")
         reg.download(name, version, tmp, "model.onnx")

@@ -165,15 +165,16 @@ def main() -> int:
     p.add_argument("--threads", type=int, help="ORT threads for both sides (default: the server's default)")
     args = p.parse_args()
 
-    from trainkit.models_cli import cache_dir, registry_root
-    from trainkit.registry.store import Registry
+    from trainkit.cli.main import Context
+    from trainkit.cli.models import cache_dir
     from trainkit.serve.models import default_threads, fetch_onnx, open_session
 
     levels = [int(c) for c in args.concurrency.split(",")]
     x = images(max(levels) * args.rows)
-    reg = Registry(registry_root(argparse.Namespace(registry=args.registry, workspace=None)))
+    ctx = Context(argparse.Namespace(registry=args.registry, workspace=None, cache_dir=None))
+    reg = ctx.registry
     name, version = reg.resolve(args.model)
-    entry, onnx = fetch_onnx(reg, name, version, Path(cache_dir(argparse.Namespace(cache_dir=None, workspace=None))))
+    entry, onnx = fetch_onnx(reg, name, version, Path(cache_dir(ctx, ctx.args)))
     threads = args.threads or default_threads(entry)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(args, Path(tmp) / "server.log")

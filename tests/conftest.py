@@ -49,7 +49,7 @@ def compose(overrides: list[str] | None = None):
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from trainkit.config.schema import register_configs
+    from trainkit.config.store import register_configs
 
     register_configs()
     GlobalHydra.instance().clear()

@@ -1,4 +1,4 @@
-from trainkit.app import main
+from trainkit.cli.train import main
 
 if __name__ == "__main__":
     main()

@@ -6,8 +6,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config.schema import (DistributionConfig, HorovodConfig, MirroredConfig, MultiWorkerMirroredConfig,
-                            ParameterServerConfig)
+MISSING = "???"   # omegaconf.MISSING, spelled out (no omegaconf here)
+
+
+# ----------------------------------------------------------------------------- each one's typed config
+@dataclass
+class DistributionConfig:
+    name: str = MISSING                                   # single | mirrored | multi_worker_mirrored | parameter_server | horovod
+
+
+@dataclass
+class MirroredConfig(DistributionConfig):
+    logical_cpus: int = 2                                 # replicas on a machine without GPUs (CPU split in N logical devices)
+
+
+@dataclass
+class MultiWorkerMirroredConfig(DistributionConfig):
+    workers: int = 2                                      # one process (and one replica) per worker
+    communication: str = "auto"                           # auto | ring (collective implementation)
+
+
+@dataclass
+class ParameterServerConfig(DistributionConfig):
+    workers: int = 2                                      # processes that run the scheduled steps
+    ps: int = 1                                           # processes that hold the variables
+    # plus one chief process that coordinates (ClusterCoordinator) and does all writing
+
+
+@dataclass
+class HorovodConfig(DistributionConfig):
+    processes: int = 2                                    # ranks, launched by horovodrun
+    backend: str = "gloo"                                 # gloo (built by scripts/build_horovod.sh) | mpi
+    cycle_time_ms: float = 0.1                            # HOROVOD_CYCLE_TIME: how often Horovod's background thread batches ready tensors (its default, 5 ms, doubled the step time of small models)
+
+
+# ----------------------------------------------------------------------------- each one's description
 
 
 @dataclass(frozen=True)
@@ -32,7 +65,7 @@ class Distribution:
 
     name = "single"
     schema: type = DistributionConfig
-    strategy = "trainkit.strategies:Strategy"   # the worker-side class (imports TensorFlow)
+    strategy = "trainkit.worker.strategies:Strategy"   # the worker-side class (imports TensorFlow)
     tf_config = False      # each process gets TF_CONFIG (the cluster and its own task)
     horovod = False        # ranks come from Horovod (horovodrun locally, a Gloo rendezvous on clusters)
     coordinated = False    # a chief schedules steps on worker processes (parameter server)
@@ -54,7 +87,7 @@ class Distribution:
 
 
 class Mirrored(Distribution):
-    name, schema, strategy = "mirrored", MirroredConfig, "trainkit.strategies:Mirrored"
+    name, schema, strategy = "mirrored", MirroredConfig, "trainkit.worker.strategies:Mirrored"
 
     def replicas(self, cfg: MirroredConfig) -> int:
         return cfg.logical_cpus   # on GPUs: one per GPU, which only the worker sees
@@ -64,7 +97,7 @@ class Mirrored(Distribution):
 
 
 class MultiWorkerMirrored(Distribution):
-    name, schema, strategy = "multi_worker_mirrored", MultiWorkerMirroredConfig, "trainkit.strategies:MultiWorkerMirrored"
+    name, schema, strategy = "multi_worker_mirrored", MultiWorkerMirroredConfig, "trainkit.worker.strategies:MultiWorkerMirrored"
     tf_config = True
 
     def processes(self, cfg: MultiWorkerMirroredConfig) -> int:
@@ -77,7 +110,7 @@ class MultiWorkerMirrored(Distribution):
 
 
 class ParameterServer(Distribution):
-    name, schema, strategy = "parameter_server", ParameterServerConfig, "trainkit.strategies:ParameterServer"
+    name, schema, strategy = "parameter_server", ParameterServerConfig, "trainkit.worker.strategies:ParameterServer"
     tf_config = coordinated = True
 
     def processes(self, cfg: ParameterServerConfig) -> int:
@@ -97,7 +130,7 @@ class ParameterServer(Distribution):
 
 
 class Horovod(Distribution):
-    name, schema, strategy = "horovod", HorovodConfig, "trainkit.strategies:Horovod"
+    name, schema, strategy = "horovod", HorovodConfig, "trainkit.worker.strategies:Horovod"
     horovod = True
 
     def processes(self, cfg: HorovodConfig) -> int:
@@ -125,6 +158,6 @@ def typed(cfg) -> DistributionConfig:
     """A distribution config as its schema's dataclass (plain dicts come from JSON and tests)."""
     if not isinstance(cfg, dict):
         return cfg
-    from .config.schema import from_dict
+    from .config.typed import from_dict
 
     return from_dict(describe(cfg).schema, cfg)

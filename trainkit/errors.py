@@ -1,17 +1,24 @@
-"""Typed errors. Each carries an exit code; messages say what was expected and what was received."""
+"""Typed errors; messages say what was expected and what was received. Every command and
+`python -m trainkit` exits with the code `EXIT_CODES` gives the error (its nearest listed class):
+
+    0 ok · 1 the run failed · 2 bad input (config, override, argument) · 3 bad data · 4 not found ·
+    5 ONNX export failed its checks · 6 a registered artifact no longer matches its digest ·
+    130 cancelled
+"""
 from __future__ import annotations
 
 
 class TrainkitError(Exception):
     """Base for errors that are the user's to fix; the CLI prints them without a traceback."""
 
-    exit_code = 1
+    @property
+    def exit_code(self) -> int:
+        return exit_code(self)
 
 
 class ConfigError(TrainkitError):
     """One or more config problems, reported all at once."""
 
-    exit_code = 2
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
@@ -22,7 +29,6 @@ class ConfigError(TrainkitError):
 class DataError(TrainkitError):
     """A dataset file is missing, corrupt or does not match its checksum."""
 
-    exit_code = 3
 
 
 class DataFormatError(DataError):
@@ -52,19 +58,17 @@ class MirrorsExhaustedError(DataError):
 
 
 class NotFoundError(TrainkitError):
-    exit_code = 4
+    """No run, model, dataset, sweep or environment by that name or reference."""
 
 
 class ExportError(TrainkitError):
     """The model is registered, but its ONNX export failed or missed the parity thresholds."""
 
-    exit_code = 5
 
 
 class IntegrityError(TrainkitError):
     """A registered artifact no longer matches the sha256 in its manifest."""
 
-    exit_code = 6
 
 
 class CheckpointError(TrainkitError):
@@ -72,10 +76,23 @@ class CheckpointError(TrainkitError):
     Exit code 2, like a bad config or override: the fix is on the command line (the config the
     checkpoint was saved with, or run.resume=never)."""
 
-    exit_code = 2
 
 
 class UsageError(TrainkitError):
     """A bad command-line argument (a model name, a reference, a flag value)."""
 
-    exit_code = 2
+
+
+class RunFailed(TrainkitError):
+    """A run that was waited for ended failed or cancelled (the Python API's `Run.wait`)."""
+
+
+EXIT_CODES: dict[type, int] = {
+    TrainkitError: 1, ConfigError: 2, UsageError: 2, CheckpointError: 2, DataError: 3, NotFoundError: 4,
+    ExportError: 5, IntegrityError: 6,
+}
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of an error: its nearest class in EXIT_CODES (1 for anything else)."""
+    return next((EXIT_CODES[c] for c in type(error).__mro__ if c in EXIT_CODES), 1)

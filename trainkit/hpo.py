@@ -7,8 +7,20 @@ from __future__ import annotations
 PRUNERS = ("median", "successive_halving", "none")
 
 
-class Pruned(Exception):
-    """The Optuna pruner stopped this trial's run early (a normal outcome, not a failure)."""
+PRUNED_EXIT = 75          # a script whose trial was pruned exits with this (the run ends `pruned`)
+
+
+class Pruned(SystemExit):
+    """The Optuna pruner stopped this trial's run early: a normal outcome, not a failure. Raised by
+    `trainkit.run.Run.report` (in a script it exits the script at once, cleanly, with PRUNED_EXIT; in
+    trainkit's loop the worker ends the run as `pruned`)."""
+
+    def __init__(self, message: str):
+        super().__init__(PRUNED_EXIT)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def make_pruner(name: str, n_startup_trials: int = 2, n_warmup_steps: int = 0):

@@ -23,32 +23,30 @@ import sys
 import time
 from pathlib import Path
 
+from .hpo import PRUNED_EXIT, Pruned
+from .records.workspace import RunPaths
+
 RUN_DIR_ENV = "TRAINKIT_RUN_DIR"
 RUN_ID_ENV = "TRAINKIT_RUN_ID"
 TRIAL_ENV = "TRAINKIT_TRIAL"
-PRUNED_EXIT = 75          # a script whose trial was pruned exits with this (the run ends `pruned`)
-PRUNED_MARKER = "pruned.json"
 
 _current: "Run | None" = None
 
-
-class Pruned(SystemExit):
-    """Raised by `Run.report` when the Optuna pruner stops this trial: the script exits at once,
-    cleanly, and the run ends as `pruned` (not failed)."""
-
-    def __init__(self, message: str):
-        super().__init__(PRUNED_EXIT)
-        self.message = message
+__all__ = ["Run", "Pruned", "get_context", "PRUNED_EXIT"]
 
 
 class Run:
     """One run's record, as seen from one process (see the module docstring)."""
 
-    def __init__(self, directory: Path, run_id: str, *, offline: bool = False, pending: dict | None = None):
+    def __init__(self, directory: Path, run_id: str, *, offline: bool = False, pending: dict | None = None,
+                 trial: dict | None = None):
         from .topology import WorkerEnv
 
         env = WorkerEnv.detect()
         self.id, self.dir, self.offline = run_id, Path(directory), offline
+        self.paths = RunPaths(self.dir)
+        self.trial = trial if trial is not None else json.loads(os.environ.get(TRIAL_ENV) or "{}")
+        self._live = None
         self.rank, self.world_size, self.is_chief = env.rank, env.world_size, env.is_chief
         self._pending = pending          # trainkit's loop: values wait for the epoch line
         self._steps: dict[str, int] = {}
@@ -59,28 +57,28 @@ class Run:
     @property
     def output_dir(self) -> Path:
         """`./outputs` of the run: a model saved here (`model.keras`) is registered at the end."""
-        path = Path.cwd() / "outputs" if self.offline else self.dir / "outputs"
+        path = Path.cwd() / "outputs" if self.offline else self.paths.outputs
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
     def checkpoint_dir(self) -> Path:
         """Kept across a resume: a rerun of an interrupted run gets this directory back."""
-        path = self.dir / "checkpoints"
+        path = self.paths.checkpoints
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     @property
     def tags(self) -> dict:
-        status = _read_json(self.dir / "status.json") or {}
-        return {**status.get("tags", {}), **(_read_json(self.dir / "tags.json") or {})}
+        status = _read_json(self.paths.status) or {}
+        return {**status.get("tags", {}), **(_read_json(self.paths.tags) or {})}
 
     def tag(self, key: str, value: str) -> None:
         """Add a tag (kept with the run and its registered model)."""
         if self.is_chief:
-            tags = _read_json(self.dir / "tags.json") or {}
+            tags = _read_json(self.paths.tags) or {}
             tags[str(key)] = str(value)
-            _write_json(self.dir / "tags.json", tags)
+            _write_json(self.paths.tags, tags)
 
     # ------------------------------------------------------------------ metrics
     def log(self, name: str, value: float, step: int | None = None, all_ranks: bool = False) -> None:
@@ -101,7 +99,7 @@ class Run:
         row = {"step": int(step), **values, "time": time.time()}
         if not self.is_chief:
             row["rank"] = self.rank
-        _append_line(self.dir / "metrics.jsonl", row)
+        _append_line(self.paths.metrics, row)
         if self.is_chief:
             for k, v in values.items():
                 self._writer().scalar(k, v, int(step))
@@ -112,18 +110,21 @@ class Run:
             return None
         step = self._steps.get(f"image:{name}", -1) + 1 if step is None else step
         self._steps[f"image:{name}"] = step
-        target = self.dir / "logs" / "images" / name / f"{step}.png"
+        if not _safe_name(name):
+            raise ValueError(f"run.log_image: expected a name like 'confusion' or 'plots/loss' (no absolute path, "
+                             f"'..' or backslash), got {name!r}")
+        target = self.paths.images / name / f"{step}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(png_path, target)
         self._writer().image(name, target.read_bytes(), step)
-        _append_line(self.dir / "metrics.jsonl", {"step": step, "image": name, "path": str(target.relative_to(self.dir))})
+        _append_line(self.paths.metrics, {"step": step, "image": name, "path": str(target.relative_to(self.dir))})
         return target
 
     def _writer(self):
         if self._events is None:
-            from .tbevents import EventWriter
+            from .worker.tbevents import EventWriter
 
-            self._events = EventWriter(self.dir / "logs" / "tensorboard" / "run")
+            self._events = EventWriter(self.paths.tensorboard / "run")
         return self._events
 
     # ------------------------------------------------------------------ control
@@ -135,17 +136,18 @@ class Run:
     def report(self, value: float, step: int) -> None:
         """Report a value to this run's Optuna trial (when it is one); raises Pruned (the script
         exits cleanly) when the pruner stops the trial."""
-        trial = json.loads(os.environ.get(TRIAL_ENV) or "{}")
+        trial = self.trial
         if not trial.get("study"):
             return
-        from .hpo import live_trial
+        if self._live is None:
+            from .hpo import live_trial
 
-        live = live_trial(trial)
-        live.report(float(value), step=int(step))
-        if live.should_prune():
+            self._live = live_trial(trial)
+        self._live.report(float(value), step=int(step))
+        if self._live.should_prune():
             message = f"pruned by optuna (trial {trial['number']}) at step {step}: {trial['metric']}={value:.4f}"
             if self.is_chief:
-                _write_json(self.dir / PRUNED_MARKER, {"reason": message})
+                _write_json(self.paths.pruned, {"reason": message})
             print(message, flush=True)
             raise Pruned(message)
 
@@ -175,13 +177,19 @@ def get_context() -> Run:
     return _current
 
 
-def attach_loop(run_dir: Path, run_id: str) -> dict:
-    """For trainkit's own loop: callbacks' `get_context()` logs into the pending dict that the
-    epoch recorder merges into each epoch's metrics (returned)."""
+def attach_loop(run_dir: Path, run_id: str, trial: dict | None = None) -> Run:
+    """For trainkit's own loop: the run callbacks' `get_context()` returns; what they log waits in
+    `run._pending` until the epoch recorder merges it into the epoch's metrics."""
     global _current
-    pending: dict = {}
-    _current = Run(run_dir, run_id, pending=pending)
-    return pending
+    _current = Run(run_dir, run_id, pending={}, trial=trial or {})
+    return _current
+
+
+def _safe_name(name: str) -> bool:
+    """A relative name that stays inside the run (no absolute path, '..', backslash or control character)."""
+    parts = str(name).split("/")
+    return bool(name) and not str(name).startswith("/") and "\\" not in str(name) and \
+        all(p and p not in (".", "..") for p in parts) and not any(ord(c) < 32 for c in str(name))
 
 
 def _number(name, value) -> float:

@@ -7,7 +7,7 @@ from hydra.plugins.search_path_plugin import SearchPathPlugin
 
 class TrainkitProjectSearchPath(SearchPathPlugin):
     def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
-        from trainkit.project import BUILTIN_CONF, overlay_dir
+        from trainkit.launch.project import BUILTIN_CONF, overlay_dir
 
         if not any(e.provider == "main" and e.path == BUILTIN_CONF for e in search_path.get_path()):
             return

@@ -16,7 +16,7 @@ import pytest
 from trainkit.config.schema import DatasetConfig, from_dict
 from trainkit.data.datasets import DatasetStore
 from trainkit.errors import DataError
-from trainkit.workspace import Workspace
+from trainkit.records.workspace import WorkspacePaths
 
 from ..conftest import FASHION, ROOT, write_idx_set
 
@@ -75,7 +75,7 @@ def tiny_cfg(src: Path, **kw) -> DatasetConfig:
 def test_a_truncated_version_file_does_not_hang_registration(tmp_path, leftover):
     """A crash (or a full disk) during an old write left v1.json empty or cut: the next
     registration takes v2 from the file names, at once."""
-    ws = Workspace(tmp_path / "ws")
+    ws = WorkspacePaths(tmp_path / "ws")
     vdir = ws.datasets / "registry" / "tiny"
     vdir.mkdir(parents=True)
     (vdir / "v1.json").write_text(leftover)
@@ -105,7 +105,7 @@ def test_dataset_file_names_must_be_plain_names_inside_the_source(tmp_path, name
     full["dataset"]["files"][0]["name"] = name
     assert any(p.startswith("dataset.files[0].name: expected a file name") for p in check_config(full))
     with pytest.raises(DataError, match="dataset.files: expected a file name, a directory name ending in '/'"):
-        DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
+        DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(cfg)
     assert (victim / "notes.txt").read_text() == "keep me"
 
 
@@ -114,6 +114,6 @@ def test_dataset_names_are_refused_before_anything_is_written(tmp_path, name):
     cfg = tiny_cfg(tmp_path / "src")
     cfg.name = name
     with pytest.raises(DataError, match="dataset.name: expected 1-128 letters"):
-        DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
+        DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(cfg)
     assert not (tmp_path / "ws" / "datasets" / "registry").exists() or \
         not any((tmp_path / "ws" / "datasets" / "registry").iterdir())

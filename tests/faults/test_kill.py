@@ -155,7 +155,7 @@ PREPARE = """
 import sys
 from trainkit.config.schema import DatasetConfig, from_dict
 from trainkit.data.datasets import DatasetStore
-from trainkit.workspace import Workspace
+from trainkit.records.workspace import WorkspacePaths
 ws, src, seed = sys.argv[1:4]
 import numpy as np
 rng = np.random.default_rng(int(seed))   # new content each time: every call registers a new version
@@ -164,7 +164,7 @@ for split in ("train", "test"):
 cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{src}/"], "num_classes": 10,
     "files": [{"role": "train", "name": "train.npz", "sha256": None}, {"role": "test", "name": "test.npz", "sha256": None}]})
 print("ready", flush=True)
-DatasetStore(Workspace(ws)).prepare(cfg)
+DatasetStore(WorkspacePaths(ws)).prepare(cfg)
 """
 
 
@@ -173,11 +173,11 @@ def test_sigkill_at_random_moments_of_dataset_registration(tmp_path):
     version file or a cache entry that would be used; the next prepare recovers."""
     from trainkit.config.schema import DatasetConfig, from_dict
     from trainkit.data.datasets import DatasetStore
-    from trainkit.workspace import Workspace
+    from trainkit.records.workspace import WorkspacePaths
 
     rng = random.Random(SEED)
     ws = tmp_path / "ws"
-    store = DatasetStore(Workspace(ws))
+    store = DatasetStore(WorkspacePaths(ws))
     vdir = ws / "datasets" / "registry" / "d"
     versions_seen: set[int] = set()
     for i in range(ITERATIONS):

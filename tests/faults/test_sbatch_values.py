@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 
 from trainkit.config.validate import check_config
 from trainkit.errors import TrainkitError
-from trainkit.launch.slurm import sbatch_script
-from trainkit.spec import JobSpec
+from trainkit.compute.slurm import sbatch_script
+from trainkit.records.spec import JobSpec
 
 from ..conftest import compose
 

@@ -15,7 +15,7 @@ import pytest
 from trainkit.config.schema import DatasetConfig, from_dict
 from trainkit.data.datasets import DatasetStore
 from trainkit.errors import MirrorsExhaustedError
-from trainkit.workspace import Workspace
+from trainkit.records.workspace import WorkspacePaths
 
 from ..conftest import FASHION, write_idx_set
 
@@ -62,7 +62,7 @@ def test_falls_back_past_a_down_mirror_and_a_wrong_bytes_mirror(tmp_path, http_r
     wrong = write_idx_set(www / "wrong", seed=99)          # valid IDX, different bytes
     cfg = dataset_cfg(good, [dead_url(), f"{base}/wrong/", f"{base}/good/"])
     calls = []
-    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg, lambda url, done, total: calls.append(url))
+    dv = DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(cfg, lambda url, done, total: calls.append(url))
     assert dv.version == 1
     for name, f in good.items():
         [entry] = dv.files[ROLES[name]]
@@ -81,7 +81,7 @@ def test_every_mirror_failing_is_one_error_listing_each_url_and_nothing_is_cache
         (www / "corrupt" / name).write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
     down = dead_url()
     cfg = dataset_cfg(good, [down, f"{base}/wrong/", f"{base}/corrupt/", f"{base}/missing/"])
-    ws = Workspace(tmp_path / "ws")
+    ws = WorkspacePaths(tmp_path / "ws")
     with pytest.raises(MirrorsExhaustedError) as err:
         DatasetStore(ws).prepare(cfg)
     msg = str(err.value)
@@ -95,7 +95,7 @@ def test_every_mirror_failing_is_one_error_listing_each_url_and_nothing_is_cache
 
 
 def test_same_content_same_version_new_content_new_version(tmp_path):
-    ws = Workspace(tmp_path / "ws")
+    ws = WorkspacePaths(tmp_path / "ws")
     v1_files = write_idx_set(tmp_path / "v1")
     v2_files = write_idx_set(tmp_path / "v2", seed=5)
     store = DatasetStore(ws)
@@ -116,13 +116,13 @@ def test_content_checksum_accepts_a_recompressed_mirror(tmp_path):
         content = gzip.decompress(files[f.name].read_bytes())
         f.sha256 = hashlib.sha256(content).hexdigest()
         (tmp_path / "re" / f.name).write_bytes(gzip.compress(content, compresslevel=1, mtime=123))
-    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(cfg)
+    dv = DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(cfg)
     assert dv.version == 1
 
 
 def test_damaged_cache_entry_is_fetched_again(tmp_path):
     files = write_idx_set(tmp_path / "src")
-    store = DatasetStore(Workspace(tmp_path / "ws"))
+    store = DatasetStore(WorkspacePaths(tmp_path / "ws"))
     cfg = dataset_cfg(files, [f"file://{tmp_path}/src/"])
     dv = store.prepare(cfg)
     blob = Path(dv.files["train_images"][0]["path"])
@@ -138,7 +138,7 @@ def test_configured_fashion_mnist_checksums_match_the_debian_files(tmp_path):
 
     cfg = validate(compose())["dataset"]
     cfg["sources"] = cfg["sources"][:1]   # offline: only the Debian path
-    dv = DatasetStore(Workspace(tmp_path / "ws")).prepare(from_dict(DatasetConfig, cfg))
+    dv = DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(from_dict(DatasetConfig, cfg))
     assert dv.files["train_images"][0]["source"].startswith("file:///usr/share/datasets/fashion-mnist/")
     assert dv.info["records"] == {"train": 60000, "test": 10000} and dv.info["input_shape"] == [28, 28]
 
@@ -155,7 +155,7 @@ def test_directory_and_glob_entries_with_null_sha256_are_versioned_by_their_mani
                                     "num_classes": 2,
                                     "files": [{"role": "train", "name": "train-*.npz", "sha256": None},
                                               {"role": "test", "name": "test-*.npz", "sha256": None}]})
-    store = DatasetStore(Workspace(tmp_path / "ws"))
+    store = DatasetStore(WorkspacePaths(tmp_path / "ws"))
     a = store.prepare(cfg)
     assert [Path(m["path"]).name for m in a.files["train"]] == ["train-0.npz", "train-1.npz", "train-2.npz"]
     assert a.info["records"] == {"train": 12, "test": 8} and a.info["input_shape"] == [3]

@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 
 from trainkit.config.validate import check_config
-from trainkit.launch.slurm import sbatch_script, task_env
-from trainkit.launch.ssh import Host, remote_spec
-from trainkit.spec import JobSpec
+from trainkit.compute.slurm import sbatch_script
+from trainkit.compute.slurm_node import task_env
+from trainkit.compute.ssh import SshBackend
+from trainkit.compute.ssh_hosts import Host
+from trainkit.compute.ssh_supervisor import remote_spec
+from trainkit.records.spec import JobSpec
 from trainkit.topology import (block_layout, expand_nodelist, expand_tasks_per_node, horovod_slots,
                                local_sizes)
 
@@ -94,7 +97,7 @@ def test_ssh_command_quotes_everything_and_keeps_strict_host_keys():
 
     c = OmegaConf.to_container(compute, resolve=True)
     c["hosts"] = [{"host": "gpu1", "port": 2200, "user": "me", "slots": 2, "address": None, "workdir": None}]
-    host = Host(c, 0)
+    host = Host(SshBackend(c).cfg, 0)
     argv = host.command("echo " + shlex.quote("; touch PWNED #"))
     assert argv[argv.index("-o") + 1] == "BatchMode=yes" and "StrictHostKeyChecking=yes" in argv
     assert argv[-3:-1] == ["me@gpu1", "--"]
@@ -132,7 +135,7 @@ def test_compute_checks_name_the_key():
 
 
 def test_srun_failure_names_the_first_failed_task_not_the_ones_srun_stopped():
-    from trainkit.launch.slurm import srun_failure
+    from trainkit.compute.slurm_node import srun_failure
 
     lines = ["epoch 1/5 ...", "srun: error: gpu02: task 3: Killed",
              "srun: error: gpu01: tasks 0-2: Terminated"]

@@ -195,4 +195,4 @@ def test_models_cli_lists_shows_aliases_deletes_and_verifies(tmp_path, artifacts
     assert run_cli(base + ["download", "m", "--to", str(out)]).returncode == 0
     assert (out / "model.keras").read_bytes() == artifacts["model.keras"].read_bytes()
     again = run_cli(base + ["download", "m", "--to", str(out)])
-    assert again.returncode == 1 and "--overwrite" in again.stderr
+    assert again.returncode == 2 and "--overwrite" in again.stderr

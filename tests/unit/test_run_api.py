@@ -74,9 +74,10 @@ def test_plain_python_writes_a_local_run_directory(tmp_path):
 
 
 def test_in_trainkits_loop_values_join_the_epoch(tmp_path):
-    pending = tkrun.attach_loop(tmp_path, "rid")
-    tkrun.get_context().log("custom_score", 3)
-    assert pending == {"custom_score": 3.0} and not (tmp_path / "metrics.jsonl").exists()
+    run = tkrun.attach_loop(tmp_path, "rid")
+    assert tkrun.get_context() is run
+    run.log("custom_score", 3)
+    assert run._pending == {"custom_score": 3.0} and not (tmp_path / "metrics.jsonl").exists()
 
 
 def test_sigterm_asks_the_script_to_stop_and_a_second_one_stops_it(tmp_path, monkeypatch):

@@ -11,17 +11,19 @@ import pytest
 
 from trainkit.errors import CheckpointError
 from trainkit.fsutil import atomic_write_json
-from trainkit.runs import effective_state, find_resumable, list_runs, new_run_id, write_status
-from trainkit.snapshot import ignored, snapshot_source
-from trainkit.spec import config_hash
+from trainkit.compute import job_for
+from trainkit.launch.submit import find_resumable
+from trainkit.records.runs import list_runs, new_run_id, write_status
+from trainkit.launch.snapshot import ignored, snapshot_source
+from trainkit.records.spec import config_hash
 from trainkit.topology import WorkerEnv
 from trainkit.train.checkpoint import Checkpointer
-from trainkit.workspace import RunPaths, Workspace
+from trainkit.records.workspace import RunPaths, WorkspacePaths
 
 from ..conftest import run_cli
 
 
-def make_run(ws: Workspace, experiment: str, run_id: str, state: str, chash: str, pid: int | None) -> RunPaths:
+def make_run(ws: WorkspacePaths, experiment: str, run_id: str, state: str, chash: str, pid: int | None) -> RunPaths:
     paths = RunPaths(ws.run_dir(experiment, run_id))
     paths.root.mkdir(parents=True)
     write_status(paths, state, config_hash=chash, pid=pid, host=socket.gethostname())
@@ -34,15 +36,29 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def test_interrupted_means_running_with_a_dead_owner():
-    assert effective_state({"state": "running", "pid": os.getpid(), "host": socket.gethostname()}) == "running"
-    assert effective_state({"state": "running", "pid": dead_pid(), "host": socket.gethostname()}) == "interrupted"
-    assert effective_state({"state": "running", "pid": 1, "host": "some-other-host"}) == "running"
-    assert effective_state({"state": "completed", "pid": dead_pid()}) == "completed"
+def test_a_running_job_whose_owner_died_was_interrupted(tmp_path):
+    def state(status: dict):
+        return job_for(tmp_path, status).kind.attach(RunPaths(tmp_path)), status
+
+    paths = RunPaths(tmp_path)
+    for status, expected in (({"state": "running", "pid": os.getpid(), "host": socket.gethostname()}, "running"),
+                             ({"state": "running", "pid": dead_pid(), "host": socket.gethostname()}, "failed"),
+                             ({"state": "running", "pid": 1, "host": "some-other-host"}, "running"),
+                             ({"state": "completed", "pid": dead_pid()}, "completed"),
+                             ({"state": "queued", "job": {"backend": "slurm", "id": "1"}}, None)):
+        paths.status.write_text(json.dumps(status))
+        job = job_for(tmp_path)
+        assert job.kind.name == ("slurm" if "job" in status else "local")
+        if expected:
+            got = job.state()
+            assert got.name == expected, status
+            assert (got.reason or "").startswith("interrupted") == (expected == "failed")
+        else:   # a queued Slurm job has no process yet: its queue owns it
+            assert job.kind.owner_alive(status)
 
 
 def test_resume_picks_the_newest_interrupted_run_with_the_same_config(tmp_path):
-    ws = Workspace(tmp_path)
+    ws = WorkspacePaths(tmp_path)
     make_run(ws, "e", "20260101-000000-aaaaaa", "failed", "h1", None)
     make_run(ws, "e", "20260102-000000-bbbbbb", "running", "h1", dead_pid())
     make_run(ws, "e", "20260103-000000-cccccc", "completed", "h1", None)
@@ -58,7 +74,7 @@ def test_resume_picks_the_newest_interrupted_run_with_the_same_config(tmp_path):
 
 
 def test_cli_lists_runs_as_json_and_reports_unknown_ids(tmp_path):
-    ws = Workspace(tmp_path)
+    ws = WorkspacePaths(tmp_path)
     make_run(ws, "e", new_run_id(), "completed", "h", None)
     env = {"TRAINKIT_WORKSPACE": str(tmp_path)}
     rows = json.loads(run_cli(["runs", "list", "--json"], env).stdout)
@@ -98,7 +114,7 @@ def test_snapshot_copy_honours_trainkitignore(tmp_path):
 
 
 def test_snapshot_leaves_out_a_workspace_inside_the_project(tmp_path):
-    from trainkit.snapshot import project_files
+    from trainkit.launch.snapshot import project_files
 
     proj = tmp_path / "proj"
     for rel in ["train.py", "runs/experiments/a/runs/1/checkpoints/ckpt.keras", "runs/datasets/blobs/ab12",
@@ -168,7 +184,7 @@ def test_checkpoints_are_atomic_keep_n_and_restore(tmp_path):
 
 
 def test_runs_download_copies_a_prefix_like_download_files(tmp_path):
-    ws = Workspace(tmp_path / "ws")
+    ws = WorkspacePaths(tmp_path / "ws")
     run_id = new_run_id()
     paths = make_run(ws, "e", run_id, "completed", "h", None)
     (paths.model_dir / "saved_model").mkdir(parents=True)
@@ -184,6 +200,6 @@ def test_runs_download_copies_a_prefix_like_download_files(tmp_path):
     run_cli(["runs", "download", run_id, "--prefix", "outputs/model", "--to", str(stripped), "--strip-prefix"], env)
     assert (stripped / "model.keras").read_bytes() == b"keras"
     clash = run_cli(["runs", "download", run_id, "--prefix", "outputs/model", "--to", str(kept)], env)
-    assert clash.returncode == 1 and "--overwrite" in clash.stderr
+    assert clash.returncode == 2 and "--overwrite" in clash.stderr
     none = run_cli(["runs", "download", run_id, "--prefix", "outputs/nothing", "--to", str(kept)], env)
-    assert none.returncode == 1 and "no files under prefix 'outputs/nothing'" in none.stderr
+    assert none.returncode == 4 and "no files under prefix 'outputs/nothing'" in none.stderr

@@ -273,7 +273,7 @@ def test_settings_report_every_bad_option_at_once():
 
 
 def test_models_list_imports_no_serving_stack(tmp_path):
-    code = ("import sys; from trainkit.cli import main; main(['--workspace', sys.argv[1], 'models', 'list']); "
+    code = ("import sys; from trainkit.cli.main import main; main(['--workspace', sys.argv[1], 'models', 'list']); "
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'starlette', 'uvicorn', "
             "'prometheus_client', 'PIL', 'tensorflow'}))")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=ROOT)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import check_params, suggest
-from trainkit.sweeps import sort_rows
+from trainkit.api.sweeps import sort_rows
 
 from ..conftest import compose
 

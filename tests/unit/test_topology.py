@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from ..conftest import compose
 from trainkit.topology import (Role, WorkerEnv, assign_slots, cluster_spec, horovod_hosts, process_count,
                                roles, tf_configs)
 
@@ -77,22 +78,29 @@ def test_worker_env_prefers_horovod_then_trainkit_variables():
 
 
 def test_horovod_missing_is_refused_before_anything_is_created(monkeypatch, tmp_path):
+    from trainkit.compute import hostinfo, local
     from trainkit.errors import TrainkitError
-    from trainkit.launch import local
 
-    monkeypatch.setattr(local, "horovodrun", lambda: tmp_path / "no-horovodrun")   # the one seam
+    monkeypatch.setattr(hostinfo, "horovodrun", lambda: tmp_path / "no-horovodrun")   # the one seam
+    backend = local.LocalBackend({"name": "local"})
     with pytest.raises(TrainkitError, match="horovod is not installed.*\n  bash scripts/build_horovod.sh"):
-        local.LocalLauncher({}).preflight({"distribution": {"name": "horovod", "processes": 2}})
-    local.LocalLauncher({}).preflight({"distribution": {"name": "multi_worker_mirrored", "workers": 2}})
+        backend.preflight({"distribution": {"name": "horovod", "processes": 2}})
+    backend.preflight({"distribution": {"name": "multi_worker_mirrored", "workers": 2}})
 
 
 def test_local_plan_sets_rank_and_tf_config_per_process(tmp_path):
-    from trainkit.launch.local import plan
-    from trainkit.spec import JobSpec
+    from omegaconf import OmegaConf
+
+    from trainkit.compute.local_node import plan
+    from trainkit.records.spec import JobSpec
+
+    base = OmegaConf.to_container(compose([]), resolve=True)
+    base.pop("hydra", None)
 
     def spec(dist, n):
         return JobSpec(run_id="r", experiment="e", run_dir=str(tmp_path), workspace=str(tmp_path),
-                       config={"distribution": dist, "environment": {"env_vars": {"A": "1"}}}, overrides=[],
+                       config={**base, "distribution": dist, "environment": {**base["environment"], "env_vars": {"A": "1"}}},
+                       overrides=[],
                        config_hash="h", dataset={}, project_root=str(tmp_path), world_size=n)
 
     procs = plan(spec({"name": "parameter_server", "workers": 2, "ps": 1}, 4))

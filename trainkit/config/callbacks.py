@@ -7,7 +7,7 @@ from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
 
-SWEEP_RESULT: dict = {}   # read by trainkit.app after a multirun: non-zero exit if a job failed
+SWEEP_RESULT: dict = {}   # read by trainkit.cli.train after a multirun: non-zero exit if a job failed
 
 
 class SweepSummary(Callback):
@@ -33,8 +33,8 @@ class SweepSummary(Callback):
         atomic_write_json(out / "job.json", record)   # non-JSON values are written with str()
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        from ..sweeps import write_summary
-        from ..workspace import Workspace
+        from ..api.sweeps import write_summary
+        from ..records.workspace import WorkspacePaths
 
         sweep_dir = Path(config.hydra.sweep.dir)
         if not (sweep_dir / "jobs").is_dir():
@@ -43,8 +43,8 @@ class SweepSummary(Callback):
         metric, mode = self.metric, self.mode
         if "metric" in sweeper:   # an Optuna search: sort by what it optimises
             metric, mode = sweeper.metric, "max" if sweeper.direction == "maximize" else "min"
-        summary = write_summary(Workspace.at(config.workspace.root), sweep_dir, metric, mode)
-        from ..fmt import print_sweep_summary
+        summary = write_summary(WorkspacePaths.at(config.workspace.root), sweep_dir, metric, mode)
+        from ..cli.fmt import print_sweep_summary
 
         print_sweep_summary(summary)
         SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items()

@@ -1,14 +1,16 @@
 """Typed schemas for every config group. YAML files in conf/ inherit them, so typos and wrong
 types fail at compose time. Each field's comment says what it is for and why the default; this is
-the one home of every default. Workers get the same dataclasses back with `load()` (no Hydra)."""
+the one home of every default (a compute target's keys are its backend's, `trainkit/compute/*.py`;
+a distribution's, `trainkit/distributions.py`). Workers get the same dataclasses back with `load()`
+(no Hydra); `config/store.py` registers them with Hydra."""
 from __future__ import annotations
 
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-MISSING = "???"   # omegaconf.MISSING: a value the config must set (spelled out so workers need no omegaconf)
+from .typed import MISSING, from_dict
+
+__all__ = ["MISSING", "from_dict", "load"]
 
 
 @dataclass
@@ -47,6 +49,13 @@ class DatasetConfig:
     download_timeout_s: float = 30.0                      # per-request timeout for remote sources
     download_deadline_s: float = 3600.0                   # a mirror must deliver a whole file within this
     max_file_mb: float = 20000.0                          # refuse files (and gunzipped content) larger than this
+
+    @property
+    def fmt(self):
+        """The format object (trainkit/data/formats.py) that verifies, splits and reads these files."""
+        from ..data.formats import get_format
+
+        return get_format(self.format)
 
 
 @dataclass
@@ -118,96 +127,6 @@ class EnvironmentConfig:
     env_vars: Dict[str, str] = field(default_factory=dict)  # extra variables for every worker process
     secret_env: List[str] = field(default_factory=list)   # names of variables passed from this shell to the workers; values are never written to config, logs or command lines
     strict: bool = False                                  # true: a version mismatch fails the run
-
-
-@dataclass
-class ComputeConfig:
-    name: str = MISSING                                   # local | slurm | ssh
-    slots: int = 2                                        # local: worker processes this target can run at once
-    wait: bool = True                                     # block and stream logs until the job ends (clusters: false = submit and exit)
-    pin_cores: bool = False                               # each worker process runs on its own share of the cores it may use on its host (local rank r of n: the r-th block)
-
-
-@dataclass
-class SlurmComputeConfig(ComputeConfig):
-    """compute=slurm: submitit's parameter names; one Slurm task per worker process."""
-    wait: bool = False
-    partition: Optional[str] = None                       # null = the cluster's default partition
-    nodes: int = 1
-    tasks_per_node: Optional[int] = None                  # null = ceil(processes / nodes); nodes*tasks must equal the processes
-    gpus_per_node: int = 0
-    cpus_per_task: int = 1
-    mem_gb: Optional[float] = None                        # per node; null = the partition's default
-    timeout_min: int = 60
-    account: Optional[str] = None
-    qos: Optional[str] = None
-    constraint: Optional[str] = None
-    exclude: Optional[str] = None                         # nodes to avoid, Slurm nodelist syntax
-    job_name: Optional[str] = None                        # null = trainkit-<experiment>
-    setup: List[str] = field(default_factory=list)        # shell lines run in the batch script before the job
-    additional_parameters: Dict[str, Any] = field(default_factory=dict)  # more #SBATCH --key=value lines
-    signal_delay_s: int = 90                              # USR2 this long before the time limit: checkpoint + requeue
-    max_requeue: int = 3                                  # preemptions/time limits survived by requeueing
-    array_parallelism: Optional[int] = None               # -m sweeps: array tasks running at once (%P); null = as Slurm allows
-    python: Optional[str] = None                          # interpreter on the nodes; null = this one (shared filesystem)
-
-
-@dataclass
-class SshHost:
-    host: str = MISSING                                   # ssh destination (an alias from ~/.ssh/config works)
-    port: int = 22
-    user: Optional[str] = None                            # null = ssh's default (~/.ssh/config or the local user)
-    slots: int = 1                                        # worker processes started on this host
-    address: Optional[str] = None                         # address other hosts reach it at (TF_CONFIG); null = host
-    workdir: Optional[str] = None                         # null = compute.workdir
-
-
-@dataclass
-class SshComputeConfig(ComputeConfig):
-    """compute=ssh: GPU hosts reached with the system OpenSSH client (StrictHostKeyChecking=yes)."""
-    wait: bool = False
-    hosts: List[SshHost] = field(default_factory=list)
-    identity_file: Optional[str] = None                   # null = ssh's default keys / agent
-    known_hosts: Optional[str] = None                     # null = ~/.ssh/known_hosts; unknown or changed keys are refused
-    workdir: str = "~/trainkit-remote"                    # remote directory for code, data and runs
-    python: str = "python3"                               # remote interpreter (e.g. /opt/venv/bin/python) with trainkit's deps
-    setup: List[str] = field(default_factory=list)        # shell lines run on the host before the worker
-    shared_fs: bool = False                               # true: the workspace is mounted at the same path on the hosts
-    connect_timeout_s: int = 10                           # preflight and every connection
-    alive_interval_s: int = 3                             # ServerAliveInterval: a dead link fails the job after interval*count
-    alive_count_max: int = 3
-    ssh_options: List[str] = field(default_factory=list)  # extra `-o Key=Value` options
-    rendezvous_address: Optional[str] = None              # horovod: where hosts reach this machine's Gloo rendezvous; null = the address that routes to the first host
-
-
-@dataclass
-class DistributionConfig:
-    name: str = MISSING                                   # single | mirrored | multi_worker_mirrored | parameter_server | horovod
-
-
-@dataclass
-class MirroredConfig(DistributionConfig):
-    logical_cpus: int = 2                                 # replicas on a machine without GPUs (CPU split in N logical devices)
-
-
-@dataclass
-class MultiWorkerMirroredConfig(DistributionConfig):
-    workers: int = 2                                      # one process (and one replica) per worker
-    communication: str = "auto"                           # auto | ring (collective implementation)
-
-
-@dataclass
-class ParameterServerConfig(DistributionConfig):
-    workers: int = 2                                      # processes that run the scheduled steps
-    ps: int = 1                                           # processes that hold the variables
-    # plus one chief process that coordinates (ClusterCoordinator) and does all writing
-
-
-@dataclass
-class HorovodConfig(DistributionConfig):
-    processes: int = 2                                    # ranks, launched by horovodrun
-    backend: str = "gloo"                                 # gloo (built by scripts/build_horovod.sh) | mpi
-    cycle_time_ms: float = 0.1                            # HOROVOD_CYCLE_TIME: how often Horovod's background thread batches ready tensors (its default, 5 ms, doubled the step time of small models)
 
 
 @dataclass
@@ -298,75 +217,16 @@ GROUP_SCHEMAS = {
     "dataset": DatasetConfig,
     "trainer": TrainerConfig,
     "environment": EnvironmentConfig,
-    "compute": ComputeConfig,
-    "distribution": DistributionConfig,
 }
-
-
-COMPUTE_SCHEMAS = {
-    "slurm": SlurmComputeConfig,
-    "ssh": SshComputeConfig,
-}
-
-
-def register_configs() -> None:
-    """Store the schemas so YAML files can inherit them with `defaults: [base_<group>]`, and
-    register trainkit's Hydra plugins (also where an editable install hides them from Hydra's scan)."""
-    from hydra.core.config_store import ConfigStore
-    from hydra.core.plugins import Plugins
-
-    from hydra_plugins.trainkit_launcher.launcher import TrainkitLauncher
-    from hydra_plugins.trainkit_launcher.launcher import register as register_launcher
-    from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import OptunaSweeper
-    from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import register as register_sweeper
-    from hydra_plugins.trainkit_project.search_path import TrainkitProjectSearchPath
-
-    plugins = Plugins.instance()
-    register_launcher()
-    for plugin in (OptunaSweeper, TrainkitProjectSearchPath, TrainkitLauncher):
-        if f"{plugin.__module__}.{plugin.__name__}" not in plugins.class_name_to_class:   # not found by Hydra's scan
-            plugins.register(plugin)
-    register_sweeper()
-    cs = ConfigStore.instance()
-    cs.store(name="base_config", node=TrainkitConfig)
-    for group, schema in GROUP_SCHEMAS.items():
-        cs.store(group=group, name=f"base_{group}", node=schema)
-    from ..distributions import DISTRIBUTIONS
-
-    for d in DISTRIBUTIONS.values():
-        if d.schema is not DistributionConfig:
-            cs.store(group="distribution", name=f"base_{d.name}", node=d.schema)
-    for name, schema in COMPUTE_SCHEMAS.items():
-        cs.store(group="compute", name=f"base_{name}", node=schema)
-    cs.store(group="entry", name="base_script", node=ScriptEntryConfig)
-
-
-# ----------------------------------------------------------------------------- typed, without Hydra
-def from_dict(schema: type, data: dict) -> Any:
-    """A validated plain dict as the schema's dataclass (nested dataclasses and lists of them too)."""
-    hints = typing.get_type_hints(schema)
-    return schema(**{f.name: _as_type(hints[f.name], data[f.name])
-                     for f in dataclasses.fields(schema) if f.name in data})
-
-
-def _as_type(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin is typing.Union:
-        return _as_type(next(a for a in args if a is not type(None)), value)
-    if origin is list and args and dataclasses.is_dataclass(args[0]):
-        return [from_dict(args[0], v) for v in value]
-    return value
 
 
 def load(data: dict) -> TrainkitConfig:
-    """The whole resolved config as dataclasses; each group by the schema of its chosen option."""
+    """The whole resolved config as dataclasses; each group by the schema of its chosen option (the
+    compute backend's and the distribution's own)."""
+    from ..compute import backend_class
     from ..distributions import describe
 
-    schemas = {**GROUP_SCHEMAS, "compute": COMPUTE_SCHEMAS.get(data["compute"]["name"], ComputeConfig),
+    schemas = {**GROUP_SCHEMAS, "compute": backend_class(data["compute"]["name"]).schema,
                "distribution": describe(data["distribution"]).schema,
                "entry": ScriptEntryConfig if data["entry"]["name"] == "script" else EntryConfig}
     schemas.update(workspace=WorkspaceConfig, registry=RegistryConfig, export=ExportConfig, run=RunConfig)

@@ -120,7 +120,7 @@ def _keras_or_target(c: _Checker, kind: str, key: str, name: str, args: dict, ar
 def _check_entry(c: _Checker) -> None:
     from pathlib import Path
 
-    from ..project import project_root
+    from ..launch.project import project_root
 
     entry = c.get("entry")
     if entry["name"] not in ("trainer", "script"):
@@ -143,7 +143,7 @@ def _check_entry(c: _Checker) -> None:
     if mp is not None and (Path(mp).is_absolute() or ".." in Path(mp).parts or not str(mp).strip()):
         c.fail(f"entry.model_path: expected null or a path inside the run (like outputs/model.keras), got {mp!r}")
     py = entry["python"]
-    if py and c.get("compute.name") == "local" and not os.access(os.path.expanduser(py), os.X_OK):
+    if py and _backend(c) is not None and _backend(c).runs_here and not os.access(os.path.expanduser(py), os.X_OK):
         c.fail(f"entry.python: expected an executable interpreter, got {py!r}")
 
 
@@ -206,7 +206,7 @@ def _check_dataset(c: _Checker) -> None:
         c.fail(f"dataset.format: expected one of {sorted(FORMATS)}, got {ds['format']!r}")
         return
     fmt = get_format(ds["format"])
-    c.check("dataset.sources", lambda v: len(v) > 0 or ds["format"] == "custom", "at least one source URL")
+    c.check("dataset.sources", lambda v: len(v) > 0 or not fmt.needs_sources, "at least one source URL")
     for i, f in enumerate(ds["files"]):
         if not safe_name(str(f.get("name", ""))):
             c.fail(f"dataset.files[{i}].name: expected a file name, a directory name ending in '/' or a glob, "
@@ -217,7 +217,7 @@ def _check_dataset(c: _Checker) -> None:
         if f.get("role") not in fmt.roles:
             c.fail(f"dataset.files[{i}].role: expected one of {list(fmt.roles)} for format={ds['format']}, got {f.get('role')!r}")
     roles = {f.get("role") for f in ds["files"]}
-    if ds["format"] not in ("idx", "custom") and "train" not in roles:
+    if fmt.role_splits and "train" not in roles:
         c.fail(f"dataset.files: expected a file with role 'train', got roles {sorted(map(str, roles))}")
     c.problems += fmt.check(ds)
     c.check("dataset.in_memory", lambda v: str(v).lower() in ("auto", "true", "false"), "auto, true or false")
@@ -227,7 +227,7 @@ def _check_dataset(c: _Checker) -> None:
     c.check("dataset.validation_size", lambda v: v is None or v >= 0, "null or an integer >= 0")
     c.check("dataset.validation_fraction", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
     c.check("dataset.test_fraction", lambda v: 0 <= v < 1, "a fraction in [0, 1)")
-    if "test" not in roles and ds["format"] not in ("idx", "custom") and not ds["test_fraction"] > 0:
+    if fmt.role_splits and "test" not in roles and not ds["test_fraction"] > 0:
         c.fail("dataset.test_fraction: expected a fraction > 0 when no file has role 'test' (the run reports "
                f"test metrics), got {ds['test_fraction']}")
     for key in ("dataset.limit_train", "dataset.limit_test"):
@@ -240,14 +240,23 @@ def _check_dataset(c: _Checker) -> None:
     for key in ("max_file_mb", "download_deadline_s", "download_timeout_s"):
         c.check(f"dataset.{key}", lambda v: v > 0, "a number > 0")
     classifier = keras_api.canonical_loss(c.get("trainer.loss")) in keras_api.ACCURACY_FOR_LOSS
-    if classifier and ds["num_classes"] is None and ds["format"] not in ("image_folder", "custom"):
+    if classifier and ds["num_classes"] is None and not fmt.knows_classes:
         c.fail(f"dataset.num_classes: expected the number of classes for trainer.loss={c.get('trainer.loss')}, "
                "got null (null means regression targets)")
 
 
+def _backend(c: _Checker):
+    """The compute target's backend, with its typed config (None when compute.name is unknown)."""
+    from ..compute import BACKENDS, get_backend
+
+    name = c.get("compute.name")
+    return get_backend(c.get("compute")) if name in BACKENDS else None
+
+
 def _check_distribution(c: _Checker) -> None:
+    from ..compute import BACKENDS
     from ..distributions import DISTRIBUTIONS
-    from .schema import from_dict
+    from .typed import from_dict
 
     dist = c.get("distribution")
     name, before = dist.get("name"), len(c.problems)
@@ -257,73 +266,28 @@ def _check_distribution(c: _Checker) -> None:
     d = DISTRIBUTIONS[name]
     typed = from_dict(d.schema, dist)
     c.problems += d.check(typed)
-    _check_compute(c)
+    procs = d.processes(typed) if len(c.problems) == before else None
+    backend = _backend(c)
+    if backend is None:
+        c.fail(f"compute.name: expected one of {sorted(BACKENDS)}, got {c.get('compute.name')!r}")
+    else:
+        c.problems += backend.check(procs or 1)
+    _check_secrets(c)
     if len(c.problems) > before:
         return
-    procs = d.processes(typed)
-    key, slots = capacity(c.get("compute"), procs)
+    key, slots = backend.capacity(procs)
     if procs > slots:
         c.fail(f"{key}: distribution={name} needs {procs} processes"
                + (" (1 chief + workers + ps)" if d.coordinated else "")
                + f" but compute={c.get('compute.name')} has {key}={slots}; "
                f"lower the process count or raise {key}")
-    elif c.get("compute.name") == "slurm" and slots != procs:
-        c.fail(f"compute.tasks_per_node: one Slurm task per process: nodes*tasks_per_node must equal "
-               f"the {procs} processes of distribution={name}, got {slots}")
     batch, replicas = c.get("trainer.batch_size"), d.replicas(typed)
     if isinstance(batch, int) and batch % replicas:
         c.fail(f"trainer.batch_size: the global batch must split evenly over {replicas} replicas of "
                f"distribution={name}, got {batch}")
 
 
-def capacity(compute: dict, procs: int) -> tuple[str, int]:
-    """(the key that sets it, how many worker processes) a compute target offers."""
-    if compute["name"] == "slurm":
-        from ..topology import slurm_tasks_per_node
-
-        nodes = compute["nodes"]
-        return "compute.tasks_per_node", nodes * slurm_tasks_per_node(nodes, compute.get("tasks_per_node"), procs)
-    if compute["name"] == "ssh":
-        return "compute.hosts[*].slots", sum(h["slots"] for h in compute["hosts"])
-    return "compute.slots", compute["slots"]
-
-
-def _check_compute(c: _Checker) -> None:
-    positive = lambda v: isinstance(v, int) and v >= 1  # noqa: E731
-    name = c.get("compute.name")
-    if name == "slurm":
-        for key in ("nodes", "cpus_per_task", "timeout_min"):
-            c.check(f"compute.{key}", positive, "an integer >= 1")
-        c.check("compute.tasks_per_node", lambda v: v is None or positive(v), "null or an integer >= 1")
-        c.check("compute.gpus_per_node", lambda v: v >= 0, "an integer >= 0")
-        c.check("compute.max_requeue", lambda v: v >= 0, "an integer >= 0")
-        c.check("compute.signal_delay_s", lambda v: v >= 0, "an integer >= 0 (seconds)")
-        c.check("compute.mem_gb", lambda v: v is None or v > 0, "null or a number > 0")
-        for k in c.get("compute.additional_parameters"):
-            if not re.fullmatch(r"[a-z][a-z0-9_-]*", str(k)):
-                c.fail(f"compute.additional_parameters: expected sbatch option names like 'gres', got {k!r}")
-        from ..launch.slurm import sbatch_value_problems
-
-        c.problems += sbatch_value_problems(c.get("compute"))
-    elif name == "ssh":
-        hosts = c.get("compute.hosts")
-        if not hosts:
-            c.fail("compute.hosts: expected at least one {host, port, user, slots}, got []")
-        for i, h in enumerate(hosts):
-            if not re.fullmatch(r"[A-Za-z0-9_.:\[\]-]+", str(h.get("host", ""))):
-                c.fail(f"compute.hosts[{i}].host: expected a host name, address or ssh alias, got {h.get('host')!r}")
-            if not positive(h.get("slots")):
-                c.fail(f"compute.hosts[{i}].slots: expected an integer >= 1, got {h.get('slots')!r}")
-            if not (isinstance(h.get("port"), int) and 0 < h["port"] < 65536):
-                c.fail(f"compute.hosts[{i}].port: expected a TCP port 1-65535, got {h.get('port')!r}")
-        for key in ("connect_timeout_s", "alive_interval_s", "alive_count_max"):
-            c.check(f"compute.{key}", positive, "an integer >= 1")
-        for key in ("identity_file", "known_hosts"):
-            path = c.get(f"compute.{key}")
-            if path and not os.path.isfile(os.path.expanduser(path)):
-                c.fail(f"compute.{key}: expected an existing file, got {path!r} (not found)")
-    else:
-        c.check("compute.slots", positive, "an integer >= 1")
+def _check_secrets(c: _Checker) -> None:
     for i, var in enumerate(c.get("environment.secret_env")):
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(var)):
             c.fail(f"environment.secret_env[{i}]: expected an environment variable name, got {var!r}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from .load import Data, Split
+from .splits import Data, Split
 
 
 def _split(value, role: str, loader: str) -> Split:

@@ -25,9 +25,8 @@ from typing import Callable
 
 from ..errors import ChecksumError, DataError, MirrorsExhaustedError, NotFoundError
 from ..fsutil import atomic_write_json, read_json
-from ..workspace import Workspace
+from ..records.workspace import WorkspacePaths
 from . import fetch
-from .formats import get_format
 
 OFFLINE_HINT = ("hint: offline, use dataset=fashion_mnist (or +experiment=fashion_mnist_dnn) after "
                 "`apt-get install dataset-fashion-mnist`, or add a reachable mirror to dataset.sources.")
@@ -101,7 +100,7 @@ class _StatCache:
 class DatasetStore:
     """The workspace's dataset cache and version registry."""
 
-    def __init__(self, workspace: Workspace):
+    def __init__(self, workspace: WorkspacePaths):
         self.ws = workspace
         self.stat_cache = _StatCache(workspace.datasets / "stat-cache.json")
 
@@ -179,7 +178,7 @@ class DatasetStore:
         tmp = staging / entry.name
         raw, size = fetch.download(url, tmp, timeout=ds.download_timeout_s, deadline_s=ds.download_deadline_s,
                                    max_bytes=int(ds.max_file_mb * 1e6), progress=progress)
-        info = get_format(ds.format).verify(tmp, entry.role, ds)   # streamed: a gzip bomb stops early here
+        info = ds.fmt.verify(tmp, entry.role, ds)   # streamed: a gzip bomb stops early here
         sha = self._check_sha(tmp, entry.sha256, raw, ds)
         record = {"name": entry.name, "kind": "file", "sha256": sha, "raw_sha256": raw, "source": url,
                   "root": entry.name, "size": size, "files": [{"rel": entry.name, "sha256": raw, "info": info}]}
@@ -208,7 +207,7 @@ class DatasetStore:
             hit = self._cached(digest, entry.name, kind)
             if hit is not None:
                 return _with_paths(hit, self._blob_dir(digest))
-        fmt = get_format(ds.format)
+        fmt = ds.fmt
         files, done = [], 0
         label = fetch.join(source, entry.name)
         for d in fetch.list_dirs(source, entry.name) if kind == "dir" else []:
@@ -238,7 +237,7 @@ class DatasetStore:
 
     def clean_staging(self) -> None:
         """Remove what fetches on this host that died mid-way left behind."""
-        from ..runs import pid_alive
+        from ..records.runs import pid_alive
 
         for d in self.ws.blobs.glob(".staging-*") if self.ws.blobs.is_dir() else []:
             host, pid = (d.name.split("-")[1:3] + ["", ""])[:2]
@@ -248,7 +247,7 @@ class DatasetStore:
     def prepare(self, ds, progress: Progress | None = None) -> DatasetVersion:
         """Fetch and verify every entry, then register (or reuse) the dataset version."""
         self.clean_staging()
-        fmt = get_format(ds.format)
+        fmt = ds.fmt
         entries = [self.fetch_entry(ds, e, progress) for e in ds.files]
         files: dict[str, list[dict]] = {}
         for spec, got in zip(ds.files, entries):

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-STREAM_PARALLEL = 2   # parallel parse/decode calls of a streamed pipeline (fixed: AUTOTUNE grows its buffers)
-
 FORMATS = {
     "idx": "trainkit.data.idx:IdxFormat",
     "npz": "trainkit.data.tabular:NpzFormat",
@@ -35,6 +33,14 @@ class Format:
     roles = ("train", "validation", "test")   # roles a file entry may have
     streams = False                             # can train from its files without loading them whole
     whole_entry = False                         # verify()/read a directory entry as one unit (image folders)
+    needs_sources = True                        # its files are fetched from dataset.sources
+    role_splits = True                          # files have train/validation/test roles (a train file is required)
+    knows_classes = False                       # tells the number of classes itself (image folders: one per folder)
+    loads_splits = False                        # reads its splits itself (`load_splits`), not through trainkit's readers
+
+    def split_roles(self, roles: set[str]) -> set[str]:
+        """The train/validation/test roles present, from the roles of the registered files."""
+        return roles
 
     def check(self, ds: dict) -> list[str]:
         """Problems with this format's own dataset keys (compose time, plain dict)."""
@@ -63,11 +69,9 @@ class Format:
 
     def batches(self, items, ds, info: dict):
         """(index, x, y) batches from a dataset of (path, index offset, label) items: a few files
-        read at once, in a deterministic order."""
-        import tensorflow as tf
-
-        return items.interleave(lambda path, offset, label: self.file_batches(path, offset, ds, info), cycle_length=4,
-                                num_parallel_calls=None, deterministic=True)
+        read at once, in a deterministic order (one after the other: parallel interleave buffers grew
+        with the number of files)."""
+        return items.interleave(lambda path, offset, label: self.file_batches(path, offset, ds, info), cycle_length=4)
 
     def stored_bytes(self, ds, info: dict) -> int:
         """Bytes per input value while streamed, before the last cast to float32."""
@@ -87,6 +91,13 @@ class CustomFormat(Format):
 
     name = "custom"
     roles = ("train", "validation", "test", "data")
+    needs_sources = role_splits = False
+    knows_classes = loads_splits = True
+
+    def load_splits(self, ds, dv):
+        from .custom import load_custom
+
+        return load_custom(ds, dv)
 
     def check(self, ds: dict) -> list[str]:
         from ..config.targets import check_call

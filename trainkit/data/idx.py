@@ -120,6 +120,10 @@ class IdxFormat(Format):
     """MNIST-format files: one images and one labels file per split."""
 
     name = "idx"
+    role_splits = False   # roles are train_images / train_labels / test_images / test_labels
+
+    def split_roles(self, roles: set[str]) -> set[str]:
+        return {"train", "test"}
     roles = ("train_images", "train_labels", "test_images", "test_labels")
 
     def check(self, ds: dict) -> list[str]:

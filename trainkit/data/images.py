@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import STREAM_PARALLEL, Format
+from .formats import Format
+from .splits import STREAM_PARALLEL
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -32,6 +33,7 @@ def list_images(root: Path) -> dict[str, list[str]]:
 
 class ImageFolderFormat(Format):
     name = "image_folder"
+    knows_classes = True
     streams = True
     whole_entry = True
 
@@ -118,8 +120,6 @@ class ImageFolderFormat(Format):
 
     def batches(self, items, ds, info: dict):
         """Each item is one image file: decode it (its label comes from its class folder)."""
-        import tensorflow as tf
-
         read = self.decode(ds, info)
         return items.map(lambda path, offset, label: (offset, read(path), label),
                          num_parallel_calls=STREAM_PARALLEL).batch(256)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import STREAM_PARALLEL, Format
+from .formats import Format
+from .splits import STREAM_PARALLEL
 
 BATCH = 1024   # rows parsed at once while streaming
 

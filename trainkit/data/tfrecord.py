@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataFormatError
-from .formats import STREAM_PARALLEL, Format
+from .formats import Format
+from .splits import STREAM_PARALLEL
 
 DTYPES = {"uint8": "bytes", "float32": "float", "int64": "int64"}
 ENCODINGS = ("raw", "png", "jpeg", "none")

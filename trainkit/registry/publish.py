@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import NotFoundError, UsageError
+from ..fsutil import read_json
 from .store import ModelRef, Registry
 
 def framework() -> dict:
@@ -48,38 +49,112 @@ def _artifacts(keras_file: Path, saved_model: Path | None, onnx_file: Path | Non
     return arts
 
 
+def run_metadata(spec, model, onnx: dict, metrics: dict, kind: str, tags: dict, description: str = "") -> dict:
+    """A version's entry fields for a model a run trained: its lineage (run id, experiment, dataset
+    name/version/digest, config hash) with the run's resource configuration and tags."""
+    from .export import keras_signature
+
+    cfg, ds = spec.config, spec.dataset
+    return {**framework(), "task": kind,
+            "resource_configuration": dict(cfg["registry"]["resource_configuration"]),
+            "description": description or cfg["registry"]["description"] or f"{spec.experiment}, run {spec.run_id}",
+            "tags": {**cfg["run"]["tags"], **cfg["registry"]["tags"], **tags}, "metrics": metrics,
+            "run_id": spec.run_id, "experiment": spec.experiment,
+            "dataset": {k: ds[k] for k in ("name", "version", "digest")}, "config_hash": spec.config_hash,
+            "signature": keras_signature(model), "onnx": onnx, "source": {"kind": "run", "run_dir": spec.run_dir}}
+
+
 def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict,
                        kind: str = "classification") -> dict:
     """The chief's last step: export ONNX next to the run's model (parity on the run's own test
     split), then register all artifacts."""
-    from .export import keras_signature, servable
+    from .export import servable
 
     model = servable(model)
-    cfg = spec.config
-    reg, onnx_cfg = cfg["registry"], cfg["export"]["onnx"]
+    reg, onnx_cfg = spec.config["registry"], spec.config["export"]["onnx"]
     n = onnx_cfg["parity_samples"] or len(x_test)
     ds = spec.dataset
     onnx = _export(model, model_dir, onnx_cfg, x_test[:n], y_test[:n],
                    data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]", kind=kind)
-    metadata = {
-        **framework(),
-        "task": kind,
-        "resource_configuration": dict(reg["resource_configuration"]),
-        "description": reg["description"] or f"{spec.experiment}, run {spec.run_id}",
-        "tags": {**cfg["run"]["tags"], **reg["tags"]},
-        "metrics": metrics,
-        "run_id": spec.run_id,
-        "experiment": spec.experiment,
-        "dataset": {k: ds[k] for k in ("name", "version", "digest")},
-        "config_hash": spec.config_hash,
-        "signature": keras_signature(model),
-        "onnx": onnx,
-        "source": {"kind": "run", "run_dir": spec.run_dir},
-    }
-    registry = Registry(reg["root"])
     exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
     arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
-    return registry.register(reg["model_name"] or spec.experiment, arts, metadata, aliases=list(reg["aliases"]))
+    return Registry(reg["root"]).register(reg["model_name"] or spec.experiment, arts,
+                                          run_metadata(spec, model, onnx, metrics, kind, {}),
+                                          aliases=list(reg["aliases"]))
+
+
+def register_from_run(registry: Registry, run_dir: Path, name: str, path: str | None, *, tags: dict,
+                      aliases: list[str], description: str = "") -> dict:
+    """`run.register_model(name, path)` after the run: the model at `path` in the run (default: its
+    outputs/model, else the script's entry.model_path) registered with the run's lineage, exported
+    to ONNX and checked on the run's own test split, as the run's automatic registration does."""
+    from ..records.spec import JobSpec
+    from ..records.workspace import RunPaths
+    from .export import servable
+
+    paths = RunPaths(Path(run_dir))
+    spec = JobSpec.read(paths.spec)
+    status = read_json(paths.status, {}) or {}
+    if status.get("state") != "completed":
+        raise UsageError(f"run {spec.run_id}: expected a completed run to register a model from, got "
+                         f"{status.get('state')!r}")
+    candidates = [path] if path else ["outputs/model/model.keras", spec.config["entry"].get("model_path") or ""]
+    model_file = next((paths.root / c for c in candidates if c and (paths.root / c).exists()), None)
+    if model_file is None or ".." in Path(candidates[0]).parts or Path(candidates[0]).is_absolute():
+        raise NotFoundError(f"run {spec.run_id}: no model at {' or '.join(c for c in candidates if c)} "
+                            f"(files under outputs/: see `trainkit runs show {spec.run_id}`)")
+    model = servable(load_model_file(model_file))
+    kind = model_kind(spec, model)
+    x, y, data = run_test_split(spec, paths, model)
+    with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
+        out = Path(tmp)
+        onnx = _export(model, out, spec.config["export"]["onnx"], x, y, data, kind=kind)
+        keras_file = model_file if model_file.suffix == ".keras" else out / "model.keras"
+        if keras_file != model_file:
+            model.save(keras_file)
+        saved = model_file.parent / "saved_model" if model_file.suffix == ".keras" else model_file
+        arts = _artifacts(keras_file, saved, out / "model.onnx")
+        metrics = status.get("final_metrics") or {}
+        return registry.register(name, arts, run_metadata(spec, model, onnx, metrics, kind, tags, description),
+                                 aliases=aliases)
+
+
+def run_test_split(spec, paths, model):
+    """The parity inputs the run's own registration uses: its test split (a script's model: as the
+    script fed it, worker/script.parity_inputs)."""
+    from ..data.load import load_data
+
+    data = load_data(spec.cfg.dataset, spec.dataset)
+    if spec.config["entry"]["name"] == "script":
+        from ..worker.script import parity_inputs
+
+        x, y = parity_inputs(spec, paths, model, data)
+    else:
+        x, y = data.test.arrays(spec.cfg.export.onnx.parity_samples)
+    return x, y, f"{spec.dataset['name']} v{spec.dataset['version']} test[:{len(x)}]"
+
+
+def load_model_file(path: Path):
+    """A .keras file, or a TF SavedModel directory wrapped as a Keras model."""
+    if path.is_file() and path.suffix == ".keras":
+        return load_keras(path)[0]
+    from ..worker.script import load_saved_model
+
+    model = load_saved_model(path.parent, path.name)
+    if model is None:
+        raise NotFoundError(f"{path}: expected a .keras file or a SavedModel directory")
+    return model
+
+
+def model_kind(spec, model) -> str:
+    """classification or regression: from the run's loss (trainkit's loop) or the model's outputs."""
+    if spec.config["entry"]["name"] == "trainer":
+        from ..config.keras_api import canonical_loss
+        from ..train.task import task_kind
+
+        return task_kind(canonical_loss(spec.config["trainer"]["loss"]))
+    units = model.outputs[0].shape[-1]
+    return "classification" if units and units > 1 else "regression"
 
 
 def load_keras(path: Path):
@@ -129,10 +204,10 @@ def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
         from ..config.schema import DatasetConfig, from_dict
         from ..data.datasets import DatasetStore
         from ..data.load import load_data
-        from ..workspace import Workspace
+        from ..records.workspace import WorkspacePaths
 
         try:
-            dv = DatasetStore(Workspace.at(workspace_root)).get(ds["name"], ds["version"])
+            dv = DatasetStore(WorkspacePaths.at(workspace_root)).get(ds["name"], ds["version"])
         except NotFoundError:
             dv = None
         if dv is not None and dv.digest == ds["digest"] and dv.config:   # the config it was verified with

@@ -257,7 +257,7 @@ def create_app(serving: Serving):
 
 def app_from_env():
     """The app of one worker process (`--workers N`): settings from $TRAINKIT_SERVE_SETTINGS."""
-    from .server import configure_logging
+    from .settings import configure_logging
 
     configure_logging()
     settings = ServeSettings.from_env()

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -28,20 +27,10 @@ from ..errors import UsageError
 from ..registry.store import Registry
 from .app import create_app, load_serving
 from .models import fetch_onnx
-from .settings import ENV, ServeSettings
+from .settings import ENV, ServeSettings, configure_logging
 
 log = logging.getLogger("trainkit.serve")
 KEEPALIVE_GRACE_S = 1.0  # after SIGTERM, how long open connections may still send one last request
-
-
-def configure_logging() -> None:
-    logger = logging.getLogger("trainkit.serve")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s trainkit.serve: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 class DrainingServer(uvicorn.Server):

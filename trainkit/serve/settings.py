@@ -5,7 +5,9 @@ Worker processes (`--workers N`) receive them as JSON in $TRAINKIT_SERVE_SETTING
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sys
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import UsageError
@@ -57,3 +59,13 @@ class ServeSettings:
         data = json.loads(os.environ[ENV])
         data["refs"] = tuple(data["refs"])
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def configure_logging() -> None:
+    logger = logging.getLogger("trainkit.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s trainkit.serve: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -1,0 +1,122 @@
+"""The package's shape, checked from its source: no import circles (module-level and lazy imports
+alike), and no compute target named outside its own backend."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("trainkit", "hydra_plugins")
+
+
+def modules() -> dict[str, Path]:
+    """Dotted module name -> file, for every .py file of trainkit and its Hydra plugins."""
+    out = {}
+    for pkg in PACKAGES:
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join(parts)] = path
+    return out
+
+
+def imported_names(path: Path, module: str) -> set[str]:
+    """Every module an import statement in the file names, wherever the statement stands."""
+    is_pkg = path.name == "__init__.py"
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[: len(module.split(".")) - node.level + (1 if is_pkg else 0)]
+                stem = ".".join(base + ([node.module] if node.module else []))
+            else:
+                stem = node.module or ""
+            names.add(stem)
+            names |= {f"{stem}.{a.name}" for a in node.names}   # `from pkg import module`
+    return names
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = modules()
+    graph = {}
+    for name, path in mods.items():
+        targets = set()
+        for imported in imported_names(path, name):
+            while imported and imported not in mods:   # `from a.b import f`: the module is a.b
+                imported = imported.rpartition(".")[0]
+            if imported and imported != name:
+                targets.add(imported)
+        graph[name] = targets
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_the_circle_finder_finds_a_circle():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_circles():
+    found = circles(import_graph())
+    files = [[str(modules()[m].relative_to(ROOT)) for m in comp] for comp in found]
+    assert not found, "import circles:\n" + "\n".join(" <-> ".join(f) for f in files)
+
+
+COMPUTE_NAMES = re.compile(r"""["'](slurm|ssh|ray)["']|(compute|backend).*["']local["']|["']local["'].*(compute|backend)""")
+
+
+def test_no_compute_target_is_named_outside_its_backend():
+    """Knowledge of a compute target lives in its backend module (trainkit/compute/<name>*.py) and
+    its registration; nowhere else compares or spells its name ("local" is also fsspec's protocol
+    name: it counts where the line speaks of a compute target or backend)."""
+    allowed = {ROOT / "trainkit" / "compute" / "__init__.py"}
+    found = []
+    for path in modules().values():
+        rel = path.relative_to(ROOT)
+        if path in allowed or (rel.parts[:2] == ("trainkit", "compute") and path.stem != "base"):
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if COMPUTE_NAMES.search(code):
+                found.append(f"{rel}:{n}: {line.strip()}")
+    assert not found, "compute target names outside their backends:\n" + "\n".join(found)
+
+
+def test_the_name_check_catches_a_comparison(tmp_path):
+    assert COMPUTE_NAMES.search('if status["job"]["backend"] == "slurm":')
+    assert COMPUTE_NAMES.search('if c.get("compute.name") == "local":')
+    assert not COMPUTE_NAMES.search('EXCLUSIVE_CREATE = ("file", "local")')

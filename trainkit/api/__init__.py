@@ -1,0 +1,2 @@
+"""trainkit's Python API (`import trainkit as tk`): workspaces, runs, sweeps, models and datasets as
+objects, for notebooks and scripts. The command line is built on the same functions."""

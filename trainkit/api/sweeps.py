@@ -1,0 +1,144 @@
+"""Sweep summaries and run comparison, from the run records and each run's Job state. No Hydra,
+no TensorFlow.
+
+A sweep directory (`<workspace>/sweeps/<id>/`) holds `jobs/<n>/job.json` (each job's overrides
+and result, written as the job ends) and, once the sweep ends, `summary.json`, `summary.csv` and
+`curves.png`. The Optuna search also keeps `study.db` there.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from ..compute import job_for
+from ..errors import NotFoundError
+from ..fsutil import atomic_write_json, atomic_write_text, read_json
+from ..records.runs import RunInfo, get_run, list_runs, read_history
+from ..records.workspace import RunPaths, WorkspacePaths
+
+BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "job", "time_s")
+
+
+def state_of(run: RunInfo) -> str:
+    """queued | running | completed | failed | cancelled | pruned, as the run's Job handle says."""
+    return job_for(run.path, run.status).state().name
+
+
+def metric_names(finals: list[dict]) -> list[str]:
+    """Every numeric metric the runs recorded (test_* first), in first-seen order."""
+    names = list(dict.fromkeys(k for f in finals for k, v in f.items()
+                               if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    return sorted(names, key=lambda k: (not k.startswith("test_"), names.index(k)))
+
+
+def job_rows(sweep_dir: Path, runs: dict[str, RunInfo]) -> list[dict]:
+    """One row per job: overrides, status, metrics, time, run id (jobs that never made a run too).
+    `runs` maps run ids to the workspace's runs, listed once by the caller."""
+    rows = []
+    for job_file in sorted((sweep_dir / "jobs").glob("*/job.json"), key=lambda p: int(p.parent.name)):
+        job = read_json(job_file, {})
+        row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])),
+               "status": job.get("state", "failed"), "run_id": job.get("run_id"),
+               "error": job.get("error"), "time_s": None}
+        run = runs.get(job.get("run_id"))
+        if run is not None:
+            final = run.status.get("final_metrics") or {}
+            values = final or {k: v for k, v in ((read_history(run.path) or [{}])[-1]).items() if k != "epoch_time_s"}
+            state = state_of(run)
+            row.update(status=state, **{k: v for k, v in values.items() if k not in ("epoch",)})
+            if run.status.get("started") and run.status.get("ended"):
+                row["time_s"] = round(run.status["ended"] - run.status["started"], 1)
+            row["error"] = row["error"] or (run.status.get("exit_reason") if state != "completed" else None)
+        rows.append(row)
+    return rows
+
+
+def sort_rows(rows: list[dict], metric: str, mode: str = "max") -> list[dict]:
+    """Completed runs by the metric (best first), then the rest in job order."""
+    def key(r):
+        v = r.get(metric)
+        return (v is None, -(v or 0) if mode == "max" else (v or 0), r["job"] or 0)
+    return sorted(rows, key=key)
+
+
+def write_summary(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max") -> dict:
+    """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
+    from ..plots import plot_comparison
+
+    runs = {r.id: r for r in list_runs(ws)}
+    rows = sort_rows(job_rows(sweep_dir, runs), metric, mode)
+    metrics = metric_names(rows)
+    common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
+    for r in rows:   # what this job varies, without the overrides every job shares
+        r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
+    counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
+    summary = {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
+               "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows}
+    atomic_write_json(sweep_dir / "summary.json", summary)
+    buf = io.StringIO()
+    columns = ["job", "swept", "status", *metrics, "time_s", "run_id", "overrides", "error"]
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(sweep_dir / "summary.csv", buf.getvalue())
+    curves = {r["swept"] or r["run_id"]: read_history(runs[r["run_id"]].path)
+              for r in rows if r["run_id"] in runs and r["status"] in ("completed", "pruned", "failed")}
+    curves = {k: v for k, v in curves.items() if v}
+    if curves:
+        plot_comparison(curves, sweep_dir / "curves.png", title=f"sweep {sweep_dir.name}")
+    return summary
+
+
+def list_sweeps(ws: WorkspacePaths) -> list[dict]:
+    root = ws.root / "sweeps"
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        s = read_json(d / "summary.json")
+        out.append({"sweep": d.name, "path": str(d), "jobs": s["jobs"] if s else len(list(d.glob("jobs/*/job.json"))),
+                    "counts": s["counts"] if s else {}, "finished": s is not None,
+                    "study": (d / "study.db").exists()})
+    return out
+
+
+def find_sweep(ws: WorkspacePaths, sweep_id: str) -> Path:
+    matches = [Path(s["path"]) for s in list_sweeps(ws) if s["sweep"] == sweep_id or s["sweep"].startswith(sweep_id)]
+    if len(matches) != 1:
+        raise NotFoundError(f"{'no sweep' if not matches else f'{len(matches)} sweeps'} matching {sweep_id!r} "
+                            f"in {ws.root / 'sweeps'}; see `trainkit sweeps list`")
+    return matches[0]
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
+    """Config keys that differ between runs, their overrides and their final metrics."""
+    import yaml
+
+    every = list_runs(ws)
+    runs = [get_run(ws, r, every) for r in run_ids]
+    configs = [_flatten(yaml.safe_load(RunPaths(r.path).config.read_text()) or {}) for r in runs]
+    ignore = ("run.sweep", "run.sweep_job", "run.trial")
+    keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
+    differing = {k: [c.get(k) for c in configs] for k in keys
+                 if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1}
+    finals = [r.status.get("final_metrics") or {} for r in runs]
+    rows = [{"id": r.id, "experiment": r.experiment, "status": state_of(r), "path": str(r.path),
+             "overrides": r.status.get("overrides") or read_json(RunPaths(r.path).spec, {}).get("overrides", []),
+             "metrics": {m: f.get(m) for m in metric_names(finals)}} for r, f in zip(runs, finals)]
+    common = set.intersection(*(set(r["overrides"]) for r in rows))
+    for r in rows:
+        r["differing_overrides"] = [o for o in r["overrides"] if o not in common]
+    return {"runs": rows, "differing_config": differing}

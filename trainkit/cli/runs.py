@@ -1,0 +1,196 @@
+"""`trainkit runs list/show/logs/download/compare`: run records, whatever the compute target."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import NotFoundError, UsageError
+from .fmt import num, table, ts
+from .main import Output
+
+
+def summary(run) -> dict:
+    """One row of `runs list`: the run's state as its Job handle tells it."""
+    from ..compute import job_for
+
+    st = run.status
+    return {"id": run.id, "experiment": run.experiment, "status": job_for(run.path, st).state().name,
+            "path": str(run.path), "started": st.get("started"), "ended": st.get("ended"),
+            "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
+            "config_hash": st.get("config_hash"), "compute": (st.get("job") or {}).get("backend"),
+            "tags": st.get("tags") or {}}
+
+
+def cmd_list(ctx, args) -> Output:
+    from ..records.runs import list_runs
+
+    runs = [summary(r) for r in list_runs(ctx.ws, args.experiment)]
+    return Output(runs, lambda: table(
+        ["id", "experiment", "status", "test_accuracy", "started"],
+        [[r["id"], r["experiment"], r["status"], num(r["test_accuracy"]), ts(r["started"])] for r in runs],
+        title=f"runs in {ctx.ws.root}"))
+
+
+def run_details(ws, run_id: str) -> dict:
+    """Everything `runs show --json` prints (and the Python API's Run reads)."""
+    from ..fsutil import read_json
+    from ..records.runs import get_run, read_history
+    from ..records.workspace import RunPaths
+
+    run = get_run(ws, run_id)
+    paths = RunPaths(run.path)
+    metrics = dict(run.status.get("final_metrics") or {})
+    history = read_history(run.path)
+    if not metrics and history:
+        metrics = {k: v for k, v in history[-1].items() if k != "epoch_time_s"}
+    from ..compute import job_for
+
+    state = job_for(run.path, run.status).state()
+    return {**summary(run), "status": state.name, "status_detail": run.status, "metrics": metrics, "history": history,
+            "dataset": run.status.get("dataset"), "exit_reason": state.reason if state.done else None,
+            "overrides": read_json(paths.spec, {}).get("overrides", []),
+            "files": sorted(str(p.relative_to(run.path)) for p in run_files(run.path)
+                            if "source" not in p.relative_to(run.path).parts)[:200]}
+
+
+def cmd_show(ctx, args) -> Output:
+    d = run_details(ctx.ws, args.run_id)
+
+    def show() -> None:
+        print(f"run {d['id']}  experiment {d['experiment']}  status {d['status']}")
+        print(f"path      {d['path']}")
+        print(f"started   {ts(d['started'])}   ended {ts(d['ended'])}")
+        if d["dataset"]:
+            print(f"dataset   {d['dataset']['name']} v{d['dataset']['version']} ({d['dataset']['digest'][:12]})")
+        print(f"overrides {' '.join(d['overrides']) or '(none)'}")
+        if d["exit_reason"]:
+            print(f"reason    {d['exit_reason']}")
+        if d["history"]:
+            key = "epoch" if "epoch" in d["history"][0] else "step"
+            keys = list(dict.fromkeys(k for h in d["history"] for k, v in h.items()
+                                      if k not in ("epoch", "step", "epoch_time_s") and isinstance(v, (int, float))))
+            table([key, *keys, "time_s"], [[h[key], *(num(h.get(k)) for k in keys), f"{h.get('epoch_time_s', 0):.2f}"]
+                                           for h in d["history"]])
+        for k, v in d["metrics"].items():
+            if k.startswith("test_") and k != "test_count":
+                print(f"{k:<24} {num(v)}")
+
+    return Output(d, show)
+
+
+def cmd_logs(ctx, args) -> int:
+    from ..records.runs import get_run
+    from ..records.workspace import RunPaths
+
+    paths = RunPaths(get_run(ctx.ws, args.run_id).path)
+    if args.stream in ("stdout", "stderr"):
+        path = paths.stdout_log if args.stream == "stdout" else paths.stderr_log
+    elif args.stream == "console":
+        path = paths.console
+    elif args.stream.isdigit():
+        path = paths.stdout_log if args.stream == "0" else paths.rank_log(int(args.stream))
+    else:
+        raise UsageError(f"--stream: expected stdout, stderr, console or a rank number, got {args.stream!r}")
+    if not path.exists():
+        avail = sorted(p.name for p in paths.logs.glob("*.log"))
+        raise NotFoundError(f"{path}: no such log; available: {', '.join(avail) or 'none'}")
+    sys.stdout.write(path.read_text(errors="replace"))
+    return 0
+
+
+def run_files(root: Path) -> list[Path]:
+    """A run's regular files; symbolic links are never followed (nor listed)."""
+    import os
+
+    out = []
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [n for n in dirs if not (Path(d) / n).is_symlink()]
+        out += [Path(d) / n for n in names if not (Path(d) / n).is_symlink() and (Path(d) / n).is_file()]
+    return out
+
+
+def download(run_root: Path, run_id: str, prefix: str, dest: Path, strip_prefix: bool = False,
+             overwrite: bool = False) -> list[Path]:
+    """Copy a run's files under `prefix` to `dest`, like the seeds' run.download_files(prefix,
+    output_directory); returns the files written."""
+    import shutil
+
+    prefix = prefix.strip("/")
+    files = sorted(p for p in run_files(run_root)
+                   if not prefix or (rel := p.relative_to(run_root).as_posix()) == prefix or rel.startswith(prefix + "/"))
+    if not files:
+        tops = sorted(p.name for p in run_root.iterdir())
+        raise NotFoundError(f"run {run_id}: no files under prefix {prefix!r} (top level: {', '.join(tops)})")
+    strip = prefix if strip_prefix else ""
+    base = run_root / strip
+    targets = [(f, dest / (f.relative_to(base) if f != base else f.name)) for f in files]
+    clash = [str(t) for _, t in targets if t.exists()]
+    if clash and not overwrite:
+        raise UsageError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; pass --overwrite or another --to")
+    for src, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    return [t for _, t in targets]
+
+
+def cmd_download(ctx, args) -> int:
+    from ..records.runs import get_run
+
+    run = get_run(ctx.ws, args.run_id)
+    written = download(run.path, run.id, args.prefix, Path(args.to), args.strip_prefix, args.overwrite)
+    print(f"downloaded {len(written)} file(s) of run {run.id} to {args.to}")
+    return 0
+
+
+def cmd_compare(ctx, args) -> Output:
+    from ..api.sweeps import compare
+    from ..plots import plot_comparison
+    from ..records.runs import read_history
+
+    if len(args.run_ids) < 2:
+        raise UsageError(f"runs compare: expected at least 2 run ids, got {len(args.run_ids)}")
+    d = compare(ctx.ws, args.run_ids)
+    plot = Path(args.plot or f"compare-{'-'.join(r['id'][-6:] for r in d['runs'])}.png")
+    plot_comparison({r["id"]: read_history(Path(r["path"])) for r in d["runs"]}, plot,
+                    title="runs " + ", ".join(r["id"] for r in d["runs"]))
+    d["plot"] = str(plot)
+
+    def show() -> None:
+        ids = [r["id"] for r in d["runs"]]
+        rows = [["differing overrides"] + [" ".join(r["differing_overrides"]) or "(none)" for r in d["runs"]],
+                ["status"] + [r["status"] for r in d["runs"]]]
+        rows += [[m] + [num(r["metrics"][m]) for r in d["runs"]] for m in d["runs"][0]["metrics"]]
+        rows += [[k] + [str(v) for v in vals] for k, vals in d["differing_config"].items()]
+        table(["", *ids], rows, title="runs compared (config rows: only keys that differ)")
+        print(f"curves: {plot}")
+
+    return Output(d, show)
+
+
+def add_parser(sub) -> None:
+    runs = sub.add_parser("runs", help="list, show and read logs of runs").add_subparsers(dest="cmd", required=True)
+    r = runs.add_parser("list", help="all runs, oldest first")
+    r.add_argument("--experiment")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_list)
+    r = runs.add_parser("show", help="one run's status, metrics and dataset")
+    r.add_argument("run_id", help="run id (a unique prefix is enough)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_show)
+    r = runs.add_parser("logs", help="print a run's captured output")
+    r.add_argument("run_id")
+    r.add_argument("--stream", default="stdout", help="stdout | stderr | console | <rank> (default stdout)")
+    r.set_defaults(func=cmd_logs)
+    r = runs.add_parser("download", help="copy a run's files (like run.download_files)")
+    r.add_argument("run_id")
+    r.add_argument("--prefix", default="outputs", help="only files under this path in the run (default outputs)")
+    r.add_argument("--to", default=".", help="target directory (default .)")
+    r.add_argument("--strip-prefix", action="store_true",
+                   help="drop the prefix from target paths (the seeds' append_prefix=False)")
+    r.add_argument("--overwrite", action="store_true")
+    r.set_defaults(func=cmd_download)
+    r = runs.add_parser("compare", help="config differences, final metrics and a curves plot of runs")
+    r.add_argument("run_ids", nargs="+")
+    r.add_argument("--plot", help="where to write the curves PNG (default ./compare-<ids>.png)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_compare)

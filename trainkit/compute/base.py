@@ -1,0 +1,261 @@
+"""A compute backend and the handle on a job it runs.
+
+`Backend` (one subclass per target, registered in `compute/__init__.py`) owns its typed config,
+its compose-time checks, preflight, the environment build and submission. `Job` (as submitit's)
+answers for any run whatever the target: state, wait, cancel, logs, queue_info. The run's
+status.json, which trainkit's own processes write, is the truth; the backend adds only what it
+alone knows (a Slurm job that left the queue unreported, an owner process that died) and how to
+stop its job."""
+from __future__ import annotations
+
+import codecs
+import os
+import signal
+import sys
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Iterator
+
+from ..config.typed import MISSING, from_dict
+from ..fsutil import read_json
+from ..records.runs import FINISHED, pid_alive, write_status
+from ..records.workspace import RunPaths
+
+EXIT_CODES = {"completed": 0, "pruned": 0, "failed": 1, "cancelled": 130}
+# Every worker a cluster driver / supervisor starts: it, not the chief, writes the job's final state
+# (worker.recipe.record_error), and output is unbuffered so it streams.
+CLUSTER_WORKER_ENV = {"TRAINKIT_LAUNCHER_OWNS_STATE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@dataclass
+class ComputeConfig:
+    name: str = MISSING                                   # a registered backend: local | slurm | ssh | ray
+    wait: bool = True                                     # block and stream the job's output until it ends; false = submit, print its id and return
+    pin_cores: bool = False                               # each worker process runs on its own share of the cores it may use on its host (local rank r of n: the r-th block)
+
+
+@dataclass(frozen=True)
+class JobState:
+    """queued | running | completed | failed | cancelled | pruned, and why (for ended jobs)."""
+
+    name: str
+    reason: str | None = None
+    code: int | None = None      # a failed job's own exit code, when its owner recorded one (a data error: 3)
+
+    @property
+    def done(self) -> bool:
+        return self.name in FINISHED
+
+    @property
+    def exit_code(self) -> int:
+        """What `python -m trainkit` and `trainkit jobs logs -f` exit with for this state."""
+        return self.code if self.name == "failed" and self.code else EXIT_CODES.get(self.name, 1)
+
+    def __str__(self) -> str:
+        return self.name + (f": {self.reason}" if self.reason and self.done else "")
+
+
+class Job:
+    """One run's job. Its id is the run id; `backend_id` is the target's own (a Slurm job id)."""
+
+    def __init__(self, kind: type["Backend"], paths: RunPaths):
+        self.kind, self.paths = kind, paths
+
+    @property
+    def id(self) -> str:
+        return self.paths.root.name
+
+    @property
+    def backend(self) -> "Backend":
+        """The backend with the run's own compute config (read from its job spec when needed)."""
+        return self.kind(read_json(self.paths.spec)["config"]["compute"])
+
+    def status(self) -> dict:
+        """status.json, with what only the backend knows folded in."""
+        return self.kind.reconcile(self.paths, read_json(self.paths.status, {}) or {})
+
+    def state(self) -> JobState:
+        st = self.status()
+        name = st.get("state", "queued")
+        if name in ("queued", "running") and not self.kind.owner_alive(st):
+            return JobState("failed", f"interrupted: the process that owned the job (pid {st.get('pid')} on "
+                                      f"{st.get('host')}) is gone; rerun the same command to resume")
+        return JobState(name, st.get("exit_reason"), st.get("exit_code"))
+
+    def wait(self, timeout: float | None = None, poll_s: float = 0.5) -> JobState:
+        """Block until the job ended; TimeoutError after `timeout` seconds (the job keeps running)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not (state := self.state()).done:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"job {self.id} is still {state.name} after {timeout:g} s; it keeps running "
+                                   f"(trainkit jobs cancel {self.id} stops it)")
+            time.sleep(poll_s)
+        return state
+
+    def cancel(self) -> JobState:
+        """Stop the job and every process of it; a job that already ended is left as it is."""
+        if not self.state().done:
+            self.backend.cancel(self)
+        return self.state()
+
+    def log_path(self, rank: int | None = None) -> Path:
+        """Everything the job printed, all ranks prefixed (rank None), or one rank's own output."""
+        if rank is None:
+            return self.paths.console
+        return self.paths.logs / "stdout.log" if rank == 0 else self.paths.rank_log(rank)
+
+    def logs(self, rank: int | None = None, follow: bool = False, poll_s: float = 0.5,
+             offset: int = 0) -> Iterator[str]:
+        """The log's text (from byte `offset`) in pieces as it grows; with follow, until the job
+        ended (a log that does not exist yet, of a job still queued, is waited for)."""
+        path = self.log_path(rank)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            done = follow and self.state().done   # read after deciding: nothing written before the end is missed
+            if path.exists():
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                text = decoder.decode(chunk)
+                if text:
+                    yield text
+            if not follow or done:
+                return
+            time.sleep(poll_s)
+
+    def follow(self, out=None, offset: int = 0) -> JobState:
+        """Print the console log (from byte `offset`) as it grows until the job ends; returns the
+        final state."""
+        out = out or sys.stdout
+        for text in self.logs(follow=True, offset=offset):
+            out.write(text)
+            out.flush()
+        return self.state()
+
+    def queue_info(self) -> dict | None:
+        """What the target says about the job while it waits or runs (Slurm: its queue state)."""
+        return self.kind.queue_info(self.status())
+
+    def describe(self) -> dict:
+        """The job as `trainkit jobs status --json` shows it."""
+        st = self.status()
+        job, state = st.get("job") or {}, self.state()
+        out = {"id": self.id, "backend": self.kind.name, "state": state.name, "reason": state.reason,
+               "backend_id": job.get("id"), "hosts": job.get("nodes") or job.get("hosts"),
+               "submitted": job.get("submitted"), "started": st.get("started"), "ended": st.get("ended"),
+               "epoch": st.get("epoch"), "restarts": job.get("restarts", 0), "exit_reason": st.get("exit_reason"),
+               "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
+               "registered_model": st.get("registered_model"), "path": str(self.paths.root)}
+        if not state.done:
+            out["queue"] = self.queue_info()
+        return out
+
+
+class Backend(ABC):
+    """A compute target: how its jobs are checked, started, watched and stopped."""
+
+    name: ClassVar[str] = ""
+    schema: ClassVar[type] = ComputeConfig
+    runs_here: ClassVar[bool] = False    # workers run on this machine: a local path in the config is theirs
+
+    def __init__(self, cfg):
+        self.cfg = from_dict(self.schema, cfg) if isinstance(cfg, dict) else cfg
+
+    # ------------------------------------------------------------------ compose time (no I/O)
+    def capacity(self, procs: int) -> tuple[str, int]:
+        """(the key that sets it, how many worker processes) this target offers a job of `procs`."""
+        return "compute", procs
+
+    def check(self, procs: int) -> list[str]:
+        """Problems with this target's own keys, as 'key: expected X, got Y' (default: none)."""
+        return []
+
+    # ------------------------------------------------------------------ submit time
+    def preflight(self, job_cfg: dict) -> None:
+        """Refuse a job this target cannot run, before anything is created (default: accept)."""
+
+    def build_environment(self, job_cfg: dict, echo=print) -> dict:
+        """Build (or reuse) a requested environment where the workers find it: here, in the
+        workspace (local runs; Slurm nodes share the filesystem). {} when none is requested."""
+        from ..launch.envs import build_here, wanted
+        from ..records.workspace import WorkspacePaths
+
+        if not wanted(job_cfg["environment"]):
+            return {}
+        return build_here(WorkspacePaths.at(job_cfg["workspace"]["root"]).root / "environments",
+                          job_cfg["environment"], echo=echo)
+
+    @abstractmethod
+    def launch(self, spec) -> Job:
+        """Start (or submit) one run's job; with compute.wait, return once it ended."""
+
+    def launch_many(self, specs: list, sweep_dir: Path, echo=print) -> list[Job]:
+        """A sweep's runs (trainkit's Hydra launcher calls this when every job of a sweep targets a
+        backend that overrides it; Slurm submits one job array)."""
+        return [self.launch(spec) for spec in specs]
+
+    # ------------------------------------------------------------------ a job's life
+    @classmethod
+    def attach(cls, paths: RunPaths) -> Job:
+        return Job(cls, paths)
+
+    @classmethod
+    def reconcile(cls, paths: RunPaths, status: dict) -> dict:
+        """status.json corrected by what the target knows (default: as written)."""
+        return status
+
+    @classmethod
+    def owner_alive(cls, status: dict) -> bool:
+        """Whether the process that owns an unfinished job (a supervisor, the submitter) still lives."""
+        return pid_alive(status.get("pid"), status.get("host"), status.get("pid_id"))
+
+    @classmethod
+    def queue_info(cls, status: dict) -> dict | None:
+        return None
+
+    def cancel(self, job: Job, timeout_s: float = 60.0) -> None:
+        """Stop the owner process (SIGTERM: it stops its workers and records `cancelled`), then
+        what only the backend can reach (`stop_remains`)."""
+        st = job.status()
+        write_status(job.paths, st.get("state", "queued"), cancel_requested=time.time())
+        stop_owner(st, timeout_s)
+        self.stop_remains(job)
+        mark_cancelled(job.paths, "cancelled by `trainkit jobs cancel`")
+
+    def stop_remains(self, job: Job) -> None:
+        """After the owner stopped: processes it may have left elsewhere (default: none)."""
+
+
+def stop_owner(status: dict, timeout_s: float) -> None:
+    """SIGTERM the process that owns a job, if it is that very process and on this host; wait for it."""
+    import socket
+
+    pid, pid_id = status.get("pid"), status.get("pid_id")
+    if not (pid and pid_id and status.get("host") == socket.gethostname() and pid_alive(pid, None, pid_id)):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and pid_alive(pid, None, pid_id):
+        time.sleep(0.2)
+
+
+def record_job(paths: RunPaths, backend: str, **fields) -> dict:
+    """Mark the run as a job of `backend` (queued until its owner starts it)."""
+    job = {"backend": backend, "submitted": time.time(), **fields}   # a resumed run: a new job
+    return write_status(paths, "queued", job=job, cancel_requested=None, requeues=0, exit_reason=None, exit_code=None)
+
+
+def announce(run_id: str, what: str, echo=print) -> None:
+    echo(f"submitted job {run_id} ({what})")
+    echo(f"  trainkit jobs status {run_id}")
+    echo(f"  trainkit jobs logs {run_id} -f")
+    echo(f"  trainkit jobs cancel {run_id}")
+
+
+def mark_cancelled(paths: RunPaths, reason: str) -> None:
+    status = read_json(paths.status, {}) or {}
+    if status.get("state") not in FINISHED:
+        write_status(paths, "cancelled", exit_reason=reason)

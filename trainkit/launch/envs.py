@@ -1,0 +1,180 @@
+"""Environments that are built, not just checked (Azure ML built an image from the environment spec
+once, cached it by hash and reused it on every node).
+
+An environment config with requirements (`environment.pip`, `requirements_file`) is built with uv
+into `<workspace>/environments/<hash of the spec>/`: a virtual environment layered on the base
+interpreter (the one with trainkit, TensorFlow and Horovod: a `.pth` adds the base's site-packages,
+the env's own packages come first), the requirements installed into it, the resolved versions
+frozen into `lock.txt`. Built once, under a lock, into a temporary directory renamed into place;
+the same spec later is reused (nothing built), a changed spec builds a new environment and leaves
+the old one. One shell recipe (BUILD) does it here, on the submit host for Slurm (a shared
+filesystem), and on each ssh host (once per shared filesystem), with the uv binary shipped there.
+
+Container images (`environment.image`) belong here later: `worker_command` is where an image would
+prefix the worker's command (`apptainer exec IMAGE python ...`); they are not built yet."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import ConfigError, TrainkitError
+
+BUILD = r"""
+set -eu
+root=$1; hash=$2; base=$3; uv=$4; spec=$5; shift 5
+mkdir -p "$root" && cd "$root"
+exec 9>"$hash.lock"
+flock 9
+if [ -f "$hash/ready.json" ]; then touch "$hash/ready.json"; echo "environment $hash: reused"; exit 0; fi
+rm -rf "$hash.tmp"
+start=$(date +%s.%N)
+"$uv" venv --quiet --python "$base" "$hash.tmp" >&2
+base_site=$("$base" -c 'import site; print(site.getsitepackages()[0])')
+env_site=$("$hash.tmp/bin/python" -c 'import site; print(site.getsitepackages()[0])')
+echo "import site; site.addsitedir('$base_site')" > "$env_site/_trainkit_base.pth"
+if [ "$#" -gt 0 ]; then "$uv" pip install --quiet --python "$hash.tmp/bin/python" "$@" >&2; fi
+"$uv" pip freeze --python "$hash.tmp/bin/python" > "$hash.tmp/lock.txt"
+printf '%s\n' "$spec" > "$hash.tmp/spec.json"
+printf '{"started": %s, "built": %s, "base": "%s"}\n' "$start" "$(date +%s.%N)" "$base" > "$hash.tmp/ready.json"
+mv "$hash.tmp" "$hash"
+echo "environment $hash: built"
+"""
+
+
+def wanted(env_cfg: dict) -> bool:
+    """Whether this environment config asks for a built environment."""
+    return bool(env_cfg.get("pip") or env_cfg.get("requirements_file"))
+
+
+def spec_of(env_cfg: dict) -> dict:
+    """What the environment is made of (a requirements file by its lines): the hash covers this."""
+    lines = list(env_cfg.get("pip") or [])
+    if env_cfg.get("requirements_file"):
+        path = Path(env_cfg["requirements_file"]).expanduser()
+        lines += [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return {"python": env_cfg.get("python"), "requirements": lines, "index_url": env_cfg.get("index_url"),
+            "extra_index_urls": list(env_cfg.get("extra_index_urls") or []),
+            "find_links": list(env_cfg.get("find_links") or []), "no_index": bool(env_cfg.get("no_index")),
+            "base": env_cfg.get("base") or "trainkit"}
+
+
+def spec_hash(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def install_args(spec: dict) -> list[str]:
+    """uv pip install's arguments: index options, then the requirement lines."""
+    args = ["--no-index"] if spec.get("no_index") else []
+    if spec["index_url"]:
+        args += ["--index-url", spec["index_url"]]
+    for url in spec["extra_index_urls"]:
+        args += ["--extra-index-url", url]
+    for link in spec["find_links"]:
+        args += ["--find-links", link]
+    return args + spec["requirements"]
+
+
+def uv_binary() -> str:
+    found = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
+    if not Path(found).exists():
+        raise TrainkitError("environment: uv is not installed (pip install uv); trainkit builds environments with it")
+    return found
+
+
+def build_command(root: str, spec: dict, base: str, uv: str, find_links: list[str] | None = None) -> list[str]:
+    """The build as a command; `find_links`: where the spec's wheel directories are on that machine
+    (the environment keeps the spec's own hash)."""
+    args = install_args(spec if find_links is None else {**spec, "find_links": find_links})
+    return ["bash", "-c", BUILD, "build", root, spec_hash(spec), base, uv, json.dumps(spec, sort_keys=True), *args]
+
+
+def explain_failure(spec: dict, output: str, where: str) -> TrainkitError:
+    """A failed build as a config error naming the requirement(s) uv complained about."""
+    named = [r for r in spec["requirements"] if r.split("=")[0].split("<")[0].split(">")[0].split("[")[0].strip() in output]
+    what = f"requirement(s) {', '.join(repr(r) for r in named)}" if named else "the environment"
+    lines = [ln.strip(" ×╰─▶│") for ln in output.splitlines() if ln.strip()][-4:]
+    return ConfigError([f"environment.pip: building {what} failed{where}: {' / '.join(lines)}"])
+
+
+def build_here(root: Path, env_cfg: dict, base: str | None = None, echo=print) -> dict:
+    """Build (or reuse) the environment under root on this machine; returns its record."""
+    spec = spec_of(env_cfg)
+    base = base or sys.executable
+    t0 = time.time()
+    res = subprocess.run(build_command(str(root), spec, base, uv_binary()), capture_output=True, text=True)
+    if res.returncode != 0:
+        raise explain_failure(spec, res.stderr + res.stdout, "")
+    seconds = time.time() - t0
+    echo(res.stdout.strip().splitlines()[-1] + f" ({seconds:.1f} s)")
+    return {**record(root / spec_hash(spec), spec), "reused": "reused" in res.stdout, "this_run_s": round(seconds, 2)}
+
+
+def record(env_dir: Path, spec: dict) -> dict:
+    """What a run records of its built environment (environment.json)."""
+    ready = json.loads((env_dir / "ready.json").read_text())
+    return {"hash": spec_hash(spec), "spec": spec, "path": str(env_dir), "python": str(env_dir / "bin" / "python"),
+            "lock": (env_dir / "lock.txt").read_text().splitlines(), "built": ready["built"],
+            "build_time_s": round(ready["built"] - ready["started"], 2)}
+
+
+def worker_command(python: str) -> list[str]:
+    """How a worker process starts. A future `environment.image` prefixes this (not built yet)."""
+    return [python]
+
+
+def listing(root: Path) -> list[dict]:
+    """Built environments under root, newest use last."""
+    out = []
+    for d in sorted(root.glob("*/ready.json")) if root.is_dir() else []:
+        env = d.parent
+        ready = json.loads(d.read_text())
+        lock = (env / "lock.txt").read_text().splitlines() if (env / "lock.txt").exists() else []
+        out.append({"hash": env.name, "path": str(env), "built": ready["built"], "last_used": d.stat().st_mtime,
+                    "build_time_s": round(ready["built"] - ready["started"], 2), "base": ready["base"],
+                    "packages": len(lock)})
+    return sorted(out, key=lambda e: e["last_used"])
+
+
+def prune(root: Path, older_than_days: float, dry_run: bool = False) -> list[str]:
+    """Remove environments not used for that long (under their lock: never one being built or used)."""
+    import fcntl
+
+    removed = []
+    for env in listing(root):
+        if time.time() - env["last_used"] < older_than_days * 86400:
+            continue
+        with open(root / f"{env['hash']}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not dry_run:
+                shutil.rmtree(env["path"], ignore_errors=True)
+        removed.append(env["hash"])
+    return removed
+
+
+def remote_build(host, workdir: str, env_cfg: dict, base: str) -> str:
+    """Build (or reuse) the environment on an ssh host, with the uv binary shipped to
+    <workdir>/bin/uv; returns the environment's interpreter there."""
+    spec = spec_of(env_cfg)
+    uv = f"{workdir}/bin/uv"
+    host.run(f"mkdir -p {shlex.quote(workdir + '/bin')} {shlex.quote(workdir + '/find-links')}")
+    host.rsync(uv_binary(), uv, delete=False)
+    shipped = []
+    for i, link in enumerate(spec["find_links"]):   # local wheel directories go with the build
+        local = Path(link).expanduser()
+        if "://" not in link and local.is_dir():
+            host.rsync(f"{local}/", f"{workdir}/find-links/{i}/", delete=False)
+            link = f"{workdir}/find-links/{i}"
+        shipped.append(link)
+    root = f"{workdir}/environments"
+    script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv, shipped))
+    res = host.run(script, timeout=3600)
+    if res.returncode != 0:
+        raise explain_failure(spec, res.stderr + res.stdout, f" on host {host.label}")
+    print(f"host {host.label}: {res.stdout.strip().splitlines()[-1]}", flush=True)
+    return f"{root}/{spec_hash(spec)}/bin/python"

@@ -1,0 +1,122 @@
+"""The source snapshot of a run: a copy of the project's files in `<run>/source/files/`, plus the git
+commit and uncommitted diff when the project is a git repository.
+
+One selection decides what the snapshot holds and what `compute=ssh` ships: in a git repository
+the files git knows (tracked, and untracked ones not in .gitignore), otherwise every file; then
+minus trainkit's defaults and the patterns in `.trainkitignore` (fnmatch, one a line, `#`
+comments). Symbolic links are never followed or copied. More than `run.snapshot_max_mb` is
+refused (as Azure ML refuses snapshots over 300 MB): put data in a dataset, not the project."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..fsutil import atomic_write_json
+
+DEFAULT_IGNORE = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
+                  "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache",
+                  # secrets by name: never snapshotted, never shipped to a host, even when no ignore file lists them
+                  ".env", ".env.*", "*.pem", "*.key", ".netrc", ".pgpass", "id_rsa*", "id_ed25519*", "id_ecdsa*",
+                  ".ssh", ".aws", ".gnupg", "credentials.json", ".trainkit"]
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True,
+                          check=True, timeout=30).stdout
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        return _git(root, "rev-parse", "HEAD").strip() or None
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+
+
+def read_ignore(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+
+
+def ignored(rel: str, patterns: list[str]) -> bool:
+    parts = rel.split("/")
+    return any(fnmatch.fnmatch(rel, p) or any(fnmatch.fnmatch(part, p) for part in parts)
+               for p in (q.rstrip("/") for q in patterns))
+
+
+def _walk(root: Path, patterns: list[str]) -> list[str]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):   # os.walk does not follow directory links
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        rel = (lambda n: n) if rel_dir == "." else (lambda n: f"{rel_dir}/{n}")
+        dirnames[:] = sorted(d for d in dirnames if not ignored(rel(d), patterns))
+        out += [rel(n) for n in filenames if not ignored(rel(n), patterns)]
+    return out
+
+
+WORKSPACE_DIRS = ["datasets", "experiments", "models", "environments", "sweeps", "serving-cache"]
+
+
+def workspace_ignore(root: Path, workspace: Path | str | None) -> list[str]:
+    """Patterns that keep a workspace inside the project (or the project used as the workspace)
+    out of its snapshot: its data blobs and runs are not source code."""
+    if workspace is None:
+        return []
+    root, ws = Path(root).resolve(), Path(workspace).expanduser().resolve()
+    if ws == root:
+        return [f"{d}/*" for d in WORKSPACE_DIRS]
+    return [ws.relative_to(root).as_posix() + "/*"] if root in ws.parents else []
+
+
+def project_files(root: Path, workspace: Path | str | None = None) -> list[str]:
+    """The project's files as sorted relative POSIX paths: regular files only, ignores applied
+    (and the `workspace`'s own directories when it lies inside the project)."""
+    root = Path(root)
+    patterns = DEFAULT_IGNORE + read_ignore(root / ".trainkitignore") + workspace_ignore(root, workspace)
+    try:
+        listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
+        candidates = [f for f in listed if f and not ignored(f, patterns)]
+    except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired):
+        candidates = _walk(root, patterns)
+    return sorted(f for f in candidates if (root / f).is_file() and not (root / f).is_symlink()
+                  and not any(p.is_symlink() for p in (root / f).parents if root in p.parents))
+
+
+def check_size(root: Path, files: list[str], max_mb: float) -> int:
+    """Total bytes of `files`; refuses more than max_mb, naming the biggest files."""
+    sizes = {f: (root / f).stat().st_size for f in files}
+    total = sum(sizes.values())
+    if total > max_mb * 1e6:
+        biggest = ", ".join(f"{f} ({s / 1e6:.1f} MB)" for f, s in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
+        raise ConfigError([f"run.snapshot_max_mb: the project {root} holds {total / 1e6:.1f} MB in {len(files)} files, "
+                           f"more than the {max_mb:g} MB allowed; biggest: {biggest}. Add them to "
+                           f"{root / '.trainkitignore'} (data belongs in a dataset) or raise run.snapshot_max_mb"])
+    return total
+
+
+def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, workspace: Path | str | None = None) -> dict:
+    """Copy the project's files to dest/files/, write dest/source.json (+ diff.patch in git)."""
+    root = Path(project_root)
+    files = project_files(root, workspace)
+    total = check_size(root, files, max_mb)
+    for rel in files:
+        target = dest / "files" / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(root / rel, target, follow_symlinks=False)
+    dest.mkdir(parents=True, exist_ok=True)
+    info = {"project_root": str(root), "files": len(files), "bytes": total,
+            "ignore": read_ignore(root / ".trainkitignore")}
+    commit = git_commit(root)
+    if commit:
+        diff = _git(root, "diff", "HEAD", "--binary")
+        (dest / "diff.patch").write_text(diff)
+        untracked = _git(root, "ls-files", "--others", "--exclude-standard").splitlines()
+        info.update(kind="git", commit=commit, dirty=bool(diff.strip() or untracked), untracked=untracked)
+    else:
+        info["kind"] = "copy"
+    atomic_write_json(dest / "source.json", info)
+    return info

@@ -1,0 +1,194 @@
+"""The one library function behind `python -m trainkit`: config dict -> dataset -> run -> launch.
+
+`prepare` creates the run (the dataset fetched and verified, the record written, nothing started);
+`submit` prepares and hands the run to its compute backend; a sweep whose backend launches many
+runs at once (a Slurm job array) prepares every run first, then calls `Backend.launch_many`."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..compute import get_backend, job_for
+from ..data.datasets import DatasetStore
+from ..fsutil import atomic_write_text
+from ..records.runs import RunInfo, get_run, list_runs, new_run_id, write_status
+from ..records.spec import JobSpec, config_hash
+from ..records.workspace import RunPaths, WorkspacePaths
+from ..topology import process_count
+from .project import project_root
+
+
+class _DownloadProgress:
+    def __init__(self):
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __call__(self, url: str, done: int, total: int | None) -> None:
+        if self.bar is None:
+            from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+            self.bar = Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                                transient=not sys.stderr.isatty())
+            self.bar.start()
+        if url not in self.tasks:
+            self.tasks[url] = self.bar.add_task(url.rsplit("/", 1)[-1], total=total)
+        self.bar.update(self.tasks[url], completed=done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def prepare_dataset(ws: WorkspacePaths, dataset_cfg: dict) -> dict:
+    from ..config.schema import DatasetConfig, from_dict
+
+    progress = _DownloadProgress()
+    try:
+        return DatasetStore(ws).prepare(from_dict(DatasetConfig, dataset_cfg), progress).to_json()
+    finally:
+        progress.close()
+
+
+def find_resumable(ws: WorkspacePaths, experiment: str, chash: str) -> RunInfo | None:
+    """The newest run of the same experiment and resolved config that ended without completing:
+    failed, cancelled (Ctrl-C, `jobs cancel`) or interrupted (its owner died)."""
+    for run in reversed(list_runs(ws, experiment)):
+        if run.status.get("config_hash") == chash and \
+                job_for(run.path, run.status).state().name in ("failed", "cancelled"):
+            return run
+    return None
+
+
+def choose_run(ws: WorkspacePaths, cfg: dict, chash: str) -> tuple[str, bool]:
+    """(run id, resuming?) per run.resume: auto resumes an interrupted identical run."""
+    resume = cfg["run"]["resume"]
+    if resume not in ("auto", "never"):
+        return get_run(ws, resume).id, True
+    if resume == "auto":
+        previous = find_resumable(ws, cfg["run"]["experiment"], chash)
+        if previous is not None:
+            return previous.id, True
+    return new_run_id(), False
+
+
+def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | None = None) -> JobSpec:
+    """Prepare the dataset (before any run directory exists), then create or reopen the run."""
+    ws = WorkspacePaths.at(cfg["workspace"]["root"])
+    root = project_root()
+    files = None
+    if cfg["run"]["snapshot_source"]:   # a too-big project is refused before anything is fetched
+        from .snapshot import check_size, project_files
+
+        files = project_files(root, ws.root)
+        check_size(root, files, cfg["run"]["snapshot_max_mb"])
+    dataset = prepare_dataset(ws, cfg["dataset"])
+    chash = config_hash(cfg)
+    run_id, resuming = choose_run(ws, cfg, chash)
+    experiment = cfg["run"]["experiment"]
+    paths = RunPaths(ws.run_dir(experiment, run_id))
+    spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
+                   config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
+                   project_root=str(root), world_size=process_count(cfg["distribution"]),
+                   created=time.time(), built_env=built_env or {})
+    tmp = paths.root.with_name(f".{run_id}.creating")
+    target = paths.root if resuming else tmp
+    try:
+        _write_record(target, cfg, overrides, spec, root, resuming)
+    except BaseException:
+        if not resuming:
+            shutil.rmtree(tmp, ignore_errors=True)  # no half-written run is ever visible
+        raise
+    if resuming:
+        write_status(paths, "queued", pid=os.getpid(), host=socket.gethostname(),
+                     resumed=time.time(), exit_reason=None)
+        echo(f"resuming run {run_id} (same experiment and config; run.resume=never starts afresh)")
+    else:
+        os.replace(tmp, paths.root)  # the run appears whole or not at all
+    return spec
+
+
+def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, root: Path,
+                  resuming: bool) -> None:
+    import yaml
+
+    target.mkdir(parents=True, exist_ok=True)
+    for sub in ("logs", "outputs"):
+        (target / sub).mkdir(exist_ok=True)
+    atomic_write_text(target / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(target / "overrides.yaml", yaml.safe_dump(list(overrides)))
+    spec.write(target / "job_spec.json")
+    if resuming:
+        return
+    if cfg["run"]["snapshot_source"]:
+        from .snapshot import snapshot_source
+
+        snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"], spec.workspace)
+    if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
+        from ..worker.script import snapshot_code
+
+        src = cfg["entry"]["source_dir"]
+        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace)
+    write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
+                 config_hash=spec.config_hash,
+                 dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
+                 tags=cfg["run"].get("tags", {}), pid=os.getpid(), host=socket.gethostname(),
+                 sweep=cfg["run"].get("sweep"), sweep_job=cfg["run"].get("sweep_job"),
+                 overrides=list(overrides),
+                 created=spec.created)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a launched run ended as (a sweep's job result)."""
+
+    exit_code: int
+    run_id: str
+    state: str
+    metrics: dict
+
+
+def prepare(cfg: dict, overrides: list[str], echo=print, preflight: bool = True):
+    """Check the target, build the environment and create the run: nothing is started yet.
+    Returns (backend, spec). `preflight=False`: a sweep's first run checked the same target."""
+    backend = get_backend(cfg["compute"])
+    if preflight:
+        backend.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
+    built = backend.build_environment(cfg, echo)   # a bad requirement: fails here too, nothing created
+    spec = create_run(cfg, overrides, echo, built)
+    echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
+    return backend, spec
+
+
+def submit(cfg: dict, overrides: list[str], echo=print) -> Outcome:
+    """Create the run and launch it on the configured compute target (blocking with compute.wait)."""
+    backend, spec = prepare(cfg, overrides, echo)
+    job = backend.launch(spec)
+    if not backend.cfg.wait:   # detached: the backend printed the job id and the commands
+        return Outcome(0, spec.run_id, job.state().name, {})
+    return report(job, echo)
+
+
+def report(job, echo=print) -> Outcome:
+    """What the user sees at the end of a run they waited for; the run's outcome."""
+    state, st = job.state(), job.status()
+    final = st.get("final_metrics") or {}
+    if state.name == "pruned":
+        echo(f"run {job.id} pruned: {state.reason}")
+    elif state.name == "completed":
+        shown = [k for k in final if k.startswith("test_") and k != "test_count"][:3] or \
+            [k for k, v in final.items() if isinstance(v, float) and k not in ("train_time_s", "peak_rss_mb")][:3]
+        echo(f"run {job.id} completed: " + " ".join(f"{k}={final[k]:.4f}" for k in shown) + f" -> {job.paths.root}")
+        echo(f"  trainkit runs show {job.id}")
+        if st.get("registered_model"):
+            echo(f"  trainkit models show {st['registered_model']}")
+    else:
+        echo(f"run {job.id} {state.name}: {state.reason}")
+        if st.get("registered_model"):
+            echo(f"  the model is registered: trainkit models show {st['registered_model']}")
+        echo(f"  logs: trainkit runs logs {job.id}; rerun the same command to resume")
+    return Outcome(state.exit_code, job.id, state.name, final)

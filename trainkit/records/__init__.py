@@ -1,0 +1,2 @@
+"""Run records as files: the workspace layout, each run's status and paths, the job spec, sweeps.
+Pure file work: no Hydra, no TensorFlow, no compute backend."""

@@ -1,0 +1,116 @@
+"""Run records: ids, status.json, listing and finding the run to resume."""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import NotFoundError
+from ..fsutil import atomic_write_json, read_json
+from .workspace import RunPaths, WorkspacePaths
+
+STATES = ("queued", "running", "completed", "failed", "cancelled", "pruned")
+FINISHED = ("completed", "failed", "cancelled", "pruned")
+
+
+def new_run_id(now: float | None = None) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + secrets.token_hex(3)
+
+
+def process_identity(pid: int) -> str | None:
+    """`<boot id>:<start time>` of a live process on this host, which tells it from a later process
+    that got the same pid (None when there is no such process)."""
+    try:
+        start = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() + ":" + start
+    except (OSError, IndexError):
+        return None
+
+
+def write_status(paths: RunPaths, state: str, **fields) -> dict:
+    """Merge `fields` into status.json atomically and set the state. A recorded `pid` (of this
+    host) gets its `pid_id`, so a later check never mistakes a reused pid for it."""
+    assert state in STATES, state
+    if fields.get("pid") and "pid_id" not in fields:
+        fields["pid_id"] = process_identity(fields["pid"])
+    status = read_json(paths.status, {}) or {}
+    status.update(fields, state=state, updated=time.time())
+    if state == "running":
+        status.setdefault("started", time.time())
+    if state in FINISHED:
+        status["ended"] = time.time()
+    atomic_write_json(paths.status, status)
+    return status
+
+
+def pid_alive(pid: int | None, host: str | None, pid_id: str | None = None) -> bool:
+    """Whether the process that owns a run still exists (another host's process is assumed alive);
+    with `pid_id`, only if it is that very process (not a later one that reused the pid)."""
+    if host is not None and host != socket.gethostname():
+        return True
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return pid_id is None or process_identity(pid) == pid_id
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One run's record as found on disk, with its raw status.json (the Job handle,
+    `trainkit.compute.job_for`, tells its state)."""
+
+    id: str
+    experiment: str
+    path: Path
+    status: dict
+
+
+def list_runs(ws: WorkspacePaths, experiment: str | None = None) -> list[RunInfo]:
+    out = []
+    if not ws.experiments.is_dir():
+        return out
+    for exp_dir in sorted(ws.experiments.iterdir()):
+        if experiment and exp_dir.name != experiment:
+            continue
+        runs_dir = exp_dir / "runs"
+        if not runs_dir.is_dir():
+            continue
+        for run_dir in runs_dir.iterdir():
+            status = read_json(RunPaths(run_dir).status)
+            if status is not None:
+                out.append(RunInfo(run_dir.name, exp_dir.name, run_dir, status))
+    return sorted(out, key=lambda r: r.id)
+
+
+def get_run(ws: WorkspacePaths, run_id: str, runs: list[RunInfo] | None = None) -> RunInfo:
+    """The run whose id is (or starts with) `run_id`; pass `runs` to look up many without rescanning."""
+    matches = [r for r in (list_runs(ws) if runs is None else runs) if r.id == run_id or r.id.startswith(run_id)]
+    if len(matches) != 1:
+        what = "no run" if not matches else f"{len(matches)} runs"
+        raise NotFoundError(f"{what} matching {run_id!r} in workspace {ws.root}; "
+                            "see `trainkit runs list`")
+    return matches[0]
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    """metrics.jsonl of a run: one dict per finished epoch (trainkit's loop), or per step a script
+    logged values at (`trainkit.run`; the chief's, merged by step, images left out)."""
+    path = RunPaths(run_dir).metrics
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    if not rows or "epoch" in rows[0]:
+        return rows
+    by_step: dict[int, dict] = {}
+    for row in rows:
+        if "rank" not in row and "image" not in row:
+            by_step.setdefault(row["step"], {"step": row["step"]}).update(
+                {k: v for k, v in row.items() if k not in ("time",)})
+    return [by_step[s] for s in sorted(by_step)]

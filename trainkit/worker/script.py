@@ -1,0 +1,190 @@
+"""entry=script: a worker runs the user's training script, unchanged, for its rank.
+
+The launcher already gave this process its place (TRAINKIT_RANK..., TF_CONFIG, or horovodrun's
+HOROVOD_* and Gloo rendezvous); the script inherits all of it, so `MultiWorkerMirroredStrategy()`
+and `hvd.init()` just work. It runs in `<run>/code` (a snapshot of `entry.source_dir`), where
+`outputs` and `logs` are the run's own; `${dataset.path}` in its arguments becomes `<run>/dataset`,
+a folder of links to the verified, cached files (Azure ML's `as_mount()`). `trainkit.run` in the
+script finds the run through TRAINKIT_RUN_DIR. After a successful run the chief registers the model
+the script saved (`entry.model_path`) and exports it to ONNX, as for trainkit's own loop."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import DataError, TrainkitError
+from ..fsutil import read_json
+from ..hpo import PRUNED_EXIT, Pruned
+from ..run import RUN_DIR_ENV, RUN_ID_ENV, TRIAL_ENV
+from ..records.workspace import RunPaths
+
+DATASET_TOKEN = "<dataset.path>"   # dataset.path's default: replaced on each worker
+
+
+class ScriptFailed(TrainkitError):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
+def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None) -> Path:
+    """<run>/code: the script's source directory as the snapshot selection holds it, plus
+    `outputs` and `logs` links to the run's own (relative, so they survive shipping)."""
+    import shutil
+
+    from ..launch.snapshot import project_files
+
+    code = RunPaths(run_dir).code
+    for rel in project_files(source_dir, workspace):
+        (code / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source_dir / rel, code / rel, follow_symlinks=False)
+    code.mkdir(parents=True, exist_ok=True)
+    for name in ("outputs", "logs"):
+        link = code / name
+        if link.exists() or link.is_symlink():
+            raise TrainkitError(f"entry.source_dir: {source_dir / name} exists; expected no '{name}' there "
+                                f"(./{name} of a script is the run's own)")
+        link.symlink_to(Path("..") / name)
+    return code
+
+
+def dataset_mount(dataset: dict, run_dir: Path) -> Path:
+    """<run>/dataset: a link per verified file (or directory) under its own name, made once per
+    host (atomically: several ranks may race)."""
+    final = RunPaths(run_dir).dataset_mount
+    if final.is_dir():
+        return final
+    tmp = final.with_name(f".{final.name}-{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for units in dataset["files"].values():
+        for unit in units:
+            link = tmp / Path(unit["path"]).name
+            if link.is_symlink():
+                raise DataError(f"dataset.path: two files are named {link.name!r}; expected distinct names")
+            link.symlink_to(unit["path"])
+    try:
+        os.rename(tmp, final)
+    except OSError:   # another rank made it first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def script_env(spec, paths: RunPaths, code: Path) -> dict:
+    env = dict(os.environ)
+    env.update({RUN_DIR_ENV: str(paths.root), RUN_ID_ENV: spec.run_id, "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": os.pathsep.join(filter(None, [str(code), spec.project_root, env.get("PYTHONPATH")]))})
+    trial = spec.config["run"].get("trial") or {}
+    if trial.get("study"):
+        env[TRIAL_ENV] = json.dumps(trial)
+    env.pop("TRAINKIT_LAUNCHER_OWNS_STATE", None)
+    return env
+
+
+def _pump(stream, out, tail: list[str]) -> None:
+    from .tfquiet import NOISE
+
+    for raw in iter(stream.readline, b""):
+        line = raw.decode(errors="replace")
+        out.write(line)
+        out.flush()
+        if not NOISE.match(line):
+            tail.append(line.rstrip("\n")[:300])
+            del tail[:-20]
+
+
+def run_script(spec, paths: RunPaths) -> None:
+    """Run the script to the end (SIGTERM/SIGINT are passed on); raise ScriptFailed on a non-zero exit."""
+    entry = spec.cfg.entry
+    code = paths.code
+    mount = dataset_mount(spec.dataset, paths.root)
+    args = [str(a).replace(DATASET_TOKEN, str(mount)) for a in entry.arguments]
+    cmd = [entry.python or sys.executable, entry.script, *args]
+    print(f"script: {' '.join(cmd[1:])} (in {code})", flush=True)
+    from ..compute.local import _die_with_parent
+
+    proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+    tail: list[str] = []
+    pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout, tail), daemon=True),
+             threading.Thread(target=_pump, args=(proc.stderr, sys.stderr, tail), daemon=True)]
+    for t in pumps:
+        t.start()
+    previous = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for t in pumps:
+            t.join(timeout=5)
+    if rc == PRUNED_EXIT and paths.pruned.exists():
+        raise Pruned(read_json(paths.pruned, {}).get("reason", "pruned"))
+    if rc != 0:
+        how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"code {rc}"
+        lines = " | ".join(tail[-5:])
+        raise ScriptFailed(f"script {entry.script} exited with {how}; last lines: {lines}", rc)
+
+
+def script_metrics(paths: RunPaths) -> dict:
+    """The chief's last value of every metric the script logged (trainkit.run), by name."""
+    final: dict = {}
+    if paths.metrics.exists():
+        for line in paths.metrics.read_text().splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if "rank" not in row and "image" not in row:
+                final.update({k: v for k, v in row.items() if k not in ("step", "time")})
+    return final
+
+
+PARITY_FILE = "outputs/parity_inputs.npy"   # representative inputs a script may save (.npy of x, or .npz of x, y)
+
+
+def parity_inputs(spec, paths: RunPaths, model, data):
+    """Inputs for the ONNX parity check of a script's model: what the script saved at PARITY_FILE
+    (.npy, or .npz with x and y), else the run's test split reshaped to the model's input and, when
+    it holds raw 0..255 pixels and the model has no rescaling or normalization layer of its own
+    (the script scaled them before feeding), divided by 255."""
+    import numpy as np
+
+    n = spec.cfg.export.onnx.parity_samples
+    for path in (paths.root / PARITY_FILE, (paths.root / PARITY_FILE).with_suffix(".npz")):
+        if path.exists():
+            saved = np.load(path)
+            x, y = (saved["x"], saved["y"] if "y" in saved else None) if path.suffix == ".npz" else (saved, None)
+            return x[:n], (None if y is None else y[:n])
+    x, y = data.test.arrays(n)
+    want = list(model.inputs[0].shape[1:])
+    if None not in want and list(x.shape[1:]) != want and x[0].size == int(np.prod(want)):
+        x = x.reshape(len(x), *want)
+    own = {"Rescaling", "Normalization"} & {type(layer).__name__ for layer in model._flatten_layers()}
+    if not own and x.size and 1.5 < float(x.max()) <= 255 and float(x.min()) >= 0:
+        x = x / np.float32(255)
+    return x, y
+
+
+def load_saved_model(run_dir: Path, model_path: str):
+    """The model the script saved: a .keras file, or a TF SavedModel directory wrapped as a Keras
+    model; None when there is none."""
+    import keras
+
+    path = run_dir / model_path
+    if path.is_file() and path.suffix == ".keras":
+        return keras.saving.load_model(path, compile=False)
+    if path.is_dir() and (path / "saved_model.pb").exists():
+        import tensorflow as tf
+
+        fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+        [spec] = fn.structured_input_signature[1].values()
+        inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=spec.name)
+        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+        out = layer(inputs)
+        out = next(iter(out.values())) if isinstance(out, dict) else out
+        return keras.Model(inputs, out)
+    return None
