@@ -63,19 +63,37 @@ def sort_rows(rows: list[dict], metric: str, mode: str = "max") -> list[dict]:
     return sorted(rows, key=key)
 
 
-def write_summary(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max") -> dict:
-    """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
-    from ..plots import plot_comparison
-
-    runs = {r.id: r for r in list_runs(ws)}
+def summarize(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max",
+              runs: dict | None = None) -> dict:
+    """A sweep's summary from its jobs and their runs (nothing written): rows best first by `metric`."""
+    runs = {r.id: r for r in list_runs(ws)} if runs is None else runs
     rows = sort_rows(job_rows(sweep_dir, runs), metric, mode)
     metrics = metric_names(rows)
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
     for r in rows:   # what this job varies, without the overrides every job shares
         r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
     counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
-    summary = {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
-               "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows}
+    return {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
+            "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows}
+
+
+def best_row(summary: dict) -> dict:
+    """The best completed job of a summary by its metric; NotFound when none completed with it."""
+    metric = summary["metric"]
+    done = [r for r in summary["rows"] if r["status"] == "completed" and r.get(metric) is not None]
+    if not done:
+        raise NotFoundError(f"sweep {summary['sweep']}: no completed run reported {metric!r} "
+                            f"(states: {summary['counts']}; metrics seen: {', '.join(summary['metrics']) or 'none'})")
+    return done[0]
+
+
+def write_summary(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max") -> dict:
+    """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
+    from ..plots import plot_comparison
+
+    runs = {r.id: r for r in list_runs(ws)}
+    summary = summarize(ws, sweep_dir, metric, mode, runs)
+    rows, metrics = summary["rows"], summary["metrics"]
     atomic_write_json(sweep_dir / "summary.json", summary)
     buf = io.StringIO()
     columns = ["job", "swept", "status", *metrics, "time_s", "run_id", "overrides", "error"]
@@ -142,3 +160,69 @@ def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
     for r in rows:
         r["differing_overrides"] = [o for o in r["overrides"] if o not in common]
     return {"runs": rows, "differing_config": differing}
+
+
+class Sweep:
+    """A -m sweep or Optuna search (HyperDrive's run): its trials, their states, the best one."""
+
+    def __init__(self, workspace, path: Path, process=None):
+        """`process`: the sweep's own process when trainkit.sweep started it (wait() waits for it)."""
+        self.workspace, self.path, self.process = workspace, Path(path), process
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    def summary(self, metric: str | None = None, mode: str | None = None) -> dict:
+        """Trials best first (`metric`, default the sweep's own: its Optuna metric, else test_accuracy)."""
+        saved = read_json(self.path / "summary.json") or {}
+        return summarize(self.workspace.paths, self.path, metric or saved.get("metric") or "test_accuracy",
+                         mode or saved.get("mode") or "max")
+
+    def runs(self) -> list:
+        """The trials' runs, in job order (jobs that never made a run are left out)."""
+        rows = sorted(self.summary()["rows"], key=lambda r: r["job"] if r["job"] is not None else -1)
+        return [run for run in (self.workspace.find_run(r["run_id"]) for r in rows) if run is not None]
+
+    def best_run(self, metric: str = "val_accuracy", mode: str = "max"):
+        """The completed trial with the best final `metric` (HyperDrive's get_best_run_by_primary_metric)."""
+        return self.workspace.get_run(best_row(self.summary(metric, mode))["run_id"])
+
+    def done(self) -> bool:
+        """Every trial ended, and the sweep's process (when this handle started it) exited."""
+        if self.process is not None and self.process.poll() is None:
+            return False
+        return all(run.job.state().done for run in self.runs()) and bool(self.runs() or self.process)
+
+    def wait(self, show_output: bool = False, timeout: float | None = None, poll_s: float = 1.0) -> "Sweep":
+        """Block until every trial ended; TimeoutError after `timeout` seconds (the sweep keeps going)."""
+        import sys
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        log = getattr(self.process, "log_path", None)
+        offset = 0
+        while not self.done():
+            if show_output and log and Path(log).exists():
+                with open(log, "rb") as f:
+                    f.seek(offset)
+                    chunk = f.read()
+                offset += len(chunk)
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"sweep {self.id} still running after {timeout:g} s; it keeps going")
+            time.sleep(poll_s)
+        if show_output and log and Path(log).exists():
+            with open(log, "rb") as f:
+                f.seek(offset)
+                sys.stdout.write(f.read().decode(errors="replace"))
+        return self
+
+    def __repr__(self) -> str:
+        return f"Sweep({self.id!r})"
+
+    def _repr_html_(self) -> str:
+        from .notebook import sweep_html
+
+        return sweep_html(self)

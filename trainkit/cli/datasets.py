@@ -27,18 +27,10 @@ def cmd_list(ctx, args) -> Output:
           r["description"][:50]] for r in rows], title=f"datasets in {ctx.ws.root}"))
 
 
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """NAME or NAME:VERSION."""
-    from ..errors import UsageError
-
-    name, _, ver = ref.partition(":")
-    if ver and not ver.isdigit():
-        raise UsageError(f"dataset reference {ref!r}: expected NAME or NAME:VERSION (a number), got version {ver!r}")
-    return name, int(ver) if ver else None
-
-
 def cmd_show(ctx, args) -> Output:
     from ..data.datasets import DatasetStore
+
+    from ..api.datasets import parse_ref
 
     dv = DatasetStore(ctx.ws).get(*parse_ref(args.name))
 
@@ -75,7 +67,7 @@ def cmd_register(ctx, args) -> Output:
 def cmd_download(ctx, args) -> int:
     from pathlib import Path
 
-    from ..api.datasets import download
+    from ..api.datasets import download, parse_ref
     from ..data.datasets import DatasetStore
 
     dv = DatasetStore(ctx.ws).get(*parse_ref(args.ref))

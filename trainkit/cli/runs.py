@@ -34,7 +34,7 @@ def cmd_list(ctx, args) -> Output:
 def run_details(ws, run_id: str) -> dict:
     """Everything `runs show --json` prints (and the Python API's Run reads)."""
     from ..fsutil import read_json
-    from ..records.runs import get_run, read_history
+    from ..records.runs import get_run, read_history, run_files
     from ..records.workspace import RunPaths
 
     run = get_run(ws, run_id)
@@ -87,10 +87,8 @@ def cmd_logs(ctx, args) -> int:
         path = paths.stdout_log if args.stream == "stdout" else paths.stderr_log
     elif args.stream == "console":
         path = paths.console
-    elif args.stream.isdigit():
-        path = paths.stdout_log if args.stream == "0" else paths.rank_log(int(args.stream))
     else:
-        raise UsageError(f"--stream: expected stdout, stderr, console or a rank number, got {args.stream!r}")
+        path = paths.stdout_log if args.stream == "0" else paths.rank_log(int(args.stream))
     if not path.exists():
         avail = sorted(p.name for p in paths.logs.glob("*.log"))
         raise NotFoundError(f"{path}: no such log; available: {', '.join(avail) or 'none'}")
@@ -98,43 +96,10 @@ def cmd_logs(ctx, args) -> int:
     return 0
 
 
-def run_files(root: Path) -> list[Path]:
-    """A run's regular files; symbolic links are never followed (nor listed)."""
-    import os
-
-    out = []
-    for d, dirs, names in os.walk(root):
-        dirs[:] = [n for n in dirs if not (Path(d) / n).is_symlink()]
-        out += [Path(d) / n for n in names if not (Path(d) / n).is_symlink() and (Path(d) / n).is_file()]
-    return out
-
-
-def download(run_root: Path, run_id: str, prefix: str, dest: Path, strip_prefix: bool = False,
-             overwrite: bool = False) -> list[Path]:
-    """Copy a run's files under `prefix` to `dest`, like the seeds' run.download_files(prefix,
-    output_directory); returns the files written."""
-    import shutil
-
-    prefix = prefix.strip("/")
-    files = sorted(p for p in run_files(run_root)
-                   if not prefix or (rel := p.relative_to(run_root).as_posix()) == prefix or rel.startswith(prefix + "/"))
-    if not files:
-        tops = sorted(p.name for p in run_root.iterdir())
-        raise NotFoundError(f"run {run_id}: no files under prefix {prefix!r} (top level: {', '.join(tops)})")
-    strip = prefix if strip_prefix else ""
-    base = run_root / strip
-    targets = [(f, dest / (f.relative_to(base) if f != base else f.name)) for f in files]
-    clash = [str(t) for _, t in targets if t.exists()]
-    if clash and not overwrite:
-        raise UsageError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; pass --overwrite or another --to")
-    for src, target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    return [t for _, t in targets]
-
-
 def cmd_download(ctx, args) -> int:
     from ..records.runs import get_run
+
+    from ..records.runs import download
 
     run = get_run(ctx.ws, args.run_id)
     written = download(run.path, run.id, args.prefix, Path(args.to), args.strip_prefix, args.overwrite)
@@ -167,6 +132,14 @@ def cmd_compare(ctx, args) -> Output:
     return Output(d, show)
 
 
+def _stream(text: str) -> str:
+    import argparse
+
+    if text in ("stdout", "stderr", "console") or text.isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"expected stdout, stderr, console or a rank number, got {text!r}")
+
+
 def add_parser(sub) -> None:
     runs = sub.add_parser("runs", help="list, show and read logs of runs").add_subparsers(dest="cmd", required=True)
     r = runs.add_parser("list", help="all runs, oldest first")
@@ -179,7 +152,7 @@ def add_parser(sub) -> None:
     r.set_defaults(func=cmd_show)
     r = runs.add_parser("logs", help="print a run's captured output")
     r.add_argument("run_id")
-    r.add_argument("--stream", default="stdout", help="stdout | stderr | console | <rank> (default stdout)")
+    r.add_argument("--stream", default="stdout", type=_stream, help="stdout | stderr | console | <rank> (default stdout)")
     r.set_defaults(func=cmd_logs)
     r = runs.add_parser("download", help="copy a run's files (like run.download_files)")
     r.add_argument("run_id")

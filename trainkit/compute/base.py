@@ -107,13 +107,15 @@ class Job:
         return self.paths.logs / "stdout.log" if rank == 0 else self.paths.rank_log(rank)
 
     def logs(self, rank: int | None = None, follow: bool = False, poll_s: float = 0.5,
-             offset: int = 0) -> Iterator[str]:
+             offset: int = 0, timeout: float | None = None) -> Iterator[str]:
         """The log's text (from byte `offset`) in pieces as it grows; with follow, until the job
-        ended (a log that does not exist yet, of a job still queued, is waited for)."""
+        ended or `timeout` seconds passed (a log that does not exist yet, of a job still queued, is
+        waited for)."""
         path = self.log_path(rank)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            done = follow and self.state().done   # read after deciding: nothing written before the end is missed
+            done = follow and (self.state().done or (deadline is not None and time.monotonic() >= deadline))
             if path.exists():
                 with open(path, "rb") as f:
                     f.seek(offset)

@@ -108,6 +108,7 @@ class ScriptEntryConfig(EntryConfig):
     source_dir: Optional[str] = None                      # the directory snapshotted and run in; null = the project
     model_path: Optional[str] = "outputs/model.keras"     # registered (with ONNX) when the script saved it; a .keras file or a SavedModel dir; null = register nothing
     python: Optional[str] = None                          # interpreter for the script; null = the worker's
+    azureml_compat: bool = False                          # an Azure ML SDK v1 script: `from azureml.core import Run` gets trainkit's run (never shadows a real azureml package)
 
 
 @dataclass

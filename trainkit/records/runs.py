@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import NotFoundError
+from ..errors import NotFoundError, UsageError
 from ..fsutil import atomic_write_json, read_json
 from .workspace import RunPaths, WorkspacePaths
 
@@ -114,3 +114,38 @@ def read_history(run_dir: Path) -> list[dict]:
             by_step.setdefault(row["step"], {"step": row["step"]}).update(
                 {k: v for k, v in row.items() if k not in ("time",)})
     return [by_step[s] for s in sorted(by_step)]
+
+
+def run_files(root: Path) -> list[Path]:
+    """A run's regular files; symbolic links are never followed (nor listed)."""
+    import os
+
+    out = []
+    for d, dirs, names in os.walk(root):
+        dirs[:] = [n for n in dirs if not (Path(d) / n).is_symlink()]
+        out += [Path(d) / n for n in names if not (Path(d) / n).is_symlink() and (Path(d) / n).is_file()]
+    return out
+
+
+def download(run_root: Path, run_id: str, prefix: str, dest: Path, strip_prefix: bool = False,
+             overwrite: bool = False) -> list[Path]:
+    """Copy a run's files under `prefix` to `dest`, like the seeds' run.download_files(prefix,
+    output_directory); returns the files written."""
+    import shutil
+
+    prefix = prefix.strip("/")
+    files = sorted(p for p in run_files(run_root)
+                   if not prefix or (rel := p.relative_to(run_root).as_posix()) == prefix or rel.startswith(prefix + "/"))
+    if not files:
+        tops = sorted(p.name for p in run_root.iterdir())
+        raise NotFoundError(f"run {run_id}: no files under prefix {prefix!r} (top level: {', '.join(tops)})")
+    strip = prefix if strip_prefix else ""
+    base = run_root / strip
+    targets = [(f, dest / (f.relative_to(base) if f != base else f.name)) for f in files]
+    clash = [str(t) for _, t in targets if t.exists()]
+    if clash and not overwrite:
+        raise UsageError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; pass --overwrite or another --to")
+    for src, target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    return [t for _, t in targets]

@@ -80,6 +80,7 @@ class RunPaths:
     registered_model = property(lambda self: self.root / "outputs" / "registered_model.json")
     tags = property(lambda self: self.root / "tags.json")                  # tags a script added (run.tag)
     pruned = property(lambda self: self.root / "pruned.json")              # why a script's trial was pruned
+    register_request = property(lambda self: self.root / "register_model.json")   # an Azure-style script's run.register_model
     code = property(lambda self: self.root / "code")                       # entry=script: the script's snapshot, its cwd
     dataset_mount = property(lambda self: self.root / "dataset")           # entry=script: ${dataset.path}
     env_files = property(lambda self: self.root / ".env")                  # ssh: per-rank 0600 environment files

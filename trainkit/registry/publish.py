@@ -65,7 +65,7 @@ def run_metadata(spec, model, onnx: dict, metrics: dict, kind: str, tags: dict, 
 
 
 def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict,
-                       kind: str = "classification") -> dict:
+                       kind: str = "classification", name: str | None = None, tags: dict | None = None) -> dict:
     """The chief's last step: export ONNX next to the run's model (parity on the run's own test
     split), then register all artifacts."""
     from .export import servable
@@ -78,8 +78,8 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
                    data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]", kind=kind)
     exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
     arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
-    return Registry(reg["root"]).register(reg["model_name"] or spec.experiment, arts,
-                                          run_metadata(spec, model, onnx, metrics, kind, {}),
+    return Registry(reg["root"]).register(name or reg["model_name"] or spec.experiment, arts,
+                                          run_metadata(spec, model, onnx, metrics, kind, dict(tags or {})),
                                           aliases=list(reg["aliases"]))
 
 

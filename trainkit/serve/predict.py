@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError, UsageError
+from ..errors import NotFoundError, DataError, UsageError
 from ..registry.store import ModelRef, Registry
 from .models import default_threads, fetch_onnx, open_session
 from .protocol import Signature, TensorSpec
@@ -53,7 +53,7 @@ def check_args(input: Path, output: Path | None, batch: int) -> None:
     if output is not None and output.suffix.lower() not in OUTPUT_SUFFIXES:
         raise UsageError(f"--output: expected a file ending in .csv or .npy, got {str(output)!r}")
     if not input.exists():
-        raise DataError(f"--input {input}: no such file or folder")
+        raise NotFoundError(f"--input {input}: no such file or folder")
     if not input.is_dir() and input.suffix.lower() not in READERS:
         raise UsageError(f"--input {input}: expected a .npy file, a .csv file or a folder of PNG/JPEG "
                          f"images, got a {input.suffix or 'suffix-less'} file")

@@ -82,9 +82,13 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
     from .script import load_saved_model
 
     atomic_write_json(paths.final_metrics, final)
-    model_path = spec.cfg.entry.model_path
+    request = read_json(paths.register_request) or {}   # an Azure-style script's run.register_model(...)
+    model_path = request.get("path") or spec.cfg.entry.model_path
     if not model_path:
         return
+    if Path(model_path).is_absolute() or ".." in Path(model_path).parts:
+        raise TrainkitError(f"run.register_model(model_path={model_path!r}): expected a path inside the run "
+                            "(like outputs/model)")
     from .tfquiet import import_tensorflow
 
     import_tensorflow(spec.cfg.run.verbose)
@@ -98,7 +102,8 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
 
         x, y = parity_inputs(spec, paths, model, load_data(spec))
         units = model.outputs[0].shape[-1]
-        register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression")
+        register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression",
+                 name=request.get("name"), tags=request.get("tags"))
 
 
 def pin_cores(spec: JobSpec, env: WorkerEnv) -> None:
@@ -303,14 +308,16 @@ def save_outputs(model, paths: RunPaths) -> None:
     os.replace(tmp_sm, final_sm)
 
 
-def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str) -> None:
+def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str, name: str | None = None,
+             tags: dict | None = None) -> None:
     """Export ONNX, register the model, record it in the run; a failed export fails the run after.
-    `data`: the run's Data (its test split checks the export), or the test (x, y) itself."""
+    `data`: the run's Data (its test split checks the export), or the test (x, y) itself; `name`,
+    `tags`: what a script asked for with run.register_model (else registry.model_name)."""
     from ..registry.publish import register_run_model
     from ..registry.store import raise_if_failed
 
     x_test, y_test = data if isinstance(data, tuple) else data.test.arrays(spec.cfg.export.onnx.parity_samples)
-    entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind)
+    entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind, name=name, tags=tags)
     ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
     atomic_write_json(paths.registered_model, ref)
     write_status(paths, "running", registered_model=f"{entry['name']}:{entry['version']}")

@@ -76,15 +76,35 @@ def dataset_mount(dataset: dict, run_dir: Path) -> Path:
     return final
 
 
-def script_env(spec, paths: RunPaths, code: Path) -> dict:
+def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None) -> dict:
     env = dict(os.environ)
+    shim = [str(azureml_shim(spec))] if spec.cfg.entry.azureml_compat else []
     env.update({RUN_DIR_ENV: str(paths.root), RUN_ID_ENV: spec.run_id, "PYTHONUNBUFFERED": "1",
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(code), spec.project_root, env.get("PYTHONPATH")]))})
+                "PYTHONPATH": os.pathsep.join(filter(None, [*shim, str(code), spec.project_root, env.get("PYTHONPATH")]))})
+    if mount is not None:   # Azure ML's run.input_datasets
+        env.update(TRAINKIT_DATASET_PATH=str(mount), TRAINKIT_DATASET_NAME=spec.dataset["name"])
     trial = spec.config["run"].get("trial") or {}
     if trial.get("study"):
         env[TRIAL_ENV] = json.dumps(trial)
     env.pop("TRAINKIT_LAUNCHER_OWNS_STATE", None)
     return env
+
+
+def azureml_shim(spec) -> Path:
+    """entry.azureml_compat: the folder whose `azureml` package gives a script trainkit's Run; a
+    real azureml installed in the script's interpreter is never shadowed (ConfigError, exit 2)."""
+    from ..azureml_shim import PATH
+    from ..errors import ConfigError
+
+    python = spec.cfg.entry.python or sys.executable
+    probe = subprocess.run([python, "-c", "import importlib.util as u; s = u.find_spec('azureml'); "
+                            "print(list(s.submodule_search_locations) if s else '')"],
+                           capture_output=True, text=True)
+    if probe.stdout.strip():
+        raise ConfigError([f"entry.azureml_compat: expected no azureml package in {python}, got one at "
+                           f"{probe.stdout.strip()} (a real Azure ML SDK is installed: trainkit does not shadow it; "
+                           "set entry.azureml_compat=false, or run the script in an environment without it)"])
+    return PATH
 
 
 def _pump(stream, out, tail: list[str]) -> None:
@@ -109,7 +129,7 @@ def run_script(spec, paths: RunPaths) -> None:
     print(f"script: {' '.join(cmd[1:])} (in {code})", flush=True)
     from ..compute.local import _die_with_parent
 
-    proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code, mount), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
     tail: list[str] = []
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout, tail), daemon=True),

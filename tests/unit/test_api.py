@@ -1,0 +1,133 @@
+"""The Python API over run records written here (no training): search, order, files, history,
+errors, the filter language, notebook HTML, and that `import trainkit` stays light."""
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+import trainkit as tk
+from trainkit.records.runs import write_status
+from trainkit.records.workspace import RunPaths, WorkspacePaths
+
+
+def make_runs(root, n: int = 20, seed: int = 0) -> list[dict]:
+    """n finished runs with random metrics, tags and states; what each was made with."""
+    rng = random.Random(seed)
+    made = []
+    for i in range(n):
+        run_id = f"20261202-1000{i:02d}-{i:06x}"
+        exp = rng.choice(["fashion", "digits"])
+        paths = RunPaths(WorkspacePaths(root).run_dir(exp, run_id))
+        (paths.root / "outputs").mkdir(parents=True)
+        state = rng.choice(["completed", "completed", "completed", "failed", "cancelled"])
+        acc = round(rng.uniform(0.7, 0.95), 4) if state == "completed" else None
+        team = rng.choice(["x", "y", "z"])
+        lr = rng.choice([0.001, 0.003, 0.01])
+        final = {"test_accuracy": acc, "test_loss": round(rng.uniform(0.2, 0.6), 4)} if acc is not None else {}
+        status = write_status(paths, state, final_metrics=final, tags={"team": team}, started=1_800_000_000 + i,
+                              exit_reason=None if state == "completed" else f"{state} on purpose")
+        paths.status.write_text(json.dumps({**status, "ended": 1_800_000_100 + i * 7}))   # a known duration
+        paths.spec.write_text(json.dumps({"config": {"trainer": {"learning_rate": lr}, "compute": {"name": "local"}},
+                                          "overrides": []}))
+        paths.metrics.write_text("".join(json.dumps({"epoch": e, "loss": 1.0 / e, "accuracy": 0.5 + e / 10}) + "\n"
+                                         for e in range(1, 4)))
+        (paths.outputs / "model.txt").write_text("weights")
+        made.append({"id": run_id, "experiment": exp, "status": state, "acc": acc, "team": team, "lr": lr,
+                     "duration": 100 + i * 6})
+    return made
+
+
+def test_runs_filter_agrees_with_the_same_filter_computed_by_hand(tmp_path):
+    made = make_runs(tmp_path)
+    ws = tk.Workspace(tmp_path)
+    cases = [
+        ('metrics.test_accuracy > 0.85 and tags.team = "x"',
+         lambda r: r["acc"] is not None and r["acc"] > 0.85 and r["team"] == "x"),
+        ('status != "completed" or config.trainer.learning_rate >= 0.003',
+         lambda r: r["status"] != "completed" or r["lr"] >= 0.003),
+        ('not (experiment = "fashion") and duration < 160', lambda r: r["experiment"] != "fashion" and r["duration"] < 160),
+        ('metrics.test_accuracy = null', lambda r: r["acc"] is None),
+        ('experiment like "fash%" and metrics.test_loss <= 0.4',
+         lambda r: r["experiment"] == "fashion" and r["acc"] is not None and
+         json.loads((tmp_path / "experiments" / r["experiment"] / "runs" / r["id"] / "status.json").read_text())
+         ["final_metrics"]["test_loss"] <= 0.4),
+    ]
+    for text, by_hand in cases:
+        got = sorted(r.id for r in ws.runs(filter=text))
+        assert got == sorted(r["id"] for r in made if by_hand(r)), text
+        assert got, f"the case {text!r} selects nothing: it tests nothing"
+
+
+def test_runs_order_limit_status_and_tags(tmp_path):
+    made = make_runs(tmp_path)
+    ws = tk.Workspace(tmp_path)
+    best = ws.runs(order_by="metrics.test_accuracy desc", limit=3)
+    expected = sorted((r for r in made if r["acc"] is not None), key=lambda r: -r["acc"])[:3]
+    assert [r.id for r in best] == [r["id"] for r in expected]
+    assert [r.metrics()["test_accuracy"] for r in best] == [r["acc"] for r in expected]
+    failed = ws.runs(status=["failed", "cancelled"], tags={"team": "y"})
+    assert sorted(r.id for r in failed) == sorted(r["id"] for r in made if r["status"] != "completed" and r["team"] == "y")
+    assert all(r.reason.endswith("on purpose") for r in failed)
+    assert [r.id for r in ws.runs(experiment="digits")] == [r["id"] for r in made if r["experiment"] == "digits"]
+    unordered_last = ws.runs(order_by=["metrics.test_accuracy asc"])
+    assert all(r.metrics().get("test_accuracy") is None for r in unordered_last[-sum(r["acc"] is None for r in made):])
+
+
+def test_a_run_reads_history_files_and_downloads_like_runs_show(tmp_path):
+    made = make_runs(tmp_path, n=2)
+    ws = tk.Workspace(tmp_path)
+    run = ws.get_run(made[0]["id"][:-3])                     # a unique prefix
+    assert run.id == made[0]["id"] and run.status == made[0]["status"]
+    assert [h["epoch"] for h in run.history()] == [1, 2, 3]
+    assert "outputs/model.txt" in run.files() and "status.json" in run.files()
+    written = run.download(prefix="outputs", to=tmp_path / "dl")
+    assert [p.relative_to(tmp_path / "dl").as_posix() for p in written] == ["model.txt"]
+    cli = subprocess.run([sys.executable, "-m", "trainkit.cli", "--workspace", str(tmp_path), "runs", "show", run.id,
+                          "--json"], capture_output=True, text=True)
+    assert json.loads(cli.stdout)["metrics"] == run.metrics()
+    assert run.get("tags.team") == made[0]["team"] and run.tags == {"team": made[0]["team"]}
+    html = run._repr_html_()
+    assert run.id in html and "<svg" in html and "<polyline" in html and run.status in html
+
+
+def test_bad_input_raises_the_named_errors(tmp_path):
+    make_runs(tmp_path, n=1)
+    ws = tk.Workspace(tmp_path)
+    with pytest.raises(tk.NotFound, match="no run matching 'nope'"):
+        ws.get_run("nope")
+    with pytest.raises(tk.NotFound):
+        ws.model("fashion@staging")
+    with pytest.raises(ValueError, match=r"position 23"):
+        ws.runs(filter="metrics.test_accuracy >> 0.5")
+    with pytest.raises(ValueError, match="order_by"):
+        ws.runs(order_by="metrics.test_accuracy sideways")
+    with pytest.raises(tk.NotFound, match="dataset 'nope'"):
+        ws.dataset("nope:2")
+
+
+def test_wait_with_a_timeout_leaves_the_run_running(tmp_path):
+    import os
+    import socket
+
+    paths = RunPaths(WorkspacePaths(tmp_path).run_dir("e", "20261202-100000-aaaaaa"))
+    paths.root.mkdir(parents=True)
+    write_status(paths, "running", pid=os.getpid(), host=socket.gethostname())
+    run = tk.Workspace(tmp_path).get_run("20261202-100000-aaaaaa")
+    with pytest.raises(TimeoutError, match="keeps running"):
+        run.wait(timeout=0.3, poll_s=0.05)
+    assert run.status == "running"
+    write_status(paths, "failed", exit_reason="boom")
+    with pytest.raises(tk.RunFailed, match="boom"):
+        run.wait()
+
+
+def test_import_trainkit_is_light():
+    code = ("import sys, trainkit as tk; tk.Workspace; tk.Run; tk.submit; "
+            "bad = [m for m in ('tensorflow', 'keras', 'hydra', 'onnxruntime', 'ray') if m in sys.modules]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

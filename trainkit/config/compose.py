@@ -1,0 +1,96 @@
+"""Composing configs without the command line (the Python API, `trainkit datasets register`,
+`trainkit migrate --check`): Hydra's compose API on trainkit's config tree with a project's own
+configs overlaid, exactly as `python -m trainkit` composes it. Hydra stays in this package."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError
+
+
+@contextlib.contextmanager
+def in_project(project: str | Path | None) -> Iterator[Path]:
+    """`project` (a directory with conf/, or any directory) as the project for the duration: its
+    configs overlay trainkit's and its modules import (what $TRAINKIT_PROJECT or the working
+    directory decides on the command line)."""
+    from ..launch.project import PROJECT_ENV, project_root
+
+    before = os.environ.get(PROJECT_ENV)
+    root = Path(project).expanduser().resolve() if project is not None else project_root()
+    if project is not None:
+        if not root.is_dir():
+            raise ConfigError([f"project: expected a directory, got {str(project)!r}"])
+        os.environ[PROJECT_ENV] = str(root)
+    added = str(root) not in sys.path
+    if added:
+        sys.path.insert(0, str(root))
+    try:
+        yield root
+    finally:
+        if added and str(root) in sys.path:
+            sys.path.remove(str(root))
+        if project is not None:
+            if before is None:
+                os.environ.pop(PROJECT_ENV, None)
+            else:
+                os.environ[PROJECT_ENV] = before
+
+
+def overrides_of(overrides) -> list[str]:
+    """Command-line overrides from strings (`"trainer.epochs=3"`) and/or dicts (`{"trainer.epochs": 3}`)."""
+    out: list[str] = []
+    for item in overrides:
+        if isinstance(item, dict):
+            out += [f"{k}={_value(v)}" for k, v in item.items()]
+        elif isinstance(item, str):
+            out.append(item)
+        else:
+            raise ConfigError([f"overrides: expected strings like 'trainer.epochs=3' or a dict, got {item!r}"])
+    return out
+
+
+def _value(v) -> str:
+    """A Python value as an override value (lists and dicts in Hydra's grammar)."""
+    import json
+
+    if isinstance(v, bool):
+        return str(v).lower()
+    if v is None:
+        return "null"
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v)
+    return str(v)
+
+
+def compose_job(overrides: list[str]) -> dict:
+    """One run's config as `python -m trainkit OVERRIDES` would compose and validate it: a plain
+    dict, or ConfigError naming every problem (a bad override included) before anything is written."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .store import register_configs
+    from .validate import validate
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("trainkit.conf", version_base="1.3"):
+            cfg = compose("config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError([f"overrides {list(overrides)}: {str(e).splitlines()[0]}"]) from None
+    finally:
+        GlobalHydra.instance().clear()
+    return validate(cfg)
+
+
+def compose_dataset(name: str, overrides: list[str] = ()) -> dict:
+    """The dataset group's option `name` (the project's or trainkit's), with `KEY=VALUE` overrides
+    of its own keys, validated as part of a whole config."""
+    job = compose_job([f"dataset={name}", *(o if o.startswith("dataset.") else f"dataset.{o}" for o in overrides)])
+    return job["dataset"]
