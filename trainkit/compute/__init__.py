@@ -34,8 +34,9 @@ def get_backend(compute) -> Backend:
     return backend_class(name)(compute)
 
 
-def job_for(run_dir: str | Path, status: dict | None = None) -> Job:
-    """The Job handle of a run, from its record: whatever backend it was submitted to."""
+def job_for(run_dir: str | Path, status: dict | None = None, write: bool = True) -> Job:
+    """The Job handle of a run, from its record: whatever backend it was submitted to
+    (`write=False`: a reader's handle that never changes the record)."""
     paths = RunPaths(Path(run_dir))
     status = read_json(paths.status, {}) if status is None else status
-    return backend_class((status or {}).get("job", {}).get("backend") or DEFAULT).attach(paths)
+    return backend_class((status or {}).get("job", {}).get("backend") or DEFAULT).attach(paths, write)

@@ -60,8 +60,9 @@ class JobState:
 class Job:
     """One run's job. Its id is the run id; `backend_id` is the target's own (a Slurm job id)."""
 
-    def __init__(self, kind: type["Backend"], paths: RunPaths):
-        self.kind, self.paths = kind, paths
+    def __init__(self, kind: type["Backend"], paths: RunPaths, write: bool = True):
+        """`write=False`: a reader's handle (the dashboard): what the backend learns is shown, never recorded."""
+        self.kind, self.paths, self.write = kind, paths, write
 
     @property
     def id(self) -> str:
@@ -74,7 +75,7 @@ class Job:
 
     def status(self) -> dict:
         """status.json, with what only the backend knows folded in."""
-        return self.kind.reconcile(self.paths, read_json(self.paths.status, {}) or {})
+        return self.kind.reconcile(self.paths, read_json(self.paths.status, {}) or {}, self.write)
 
     def state(self) -> JobState:
         st = self.status()
@@ -201,12 +202,13 @@ class Backend(ABC):
 
     # ------------------------------------------------------------------ a job's life
     @classmethod
-    def attach(cls, paths: RunPaths) -> Job:
-        return Job(cls, paths)
+    def attach(cls, paths: RunPaths, write: bool = True) -> Job:
+        return Job(cls, paths, write)
 
     @classmethod
-    def reconcile(cls, paths: RunPaths, status: dict) -> dict:
-        """status.json corrected by what the target knows (default: as written)."""
+    def reconcile(cls, paths: RunPaths, status: dict, write: bool = True) -> dict:
+        """status.json corrected by what the target knows (default: as written); `write`: record
+        the correction in status.json."""
         return status
 
     @classmethod

@@ -260,7 +260,7 @@ class SlurmBackend(Backend):
 
     # ------------------------------------------------------------------ a job's life
     @classmethod
-    def reconcile(cls, paths: RunPaths, status: dict) -> dict:
+    def reconcile(cls, paths: RunPaths, status: dict, write: bool = True) -> dict:
         """A job that left Slurm's queue while status.json still says queued/running ended without
         the driver reporting (a failing `setup` line, a node crash, a kill -9): record it as failed."""
         if status.get("state") in FINISHED or not status.get("job") or not _gone_from_queue(status["job"]["id"]):
@@ -269,10 +269,11 @@ class SlurmBackend(Backend):
         if status.get("state") in FINISHED:
             return status
         tail = paths.console.read_text(errors="replace").splitlines()[-10:] if paths.console.exists() else []
-        return write_status(paths, "failed", last_log_lines=tail,
-                            exit_reason=f"slurm job {status['job']['id']} ended without trainkit's driver reporting "
-                                        f"(a failing compute.setup line, a node failure or a kill); last output: "
-                                        f"{' | '.join(tail[-3:]) or 'none'}")
+        fields = {"last_log_lines": tail,
+                  "exit_reason": f"slurm job {status['job']['id']} ended without trainkit's driver reporting "
+                                 f"(a failing compute.setup line, a node failure or a kill); last output: "
+                                 f"{' | '.join(tail[-3:]) or 'none'}"}
+        return write_status(paths, "failed", **fields) if write else {**status, **fields, "state": "failed"}
 
     @classmethod
     def owner_alive(cls, status: dict) -> bool:

@@ -116,27 +116,29 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
                   resuming: bool) -> None:
     import yaml
 
+    paths = RunPaths(target)
     target.mkdir(parents=True, exist_ok=True)
-    for sub in ("logs", "outputs"):
-        (target / sub).mkdir(exist_ok=True)
-    atomic_write_text(target / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    atomic_write_text(target / "overrides.yaml", yaml.safe_dump(list(overrides)))
-    spec.write(target / "job_spec.json")
+    for sub in (paths.logs, paths.outputs):
+        sub.mkdir(exist_ok=True)
+    atomic_write_text(paths.config, yaml.safe_dump(cfg, sort_keys=False))
+    atomic_write_text(paths.overrides, yaml.safe_dump(list(overrides)))
+    spec.write(paths.spec)
     if resuming:
         return
     if cfg["run"]["snapshot_source"]:
         from .snapshot import snapshot_source
 
-        snapshot_source(root, target / "source", cfg["run"]["snapshot_max_mb"], spec.workspace)
+        snapshot_source(root, paths.source, cfg["run"]["snapshot_max_mb"], spec.workspace)
     if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
         from ..worker.script import snapshot_code
 
         src = cfg["entry"]["source_dir"]
         snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace)
-    write_status(RunPaths(target), "queued", run_id=spec.run_id, experiment=spec.experiment,
+    write_status(paths, "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
                  tags=cfg["run"].get("tags", {}), pid=os.getpid(), host=socket.gethostname(),
+                 distribution=cfg["distribution"]["name"],
                  sweep=cfg["run"].get("sweep"), sweep_job=cfg["run"].get("sweep_job"),
                  overrides=list(overrides),
                  created=spec.created)

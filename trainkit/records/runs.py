@@ -101,16 +101,31 @@ def get_run(ws: WorkspacePaths, run_id: str, runs: list[RunInfo] | None = None) 
     return matches[0]
 
 
+def metric_rows(path: Path) -> list[dict]:
+    """The rows of a metrics.jsonl; a torn or partly written line (a writer killed mid-line, a
+    reader racing a writer) is skipped, never an error."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
 def read_history(run_dir: Path) -> list[dict]:
     """metrics.jsonl of a run: one dict per finished epoch (trainkit's loop), or per step a script
     logged values at (`trainkit.run`; the chief's, merged by step, images left out)."""
-    path = RunPaths(run_dir).metrics
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    rows = metric_rows(RunPaths(run_dir).metrics)
     if not rows or "epoch" in rows[0]:
         return rows
     by_step: dict[int, dict] = {}
     for row in rows:
-        if "rank" not in row and "image" not in row:
+        if "rank" not in row and "image" not in row and "step" in row:
             by_step.setdefault(row["step"], {"step": row["step"]}).update(
                 {k: v for k, v in row.items() if k not in ("time",)})
     return [by_step[s] for s in sorted(by_step)]

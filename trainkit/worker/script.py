@@ -153,13 +153,14 @@ def run_script(spec, paths: RunPaths) -> None:
 
 
 def script_metrics(paths: RunPaths) -> dict:
-    """The chief's last value of every metric the script logged (trainkit.run), by name."""
+    """The chief's last value of every metric the script logged (trainkit.run), by name (a torn
+    metrics.jsonl line is skipped)."""
+    from ..records.runs import metric_rows
+
     final: dict = {}
-    if paths.metrics.exists():
-        for line in paths.metrics.read_text().splitlines():
-            row = json.loads(line) if line.strip() else {}
-            if "rank" not in row and "image" not in row:
-                final.update({k: v for k, v in row.items() if k not in ("step", "time")})
+    for row in metric_rows(paths.metrics):
+        if "rank" not in row and "image" not in row:
+            final.update({k: v for k, v in row.items() if k not in ("step", "time")})
     return final
 
 

@@ -1,0 +1,236 @@
+"""The dashboard's pages as server-rendered HTML: every table reads without JavaScript; app.js adds
+the charts, live logs and compare selection. Every value is escaped."""
+from __future__ import annotations
+
+import html
+import json
+import time
+from urllib.parse import quote, urlencode
+
+NAV = (("/", "Experiments"), ("/runs", "Runs"), ("/sweeps", "Sweeps"), ("/models", "Models"), ("/jobs", "Jobs"))
+STATE_CLASS = ("queued", "running", "completed", "failed", "cancelled", "pruned")
+
+
+def e(value) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def num(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
+    return e(v)
+
+
+def ts(t) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
+
+
+def dur(seconds) -> str:
+    if seconds is None:
+        return ""
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def state(name: str, title: str | None = None) -> str:
+    cls = name if name in STATE_CLASS else "unknown"
+    return f'<span class="state state-{cls}" title="{e(title)}">{e(name)}</span>'
+
+
+def run_link(run_id) -> str:
+    return f'<a href="/runs/{quote(str(run_id))}">{e(run_id)}</a>' if run_id else ""
+
+
+def page(title: str, body: str, script: str | None = None, data: dict | None = None) -> str:
+    nav = "".join(f'<a href="{href}">{name}</a>' for href, name in NAV)
+    blob = (f'<script type="application/json" id="page-data">{e(json.dumps(data, default=str))}</script>'
+            if data is not None else "")
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)} · trainkit</title>'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css">'
+            '<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css"></head>'
+            f'<body><header><b>trainkit</b><nav>{nav}</nav></header><main><h1>{e(title)}</h1>{body}</main>{blob}'
+            '<script src="/static/vendor/uplot/uPlot.iife.min.js"></script><script src="/static/app.js"></script>'
+            + (f"<script>trainkit.{script}();</script>" if script else "") + "</body></html>")
+
+
+def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
+    th = "".join(f"<th>{h}</th>" for h in head)
+    trs = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{trs}</tbody></table>'
+
+
+# ----------------------------------------------------------------------------- pages
+def experiments_page(exps: list[dict]) -> str:
+    rows = [[f'<a href="/runs?{urlencode({"experiment": x["name"]})}">{e(x["name"])}</a>', e(x["runs"]),
+             " ".join(f"{state(s)} {n}" for s, n in sorted(x["states"].items())), ts(x["last"])] for x in exps]
+    body = table(["experiment", "runs", "states", "last run"], rows, "experiments") if rows else \
+        "<p>No runs yet: <code>trainkit train +experiment=fashion_mnist_dnn</code></p>"
+    return page("Experiments", body)
+
+
+def runs_page(d: dict) -> str:
+    metrics = d["metrics"]
+    qs = {k: d[k] for k in ("experiment", "filter", "order_by") if d.get(k)}
+    form = ('<form class="filter" method="get" action="/runs">'
+            + (f'<input type="hidden" name="experiment" value="{e(d["experiment"])}">' if d.get("experiment") else "")
+            + f'<input name="filter" size="60" placeholder=\'metrics.test_accuracy &gt; 0.85 and tags.team = "x"\' '
+              f'value="{e(d["filter"])}"><input name="order_by" size="28" placeholder="metrics.test_accuracy desc" '
+              f'value="{e(d["order_by"])}"><button>Search</button></form>')
+    head = ["", "run", "status", "started", "duration", "compute", "distribution", "dataset", "tags",
+            *(f'<a href="/runs?{urlencode({**qs, "order_by": f"metrics.{m} desc"})}">{e(m)}</a>' for m in metrics)]
+    rows = [[f'<input type="checkbox" class="pick" value="{e(r["id"])}">', run_link(r["id"]),
+             state(r["status"], r["reason"]), ts(r["started"]), dur(r["duration"]), e(r["compute"]),
+             e(r["distribution"]), e(f'{r["dataset"]} v{r["dataset_version"]}' if r["dataset"] else ""),
+             e(" ".join(f"{k}={v}" for k, v in r["tags"].items())), *(num(r["metrics"].get(m)) for m in metrics)]
+            for r in d["rows"]]
+    pager = " ".join(f'<a href="/runs?{urlencode({**qs, "page": p})}"{" class=current" if p == d["page"] else ""}>{p}</a>'
+                     for p in range(max(1, d["page"] - 5), min(d["pages"], d["page"] + 5) + 1))
+    body = (form + f'<p class="count">{d["total"]} run(s){" in " + e(d["experiment"]) if d.get("experiment") else ""} · '
+            f'page {d["page"]} of {d["pages"]} · <button id="compare" disabled>Compare selected</button></p>'
+            + table(head, rows, "runs") + f'<p class="pager">{pager}</p>')
+    return page("Runs", body, "runsPage")
+
+
+def run_page(d: dict) -> str:
+    lin = d["lineage"]
+    ds = lin["dataset"]
+    models = " ".join(f'<a href="/models#{e(m["name"])}">{e(m["name"])}:{m["version"]}</a>' for m in lin["models"])
+    lineage = (f'<p class="lineage">dataset {e(ds["name"]) + " v" + e(ds["version"]) + " (" + e((ds["digest"] or "")[:12]) + ")" if ds else "none"}'
+               f' → run {e(d["id"])} → {models or "no registered model"}</p>')
+    metrics = table(["metric", "value"], [[e(k), num(v)] for k, v in d["final_metrics"].items()
+                                          if isinstance(v, (int, float))], "metrics")
+    files = "".join(f'<li><a href="/api/runs/{quote(d["id"])}/files/{quote(f)}">{e(f)}</a></li>' for f in d["files"])
+    src = d["source"]
+    source = (f'<p>{e(src.get("kind"))} snapshot of {e(src.get("project_root"))}: {e(src.get("files"))} files'
+              + (f', commit <code>{e(src.get("commit"))}</code>{" (uncommitted changes)" if src.get("dirty") else ""}'
+                 if src.get("commit") else "") + "</p>"
+              + "<ul class='files'>" + "".join(f"<li>{e(f)}</li>" for f in src.get("files_list", [])) + "</ul>") \
+        if src else "<p>no source snapshot</p>"
+    ranks = "".join(f'<option value="{r}">rank {r}</option>' for r in d["ranks"])
+    body = (f'<p>{state(d["status"], d["reason"])} experiment <a href="/runs?{urlencode({"experiment": d["experiment"]})}">'
+            f'{e(d["experiment"])}</a> · started {ts(d["started"])} · {dur(d["duration"])} · compute {e(d["compute"])}'
+            f' · distribution {e(d["distribution"])}</p>'
+            + (f'<p class="reason">{e(d["exit_reason"])}</p>' if d["status"] in ("failed", "cancelled", "pruned") else "")
+            + lineage + "<h2>Metrics</h2>" + metrics
+            + '<h2>Charts</h2><div class="chart-controls">x: <select id="xaxis"><option value="step">epoch / step'
+              '</option><option value="time">time (s)</option></select> <span id="series"></span></div>'
+              '<div id="charts" class="charts"></div>'
+            + f'<h2>Console</h2><p><select id="rank"><option value="">all ranks</option>{ranks}</select> '
+              f'<span id="live">{"live" if d["status"] in ("queued", "running") else ""}</span></p>'
+              f'<pre id="console" class="console"></pre>'
+            + f"<h2>Config</h2><pre>{e(d['config_yaml'])}</pre>"
+            + f"<p>overrides: <code>{e(' '.join(d['overrides']))}</code></p>"
+            + f"<h2>Environment</h2><pre>{e(json.dumps(d['environment'], indent=2))}</pre>"
+            + f"<h2>Source</h2>{source}<h2>Files</h2><ul class='files'>{files}</ul>")
+    return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]})
+
+
+def compare_page(d: dict) -> str:
+    runs = d["runs"]
+    head = ["", *(run_link(r["id"]) for r in runs)]
+    rows = [["status", *(state(r["status"]) for r in runs)],
+            ["differing overrides", *(e(" ".join(r["differing_overrides"]) or "(none)") for r in runs)]]
+    rows += [[e(m), *(num(r["metrics"][m]) for r in runs)] for m in (runs[0]["metrics"] if runs else {})]
+    rows += [[e(k), *(e(json.dumps(v)) for v in vals)] for k, vals in d["differing_config"].items()]
+    body = ('<div id="charts" class="charts"></div>' + table(head, rows, "compare"))
+    return page("Compare runs", body, "comparePage", {"ids": [r["id"] for r in runs]})
+
+
+def sweeps_page(rows: list[dict]) -> str:
+    body = table(["sweep", "jobs", "states", "finished", "optuna"],
+                 [[f'<a href="/sweeps/{quote(r["sweep"])}">{e(r["sweep"])}</a>', e(r["jobs"]),
+                   " ".join(f"{state(s)} {n}" for s, n in r["counts"].items()), "yes" if r["finished"] else "no",
+                   "yes" if r["study"] else ""] for r in rows], "sweeps") if rows else "<p>No sweeps yet.</p>"
+    return page("Sweeps", body)
+
+
+def parallel_coordinates(s: dict) -> str:
+    """Each trial a line across its parameters' axes to the objective (server-drawn SVG)."""
+    axes = [*s["params"], s["metric"]]
+    rows = [r for r in s["rows"] if r["run_id"]]
+    if not axes or not rows:
+        return ""
+    w, h, pad = max(360, 150 * len(axes)), 240, 40
+
+    def values(axis):
+        return [r["params"].get(axis) if axis in s["params"] else r.get(axis) for r in rows]
+
+    scales = {}
+    for axis in axes:
+        vs = values(axis)
+        nums = [float(v) for v in vs if _isnum(v)]
+        if len(nums) == len([v for v in vs if v is not None]) and nums:
+            lo, hi = min(nums), max(nums)
+            scales[axis] = lambda v, lo=lo, hi=hi: None if v is None else (float(v) - lo) / ((hi - lo) or 1)
+        else:
+            cats = sorted({str(v) for v in vs if v is not None})
+            scales[axis] = lambda v, cats=cats: None if v is None else (cats.index(str(v)) + 0.5) / len(cats)
+    xs = [pad + i * (w - 2 * pad) / max(1, len(axes) - 1) for i in range(len(axes))]
+    parts = [f'<svg class="parallel" width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">']
+    for x, axis in zip(xs, axes):
+        parts.append(f'<line x1="{x}" y1="{pad}" x2="{x}" y2="{h - pad}" stroke="#999"/>'
+                     f'<text x="{x}" y="{pad - 8}" text-anchor="middle">{e(axis)}</text>')
+    for r in rows:
+        pts = [(x, scales[a](r["params"].get(a) if a in s["params"] else r.get(a))) for x, a in zip(xs, axes)]
+        pts = [(x, h - pad - y * (h - 2 * pad)) for x, y in pts if y is not None]
+        color = {"pruned": "#9467bd", "failed": "#d62728", "completed": "#1f77b4"}.get(r["status"], "#999")
+        width = 3 if r["run_id"] == s.get("best") else 1.2
+        parts.append(f'<polyline class="trial trial-{e(r["status"])}" fill="none" stroke="{color}" stroke-width="{width}" '
+                     f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}"><title>{e(r["run_id"])} '
+                     f'{e(r["swept"])} {e(r["status"])}</title></polyline>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _isnum(v) -> bool:
+    try:
+        float(v)
+        return not isinstance(v, bool)
+    except (TypeError, ValueError):
+        return False
+
+
+def sweep_page(s: dict) -> str:
+    metric = s["metric"]
+    rows = [[e(r["job"]), run_link(r["run_id"]), state(r["status"], r.get("error")) + (" ✂" if r["status"] == "pruned" else ""),
+             e(r["swept"]), num(r.get(metric)), "best" if r["run_id"] and r["run_id"] == s["best"] else ""]
+            for r in s["rows"]]
+    best = f'<p class="best">best trial: {run_link(s["best"])} by {e(metric)}</p>' if s["best"] else "<p>no completed trial yet</p>"
+    body = (f"<p>{' '.join(f'{state(k)} {n}' for k, n in s['counts'].items())}</p>{best}"
+            + parallel_coordinates(s) + table(["job", "run", "status", "swept", e(metric), ""], rows, "trials"))
+    return page(f"Sweep {s['sweep']}", body)
+
+
+def models_page(models: list[dict]) -> str:
+    parts = []
+    for m in models:
+        rows = [[e(v["version"]), e(", ".join(v["aliases"])), e(v["onnx"]["status"]),
+                 num(v["onnx"]["max_abs_diff"]), num(v["onnx"]["argmax_agreement"]),
+                 e(" ".join(f"{k}={val}" for k, val in v["tags"].items())), run_link(v["run_id"]),
+                 num(v["metrics"].get("test_accuracy")), f"<code>{e(v['serve'])}</code>"] for v in m["versions"]]
+        parts.append(f'<h2 id="{e(m["name"])}">{e(m["name"])}</h2>'
+                     + table(["version", "aliases", "onnx", "max_abs_diff", "argmax_agreement", "tags", "run",
+                              "test_accuracy", "serve"], rows, "models"))
+    return page("Models", "".join(parts) or "<p>No registered models yet.</p>")
+
+
+def jobs_page(jobs: list[dict]) -> str:
+    rows = [[run_link(j["id"]), e(j["experiment"]), e(j["backend"]), e(j["backend_id"] or ",".join(j["hosts"] or [])),
+             state(j["state"], j["reason"]), e(_queue(j.get("queue"))), e(j["epoch"]), ts(j["submitted"]),
+             num(j["test_accuracy"])] for j in jobs]
+    return page("Jobs", table(["job", "experiment", "backend", "where", "state", "queue", "epoch", "submitted",
+                               "test_accuracy"], rows, "jobs"))
+
+
+def _queue(q) -> str:
+    if not q:
+        return ""
+    return q.get("state", "") + (f" ({q['reason']})" if q.get("reason") else "")
+
+
+def error_page(status: int, message: str) -> str:
+    return page(f"{status}", f'<p class="error">{e(message)}</p>')
