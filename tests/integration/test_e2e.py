@@ -84,7 +84,8 @@ def test_kill_minus_9_then_rerun_resumes_without_lost_or_repeated_epochs(workspa
     assert first.returncode == -9
     [run_id] = only_run_id(workspace, "resume")
     time.sleep(0.5)
-    assert show(run_id)["status"] == "interrupted"
+    shown = show(run_id)
+    assert shown["status"] == "failed" and shown["exit_reason"].startswith("interrupted: the process that owned")
     killed_at = json.loads((workspace / "experiments/resume/runs" / run_id / "checkpoints/state.json").read_text())["epoch"]
     assert 2 <= killed_at < 8
 

@@ -141,13 +141,21 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
-def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
-    """Config keys that differ between runs, their overrides and their final metrics."""
+def _config(run_dir: Path) -> dict:
+    """A run's resolved config: its config.yaml, else the one in its job spec."""
     import yaml
 
+    paths = RunPaths(run_dir)
+    if paths.config.exists():
+        return yaml.safe_load(paths.config.read_text()) or {}
+    return (read_json(paths.spec) or {}).get("config", {})
+
+
+def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
+    """Config keys that differ between runs, their overrides and their final metrics."""
     every = list_runs(ws)
     runs = [get_run(ws, r, every) for r in run_ids]
-    configs = [_flatten(yaml.safe_load(RunPaths(r.path).config.read_text()) or {}) for r in runs]
+    configs = [_flatten(_config(r.path)) for r in runs]
     ignore = ("run.sweep", "run.sweep_job", "run.trial")
     keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
     differing = {k: [c.get(k) for c in configs] for k in keys

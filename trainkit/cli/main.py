@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ..errors import TrainkitError, exit_code
 from ..records.workspace import WorkspacePaths, default_root
 
-GROUPS = ("runs", "jobs", "sweeps", "models", "datasets", "environments", "project", "ui")   # cli/<group>.py
+GROUPS = ("runs", "jobs", "sweeps", "models", "datasets", "environments", "project", "ui", "migrate")   # cli/<group>.py
 
 
 @dataclass

@@ -12,13 +12,15 @@ from .main import Output
 def summary(run) -> dict:
     """One row of `runs list`: the run's state as its Job handle tells it."""
     from ..compute import job_for
+    from ..fsutil import read_json
+    from ..records.workspace import RunPaths
 
     st = run.status
     return {"id": run.id, "experiment": run.experiment, "status": job_for(run.path, st).state().name,
             "path": str(run.path), "started": st.get("started"), "ended": st.get("ended"),
             "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
-            "config_hash": st.get("config_hash"), "compute": (st.get("job") or {}).get("backend"),
-            "tags": st.get("tags") or {}}
+            "config_hash": st.get("config_hash"), "compute": job_for(run.path, st).kind.name,
+            "tags": {**(st.get("tags") or {}), **(read_json(RunPaths(run.path).tags) or {})}}   # + what a script tagged
 
 
 def cmd_list(ctx, args) -> Output:

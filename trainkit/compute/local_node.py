@@ -5,7 +5,6 @@ It runs inside `python -m trainkit` (compute.wait=true) or detached in its own s
 `python -m trainkit.compute.local_node JOB_SPEC` (compute.wait=false), its output in console.log."""
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 import signal
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from ..distributions import describe
 from ..fsutil import read_json
-from ..records.runs import write_status
+from ..records.runs import die_with_parent, write_status
 from ..records.spec import JobSpec
 from ..records.workspace import RunPaths
 from ..topology import assign_slots, horovod_hosts, rank_envs, roles
@@ -25,14 +24,6 @@ from .hostinfo import horovodrun
 from .output import OutputPump, ProgressBar, RankSink, Tee, horovod_demux
 
 GRACE_S = 10.0          # after one worker fails: how long the others get to exit on SIGTERM
-
-
-def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: SIGKILL this child if its parent dies, so a killed supervisor leaves no orphans."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:

@@ -69,7 +69,7 @@ class RankActor:
             _put_blob(blobs / rel, ref, sha256, ray)
         spec = _node_spec(spec, str(workdir), str(run_dir), str(code))
         RunPaths(run_dir).spec.write_text(json.dumps(spec))
-        from .local_node import die_with_parent
+        from ..records.runs import die_with_parent
 
         self.proc = subprocess.Popen([sys.executable, "-m", "trainkit.worker", str(RunPaths(run_dir).spec)],
                                      cwd=code, env={**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1",

@@ -86,7 +86,7 @@ class Driver:
                f"--cpus-per-task={self.compute.cpus_per_task}"]
         if describe(self.spec.config["distribution"]).coordinated:
             cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
-        cmd += [sys.executable, "-m", "trainkit.launch.slurm", "task", self.spec_path]
+        cmd += [sys.executable, "-m", "trainkit.compute.slurm_node", "task", self.spec_path]
         sinks = {r: RankSink(r, self.paths, n, None, verbose=self.spec.cfg.run.verbose) for r in range(n)}
         self.srun_lines: list[str] = []
 
@@ -223,7 +223,7 @@ def run_task(spec_path: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ("driver", "task"):
-        print("usage: python -m trainkit.launch.slurm driver|task JOB_SPEC", file=sys.stderr)
+        print("usage: python -m trainkit.compute.slurm_node driver|task JOB_SPEC", file=sys.stderr)
         return 2
     if argv[0] == "task":
         run_task(argv[1])

@@ -125,7 +125,7 @@ def fs_groups(hosts: list[Host], probes: list[dict]) -> list[list[Host]]:
 
 
 def kill_remote(plan, spec_paths: dict[int, str]) -> None:
-    """Kill the process group each remote_task recorded, if that process is still the recorded one
+    """Kill the process group each ssh_node (the remote task) recorded, if that process is still the recorded one
     (already gone, or its pid reused by another process: nothing is killed)."""
     from .ssh_node import KILL
 

@@ -10,6 +10,7 @@ At the end the chief's run record is copied back and the model is registered loc
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import os
 import shlex
 import shutil
@@ -45,7 +46,7 @@ RUN_OWNED = ["/outputs/***", "/checkpoints/***", "/metrics.jsonl", "/environment
 def remote_spec(spec: JobSpec, workdir: str) -> tuple[dict, str]:
     """The job spec as the host sees it (its own paths; registration happens locally) + its path."""
     base = f"{workdir}/runs/{spec.run_id}"
-    d = json.loads(json.dumps(spec.__dict__))
+    d = json.loads(json.dumps(asdict(spec)))
     d.update(run_dir=f"{base}/run", workspace=workdir, project_root=f"{base}/code")
     for units in d["dataset"]["files"].values():
         for u in units:   # blobs/<sha256>/... -> <workdir>/datasets/blobs/<sha256>/...
@@ -134,7 +135,7 @@ class Supervisor:
     def ship_files(self, host: Host, remote: dict, tmp: Path, chief: bool) -> None:
         """One filesystem's copy: the project (the snapshot's selection) to <base>/code, trainkit to
         <base>/lib, the dataset blobs, the run record; never deleting a newer remote checkpoint."""
-        from ..snapshot import project_files
+        from ..launch.snapshot import project_files
 
         wd, run_dir = remote["workspace"], remote["run_dir"]
         base = str(Path(run_dir).parent)
@@ -375,12 +376,11 @@ def unreachable(hosts) -> list[Host]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] != "supervise":
-        print("usage: python -m trainkit.launch.ssh supervise JOB_SPEC", file=sys.stderr)
+    if len(argv) != 1:
+        print("usage: python -m trainkit.compute.ssh_supervisor JOB_SPEC", file=sys.stderr)
         return 2
-    if not sys.stdin.isatty():
-        sys.stdin.readline()   # detached: wait for the submitter to record this process first
-    return Supervisor(JobSpec.read(argv[1])).run()
+    sys.stdin.readline()   # detached: wait for the submitter to record this process first
+    return Supervisor(JobSpec.read(argv[0])).run()
 
 
 if __name__ == "__main__":

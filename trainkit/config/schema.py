@@ -23,6 +23,7 @@ class DataFile:
 @dataclass
 class DatasetConfig:
     name: str = MISSING                                   # registry name, e.g. fashion_mnist
+    version: Optional[int] = None                         # pin a registered version: train on exactly its files (null = what the sources hold now)
     description: str = ""                                 # shown by `trainkit datasets show`
     format: str = "idx"                                   # idx | npz | csv | parquet | image_folder | tfrecord | custom
     sources: List[str] = field(default_factory=list)      # ordered mirrors (fsspec URLs); first that verifies wins
@@ -211,6 +212,7 @@ class TrainkitConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    params: Dict[str, Any] = field(default_factory=dict)  # free values of your own (a script's hyperparameters): entry.arguments use ${params.NAME}, sweeps sample params.NAME
 
 
 GROUP_SCHEMAS = {
@@ -231,4 +233,5 @@ def load(data: dict) -> TrainkitConfig:
                "distribution": describe(data["distribution"]).schema,
                "entry": ScriptEntryConfig if data["entry"]["name"] == "script" else EntryConfig}
     schemas.update(workspace=WorkspaceConfig, registry=RegistryConfig, export=ExportConfig, run=RunConfig)
-    return TrainkitConfig(model=dict(data["model"]), **{g: from_dict(s, data[g]) for g, s in schemas.items()})
+    return TrainkitConfig(model=dict(data["model"]), params=dict(data.get("params") or {}),
+                          **{g: from_dict(s, data[g]) for g, s in schemas.items()})

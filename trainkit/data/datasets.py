@@ -256,6 +256,21 @@ class DatasetStore:
         return self.register(ds, files, info, [{"role": s.role, "name": s.name, "sha256": g["sha256"]}
                                                for s, g in zip(ds.files, entries)])
 
+    def pinned(self, ds, progress: Progress | None = None) -> DatasetVersion:
+        """dataset.version=N: exactly that version's files (each entry fetched again, if it left
+        the cache, against the sha256 the version recorded); NotFound names the versions there are."""
+        from dataclasses import replace
+
+        from ..config.schema import DataFile
+
+        dv = self.get(ds.name, ds.version)
+        pinned = replace(ds, files=[DataFile(name=e["name"], sha256=e["sha256"], role=e["role"]) for e in dv.entries],
+                         sources=list(ds.sources) or list(dv.sources))
+        got = self.prepare(pinned, progress)
+        if got.digest != dv.digest:   # the same entries and digests can only give the same version
+            raise DataError(f"dataset {ds.name} v{ds.version}: expected digest {dv.digest}, got {got.digest}")
+        return dv
+
     # ------------------------------------------------------------------ versions
     @staticmethod
     def digest(entries: list[dict]) -> str:
@@ -311,9 +326,10 @@ class DatasetStore:
         if version is not None:
             versions = [v for v in versions if v.version == version]
         if not versions:
-            known = ", ".join(self.names()) or "none registered yet"
-            raise NotFoundError(f"dataset {name!r}" + (f" version {version}" if version else "")
-                                + f" not found; registered datasets: {known}")
+            have = [v.version for v in self.versions(name)]
+            known = (f"versions of {name}: {', '.join(map(str, have))}" if have else
+                     "registered datasets: " + (", ".join(self.names()) or "none yet"))
+            raise NotFoundError(f"dataset {name!r}" + (f" version {version}" if version else "") + f" not found; {known}")
         return versions[-1]
 
 

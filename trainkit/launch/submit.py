@@ -48,8 +48,10 @@ def prepare_dataset(ws: WorkspacePaths, dataset_cfg: dict) -> dict:
     from ..config.schema import DatasetConfig, from_dict
 
     progress = _DownloadProgress()
+    ds = from_dict(DatasetConfig, dataset_cfg)
+    store = DatasetStore(ws)
     try:
-        return DatasetStore(ws).prepare(from_dict(DatasetConfig, dataset_cfg), progress).to_json()
+        return (store.pinned(ds, progress) if ds.version is not None else store.prepare(ds, progress)).to_json()
     finally:
         progress.close()
 

@@ -1,9 +1,11 @@
 """Run records: ids, status.json, listing and finding the run to resume."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import secrets
+import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -29,6 +31,14 @@ def process_identity(pid: int) -> str | None:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() + ":" + start
     except (OSError, IndexError):
         return None
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: SIGKILL this child if its parent dies, so a killed supervisor leaves no orphans."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def write_status(paths: RunPaths, state: str, **fields) -> dict:

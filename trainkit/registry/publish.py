@@ -98,9 +98,12 @@ def register_from_run(registry: Registry, run_dir: Path, name: str, path: str | 
     if status.get("state") != "completed":
         raise UsageError(f"run {spec.run_id}: expected a completed run to register a model from, got "
                          f"{status.get('state')!r}")
+    if path and (Path(path).is_absolute() or ".." in Path(path).parts):
+        raise UsageError(f"--path {path!r}: expected a path inside run {spec.run_id} (like outputs/model/model.keras)")
     candidates = [path] if path else ["outputs/model/model.keras", spec.config["entry"].get("model_path") or ""]
-    model_file = next((paths.root / c for c in candidates if c and (paths.root / c).exists()), None)
-    if model_file is None or ".." in Path(candidates[0]).parts or Path(candidates[0]).is_absolute():
+    model_file = next((paths.root / c for c in candidates if c and (paths.root / c).exists()
+                       and not (paths.root / c).is_symlink()), None)
+    if model_file is None:
         raise NotFoundError(f"run {spec.run_id}: no model at {' or '.join(c for c in candidates if c)} "
                             f"(files under outputs/: see `trainkit runs show {spec.run_id}`)")
     model = servable(load_model_file(model_file))

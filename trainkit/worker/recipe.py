@@ -334,7 +334,7 @@ def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str
 def launcher_owns_state() -> bool:
     """Under a cluster driver/supervisor, which writes the job's final state itself (followers of a
     detached job must not see the chief's error as the end while the others are still stopping)."""
-    return os.environ.get("TRAINKIT_LAUNCHER_OWNS_STATE") == "1"   # launch.jobs.CLUSTER_WORKER_ENV
+    return os.environ.get("TRAINKIT_LAUNCHER_OWNS_STATE") == "1"   # compute.base.CLUSTER_WORKER_ENV
 
 
 def record_error(paths: RunPaths, message: str, **fields) -> None:

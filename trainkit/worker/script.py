@@ -127,10 +127,10 @@ def run_script(spec, paths: RunPaths) -> None:
     args = [str(a).replace(DATASET_TOKEN, str(mount)) for a in entry.arguments]
     cmd = [entry.python or sys.executable, entry.script, *args]
     print(f"script: {' '.join(cmd[1:])} (in {code})", flush=True)
-    from ..compute.local import _die_with_parent
+    from ..records.runs import die_with_parent
 
     proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code, mount), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, preexec_fn=_die_with_parent)
+                            stderr=subprocess.PIPE, preexec_fn=die_with_parent)
     tail: list[str] = []
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout, tail), daemon=True),
              threading.Thread(target=_pump, args=(proc.stderr, sys.stderr, tail), daemon=True)]

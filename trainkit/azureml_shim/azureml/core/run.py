@@ -54,7 +54,12 @@ class Run:
 
     # ------------------------------------------------------------------ metrics
     def log(self, name: str, value, description: str = "") -> None:
+        """A metric value; in an Optuna trial whose metric it is, also reported to the trial (pruning)."""
         self._run.log(name, value)
+        trial = self._run.trial
+        if trial.get("study") and name == trial.get("metric"):
+            self._reports = getattr(self, "_reports", 0) + 1
+            self._run.report(float(value), step=self._reports)
 
     def log_list(self, name: str, value, description: str = "") -> None:
         for v in value:

@@ -1,0 +1,163 @@
+"""`trainkit ui` in a real headless Chromium (Debian's chromium + chromium-driver, driven by
+Selenium), offline, on a workspace of real runs: a finished one and its second model version, a
+running one whose console follows live, a failed one, and a 4-trial Optuna search with a pruned
+trial. Each page is checked for what a person would see and for errors in the browser console;
+screenshots are kept in test-artifacts/ui/."""
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+from .clusters import wait_for
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist"),
+              pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
+                                 reason="needs Debian's chromium and chromium-driver (scripts/setup.sh installs them)")]
+SHOTS = ROOT / "test-artifacts" / "ui"
+TICKER = ["entry=script", f"entry.source_dir={ROOT / 'tests' / 'scripts'}", "entry.script=ticker.py",
+          "entry.model_path=null"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Real runs in a workspace of this module's own; what each is."""
+    ws = tmp_path_factory.mktemp("ui") / "ws"
+    env = {"TRAINKIT_WORKSPACE": str(ws)}
+    out = {}
+    for i in (1, 2):   # two versions of one model
+        proc = run_trainkit(["+debug=smoke", "run.experiment=shown", f"trainer.seed={i}"], env=env)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        out[f"finished{i}"] = proc.stdout.split("run ")[1].split()[0]
+    failed = run_trainkit([*TICKER, 'entry.arguments=["--seconds","1","--fail"]', "run.experiment=broken"], env=env)
+    assert failed.returncode != 0
+    out["failed"] = failed.stdout.split("run ")[1].split()[0]
+    sweep = run_trainkit(["-m", "+debug=smoke", "+hparams_search=smoke_optuna", "hydra.sweeper.n_trials=4",
+                          "run.experiment=search"], env=env, timeout=900)
+    assert sweep.returncode == 0, sweep.stdout[-2000:] + sweep.stderr[-2000:]
+    running = run_trainkit([*TICKER, 'entry.arguments=["--seconds","240"]', "compute.wait=false",
+                            "run.experiment=live"], env=env)
+    assert running.returncode == 0, running.stderr
+    out["running"] = running.stdout.split("submitted job ")[1].split()[0]
+    yield ws, out
+    run_cli(["jobs", "cancel", out["running"]], env=env)
+
+
+@pytest.fixture(scope="module")
+def ui(runs):
+    ws, _ = runs
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "trainkit.cli", "--workspace", str(ws), "ui", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    def up():
+        try:
+            return urllib.request.urlopen(url + "/api/experiments", timeout=2).status == 200
+        except OSError:
+            return False
+
+    wait_for(up, 30, "trainkit ui to answer")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--window-size=1400,1000"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(shutil.which("chromedriver")))
+    driver.set_page_load_timeout(30)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def visit(browser, url: str, shot: str) -> str:
+    """Open a page; no error in the browser console; a screenshot kept; the page's text."""
+    browser.get(url)
+    time.sleep(0.5)
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    browser.save_screenshot(str(SHOTS / f"{shot}.png"))
+    assert not errors, errors
+    return browser.find_element("tag name", "body").text
+
+
+def test_runs_table_experiments_and_compare(runs, ui, browser):
+    _, ids = runs
+    text = visit(browser, ui + "/", "experiments")
+    assert "shown" in text and "search" in text and "broken" in text
+    text = visit(browser, ui + "/runs", "runs")
+    for key in ("finished1", "finished2", "failed", "running"):
+        assert ids[key] in text
+    assert "failed" in text and "running" in text and "pruned" in text
+    finished = json.loads(run_cli(["--workspace", str(runs[0]), "runs", "show", ids["finished1"], "--json"]).stdout)
+    assert f"{finished['metrics']['test_accuracy']:.4f}" in text
+    text = visit(browser, ui + "/runs?filter=" + "metrics.test_accuracy%20%3E%200", "runs-filtered")
+    assert ids["failed"] not in text and ids["finished1"] in text
+    for key in ("finished1", "finished2"):
+        browser.find_element("css selector", f"input.pick[value='{ids[key]}']").click()
+    browser.find_element("id", "compare").click()
+    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot"), 15, "the compare charts")
+    text = visit(browser, browser.current_url, "compare")
+    assert "trainer.seed" in text and ids["finished1"] in text and ids["finished2"] in text
+
+
+def test_a_run_page_has_charts_config_files_and_lineage(runs, ui, browser):
+    _, ids = runs
+    text = visit(browser, f"{ui}/runs/{ids['finished2']}", "run")
+    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot canvas"), 15, "a rendered chart")
+    assert "val_accuracy" in text and "shown:2" in text and "dataset fashion_mnist v1" in text
+    assert "outputs/model/model.keras" in text and "limit_train: 3000" in text
+    wait_for(lambda: "registered shown:2" in browser.find_element("id", "console").text, 15, "the console")
+    link = browser.find_element("link text", "outputs/metrics.json").get_attribute("href")
+    import urllib.request
+
+    assert json.loads(urllib.request.urlopen(link).read())["test_accuracy"] > 0
+    text = visit(browser, f"{ui}/runs/{ids['failed']}", "run-failed")
+    assert "failed" in text and "failing on purpose" in text
+
+
+def test_the_console_of_a_running_run_follows_it_live(runs, ui, browser):
+    _, ids = runs
+    visit(browser, f"{ui}/runs/{ids['running']}", "run-live")
+    console = browser.find_element("id", "console")
+    wait_for(lambda: "tick" in console.text, 20, "the first lines")
+    seen = int(console.text.split("tick ")[-1].split()[0])
+    wait_for(lambda: int(console.text.split("tick ")[-1].split()[0]) > seen + 3, 20, "new lines while the run writes")
+    assert browser.find_element("id", "live").text == "live"
+    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_sweep_models_and_jobs_pages(runs, ui, browser):
+    ws, ids = runs
+    sweep = json.loads(run_cli(["--workspace", str(ws), "sweeps", "list", "--json"]).stdout)[0]["sweep"]
+    text = visit(browser, f"{ui}/sweeps/{sweep}", "sweep")
+    assert "pruned" in text and "best trial" in text
+    assert browser.find_elements("css selector", "svg.parallel polyline.trial-pruned")
+    text = visit(browser, ui + "/models", "models")
+    assert "shown" in text and "trainkit models serve shown:2" in text and ids["finished1"] in text
+    text = visit(browser, ui + "/jobs", "jobs")
+    assert ids["running"] in text and "local" in text

@@ -1,0 +1,46 @@
+"""`trainkit migrate SRC... --to DIR [--check]`: an Azure ML SDK v1 project as a trainkit project."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+
+
+def _mirror(text: str) -> tuple[str, str]:
+    import argparse
+
+    prefix, sep, url = text.partition("=")
+    if not sep or not prefix or not url:
+        raise argparse.ArgumentTypeError(f"expected URL_PREFIX=MIRROR_URL, got {text!r}")
+    return prefix, url
+
+
+def cmd_migrate(ctx, args) -> int:
+    from ..migrate import migrate
+
+    dest = Path(args.to)
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"--to {dest}: expected a directory, got a file")
+    result = migrate([Path(s) for s in args.sources], dest, args.compute, dict(args.mirror), args.check)
+    unmapped = sum(1 for c in result.calls if c.unmapped and not c.became)
+    print(f"migrated {len(result.calls)} Azure ML SDK call(s) into {dest}: {len(result.experiments)} experiment(s), "
+          f"{len(result.written)} file(s) written, {len(result.kept)} kept as they were, {unmapped} call(s) not mapped")
+    for p in result.problems:
+        print(f"warning: {p}")
+    print(f"report: {result.report}")
+    if result.experiments:
+        print(f"next:\n  cd {dest}\n  trainkit train +experiment={result.experiments[0]}")
+    failed_check = args.check and any(p.startswith("conf/experiment/") for p in result.problems)
+    return 2 if failed_check else 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("migrate", help="turn Azure ML SDK v1 notebooks and scripts into a trainkit project")
+    p.add_argument("sources", nargs="+", metavar="SRC", help=".ipynb notebooks, .py files or directories")
+    p.add_argument("--to", required=True, metavar="DIR", help="the trainkit project to write (existing files are kept)")
+    p.add_argument("--check", action="store_true", help="compose and validate every generated experiment (nothing runs)")
+    p.add_argument("--compute", choices=["slurm", "ray"], default="slurm",
+                   help="what AmlCompute clusters become (default %(default)s)")
+    p.add_argument("--mirror", type=_mirror, action="append", default=[], metavar="URL_PREFIX=MIRROR",
+                   help="a mirror tried first for dataset files under URL_PREFIX (e.g. an offline copy)")
+    p.set_defaults(func=cmd_migrate)
