@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything trainkit needs on a fresh Debian 12 machine (run as root or with sudo):
-# Debian packages (real Fashion-MNIST for offline use, venv support, a C++ toolchain for Horovod),
-# the ssh/rsync clients for compute=ssh, then a .venv with trainkit and Horovod. The test clusters
-# (a one-node Slurm, sshd hosts) are installed and started by scripts/cluster/*.sh when tests need them.
+# Debian packages (real Fashion-MNIST for offline use, venv support, a C++ toolchain for Horovod,
+# the ssh/rsync clients for compute=ssh, Chromium and its driver for the dashboard's browser tests),
+# then a .venv with trainkit (its dev, docs and ray extras) and Horovod. The test clusters (a one-node
+# Slurm, sshd hosts, a two-node Ray cluster) are started by scripts/cluster/*.sh when tests need them.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
-APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git cmake g++ make openssh-client rsync iproute2 procps"
+APT_PACKAGES="dataset-fashion-mnist python3-venv python3-pip git cmake g++ make openssh-client rsync iproute2 procps chromium chromium-driver"
 missing=""
 for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -25,9 +26,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.trainkit-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: pip install -e '.[dev]' (TensorFlow is ~600 MB the first time)"
+  echo "setup: pip install -e '.[dev,docs]' (TensorFlow is ~600 MB the first time)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[dev]'
+  .venv/bin/python -m pip install -q -e '.[dev,docs]'
   touch "$stamp"
 fi
 # Horovod 0.28.1 is built from source against the installed TensorFlow (wheel cached in .cache/wheels).

@@ -117,3 +117,23 @@ def test_dataset_names_are_refused_before_anything_is_written(tmp_path, name):
         DatasetStore(WorkspacePaths(tmp_path / "ws")).prepare(cfg)
     assert not (tmp_path / "ws" / "datasets" / "registry").exists() or \
         not any((tmp_path / "ws" / "datasets" / "registry").iterdir())
+
+
+@pytest.mark.parametrize("member", ["../../evil.pth", "../escape.txt", "a\\..\\b.txt", "ctl\x07.txt"])
+def test_a_listed_member_name_never_writes_outside_the_cache(member, tmp_path):
+    """Object stores allow keys like train/../../x: the listing is not trusted, even with a pinned
+    sha256 (checked only after the members are written)."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    base = f"/hostile-{abs(hash(member))}"
+    fs.pipe(f"{base}/train/ok.txt", b"fine")
+    fs.pipe(f"{base}/train/{member}", b"import os  # code execution if it lands in site-packages")
+    cfg = from_dict(DatasetConfig, {"name": "hostile", "format": "custom", "loader": "x:y", "sources": [f"memory://{base}/"],
+                                    "files": [{"name": "train/", "sha256": "0" * 64, "role": "train"}]})
+    ws = WorkspacePaths(tmp_path / "ws")
+    with pytest.raises(DataError, match=r"lists a member .*expected a relative path inside the entry"):
+        DatasetStore(ws).prepare(cfg)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert not [p for p in written if "evil" in p.name or "escape" in p.name or "ctl" in p.name or "b.txt" in p.name]
+    assert not (tmp_path / "evil.pth").exists() and not (tmp_path / "ws" / "evil.pth").exists()

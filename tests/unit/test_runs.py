@@ -83,10 +83,13 @@ def test_cli_lists_runs_as_json_and_reports_unknown_ids(tmp_path):
     assert missing.returncode == 4 and "no run matching 'nope'" in missing.stderr
 
 
-def test_config_hash_ignores_resume_policy_and_tags_only():
-    cfg = {"trainer": {"epochs": 3}, "run": {"resume": "auto", "tags": {"a": "b"}, "experiment": "x"}}
-    same = {"trainer": {"epochs": 3}, "run": {"resume": "never", "tags": {}, "experiment": "x"}}
-    other = {"trainer": {"epochs": 4}, "run": {"resume": "auto", "tags": {}, "experiment": "x"}}
+def test_config_hash_ignores_resume_policy_tags_and_waiting_only():
+    cfg = {"trainer": {"epochs": 3}, "run": {"resume": "auto", "tags": {"a": "b"}, "experiment": "x"},
+           "compute": {"name": "local", "wait": True}}
+    same = {"trainer": {"epochs": 3}, "run": {"resume": "never", "tags": {}, "experiment": "x"},
+            "compute": {"name": "local", "wait": False}}
+    other = {"trainer": {"epochs": 4}, "run": {"resume": "auto", "tags": {}, "experiment": "x"},
+             "compute": {"name": "local", "wait": True}}
     assert config_hash(cfg) == config_hash(same) != config_hash(other)
     assert cfg["run"]["resume"] == "auto"  # the input is not modified
 

@@ -70,14 +70,17 @@ def cmd_register(ctx, args) -> int:
     from ..registry.publish import onnx_settings, register_path
 
     tags = dict(_kv(t, "--tag") for t in args.tag)
+    path = args.path_flag or args.path
+    if args.path_flag and args.path:
+        raise UsageError(f"models register: expected PATH or --path, got both ({args.path!r}, {args.path_flag!r})")
     if args.run:
-        entry = register_from_run(ctx, args.run, args.name, args.path, tags=tags, aliases=args.alias,
+        entry = register_from_run(ctx, args.run, args.name, path, tags=tags, aliases=args.alias,
                                   description=args.description)
     else:
-        if not args.path:
+        if not path:
             raise UsageError("models register: expected PATH (a .keras file or a directory with model.keras) "
                              "or --run RUN_ID, got neither")
-        entry = register_path(ctx.registry, args.name, Path(args.path), framework_version=args.framework_version,
+        entry = register_path(ctx.registry, args.name, Path(path), framework_version=args.framework_version,
                               description=args.description, tags=tags, aliases=args.alias,
                               resources={"cpu": args.cpu, "memory_gb": args.memory_gb, "gpu": args.gpu},
                               onnx_cfg=onnx_settings(enabled=not args.no_onnx, opset=args.opset), samples=args.samples)
@@ -224,6 +227,7 @@ def add_parser(sub) -> None:
     p.add_argument("name")
     p.add_argument("path", nargs="?", help="the model file; with --run, a path inside the run "
                    "(default: outputs/model/model.keras, else the script's entry.model_path)")
+    p.add_argument("--path", dest="path_flag", metavar="PATH", help="the same as PATH")
     p.add_argument("--run", metavar="RUN_ID", help="register this finished run's model (run id, dataset version and "
                    "config hash kept; ONNX parity on the run's test split)")
     p.add_argument("--framework-version", help="recorded framework version (default: installed TensorFlow)")

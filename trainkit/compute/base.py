@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar, Iterator
 
 from ..config.typed import MISSING, from_dict
+from ..errors import EXIT_CODES as ERROR_CODES
 from ..fsutil import read_json
 from ..records.runs import FINISHED, pid_alive, write_status
 from ..records.workspace import RunPaths
@@ -50,8 +51,11 @@ class JobState:
 
     @property
     def exit_code(self) -> int:
-        """What `python -m trainkit` and `trainkit jobs logs -f` exit with for this state."""
-        return self.code if self.name == "failed" and self.code else EXIT_CODES.get(self.name, 1)
+        """What `python -m trainkit` and `trainkit jobs logs -f` exit with for this state: a failure's
+        own trainkit code (2 bad config, 3 bad data, ...) when its worker exited with one, else 1."""
+        if self.name == "failed" and self.code in set(ERROR_CODES.values()):
+            return self.code
+        return EXIT_CODES.get(self.name, 1)
 
     def __str__(self) -> str:
         return self.name + (f": {self.reason}" if self.reason and self.done else "")
@@ -105,7 +109,7 @@ class Job:
         """Everything the job printed, all ranks prefixed (rank None), or one rank's own output."""
         if rank is None:
             return self.paths.console
-        return self.paths.logs / "stdout.log" if rank == 0 else self.paths.rank_log(rank)
+        return self.paths.stdout_log if rank == 0 else self.paths.rank_log(rank)
 
     def logs(self, rank: int | None = None, follow: bool = False, poll_s: float = 0.5,
              offset: int = 0, timeout: float | None = None) -> Iterator[str]:

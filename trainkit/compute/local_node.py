@@ -21,6 +21,7 @@ from ..records.spec import JobSpec
 from ..records.workspace import RunPaths
 from ..topology import assign_slots, horovod_hosts, rank_envs, roles
 from .hostinfo import horovodrun
+from .base import CLUSTER_WORKER_ENV
 from .output import OutputPump, ProgressBar, RankSink, Tee, horovod_demux
 
 GRACE_S = 10.0          # after one worker fails: how long the others get to exit on SIGTERM
@@ -43,6 +44,7 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
 def base_env(spec: JobSpec) -> dict:
     env = dict(os.environ)
     env.update({k: str(v) for k, v in spec.cfg.environment.env_vars.items()})
+    env.update(CLUSTER_WORKER_ENV)   # this supervisor writes the job's final state on a failure (the chief: chief_error)
     env.update(PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join(filter(None, [spec.project_root, env.get("PYTHONPATH")])))
     for key in ("TRAINKIT_RANK", "TRAINKIT_WORLD_SIZE", "TRAINKIT_LOCAL_RANK", "TRAINKIT_LOCAL_SIZE", "TF_CONFIG"):
@@ -162,9 +164,9 @@ def record_failure(paths: RunPaths, code: int, rank: int, tail: list[str]) -> No
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
     status = read_json(paths.status, {}) or {}
     reason = f"worker rank {rank} failed with {how}"
-    if status.get("state") == "failed" and status.get("exit_reason"):   # written by the chief
-        reason += f": {status['exit_reason']}" if rank == 0 else \
-            f" (the chief then reported: {status['exit_reason'].splitlines()[0]})"
+    chief = status.get("chief_error")
+    if chief:   # what the chief reported before it stopped
+        reason += f": {chief}" if rank == 0 else f" (the chief then reported: {chief.splitlines()[0]})"
     write_status(paths, "failed", exit_reason=reason, failed_rank=rank, last_log_lines=tail[-10:],
                  exit_code=code if code > 0 else 128 - code)
 

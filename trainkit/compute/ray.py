@@ -194,7 +194,9 @@ class Supervisor:
             return 1
         self.stop_all(fetch=True, console=console)
         if self.stopping:
-            mark_cancelled(self.paths, f"cancelled ({self.stopping}); ranks stopped through Ray")
+            asked = (read_json(self.paths.status, {}) or {}).get("cancel_requested")
+            mark_cancelled(self.paths, ("cancelled by `trainkit jobs cancel`" if asked else f"cancelled ({self.stopping})")
+                           + "; ranks stopped and their actors killed through Ray")
             return 130
         if rc != 0:
             place = places[failed]

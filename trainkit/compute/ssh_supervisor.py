@@ -305,8 +305,9 @@ class Supervisor:
                 s.close()
         self.fetch_then_cleanup(plan, spec_paths, console)
         if self.stopping:
-            mark_cancelled(self.paths, f"cancelled ({self.stopping}); remote processes on "
-                                            f"{', '.join(hosts)} stopped")
+            asked = (read_json(self.paths.status, {}) or {}).get("cancel_requested")
+            mark_cancelled(self.paths, ("cancelled by `trainkit jobs cancel`" if asked else f"cancelled ({self.stopping})")
+                           + f"; remote processes on {', '.join(hosts)} stopped")
             return 130
         if rc != 0:
             return self.report_failure(plan, rc, failed, io, console)

@@ -201,6 +201,8 @@ class DatasetStore:
         if not members:
             raise FileNotFoundError(f"{entry.name}: no files there")
         root = entry.name.rstrip("/") if kind == "dir" else "."
+        dirs = fetch.list_dirs(source, entry.name) if kind == "dir" else []
+        self._refuse_unsafe(ds, source, entry.name, [rel for rel, _ in members] + dirs, staging / root)
         known = [self.stat_cache.get(url) for _, url in members]
         if not entry.sha256 and all(known):   # unchanged local files: the digest without reading them
             digest = fetch.manifest_digest([{"path": rel, "sha256": s} for (rel, _), s in zip(members, known)])
@@ -210,7 +212,7 @@ class DatasetStore:
         fmt = ds.fmt
         files, done = [], 0
         label = fetch.join(source, entry.name)
-        for d in fetch.list_dirs(source, entry.name) if kind == "dir" else []:
+        for d in dirs:
             (staging / root / d).mkdir(parents=True, exist_ok=True)
         for rel, url in members:
             target = staging / root / rel
@@ -234,6 +236,21 @@ class DatasetStore:
                   "root": root, "size": sum((staging / f["rel"]).stat().st_size for f in files), "files": files,
                   "info": info}
         return self._publish(staging, digest, record)
+
+    @staticmethod
+    def _refuse_unsafe(ds, source: str, entry: str, names: list[str], under: Path) -> None:
+        """A source's listing is not trusted (object stores allow keys like `a/../../x`): every
+        member must be a plain relative path that stays inside the entry, checked before anything
+        is written (a pinned sha256 is only checked after)."""
+        from ..registry.store import safe_rel_path
+
+        base = under.resolve()
+        for name in names:
+            target = (under / name).resolve() if safe_rel_path(name) else None
+            if target is None or (target != base and base not in target.parents):
+                raise DataError(f"dataset {ds.name}: {source.rstrip('/')}/{entry} lists a member {name!r}: expected a "
+                                "relative path inside the entry (no '..', absolute path, backslash or control "
+                                "character); nothing was written")
 
     def clean_staging(self) -> None:
         """Remove what fetches on this host that died mid-way left behind."""

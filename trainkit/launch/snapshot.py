@@ -17,6 +17,8 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..fsutil import atomic_write_json
 
+SOURCE_INFO = "source.json"   # RunPaths.source_info: what the snapshot holds
+
 DEFAULT_IGNORE = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".cache",
                   "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache",
                   # secrets by name: never snapshotted, never shipped to a host, even when no ignore file lists them
@@ -118,5 +120,5 @@ def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, works
         info.update(kind="git", commit=commit, dirty=bool(diff.strip() or untracked), untracked=untracked)
     else:
         info["kind"] = "copy"
-    atomic_write_json(dest / "source.json", info)
+    atomic_write_json(dest / SOURCE_INFO, info)
     return info

@@ -87,6 +87,7 @@ class RunPaths:
     pid_files = property(lambda self: self.root / ".pids")                 # ssh: remote process groups
     checkpoints = property(lambda self: self.root / "checkpoints")
     source = property(lambda self: self.root / "source")
+    source_info = property(lambda self: self.root / "source" / "source.json")   # the snapshot's project, git commit, size
     tensorboard = property(lambda self: self.root / "logs" / "tensorboard")
 
     def backend_dir(self, backend: str) -> Path:

@@ -42,7 +42,7 @@ class RunIndex:
                 if not runs.is_dir():
                     continue
                 for entry in os.scandir(runs):
-                    status_path = Path(entry.path) / "status.json"
+                    status_path = RunPaths(Path(entry.path)).status
                     try:
                         st = status_path.stat()
                     except OSError:
@@ -141,7 +141,7 @@ def run_detail(ws: WorkspacePaths, registry, run_id: str) -> dict:
     status = read_json(paths.status, {}) or {}
     spec = read_json(paths.spec, {}) or {}
     row = row_of(path, path.parent.parent.name, status)
-    source = read_json(paths.source / "source.json") or {}
+    source = read_json(paths.source_info) or {}
     files = sorted(str(p.relative_to(path)) for p in run_files(path) if p.relative_to(path).parts[0] != "source")
     ds = status.get("dataset") or {}
     return {**row, "config_yaml": yaml.safe_dump(spec.get("config", {}), sort_keys=False),

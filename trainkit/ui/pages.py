@@ -46,8 +46,8 @@ def run_link(run_id) -> str:
 
 def page(title: str, body: str, script: str | None = None, data: dict | None = None) -> str:
     nav = "".join(f'<a href="{href}">{name}</a>' for href, name in NAV)
-    blob = (f'<script type="application/json" id="page-data">{e(json.dumps(data, default=str))}</script>'
-            if data is not None else "")
+    safe = json.dumps(data, default=str).replace("<", "\\u003c") if data is not None else ""   # no </script> inside
+    blob = f'<script type="application/json" id="page-data">{safe}</script>' if data is not None else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)} · trainkit</title>'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css">'
