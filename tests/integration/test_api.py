@@ -152,4 +152,4 @@ def test_a_sweep_from_python_its_best_run_registered_from_the_cli(workspace, tmp
     again = run_cli(["models", "register", "swept", "--run", runs[0].id, "--path", "outputs/model/model.keras"])
     assert again.returncode == 0 and "registered swept:2" in again.stdout, again.stdout + again.stderr
     outside = run_cli(["models", "register", "swept", "--run", runs[0].id, "--path", "../../status.json"])
-    assert outside.returncode == 2 and "inside the run" in outside.stderr
+    assert outside.returncode == 2 and "expected a path inside run" in outside.stderr

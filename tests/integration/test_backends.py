@@ -3,10 +3,13 @@ Slurm, two sshd hosts in network namespaces (their default layout: the shared ~/
 and a two-node Ray cluster (head on 10.77.0.1, a node in namespace tkh1)."""
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from ..conftest import FASHION
-from .clusters import NS_HOSTS, ssh_overrides, start
+from ..conftest import FASHION, run_cli, run_trainkit
+from .clusters import NS_HOSTS, job_status, ssh_overrides, start, submitted_id, wait_for
 from .contract import BackendContract
 
 pytestmark = [pytest.mark.integration,
@@ -25,7 +28,8 @@ class TestSlurm(BackendContract):
     overrides = ["compute=slurm"]
 
     @pytest.fixture(scope="class")
-    def target(self):
+    @classmethod
+    def target(cls):
         start("slurm_up.sh")
 
 
@@ -33,7 +37,8 @@ class TestSsh(BackendContract):
     overrides = ssh_overrides([{"host": a, "user": "root", "slots": 1} for a in NS_HOSTS])
 
     @pytest.fixture(scope="class")
-    def target(self):
+    @classmethod
+    def target(cls):
         start("ssh_up.sh")
 
 
@@ -41,6 +46,24 @@ class TestRay(BackendContract):
     overrides = ["compute=ray", "compute.address=10.77.0.1:6379"]
 
     @pytest.fixture(scope="class")
-    def target(self):
+    @classmethod
+    def target(cls):
         pytest.importorskip("ray", reason="compute=ray needs the ray extra (scripts/setup.sh installs it)")
         start("ray_up.sh")
+
+
+def test_the_readme_experiment_detached_returns_at_once_then_completes(workspace):
+    """issue 20's bar: `+experiment=fashion_mnist_dnn compute.wait=false` prints the run id within
+    5 s; `trainkit jobs status ID` shows it running, then completed (shortened to two epochs)."""
+    t0 = time.time()
+    proc = run_trainkit(["+experiment=fashion_mnist_dnn", "compute.wait=false", "trainer.epochs=2",
+                         "dataset.limit_train=12000"])
+    took = time.time() - t0
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert took < 5, f"the detached submit took {took:.1f} s"
+    job_id = submitted_id(proc.stdout)
+    first = json.loads(run_cli(["jobs", "status", job_id, "--json"]).stdout)
+    assert first["state"] in ("queued", "running"), first
+    wait_for(lambda: job_status(job_id)["state"] == "running", 60, "the job to run")
+    st = wait_for(lambda: (s := job_status(job_id))["state"] not in ("queued", "running") and s, 300, "the end")
+    assert st["state"] == "completed" and st["registered_model"] == "fashion_mnist_dnn:1", st

@@ -203,8 +203,7 @@ def peak_rss(run: dict) -> float:
     return max(float(re.search(r"peak RSS (\d+) MB", ln).group(1)) for ln in rank_lines(run, "peak RSS").values())
 
 
-@pytest.mark.parametrize("dist", [["distribution=single"],
-                                  ["distribution=multi_worker_mirrored", "distribution.workers=2"]])
+@pytest.mark.parametrize("dist", [["distribution=multi_worker_mirrored", "distribution.workers=2"]])
 def test_600k_tfrecord_images_stream_in_bounded_memory_each_worker_its_own_shards(dist, workspace, big_tfrecords):
     """Memory must not grow with the data: 600k images (1.9 GB as float32) streamed for one epoch
     peak within 150 MB of the same 60k images streamed for ten epochs (the same steps and examples

@@ -1,6 +1,7 @@
 """compute=slurm against a real one-node Slurm (slurm-wlm + munge, started by the fixture):
 single, MultiWorkerMirrored and Horovod with 2 tasks, detached and blocking; preemption with
-requeue and resume; cancel with no orphans."""
+requeue and resume; a failing setup line; job arrays. Cancel, a dead rank and rerun are in the
+backend contract suite (test_backends.py)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import FASHION, run_cli, run_trainkit
-from .clusters import job_status, processes_mentioning, start, submitted_id, wait_for
+from .clusters import job_status, start, submitted_id, wait_for
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
@@ -42,9 +43,10 @@ def assert_complete_record(job_id: str, world: int) -> dict:
     return st
 
 
-@pytest.mark.parametrize("mode", ["detached", "blocking"])
-@pytest.mark.parametrize("dist", ["single", "multi_worker_mirrored", "horovod"])
+@pytest.mark.parametrize("dist, mode", [("single", "blocking"), ("multi_worker_mirrored", "blocking"),
+                                        ("horovod", "detached")])
 def test_slurm_job_completes_and_registers(dist, mode, workspace):
+    """The contract suite (test_backends.py) covers detached MWM, cancel, a dead rank and rerun on slurm."""
     if dist == "horovod" and not HAVE_HOROVOD:
         pytest.skip("needs bash scripts/build_horovod.sh")
     args = ["+debug=smoke", "compute=slurm", f"compute.wait={mode == 'blocking'}",
@@ -92,58 +94,6 @@ def test_sigterm_requeues_and_resumes_without_losing_an_epoch(workspace):
     assert f"resumed from checkpoint: epoch {resumed} complete" in console
 
 
-def test_cancel_stops_a_running_job_with_no_orphans_and_a_rerun_resumes_it(workspace):
-    args = ["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
-            "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=cancel"]
-    proc = run_trainkit(args)
-    job_id = submitted_id(proc.stdout)
-    st = wait_for(lambda: (s := job_status(job_id))["epoch"] and s, 180, "the first epoch")
-    res = run_cli(["jobs", "cancel", job_id])
-    assert res.returncode == 0 and "cancelled" in res.stdout, res.stdout + res.stderr
-    st = job_status(job_id)
-    assert st["state"] == "cancelled" and "jobs cancel" in st["exit_reason"]
-    queue = subprocess.run(["squeue", "-h", "-j", st["backend_id"]], capture_output=True, text=True).stdout
-    assert queue.strip() == ""
-    wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
-    rerun = run_trainkit(args)                                   # the same command resumes the run
-    assert f"resuming run {job_id}" in rerun.stdout and submitted_id(rerun.stdout) == job_id
-    console = Path(st["path"]) / "logs" / "console.log"
-    wait_for(lambda: "resumed from checkpoint: epoch" in console.read_text(), 180, "the resumed run")
-    assert run_cli(["jobs", "cancel", job_id]).returncode == 0
-    assert job_status(job_id)["state"] == "cancelled"
-
-
-def _rank_pid(job_id: str, rank: int) -> int | None:
-    for line in processes_mentioning(job_id):
-        pid, args = line.split(None, 1)
-        if "trainkit.worker" not in args:
-            continue
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if f"TRAINKIT_RANK={rank}".encode() in environ:
-            return int(pid)
-    return None
-
-
-def test_a_dead_worker_fails_the_job_naming_its_rank(workspace):
-    import os
-    import signal
-
-    proc = run_trainkit(["+debug=smoke", "compute=slurm", "distribution=multi_worker_mirrored",
-                         "dataset.limit_train=20000", "trainer.epochs=50", "run.experiment=dead_worker"])
-    job_id = submitted_id(proc.stdout)
-    wait_for(lambda: job_status(job_id)["epoch"], 180, "the first epoch")
-    os.kill(wait_for(lambda: _rank_pid(job_id, 1), 30, "rank 1's worker"), signal.SIGKILL)
-    st = wait_for(lambda: (s := job_status(job_id))["state"] in ("failed", "completed", "cancelled") and s,
-                  120, "the job to fail")
-    assert st["state"] == "failed" and st["exit_reason"].startswith("worker rank 1 on "), st
-    assert "Killed" in st["exit_reason"]
-    assert run_cli(["jobs", "logs", job_id, "-f"], timeout=600).returncode == 1
-    wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
-
-
 def test_a_failing_setup_line_fails_the_job_instead_of_leaving_it_queued(workspace):
     proc = run_trainkit(["+debug=smoke", "compute=slurm", "compute.wait=true",
                          "compute.setup=[echo preparing the node,exit 3]", "run.experiment=bad_setup"])
@@ -153,17 +103,10 @@ def test_a_failing_setup_line_fails_the_job_instead_of_leaving_it_queued(workspa
     assert "preparing the node" in st["exit_reason"]
 
 
-def test_a_project_model_and_an_unchanged_script_run_on_slurm(workspace, tmp_path):
-    """The project is importable on the nodes (its model), and script mode works there too."""
-    from .test_project import wide_project
+def test_an_unchanged_script_runs_on_slurm(workspace):
+    """Script mode on the nodes (a project model on slurm is in the contract suite)."""
     from .test_script import SEED
 
-    project = wide_project(tmp_path, width=32, depth=2)
-    proc = run_trainkit(["+experiment=example", "+debug=smoke", "model=wide", "compute=slurm", "compute.wait=true",
-                         "distribution=multi_worker_mirrored", "distribution.workers=2"], cwd=project)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    st = assert_complete_record(submitted_id(proc.stdout), 2)
-    assert "_target_: mymodels.wide.build" in (Path(st["path"]) / "config.yaml").read_text()
     proc = run_trainkit([*SEED, 'entry.arguments=["--data-folder=${dataset.path}","--epochs=1","--limit=3000"]',
                          "compute=slurm", "compute.wait=true", "run.experiment=slurm_script"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
