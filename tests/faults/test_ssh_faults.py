@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -67,7 +68,8 @@ def test_the_default_shared_home_workdir_on_two_hosts_works(workspace):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for rank, host in enumerate(NS_HOSTS):
         assert f"[{host} rank {rank}] epoch 2 done" in proc.stdout
-    assert not list(Path.home().glob("trainkit-remote/runs/*")), "the remote copy is removed after the fetch"
+    run_id = re.search(r"run (\S+) completed", proc.stdout).group(1)
+    assert not (Path.home() / "trainkit-remote" / "runs" / run_id).exists(), "the remote copy is removed after the fetch"
 
 
 def test_a_dead_supervisor_loses_no_checkpoint_the_rerun_brings_them_back_first(workspace, tmp_path):

@@ -65,18 +65,22 @@ def test_submit_returns_at_once_then_wait_metrics_match_runs_show_and_predict_ma
     assert [r.id for r in tk.Workspace().runs()] == [run.id]   # the bad one wrote nothing
 
 
-AZURE_ARGS = ["entry=script", f"entry.source_dir={ROOT / 'tests' / 'scripts'}", "entry.script=azure_tf_mnist.py",
-              "entry.azureml_compat=true", "entry.model_path=outputs/model",
+AZURE = ROOT / "examples" / "azure_script"       # the example project the docs show
+AZURE_ARGS = ["+experiment=azure_mnist",
               'entry.arguments=["--data-folder","${dataset.path}","--batch-size","64","--limit","4000"]']
 
 
 @pytest.mark.parametrize("dist", [["distribution=single"], ["distribution=horovod", "distribution.processes=2"]],
                          ids=["single", "horovod"])
-def test_an_azure_ml_v1_script_runs_unchanged_and_its_model_is_registered_with_onnx_parity(dist, workspace):
+def test_an_azure_ml_v1_script_runs_unchanged_and_its_model_is_registered_with_onnx_parity(dist, workspace, tmp_path):
+    """examples/azure_script, copied as a user would."""
+    import shutil
+
     if "horovod" in dist[0] and not HAVE_HOROVOD:
         pytest.skip("needs bash scripts/build_horovod.sh")
     name = "azure-" + dist[0].split("=")[1]
-    proc = run_trainkit([*AZURE_ARGS, *dist, f"run.experiment={name}"])
+    project = shutil.copytree(AZURE, tmp_path / "azure_script")
+    proc = run_trainkit([*AZURE_ARGS, *dist, f"run.experiment={name}"], cwd=project)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_id = next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("run ") and " -> " in line)
     shown = json.loads(run_cli(["runs", "show", run_id, "--json"]).stdout)

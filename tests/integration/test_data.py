@@ -44,7 +44,7 @@ def train(args: list[str], env: dict | None = None) -> dict:
 
 
 def test_csv_and_parquet_tables_train_like_the_idx_files(workspace, data_dir):
-    common = ["+experiment=fashion_mnist_dnn", "trainer.epochs=2", "registry.enabled=false"]
+    common = ["+experiment=fashion_mnist_dnn", "trainer.epochs=1", "registry.enabled=false"]
     env = {"TRAINKIT_DATA": str(data_dir)}
     idx = train(common + ["run.experiment=idx"], env)
     for fmt in ("csv", "parquet"):

@@ -35,11 +35,13 @@ def cmd_migrate(ctx, args) -> int:
 
 
 def add_parser(sub) -> None:
+    from ..compute import DEFAULT_CLUSTER, cluster_targets
+
     p = sub.add_parser("migrate", help="turn Azure ML SDK v1 notebooks and scripts into a trainkit project")
     p.add_argument("sources", nargs="+", metavar="SRC", help=".ipynb notebooks, .py files or directories")
     p.add_argument("--to", required=True, metavar="DIR", help="the trainkit project to write (existing files are kept)")
     p.add_argument("--check", action="store_true", help="compose and validate every generated experiment (nothing runs)")
-    p.add_argument("--compute", choices=["slurm", "ray"], default="slurm",
+    p.add_argument("--compute", choices=cluster_targets(), default=DEFAULT_CLUSTER,
                    help="what AmlCompute clusters become (default %(default)s)")
     p.add_argument("--mirror", type=_mirror, action="append", default=[], metavar="URL_PREFIX=MIRROR",
                    help="a mirror tried first for dataset files under URL_PREFIX (e.g. an offline copy)")

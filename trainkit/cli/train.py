@@ -83,10 +83,13 @@ def main(argv: list[str] | None = None) -> None:
     from ..config.store import register_configs
     from ..launch.project import BUILTIN_CONF, project_root
 
+    from ..config.compose import check_choices
+
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     try:
         root = str(project_root())   # model builders, callbacks and loaders import from here
+        check_choices(sys.argv[1:])
     except TrainkitError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

@@ -16,8 +16,9 @@ BACKENDS = {"local": "trainkit.compute.local:LocalBackend",
             "ssh": "trainkit.compute.ssh:SshBackend",
             "ray": "trainkit.compute.ray:RayBackend"}
 DEFAULT = "local"   # runs recorded before jobs named their backend ran here
+DEFAULT_CLUSTER = "slurm"   # what `trainkit migrate` makes of an autoscaling cluster unless told
 
-__all__ = ["BACKENDS", "Backend", "Job", "JobState", "backend_class", "get_backend", "job_for"]
+__all__ = ["BACKENDS", "Backend", "Job", "JobState", "backend_class", "cluster_targets", "get_backend", "job_for"]
 
 
 def backend_class(name: str) -> type[Backend]:
@@ -26,6 +27,11 @@ def backend_class(name: str) -> type[Backend]:
         raise ConfigError([f"compute.name: expected one of {sorted(BACKENDS)}, got {name!r}"])
     module, _, cls = target.partition(":")
     return getattr(import_module(module), cls)
+
+
+def cluster_targets() -> list[str]:
+    """The targets that run autoscaling clusters of VMs (Backend.from_cluster)."""
+    return [name for name in BACKENDS if backend_class(name).from_cluster(None, None) is not None]
 
 
 def get_backend(compute) -> Backend:

@@ -171,6 +171,13 @@ class Backend(ABC):
     def __init__(self, cfg):
         self.cfg = from_dict(self.schema, cfg) if isinstance(cfg, dict) else cfg
 
+    @classmethod
+    def from_cluster(cls, gpus: int | None, cpus: int | None) -> tuple[dict, str] | None:
+        """This target's compute keys for an autoscaling cluster of VMs with `gpus` and `cpus`
+        each (None: unknown), as Azure ML's AmlCompute was, and a note for the user; None when the
+        target does not run such clusters (`trainkit migrate`)."""
+        return None
+
     # ------------------------------------------------------------------ compose time (no I/O)
     def capacity(self, procs: int) -> tuple[str, int]:
         """(the key that sets it, how many worker processes) this target offers a job of `procs`."""

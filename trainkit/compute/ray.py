@@ -78,6 +78,12 @@ print(json.dumps({"resources": ray.cluster_resources(), "nodes": [n["NodeManager
 class RayBackend(Backend):
     name, schema = "ray", RayConfig
 
+
+    @classmethod
+    def from_cluster(cls, gpus, cpus):
+        return ({"address": "auto", "num_gpus": gpus or 0, "num_cpus": max(1, (cpus or 2) // max(1, gpus or 1))},
+                "A Ray cluster with autoscaling (min_nodes/max_nodes) is the nearest: point address at it.")
+
     def capacity(self, procs: int) -> tuple[str, int]:
         return "compute.address", procs   # the cluster's room is checked at preflight and placement
 

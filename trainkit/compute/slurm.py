@@ -133,6 +133,12 @@ def sbatch_script(spec, python: str, array: list | None = None, output: Path | N
 class SlurmBackend(Backend):
     name, schema = "slurm", SlurmConfig
 
+
+    @classmethod
+    def from_cluster(cls, gpus, cpus):
+        return ({"partition": None, "gpus_per_node": gpus or 0, "cpus_per_task": max(1, (cpus or 2) // max(1, gpus or 1))},
+                "TODO: the Slurm partition of such nodes (partition: null = the cluster's default).")
+
     def python(self, spec=None) -> str:
         """The nodes' interpreter: the built environment's (on the shared filesystem), else
         compute.python, else this one."""

@@ -40,6 +40,44 @@ def in_project(project: str | Path | None) -> Iterator[Path]:
                 os.environ[PROJECT_ENV] = before
 
 
+def group_options(group: str) -> list[str] | None:
+    """The options of config group `group` (trainkit's and the project's YAML files), or None when
+    there is no such group."""
+    from ..launch.project import builtin_conf_dir, overlay_dir
+
+    dirs = [d / group for d in (builtin_conf_dir(), overlay_dir()) if d is not None and (d / group).is_dir()]
+    if not dirs:
+        return None
+    return sorted({p.stem for d in dirs for p in d.glob("*.yaml") if not p.stem.startswith(("_", "base_"))})
+
+
+def check_choices(args: list[str]) -> None:
+    """A group override naming an option that does not exist (`distribution=nope`), as a ConfigError
+    listing the options, before Hydra composes anything. Anything else is left to Hydra."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser, problems = OverridesParser.create(), []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            [o] = parser.parse_overrides([arg])
+        except HydraException:
+            continue                                   # Hydra reports its own syntax errors
+        group = o.key_or_group
+        if "." in group or "/" in group or group == "hydra" or o.is_delete():
+            continue
+        options = group_options(group)
+        if options is None:
+            continue
+        values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+        problems += [f"{group}={v}: expected an option of config group '{group}' ({', '.join(options)}), got {v!r}"
+                     for v in values if v not in options]
+    if problems:
+        raise ConfigError(problems)
+
+
 def overrides_of(overrides) -> list[str]:
     """Command-line overrides from strings (`"trainer.epochs=3"`) and/or dicts (`{"trainer.epochs": 3}`)."""
     out: list[str] = []
@@ -77,6 +115,7 @@ def compose_job(overrides: list[str]) -> dict:
     from .store import register_configs
     from .validate import validate
 
+    check_choices(list(overrides))
     register_configs()
     GlobalHydra.instance().clear()
     try:

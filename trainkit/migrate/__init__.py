@@ -22,10 +22,11 @@ class Result:
     report: Path | None = None
 
 
-def migrate(sources: list[Path], dest: Path, compute: str = "slurm", mirrors: dict[str, str] | None = None,
+def migrate(sources: list[Path], dest: Path, compute: str | None = None, mirrors: dict[str, str] | None = None,
             check: bool = False) -> Result:
     """Read `sources`, write the trainkit project into `dest` (never over an existing file) and its
     MIGRATION.md; with `check`, compose and validate every generated experiment."""
+    from ..compute import DEFAULT_CLUSTER
     from .analyze import analyze
     from .emit import Migration, write
     from .source import read
@@ -36,7 +37,7 @@ def migrate(sources: list[Path], dest: Path, compute: str = "slurm", mirrors: di
     if not readable:
         raise UsageError("trainkit migrate: nothing could be read: " + ("; ".join(problems) or "no .ipynb or .py files"))
     calls = analyze(src)
-    project = Migration(calls, src.scripts, compute, mirrors).run()
+    project = Migration(calls, src.scripts, compute or DEFAULT_CLUSTER, mirrors).run()
     if not (dest / "conf").exists() or not (dest / ".trainkitignore").exists():
         project.files.setdefault(".trainkitignore", "# kept out of the run's source snapshot\n.ipynb_checkpoints/\n"
                                                     "__pycache__/\n*.pyc\nmodel/\ndata/\noutputs/\nlogs/\n")

@@ -9,7 +9,10 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..compute import DEFAULT as THIS_MACHINE, DEFAULT_CLUSTER, backend_class
 from .analyze import Call, DatasetPath, Sdk, Unknown
+
+AZURE_LOCAL = "local"   # Azure ML v1's name for running on the submitting machine
 
 # Azure VM sizes: (GPUs, vCPUs) per node; the nearest Slurm / Ray resources of a migrated cluster.
 VM_SIZES = {
@@ -53,9 +56,10 @@ class Project:
 
 
 class Migration:
-    def __init__(self, calls: list[Call], scripts: dict[Path, str], compute_kind: str = "slurm",
+    def __init__(self, calls: list[Call], scripts: dict[Path, str], compute_kind: str = DEFAULT_CLUSTER,
                  mirrors: dict[str, str] | None = None):
         self.calls, self.scripts, self.kind, self.mirrors = calls, scripts, compute_kind, mirrors or {}
+        self.clusters: set[str] = set()   # compute options written for AmlCompute clusters
         self.project = Project()
         self.by_sdk = {id(c.sdk): c for c in calls}
         self.datasets: dict[int, str] = {}       # id(root dataset Sdk) -> option name
@@ -213,23 +217,19 @@ class Migration:
         name = slug(name if isinstance(name, str) else "cluster")
         if name in self.computes:
             return self.computes[name]
-        if name.lower() == "local":
-            self.computes[name] = "local"
-            return "local"
+        if name.lower() == AZURE_LOCAL:
+            self.computes[name] = THIS_MACHINE
+            return THIS_MACHINE
         self.computes[name] = name
+        self.clusters.add(name)
         prov = provisioning if isinstance(provisioning, Sdk) else None
         vm = str(prov.arg("vm_size", 0, "")).lower() if prov else ""
         gpus, cpus = VM_SIZES.get(vm, (None, None))
         rel = f"conf/compute/{name}.yaml"
         header = f"# Migrated from AmlCompute cluster {name!r}" + (f" ({prov.where}): vm_size {vm or '?'}" if prov else "") + ".\n"
-        if self.kind == "ray":
-            data = {"defaults": ["base_ray", "_self_"], "address": "auto", "num_gpus": gpus or 0,
-                    "num_cpus": max(1, (cpus or 2) // max(1, gpus or 1))}
-            header += "# A Ray cluster with autoscaling (min_nodes/max_nodes) is the nearest: point address at it.\n"
-        else:
-            data = {"defaults": ["base_slurm", "_self_"], "partition": None, "gpus_per_node": gpus or 0,
-                    "cpus_per_task": max(1, (cpus or 2) // max(1, gpus or 1))}
-            header += "# TODO: the Slurm partition of such nodes (partition: null = the cluster's default).\n"
+        keys, note = backend_class(self.kind).from_cluster(gpus, cpus)
+        data = {"defaults": [f"base_{self.kind}", "_self_"], **keys}
+        header += f"# {note}\n"
         if prov is not None and (prov.arg("max_nodes") or prov.arg("min_nodes")):
             header += (f"# min_nodes={prov.arg('min_nodes', None, 0)} max_nodes={prov.arg('max_nodes')}: autoscaling is "
                        "the cluster's own (Slurm power saving, Ray's autoscaler), not part of a job.\n")
@@ -283,7 +283,7 @@ class Migration:
         if dist:
             defaults.append({"override /distribution": dist[0]})
             body["distribution"] = dist[1]
-        if sizes and compute and compute != "local":
+        if sizes and compute in self.clusters:
             body["compute"] = sizes
         defaults += [{"override /entry": "script"}, "_self_"]
         script_text = self.script_text(src, entry["script"])
@@ -341,7 +341,7 @@ class Migration:
 
     def compute_for(self, target) -> str | None:
         if isinstance(target, str):
-            return "local" if target.lower() == "local" else self.cluster(target, None)
+            return THIS_MACHINE if target.lower() == AZURE_LOCAL else self.cluster(target, None)
         if isinstance(target, Sdk):
             return self.compute_of(target)
         return None

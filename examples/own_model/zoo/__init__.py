@@ -1,0 +1,1 @@
+"""The own_model example's models."""
