@@ -6,7 +6,6 @@ import dataclasses
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,6 +20,9 @@ def test_the_site_builds_strict(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     api = (tmp_path / "site" / "reference" / "python-api" / "index.html").read_text()
     assert "register_model" in api and "Workspace" in api and "filter language" in api
+    examples = (tmp_path / "site" / "getting-started" / "examples" / "index.html").read_text()
+    assert "load_breast_cancer" in examples and "InferenceServerClient" in examples   # included from examples/
+    assert "--8&lt;--" not in examples
 
 
 def test_the_config_reference_lists_every_schema_key_with_its_true_default():
