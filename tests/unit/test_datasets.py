@@ -168,3 +168,27 @@ def test_directory_and_glob_entries_with_null_sha256_are_versioned_by_their_mani
         {"role": "train", "name": "train-*.npz", "sha256": a.entries[0]["sha256"]},
         {"role": "test", "name": "test-*.npz", "sha256": None}]})
     assert store.prepare(pinned).version == 1          # cached by its digest: the old content, not the source
+
+
+def test_identical_bytes_under_two_names_never_delete_each_others_cached_copy(tmp_path):
+    """Issue 23 item 4: two entries with the same bytes under different names used to share
+    blobs/<sha256>/, and preparing one deleted the other's copy (a running job lost its data)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    np.savez(src / "x.npz", x=rng.integers(0, 255, (50, 28, 28), dtype=np.uint8), y=rng.integers(0, 10, 50))
+    (src / "y.npz").write_bytes((src / "x.npz").read_bytes())
+    store = DatasetStore(WorkspacePaths.at(tmp_path / "ws"))
+
+    def cfg(name: str, file: str) -> DatasetConfig:
+        return from_dict(DatasetConfig, {"name": name, "format": "npz", "sources": [f"file://{src}/"], "num_classes": 10,
+                                         "files": [{"name": file, "role": "train", "sha256": None}]})
+
+    a, b = cfg("a", "x.npz"), cfg("b", "y.npz")
+    path_a = Path(store.fetch_entry(a, a.files[0])["path"])
+    inode = path_a.stat().st_ino
+    path_b = Path(store.fetch_entry(b, b.files[0])["path"])
+    assert path_a.exists() and path_b.exists() and path_a != path_b
+    again = Path(store.fetch_entry(a, a.files[0])["path"])
+    assert again == path_a and again.stat().st_ino == inode            # reused, not fetched again
+    assert Path(store.fetch_entry(b, b.files[0])["path"]).stat().st_ino == path_b.stat().st_ino

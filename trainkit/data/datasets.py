@@ -5,7 +5,7 @@ An entry of `dataset.files` is a file, a directory (`train/`) or a glob (`train-
 `sha256` is that of the file (as served, or of its gunzipped content, which survives mirrors that
 re-compress), or for a directory or glob a digest over its sorted `path<TAB>sha256` manifest;
 `sha256: null` means "compute it on first fetch and record it": the dataset is then versioned by
-that digest (new content, new version). Cached entries live in `blobs/<sha256>/` with a marker that
+that digest (new content, new version). Cached entries live in `blobs/<sha256>-<name key>/` with a marker that
 records their size and mtime, so a later run checks them without re-reading gigabytes. For local
 sources a stat cache (size, mtime) avoids re-hashing unchanged files of `null` entries.
 """
@@ -105,21 +105,23 @@ class DatasetStore:
         self.stat_cache = _StatCache(workspace.datasets / "stat-cache.json")
 
     # ------------------------------------------------------------------ cache
-    def _blob_dir(self, sha: str) -> Path:
+    def _blob_dir(self, sha: str, name: str, kind: str) -> Path:
+        """blobs/<sha256>-<16 hex digits of the entry's kind and name>: identical bytes listed under
+        two names are two cache entries, so preparing one never touches the other's copy."""
         if not SHA256.fullmatch(sha):
             raise DataError(f"expected a sha256 of 64 lowercase hex digits, got {sha!r}")
-        return self.ws.blobs / sha
+        return self.ws.blobs / f"{sha}-{hashlib.sha256(f'{kind}/{name}'.encode()).hexdigest()[:16]}"
 
     def _cached(self, sha: str, name: str, kind: str) -> dict | None:
-        """The cached entry's record when its marker and files are intact; damaged ones are removed."""
-        d = self._blob_dir(sha)
+        """The cached entry's record (with its files' paths) when its marker and files are intact;
+        a damaged copy (its own entry's, nobody else's) is removed."""
+        d = self._blob_dir(sha, name, kind)
         marker = read_json(d / ".entry.json")
         if marker is None:
             return None
-        intact = all(_same_stat(d / m["rel"], m) for m in marker["files"])
-        if intact and marker.get("name") == name and marker.get("kind") == kind:
-            return marker
-        shutil.rmtree(d, ignore_errors=True)   # d is blobs/<64 hex digits>: always inside the cache
+        if all(_same_stat(d / m["rel"], m) for m in marker["files"]) and (marker.get("name"), marker.get("kind")) == (name, kind):
+            return _with_paths(marker, d)
+        shutil.rmtree(d, ignore_errors=True)   # d is blobs/<sha256>-<hex>: always inside the cache
         return None
 
     def _publish(self, staging: Path, sha: str, record: dict) -> dict:
@@ -127,7 +129,7 @@ class DatasetStore:
         for m in record["files"]:
             st = (staging / m["rel"]).stat()
             m.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
-        final = self._blob_dir(sha)
+        final = self._blob_dir(sha, record["name"], record["kind"])
         atomic_write_json(staging / ".entry.json", {**record, "path": str(final / record["root"])})
         final.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -149,7 +151,7 @@ class DatasetStore:
         if entry.sha256:
             hit = self._cached(entry.sha256, entry.name, kind)
             if hit is not None:
-                return _with_paths(hit, self._blob_dir(entry.sha256))
+                return hit
         attempts: list[tuple[str, str]] = []
         for source in ds.sources:
             url = fetch.join(source, entry.name)
@@ -174,7 +176,7 @@ class DatasetStore:
         if known:
             hit = self._cached(known, entry.name, "file")
             if hit is not None:
-                return _with_paths(hit, self._blob_dir(known))
+                return hit
         tmp = staging / entry.name
         raw, size = fetch.download(url, tmp, timeout=ds.download_timeout_s, deadline_s=ds.download_deadline_s,
                                    max_bytes=int(ds.max_file_mb * 1e6), progress=progress)
@@ -208,7 +210,7 @@ class DatasetStore:
             digest = fetch.manifest_digest([{"path": rel, "sha256": s} for (rel, _), s in zip(members, known)])
             hit = self._cached(digest, entry.name, kind)
             if hit is not None:
-                return _with_paths(hit, self._blob_dir(digest))
+                return hit
         fmt = ds.fmt
         files, done = [], 0
         label = fetch.join(source, entry.name)
@@ -229,7 +231,7 @@ class DatasetStore:
             raise ChecksumError(f"{source.rstrip('/')}/{entry.name} (manifest of {len(files)} files)", entry.sha256, [digest])
         hit = self._cached(digest, entry.name, kind)
         if hit is not None:
-            return _with_paths(hit, self._blob_dir(digest))
+            return hit
         info = fmt.verify(staging / root, entry.role, ds) if fmt.whole_entry else None
         self.stat_cache.put_many([(url, f["sha256"]) for (_, url), f in zip(members, files)])
         record = {"name": entry.name, "kind": kind, "sha256": digest, "source": fetch.join(source, entry.name),
