@@ -141,3 +141,15 @@ def check_registered_quickstart_model(run_id: str, metrics: dict) -> None:
     x, y = load_split(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz", 10, (28, 28))
     pred = session.run(None, {"image": x.astype(np.float32)})[0].argmax(1)
     assert float(np.mean(pred == y)) == pytest.approx(metrics["test_accuracy"], abs=1e-6)   # float32 metric; one image is 1e-4
+
+
+def test_a_builder_refusing_its_arguments_is_a_config_error_that_keeps_nothing(workspace):
+    """Issue 23 item 8: `model.hidden=[0]` passes the signature check and only Keras refuses it,
+    in the worker; that is still exit 2 naming the key and the builder, with no run to resume."""
+    proc = run_trainkit(["+debug=smoke", "model.hidden=[0]", "run.experiment=bad_model"])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "model.hidden=[0]: trainkit.models.mnist_dnn.build refused it: ValueError" in out
+    assert "Traceback" not in out and "rerun the same command to resume" not in out
+    assert not (workspace / "experiments").exists(), "a config error leaves no run record"
+    assert json.loads(run_cli(["runs", "list", "--json"]).stdout) == []

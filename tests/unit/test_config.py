@@ -120,6 +120,8 @@ def poisoned_tensorflow(tmp_path) -> dict:
     ("export.onnx.opset=25", ["export.onnx.opset: expected an integer in [13, 18]", "got 25"]),
     ("distribution=parameter_server distribution.ps=0", ["distribution.ps: expected an integer >= 1 (parameter server needs a ps"]),
     ("registry.root=nosuchproto://x", ["registry.root: expected a path or an fsspec URL", "'nosuchproto://x'"]),
+    ("workspace.root=nosuchproto://bucket/x", ["(1 problem(s))", "workspace.root: expected a path or an fsspec URL",
+                                                "'nosuchproto://bucket/x'"]),
 ])
 def test_bad_override_exits_2_fast_without_tensorflow_or_run_dir(override, expected, workspace, poisoned_tensorflow):
     # "Fast" is guaranteed structurally (TensorFlow is never imported), not by a timed assertion.

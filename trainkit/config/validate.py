@@ -89,7 +89,8 @@ def check_config(cfg: dict) -> list[str]:
     c.check("environment.image", lambda v: v is None, "null: container images are designed in (the worker's "
             "command prefix) but not built yet")
 
-    c.check("workspace.root", lambda v: bool(str(v).strip()), "a path or fsspec URL")
+    c.check("workspace.root", lambda v: bool(str(v).strip()) and _fsspec_url_ok(v),
+            "a path or an fsspec URL whose protocol is known and installed")
     c.check("run.experiment", lambda v: bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", v)),
             "a name of letters, digits, '_', '-' or '.'")
     c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.fullmatch(v)),
@@ -315,7 +316,10 @@ def _check_registry(c: _Checker) -> None:
             c.fail(f"registry.aliases[{i}]: expected {expected}, not a number, got {alias!r}")
     for key in ("cpu", "memory_gb", "gpu"):
         c.check(f"registry.resource_configuration.{key}", lambda v: v >= 0, "a number >= 0")
-    c.check("registry.root", _fsspec_url_ok, "a path or an fsspec URL whose protocol is known and installed")
+    ws_root = str(c.get("workspace.root"))
+    if not (str(c.get("registry.root")).startswith(ws_root.rstrip("/") + "/") and not _fsspec_url_ok(ws_root)):
+        # (derived from a bad workspace.root: that key was named already, the one the user typed)
+        c.check("registry.root", _fsspec_url_ok, "a path or an fsspec URL whose protocol is known and installed")
     c.check("export.onnx.opset", lambda v: isinstance(v, int) and OPSETS[0] <= v <= OPSETS[1],
             f"an integer in [{OPSETS[0]}, {OPSETS[1]}] (what tf2onnx 1.17 converts to)")
     c.check("export.onnx.parity_samples", lambda v: v is None or v >= 1, "null (all) or an integer >= 1")
@@ -329,8 +333,8 @@ def _fsspec_url_ok(url: str) -> bool:
     if "://" not in url:
         return bool(url.strip())
     try:
-        fsspec.get_filesystem_class(url.split("://", 1)[0])  # ValueError: unknown protocol
-    except ImportError:  # known protocol, its package (e.g. s3fs) is not installed
+        fsspec.get_filesystem_class(url.split("://", 1)[0])
+    except (ImportError, ValueError):  # a known protocol without its package (e.g. s3fs); an unknown one
         return False
     return True
 

@@ -15,12 +15,15 @@ from pathlib import Path
 
 from ..compute import get_backend, job_for
 from ..data.datasets import DatasetStore
+from ..errors import EXIT_CODES, ConfigError
 from ..fsutil import atomic_write_text
 from ..records.runs import RunInfo, get_run, list_runs, new_run_id, write_status
 from ..records.spec import JobSpec, config_hash
 from ..records.workspace import RunPaths, WorkspacePaths
 from ..topology import process_count
 from .project import project_root
+
+CONFIG_ERROR = EXIT_CODES[ConfigError]   # 2
 
 
 class _DownloadProgress:
@@ -60,8 +63,10 @@ def find_resumable(ws: WorkspacePaths, experiment: str, chash: str) -> RunInfo |
     """The newest run of the same experiment and resolved config that ended without completing:
     failed, cancelled (Ctrl-C, `jobs cancel`) or interrupted (its owner died)."""
     for run in reversed(list_runs(ws, experiment)):
-        if run.status.get("config_hash") == chash and \
-                job_for(run.path, run.status).state().name in ("failed", "cancelled"):
+        if run.status.get("config_hash") != chash:
+            continue
+        state = job_for(run.path, run.status).state()
+        if state.name in ("failed", "cancelled") and state.exit_code != CONFIG_ERROR:   # a config error: nothing to resume
             return run
     return None
 
@@ -190,9 +195,24 @@ def report(job, echo=print) -> Outcome:
         echo(f"  trainkit runs show {job.id}")
         if st.get("registered_model"):
             echo(f"  trainkit models show {st['registered_model']}")
+    elif state.exit_code == CONFIG_ERROR and not st.get("registered_model") and not any(job.paths.checkpoints.glob("*")):
+        discard_run(job.paths)
+        echo(f"error: {state.reason}")
+        echo(f"  a config error: run {job.id} is not kept (nothing to resume); fix the config and run again")
     else:
         echo(f"run {job.id} {state.name}: {state.reason}")
         if st.get("registered_model"):
             echo(f"  the model is registered: trainkit models show {st['registered_model']}")
         echo(f"  logs: trainkit runs logs {job.id}; rerun the same command to resume")
     return Outcome(state.exit_code, job.id, state.name, final)
+
+
+def discard_run(paths: RunPaths) -> None:
+    """Remove a run that a config error ended before it saved anything, and its experiment's
+    directories if it was their only run."""
+    shutil.rmtree(paths.root, ignore_errors=True)
+    for d in paths.root.parents[:3]:   # runs/, experiments/<name>/, experiments/
+        try:
+            d.rmdir()
+        except OSError:
+            break

@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ..errors import DataError, TrainkitError
+from ..errors import ConfigError, DataError, TrainkitError
 from ..hpo import Pruned
 from .script import ScriptFailed
 from ..fsutil import atomic_write_json, atomic_write_text, read_json
@@ -189,10 +189,28 @@ def build_model(spec: JobSpec, data, policy: str = "float32"):
             kwargs[key] = value
     keras.utils.set_random_seed(spec.cfg.trainer.seed)
     keras.config.set_dtype_policy(policy)
+    builder = import_object(target)
     try:
-        return import_object(target)(**kwargs)
+        return builder(**kwargs)
+    except (ValueError, TypeError) as e:   # the builder (or Keras under it) refused its arguments
+        given = {k: v for k, v in spec.cfg.model.items() if not str(k).startswith("_") and k != "name"}
+        raise ConfigError([f"{_culprit(e, given)}: {target} refused it: {type(e).__name__}: "
+                           f"{str(e).strip().splitlines()[0] if str(e).strip() else e!r}"]) from None
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+def _culprit(error: Exception, given: dict) -> str:
+    """The model key(s) a builder's error is about: the one whose value the message quotes (Keras
+    says 'Received: units=0'), else every key that was set."""
+    import re
+
+    quoted = set(re.findall(r"Received:?\s*\w+=([^\s,.;)]+)", str(error)))
+    def mentions(v) -> bool:
+        values = v if isinstance(v, (list, tuple)) else [v]
+        return any(str(x) in quoted for x in values)
+    keys = [k for k, v in given.items() if mentions(v)] or list(given)
+    return ", ".join(f"model.{k}={given[k]!r}" for k in keys) or "model"
 
 
 ADAPT_SAMPLES = 100_000
