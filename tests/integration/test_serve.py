@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -60,11 +61,15 @@ def models(tmp_path_factory) -> Models:
 class Server:
     """`python -m trainkit.cli models serve ...` on a free port, its log in a file."""
 
-    def __init__(self, args: list[str], env: dict, log: Path):
+    def __init__(self, args: list[str], env: dict, log: Path, files: int | None = None):
         self.log = log
+
+        def limit_files():   # start with a low soft open-file limit (the server raises it)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
         self.proc = subprocess.Popen([sys.executable, "-m", "trainkit.cli", "models", "serve", *args, "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=open(log, "w"), cwd=ROOT,
-                                     env={**os.environ, **env})
+                                     env={**os.environ, **env}, preexec_fn=limit_files if files else None)
         self.port = self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60) -> int:
@@ -332,5 +337,173 @@ def test_two_workers_serve_and_stop_cleanly(models, tmp_path):
             assert status == 200
             np.testing.assert_allclose(decode(headers, body)[1], models.want[1][:2], rtol=0, atol=1e-6)
         assert metric(srv.metrics(), "trainkit_serve_requests_total", model=MODEL, status="200") == 4  # merged
+    finally:
+        assert srv.stop() == 0, srv.log.read_text()
+
+
+# ------------------------------------------------------------------ hostile clients (issue 23 items 2, 3, 7)
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children (the JSON parser processes), in MB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+            todo += [int(c) for t in Path(f"/proc/{p}/task").iterdir()
+                     for c in (t / "children").read_text().split()]
+        except (OSError, AttributeError):
+            pass
+    return total / 1024
+
+
+def small_client(port: int, x: np.ndarray, until: threading.Event, latencies: list, errors: list) -> None:
+    """One image at a time over one keep-alive connection, as fast as answers come."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    while not until.is_set():
+        started = time.perf_counter()
+        status, _, answer = request(port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(x), conn=conn)
+        latencies.append(time.perf_counter() - started)
+        if status != 200:
+            errors.append((status, answer[:200]))
+
+
+def test_large_json_requests_parse_off_the_loop_under_a_value_cap_while_a_small_client_keeps_p99_under_50_ms(
+        models, tmp_path):
+    """Issue 23 item 2: a 60 MB JSON body (15M values, under the 64 MB body limit) took the server
+    from 92 to 916 MB and blocked every client for 8 s. Now it is refused (413) for its value
+    count by a parser process, a 1000-image JSON request is parsed there and answered exactly,
+    and a concurrent one-image client keeps its p99 under 50 ms."""
+    srv = Server([f"{MODEL}:1"], models.env, tmp_path / "server.log")
+    try:
+        time.sleep(1.0)                                    # the parser process has started
+        base = tree_rss_mb(srv.proc.pid)
+        header = b'{"inputs":[{"name":"image","shape":[19132,28,28],"datatype":"FP32","data":['
+        bomb = header + b"0.5," * (19132 * 784 - 1) + b"0.5]}]}"
+        assert 59e6 < len(bomb) < 64 * 2**20
+        rows = np.tile(models.x, (16, 1, 1))[:1000]
+        valid = json.dumps({"inputs": [{"name": "image", "shape": [1000, 28, 28], "datatype": "FP32",
+                                        "data": rows.ravel().tolist()}]}).encode()
+        until, latencies, errors, peak = threading.Event(), [], [], [base]
+        client = threading.Thread(target=small_client, args=(srv.port, models.x[:1], until, latencies, errors))
+        client.start()
+
+        def sample():
+            while not until.is_set():
+                peak.append(tree_rss_mb(srv.proc.pid))
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        time.sleep(0.5)
+        during = len(latencies)
+        outcomes = []
+        for body in (bomb, valid, bomb, valid):
+            status, headers, answer = request(srv.port, "POST", f"/v2/models/{MODEL}/infer", body,
+                                              {"Content-Type": "application/json"})
+            outcomes.append((status, answer))
+        during = len(latencies) - during
+        until.set()
+        client.join(30)
+        sampler.join(30)
+        assert [status for status, _ in outcomes] == [413, 200, 413, 200], [o[1][:300] for o in outcomes]
+        assert b"expected at most 4194304 values (--max-json-values), got up to 14999" in outcomes[0][1]
+        probs = np.array(json.loads(outcomes[1][1])["outputs"][0]["data"], np.float32).reshape(1000, -1)
+        np.testing.assert_allclose(probs, np.tile(models.want[1], (16, 1))[:1000], rtol=0, atol=1e-6)
+        assert not errors, errors[:3]
+        p99 = float(np.percentile(latencies, 99))
+        print(f"small client: {len(latencies)} requests ({during} during the large ones), p99 {p99 * 1000:.1f} ms; "
+              f"server RSS {base:.0f} MB -> peak {max(peak):.0f} MB")
+        assert during >= 20 and p99 < 0.050
+        assert max(peak) - base < 450, (base, max(peak))
+    finally:
+        assert srv.stop() == 0, srv.log.read_text()
+    assert "Traceback" not in srv.log.read_text()
+
+
+def open_socket(port: int, send: bytes = b"") -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    if send:
+        s.sendall(send)
+    return s
+
+
+def closed_by_server(s: socket.socket) -> bytes:
+    """What the server sent before closing (b"" for a plain close); fails if it never closes."""
+    data = b""
+    try:
+        while chunk := s.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    return data
+
+
+def test_500_idle_slow_and_stalled_connections_neither_starve_a_normal_client_nor_stay_open(models, tmp_path):
+    """Issue 23 items 3 and 7: started with an open-file limit of 64 (60 idle connections used to
+    make a normal client fail), the server raises its limit, serves a normal client while 400
+    silent connections, 50 half-sent heads and 50 stalled bodies are open, closes the first two
+    after --header-timeout-s and answers the stalled bodies 408 after --body-timeout-s; a client
+    vanishing mid-upload is a quiet close (no 500, no error metric); a stalled upload does not hold
+    a SIGTERM for the drain timeout."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))    # this test's own 500 sockets
+    srv = Server([f"{MODEL}:1", "--header-timeout-s", "2", "--body-timeout-s", "2"], models.env,
+                 tmp_path / "server.log", files=64)
+    path = f"/v2/models/{MODEL}/infer".encode()
+    head = b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    try:
+        silent = [open_socket(srv.port) for _ in range(400)]
+        partial = [open_socket(srv.port, head) for _ in range(50)]
+        stalled = [open_socket(srv.port, head + b"Content-Length: 4096\r\n\r\n" + b'{"inputs": [') for _ in range(50)]
+        opened = time.monotonic()
+        for i in range(10):     # a normal client, a new connection each time, served meanwhile
+            status, headers, answer = request(srv.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:2]))
+            assert status == 200, (i, answer[:300])
+            np.testing.assert_allclose(decode(headers, answer)[1], models.want[1][:2], rtol=0, atol=1e-6)
+        assert all(closed_by_server(s) == b"" for s in silent + partial)
+        answers = [closed_by_server(s) for s in stalled]
+        took = time.monotonic() - opened
+        assert all(a.startswith(b"HTTP/1.1 408 ") and b"(--body-timeout-s), got none after" in a for a in answers), \
+            answers[0][:300]
+        assert took < 15, took
+        for _ in range(5):      # vanishing mid-upload
+            open_socket(srv.port, head + b"Content-Length: 4096\r\n\r\n" + b'{"inputs": [').close()
+        time.sleep(0.5)
+        text = srv.metrics()
+        assert metric(text, "trainkit_serve_requests_total", model=MODEL, status="408") == 50
+        assert metric(text, "trainkit_serve_requests_total", model=MODEL, status="500") == 0
+        assert metric(text, "trainkit_serve_requests_total", model=MODEL, status="400") == 0
+        upload = open_socket(srv.port, head + b"Content-Length: 4096\r\n\r\n" + b'{"inputs": [')
+        time.sleep(0.3)
+        signalled = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert closed_by_server(upload).startswith(b"HTTP/1.1 503 ")
+        assert srv.proc.wait(20) == 0
+        print(f"SIGTERM with a stalled upload open: exited in {time.monotonic() - signalled:.1f} s "
+              f"(drain timeout 30 s)")
+        assert time.monotonic() - signalled < 10
+    finally:
+        srv.stop()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    log = srv.log.read_text()
+    assert "Traceback" not in log and "failed" not in log, log[-2000:]
+
+
+def test_connections_over_the_limit_are_closed_at_once_and_the_rest_keep_working(models, tmp_path):
+    """Issue 23 item 3: --max-connections is a hard cap on open connections."""
+    srv = Server([f"{MODEL}:1", "--max-connections", "20"], models.env, tmp_path / "server.log")
+    try:
+        held = [open_socket(srv.port) for _ in range(20)]
+        time.sleep(0.3)
+        extra = open_socket(srv.port)
+        extra.settimeout(3)
+        assert closed_by_server(extra) == b""
+        for s in held[:5]:
+            s.close()
+        time.sleep(0.3)
+        assert request(srv.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:1]))[0] == 200
+        assert "refusing connections: 20 open (--max-connections 20)" in srv.log.read_text()
     finally:
         assert srv.stop() == 0, srv.log.read_text()

@@ -136,6 +136,25 @@ def test_malformed_bodies_and_binary_sizes():
         head + x.tobytes(), str(len(head)))
 
 
+def test_json_value_cap_deep_nesting_and_errors_crossing_a_process():
+    """Issue 23 items 2 and 7: a JSON part that could hold more values than the cap is refused
+    (413) before json.loads builds them; nesting too deep for the parser is a 400, not a 500; a
+    ProtocolError keeps its status through pickling (the parser process)."""
+    import pickle
+
+    assert parse_infer(body(), None, SIG, max_values=40).rows == 2      # 32 values and a few commas: fine
+    with pytest.raises(ProtocolError) as e:
+        parse_infer(body(), None, SIG, max_values=31)
+    assert e.value.status == 413 and "expected at most 31 values (--max-json-values)" in str(e.value)
+    assert "binary tensor data" in str(e.value)
+    x = np.zeros((100, 4, 4), np.float32)                               # binary data is not counted
+    assert parse_infer(*binary_body(x), SIG, max_values=10).rows == 100
+    deep = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert "expected at most a few hundred levels of nesting" in refused(deep)
+    again = pickle.loads(pickle.dumps(ProtocolError(413, "too big")))
+    assert again.status == 413 and str(again) == "too big"
+
+
 def test_output_selection_errors():
     assert "output 'probs': unknown output (the model's outputs: probabilities)" in refused(
         body(outputs=[{"name": "probs"}]))
@@ -208,6 +227,24 @@ def test_errors_reach_every_request_of_the_batch_and_the_batcher_keeps_going():
     first, after = asyncio.run(main())
     assert all(isinstance(r, ValueError) for r in first[1:])     # the batch with a negative row failed
     assert np.array_equal(after["y"], np.full((1, 2), 2.0))
+
+
+def test_an_output_without_one_row_per_input_row_fails_the_batch_instead_of_misrouting_rows():
+    """Issue 23 item 7: a model whose output's first dimension is not the batch's would hand
+    requests each other's rows; each request of the batch gets an error naming the output."""
+    from trainkit.serve.batcher import OutputRowsError
+
+    async def main():
+        b = Batcher(lambda feeds: {"y": feeds["x"][:1], "ok": feeds["x"]}, max_rows=8, max_delay_s=0.05)
+        b.start()
+        results = await submit_all(b, [np.ones((2, 2), np.float32), np.ones((1, 2), np.float32)])
+        await b.close()
+        return results
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, OutputRowsError) for r in results), results
+    assert "expected 3 row(s) each" in str(results[0]) or "expected 2 row(s) each" in str(results[0])
+    assert "'y' has shape [1, 2]" in str(results[0]) and "'ok'" not in str(results[0])
 
 
 def test_close_answers_what_was_queued_and_shapes_are_not_mixed():

@@ -183,7 +183,10 @@ def cmd_serve(ctx, args) -> int:
     settings = ServeSettings(
         refs=tuple(args.refs), registry=reg.url, cache_dir=cache_dir(ctx, args), host=args.host, port=args.port,
         max_batch=args.max_batch, max_delay_ms=args.max_delay_ms, threads=args.threads, workers=args.workers,
-        max_body_mb=args.max_body_mb, poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
+        max_body_mb=args.max_body_mb, max_json_values=args.max_json_values, json_parsers=args.json_parsers,
+        max_buffered_mb=args.max_buffered_mb, max_connections=args.max_connections,
+        header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
+        poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
         drain_timeout_s=args.drain_timeout_s, access_log=args.access_log)
     return serve(reg, settings)
 
@@ -295,6 +298,19 @@ def add_serve(p: argparse.ArgumentParser) -> None:
                    help="server processes (default %(default)s: one batching queue per model)")
     p.add_argument("--max-body-mb", type=float, default=d["max_body_mb"],
                    help="larger request bodies get 413 (default %(default)s)")
+    p.add_argument("--max-json-values", type=int, default=d["max_json_values"],
+                   help="values one JSON request may carry, 413 beyond (default %(default)s; binary tensor data "
+                        "has no such cap)")
+    p.add_argument("--json-parsers", type=int, default=d["json_parsers"],
+                   help="processes that parse large JSON bodies off the event loop (default %(default)s)")
+    p.add_argument("--max-buffered-mb", type=float, default=d["max_buffered_mb"],
+                   help="request bytes held at once over all connections, 503 beyond (default %(default)s)")
+    p.add_argument("--max-connections", type=int, default=d["max_connections"],
+                   help="open connections; more are closed at once (default %(default)s)")
+    p.add_argument("--header-timeout-s", type=float, default=d["header_timeout_s"],
+                   help="a connection that sends no complete request head in this time is closed (default %(default)s)")
+    p.add_argument("--body-timeout-s", type=float, default=d["body_timeout_s"],
+                   help="longest pause while a request body arrives, 408 after it (default %(default)s)")
     p.add_argument("--poll-s", type=float, default=d["poll_s"], help="how often a followed alias is re-read (default %(default)s)")
     p.add_argument("--allow-nonfinite", action="store_true", help="pass NaN/Inf inputs to the model (default: refuse, 400)")
     p.add_argument("--drain-timeout-s", type=float, default=d["drain_timeout_s"],

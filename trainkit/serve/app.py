@@ -8,6 +8,12 @@ retires them after uvicorn has drained the connections.
     GET  /v2/models/{name}[/versions/{v}]/ready
     POST /v2/models/{name}[/versions/{v}]/infer     JSON tensors or the binary tensor data extension
     GET  /metrics                                   Prometheus
+
+Hostile clients: a body must keep arriving (408 after --body-timeout-s without a byte, and at once
+when a SIGTERM drain begins), all bodies held at once share --max-buffered-mb (503 beyond), and a
+JSON part over JSON_INLINE_BYTES is parsed in a separate process (--json-parsers of them), because
+json.loads holds the GIL: the event loop keeps answering other clients meanwhile. Connection limits
+and head deadlines are the protocol's (connections.py).
 """
 from __future__ import annotations
 
@@ -23,10 +29,53 @@ from ..errors import UsageError
 from ..registry.store import ModelRef, Registry
 from .metrics import Metrics
 from .models import Lifecycle, ModelHolder, ServedVersion, follow_alias, load_version
-from .protocol import HEADER_LENGTH, ProtocolError, encode_response, error_body, model_metadata, parse_infer
+from .protocol import (HEADER_LENGTH, ProtocolError, encode_response, error_body, json_part, model_metadata,
+                       parse_infer)
 from .settings import ServeSettings
 
 log = logging.getLogger("trainkit.serve")
+JSON_INLINE_BYTES = 256 * 1024  # JSON parts up to this parse on the event loop (< ~5 ms)
+
+
+class ClientGone(Exception):
+    """The client closed its connection before its request was read: nothing to answer or count."""
+
+
+class BodyBudget:
+    """The request bytes held at once across all connections (--max-buffered-mb)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+
+    def take(self, n: int) -> None:
+        if self.held + n > self.limit:
+            raise ProtocolError(503, f"server busy: {self.held} bytes of request bodies are being received or "
+                                     f"parsed (--max-buffered-mb {self.limit / 2**20:g}); retry shortly")
+        self.held += n
+
+    def give(self, n: int) -> None:
+        self.held -= n
+
+
+class JsonParsers:
+    """Processes that parse large JSON bodies (json.loads holds the GIL for its whole run), at most
+    one request each at a time; started with the server so that the first large request waits for none."""
+
+    def __init__(self, n: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
+        self.turns = asyncio.Semaphore(n)
+        for _ in range(n):
+            self.pool.submit(int)
+
+    async def parse(self, *args):
+        async with self.turns:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, parse_infer, *args)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Serving:
@@ -38,6 +87,9 @@ class Serving:
         self.answered = 0     # inference responses with status 200
         self.refused = 0      # inference responses with another status
         self.draining = False  # set at SIGTERM: /v2/health/ready answers 503 from then on
+        self.budget = BodyBudget(settings.max_buffered_bytes)
+        self.parsers: JsonParsers | None = None
+        self._drain: asyncio.Event | None = None   # set at SIGTERM: body reads stop waiting
         self._followers: list[asyncio.Task] = []
 
     def holder(self, name: str) -> ModelHolder:
@@ -55,6 +107,8 @@ class Serving:
         self.metrics.version.labels(served.name).set(served.version)
 
     async def start(self) -> None:
+        self._drain = asyncio.Event()
+        self.parsers = JsonParsers(self.settings.json_parsers)
         life = Lifecycle(self.load, self.start_version,
                          lambda name, ok: self.metrics.reloads.labels(name, "ok" if ok else "failed").inc())
         for holder in self.holders.values():
@@ -65,7 +119,16 @@ class Serving:
 
     def begin_drain(self) -> None:
         self.draining = True
+        if self._drain is not None:
+            self._drain.set()
         log.info("stopping: no new connections; answering in-flight requests")
+
+    async def parse(self, body: bytes, header_length: str | None, served: ServedVersion):
+        """A request parsed and validated: small JSON parts here, large ones in a parser process."""
+        args = (body, header_length, served.signature, self.settings.allow_nonfinite, self.settings.max_json_values)
+        if json_part(body, header_length) <= JSON_INLINE_BYTES or self.parsers is None:
+            return parse_infer(*args)
+        return await self.parsers.parse(*args)
 
     async def stop(self) -> None:
         for task in self._followers:
@@ -73,6 +136,8 @@ class Serving:
         await asyncio.gather(*self._followers, return_exceptions=True)
         for holder in self.holders.values():
             await holder.current.close()
+        if self.parsers is not None:
+            self.parsers.close()
         log.info("drained: answered %d inference request(s), refused %d; stopped", self.answered, self.refused)
 
 
@@ -102,7 +167,7 @@ def error_response(status: int, message: str):
     from starlette.responses import Response
 
     return Response(error_body(message), status, media_type="application/json",
-                    headers={"connection": "close"} if status == 413 else None)
+                    headers={"connection": "close"} if status in CLOSE_AFTER else None)
 
 
 def tensor_response(body: bytes, header_length: int | None):
@@ -114,37 +179,79 @@ def tensor_response(body: bytes, header_length: int | None):
 
 
 DISCARD_FACTOR = 4  # a body up to 4x the limit is read and dropped, so that the client sees the 413
+CLOSE_AFTER = {408, 413, 503}  # statuses after which the rest of the body is not read: the connection closes
 
 
-async def read_body(request, limit: int) -> bytes:
-    """The request body; 413 once it is known to exceed `limit` bytes. An oversized body is read
-    and dropped first (up to DISCARD_FACTOR x the limit; beyond that the connection is cut), since
-    most clients read no response before they have sent their whole body."""
+class BodyReader:
+    """One request body, chunk by chunk: each chunk within `timeout` s (408), none once the drain
+    begins (503), the bytes held counted against the server's BodyBudget (released by `release`)."""
+
+    def __init__(self, request, serving: "Serving"):
+        self.stream = request.stream().__aiter__()
+        self.serving = serving
+        self.timeout = serving.settings.body_timeout_s
+        self.held = 0
+
+    async def next(self) -> bytes | None:
+        from starlette.requests import ClientDisconnect
+
+        drain = self.serving._drain
+        chunk_task = asyncio.ensure_future(self.stream.__anext__())
+        waits = {chunk_task} | ({asyncio.ensure_future(drain.wait())} if drain is not None else set())
+        done, pending = await asyncio.wait(waits, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if chunk_task not in done:
+            if drain is not None and drain.is_set():
+                raise ProtocolError(503, "request body: the server is stopping; send the request again")
+            raise ProtocolError(408, f"request body: expected more bytes within {self.timeout:g} s "
+                                     f"(--body-timeout-s), got none after {self.held} byte(s)")
+        try:
+            return chunk_task.result()
+        except StopAsyncIteration:
+            return None
+        except ClientDisconnect:
+            raise ClientGone() from None
+
+    async def read(self, limit: int, declared: str) -> bytes:
+        """The whole body; 413 once it is known to exceed `limit` bytes. An oversized body is read
+        and dropped first (up to DISCARD_FACTOR x the limit; beyond that the connection is cut), since
+        most clients read no response before they have sent their whole body."""
+        too_large = f"request body: expected at most {limit} bytes (--max-body-mb), got "
+        if declared.isdigit() and int(declared) > limit:
+            if int(declared) <= DISCARD_FACTOR * limit:
+                await self.discard(DISCARD_FACTOR * limit)
+            raise ProtocolError(413, too_large + declared)
+        chunks = []
+        while (chunk := await self.next()) is not None:
+            if self.held + len(chunk) > limit:
+                await self.discard(DISCARD_FACTOR * limit - self.held)
+                raise ProtocolError(413, too_large + "more")
+            self.serving.budget.take(len(chunk))
+            self.held += len(chunk)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def discard(self, budget: int) -> None:
+        while budget >= 0 and (chunk := await self.next()) is not None:
+            budget -= len(chunk)
+
+    def release(self) -> None:
+        self.serving.budget.give(self.held)
+        self.held = 0
+
+
+async def read_body(request, serving: "Serving") -> tuple[bytes, BodyReader]:
+    """The request body and its reader (release() it once the body is parsed)."""
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding != "identity":
         raise ProtocolError(415, f"Content-Encoding: expected identity (an uncompressed body), got {encoding!r}")
-    declared = request.headers.get("content-length", "")
-    too_large = f"request body: expected at most {limit} bytes (--max-body-mb), got "
-    if declared.isdigit() and int(declared) > limit:
-        if int(declared) <= DISCARD_FACTOR * limit:
-            await _discard(request.stream(), DISCARD_FACTOR * limit)
-        raise ProtocolError(413, too_large + declared)
-    chunks, size = [], 0
-    stream = request.stream()
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            await _discard(stream, DISCARD_FACTOR * limit - size)
-            raise ProtocolError(413, too_large + "more")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _discard(stream, budget: int) -> None:
-    async for chunk in stream:
-        budget -= len(chunk)
-        if budget < 0:
-            return
+    reader = BodyReader(request, serving)
+    try:
+        return await reader.read(serving.settings.max_body_bytes, request.headers.get("content-length", "")), reader
+    except BaseException:
+        reader.release()
+        raise
 
 
 # ------------------------------------------------------------------ routes
@@ -187,6 +294,9 @@ class Routes:
         metrics.inflight.inc()
         try:
             response = await self._infer(request, name)
+        except ClientGone:   # nobody to answer: a quiet close, counted nowhere
+            log.debug("inference on %r: the client closed the connection while sending its request", name)
+            return error_response(400, "the client closed the connection")
         finally:
             metrics.inflight.dec()
         if response.status_code == 200:
@@ -198,15 +308,27 @@ class Routes:
         return response
 
     async def _infer(self, request, name: str):
-        settings = self.serving.settings
         try:
             holder = self.serving.holder(name)
-            body = await read_body(request, settings.max_body_bytes)
-            served = holder.serving(request.path_params.get("version"))
-            # From here to submit() nothing awaits: an alias switch cannot come in between.
-            parsed = parse_infer(body, request.headers.get(HEADER_LENGTH), served.signature, settings.allow_nonfinite)
+            body, reader = await read_body(request, self.serving)
+            try:
+                served = holder.serving(request.path_params.get("version"))
+                parsed = await self.serving.parse(body, request.headers.get(HEADER_LENGTH), served)
+            finally:
+                del body
+                reader.release()
+            # From here to submit() nothing awaits. The parse may have: if an alias switch came in
+            # between, the request goes to the new version when it was validated against the same signature.
+            current = holder.serving(request.path_params.get("version"))
+            if current is not served:
+                if current.signature != served.signature:
+                    raise ProtocolError(409, f"model {name!r}: version {current.version} took over from "
+                                             f"{served.version} while the request was parsed; send it again")
+                served = current
             results = await served.batcher.submit(parsed.inputs, parsed.rows)
             return tensor_response(*encode_response(name, served.version, parsed, results))
+        except ClientGone:
+            raise
         except ProtocolError as e:
             return error_response(e.status, str(e))
         except Exception as e:  # noqa: BLE001 - the server answers and keeps serving

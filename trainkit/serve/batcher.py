@@ -123,6 +123,8 @@ class Batcher:
             feeds = batch[0].inputs if len(batch) == 1 else {
                 name: np.concatenate([item.inputs[name] for item in batch]) for name in batch[0].inputs}
             outputs = await loop.run_in_executor(self._executor, self.run, feeds)
+            if self.max_rows > 1:
+                check_rows(outputs, sum(item.rows for item in batch))
         except Exception as e:  # noqa: BLE001 - every request of the batch gets the error
             for item in batch:
                 _settle(item.future, exception=e)
@@ -131,6 +133,19 @@ class Batcher:
             self.observe(sum(item.rows for item in batch), len(batch))
         for item, part in zip(batch, split(outputs, [item.rows for item in batch])):
             _settle(item.future, result=part)
+
+
+class OutputRowsError(RuntimeError):
+    """The model returned an output whose first dimension is not the batch's rows."""
+
+
+def check_rows(outputs: Arrays, rows: int) -> None:
+    """Every output must have one row per input row, or the batch cannot be split between requests."""
+    wrong = [f"{name!r} has shape {list(np.shape(out))}" for name, out in outputs.items()
+             if np.ndim(out) == 0 or np.shape(out)[0] != rows]
+    if wrong:
+        raise OutputRowsError(f"model outputs: expected {rows} row(s) each (the batch's first dimension), but "
+                              + ", ".join(wrong))
 
 
 def split(outputs: Arrays, rows: list[int]) -> list[Arrays]:

@@ -32,6 +32,9 @@ class ProtocolError(Exception):
         super().__init__(message)
         self.status = status
 
+    def __reduce__(self):  # crosses the JSON parser process boundary with its status
+        return type(self), (self.status, str(self))
+
 
 def bad_request(message: str) -> ProtocolError:
     return ProtocolError(400, message)
@@ -113,9 +116,15 @@ class InferRequest:
 
 
 def parse_infer(body: bytes, header_length: str | None, signature: Signature,
-                allow_nonfinite: bool = False) -> InferRequest:
-    """Parse and validate a v2 inference request against the served version's signature."""
+                allow_nonfinite: bool = False, max_values: int | None = None) -> InferRequest:
+    """Parse and validate a v2 inference request against the served version's signature. A JSON
+    part that could hold more than `max_values` values (counted as its commas + 1, before parsing:
+    a JSON number costs ~32 bytes as a Python object, 8x its text) is refused with 413."""
     header, binary = split_body(body, header_length)
+    if max_values is not None and header.count(b",") >= max_values:
+        raise ProtocolError(413, f"JSON request: expected at most {max_values} values (--max-json-values), got up "
+                                 f"to {header.count(b',') + 1}; send large batches as binary tensor data "
+                                 f"(tritonclient's default) or split them")
     doc = load_json(header)
     if doc.get("id") is not None and not isinstance(doc["id"], str):
         raise bad_request(f"id: expected a string, got {_type(doc['id'])}")
@@ -125,6 +134,11 @@ def parse_infer(body: bytes, header_length: str | None, signature: Signature,
     outputs = requested_outputs(doc.get("outputs"), signature, params.get("binary_data_output") is True)
     inputs = decode_inputs(doc.get("inputs"), binary, signature, allow_nonfinite)
     return InferRequest(doc.get("id"), inputs, outputs, batch_rows(inputs, signature))
+
+
+def json_part(body: bytes, header_length: str | None) -> int:
+    """The length of a request's JSON part (the whole body without the binary extension)."""
+    return int(header_length) if header_length is not None and header_length.isdigit() else len(body)
 
 
 def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
@@ -145,6 +159,9 @@ def load_json(data: bytes) -> dict:
         doc = json.loads(data)
     except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
         raise bad_request(f"malformed JSON in the request body: {e}") from None
+    except RecursionError:
+        raise bad_request("JSON in the request body: expected at most a few hundred levels of nesting, "
+                          "got more") from None
     if not isinstance(doc, dict):
         raise bad_request(f"request body: expected a JSON object, got {_type(doc)}")
     return doc

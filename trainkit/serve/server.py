@@ -26,6 +26,7 @@ import uvicorn
 from ..errors import UsageError
 from ..registry.store import Registry
 from .app import create_app, load_serving
+from .connections import Limits, LimitedProtocol, raise_file_limit
 from .models import fetch_onnx
 from .settings import ENV, ServeSettings, configure_logging
 
@@ -87,8 +88,18 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(app, settings: ServeSettings, **kw) -> uvicorn.Config:
-    return uvicorn.Config(app, lifespan="on", access_log=settings.access_log, log_level="info",
-                          timeout_graceful_shutdown=settings.drain_timeout_s, server_header=False, **kw)
+    config = uvicorn.Config(app, lifespan="on", access_log=settings.access_log, log_level="info",
+                            timeout_graceful_shutdown=settings.drain_timeout_s, server_header=False,
+                            http=LimitedProtocol, **kw)
+    config.trainkit_limits = Limits(raise_file_limit(settings.max_connections), settings.header_timeout_s)
+    return config
+
+
+def warn_if_exposed(host: str) -> None:
+    """The API has no authentication: say so when it listens beyond this machine."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s: the inference API has no authentication; anyone who can reach this "
+                    "port can use the model. Put an authenticating proxy in front, or bind 127.0.0.1", host)
 
 
 def announce(sock: socket.socket, models: list[str], settings: ServeSettings) -> None:
@@ -101,6 +112,7 @@ def announce(sock: socket.socket, models: list[str], settings: ServeSettings) ->
 def serve(registry: Registry, settings: ServeSettings) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a clean drain."""
     configure_logging()
+    warn_if_exposed(settings.host)
     if settings.workers > 1:
         return serve_workers(registry, settings)
     serving = load_serving(settings, registry)

@@ -27,6 +27,12 @@ class ServeSettings:
     threads: int | None = None      # ORT intra-op threads; None: the version's resource_configuration.cpu
     workers: int = 1                # processes; 1 keeps one batching queue per model (see README)
     max_body_mb: float = 64.0       # larger request bodies get 413
+    max_json_values: int = 4_194_304  # values one JSON request may carry (~130 MB as Python floats): 413 beyond
+    json_parsers: int = 1           # processes parsing large JSON bodies (off the event loop); more wait their turn
+    max_buffered_mb: float = 256.0  # request bytes held at once across all connections: 503 beyond
+    max_connections: int = 1024     # open connections; the server raises its file limit to fit them
+    header_timeout_s: float = 10.0  # a connection must send a complete request head within this, else it is closed
+    body_timeout_s: float = 10.0    # longest pause while receiving a body: 408 after it
     poll_s: float = 1.0             # how often a followed alias is re-read
     allow_nonfinite: bool = False   # NaN/Inf in float inputs are refused (400) unless set
     drain_timeout_s: float = 30.0   # SIGTERM: how long in-flight requests may take before they are cut
@@ -41,6 +47,13 @@ class ServeSettings:
             ("--threads", "an integer >= 1", self.threads, self.threads is None or self.threads >= 1),
             ("--workers", "an integer >= 1", self.workers, self.workers >= 1),
             ("--max-body-mb", "a number > 0", self.max_body_mb, self.max_body_mb > 0),
+            ("--max-json-values", "an integer >= 1", self.max_json_values, self.max_json_values >= 1),
+            ("--json-parsers", "an integer >= 1", self.json_parsers, self.json_parsers >= 1),
+            ("--max-buffered-mb", "a number >= --max-body-mb", self.max_buffered_mb,
+             self.max_buffered_mb >= self.max_body_mb),
+            ("--max-connections", "an integer >= 1", self.max_connections, self.max_connections >= 1),
+            ("--header-timeout-s", "a number > 0", self.header_timeout_s, self.header_timeout_s > 0),
+            ("--body-timeout-s", "a number > 0", self.body_timeout_s, self.body_timeout_s > 0),
             ("--poll-s", "a number > 0", self.poll_s, self.poll_s > 0),
             ("--drain-timeout-s", "a number > 0", self.drain_timeout_s, self.drain_timeout_s > 0),
         ) if not ok]
@@ -50,6 +63,10 @@ class ServeSettings:
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_buffered_bytes(self) -> int:
+        return int(self.max_buffered_mb * 1024 * 1024)
 
     def to_env(self) -> str:
         return json.dumps(asdict(self))
