@@ -408,6 +408,23 @@ def test_predict_errors_name_the_file_and_what_was_expected(tiny):
     (tmp / "empty").mkdir()
     empty = predict_cli(reg, "--input", str(tmp / "empty"))
     assert empty.returncode == 3 and "expected PNG or JPEG files in the folder, got none" in empty.stderr
+    (tmp / "bomb").mkdir()                         # issue 23 item 7: Pillow's bomb error was a traceback
+    (tmp / "bomb" / "0.png").write_bytes(png_header(12000, 12000))
+    bomb = predict_cli(reg, "--input", str(tmp / "bomb"))
+    assert bomb.returncode == 3 and "Traceback" not in bomb.stderr, bomb.stderr
+    assert "0.png: expected an image of at most 25000000 pixels, got 12000x12000" in bomb.stderr
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose header declares width x height (its pixel data is missing)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
 def test_image_loader_converts_and_resizes(tmp_path):

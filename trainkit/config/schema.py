@@ -50,6 +50,8 @@ class DatasetConfig:
     download_timeout_s: float = 30.0                      # per-request timeout for remote sources
     download_deadline_s: float = 3600.0                   # a mirror must deliver a whole file within this
     max_file_mb: float = 20000.0                          # refuse files (and gunzipped content) larger than this
+    max_compression_ratio: float = 200.0                  # npz members and Parquet files expanding more than this are refused (bombs)
+    max_image_pixels: int = 25_000_000                    # image_folder (and predict): images declaring more pixels are refused
 
     @property
     def fmt(self):

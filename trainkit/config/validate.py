@@ -247,8 +247,9 @@ def _check_dataset(c: _Checker) -> None:
         c.fail(f"dataset.validation_size: expected fewer than dataset.limit_train={limit} "
                f"examples, got {val}")
     c.check("dataset.num_classes", lambda v: v is None or v >= 2, "null (regression) or an integer >= 2")
-    for key in ("max_file_mb", "download_deadline_s", "download_timeout_s"):
+    for key in ("max_file_mb", "download_deadline_s", "download_timeout_s", "max_image_pixels"):
         c.check(f"dataset.{key}", lambda v: v > 0, "a number > 0")
+    c.check("dataset.max_compression_ratio", lambda v: v >= 1, "a number >= 1")
     classifier = keras_api.canonical_loss(c.get("trainer.loss")) in keras_api.ACCURACY_FOR_LOSS
     if classifier and ds["num_classes"] is None and not fmt.knows_classes:
         c.fail(f"dataset.num_classes: expected the number of classes for trainer.loss={c.get('trainer.loss')}, "

@@ -17,7 +17,6 @@ from .splits import STREAM_PARALLEL
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
-
 def list_images(root: Path) -> dict[str, list[str]]:
     """class name -> sorted image paths relative to root (class folders only; no links followed)."""
     out = {}
@@ -30,6 +29,25 @@ def list_images(root: Path) -> dict[str, list[str]]:
         out[d.name] = sorted(files)
     return out
 
+def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
+    """Open and fully decode one image under a pixel cap (the size comes from the header, checked
+    before decoding); returns (width, height). A truncated file, a broken checksum or a header
+    declaring more pixels than `max_pixels` (dataset.max_image_pixels) is a DataFormatError."""
+    from PIL import Image, UnidentifiedImageError
+
+    expected = "a readable PNG/JPEG/BMP/GIF image"
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            if size[0] * size[1] > max_pixels:
+                raise DataFormatError(str(path), "image size", f"at most {max_pixels} pixels (dataset.max_image_pixels)",
+                                      f"{size[0]}x{size[1]} = {size[0] * size[1]} pixels")
+            im.verify()                                  # checksums (PNG)
+        with Image.open(path) as im:
+            im.load()                                    # every pixel decodes (a truncated JPEG does not)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise DataFormatError(str(path), "image", expected, f"{type(e).__name__}: {e}") from None
+    return size
 
 class ImageFolderFormat(Format):
     name = "image_folder"
@@ -48,7 +66,6 @@ class ImageFolderFormat(Format):
         return problems
 
     def verify(self, path: Path, role: str, ds) -> dict:
-        from PIL import Image, UnidentifiedImageError
 
         classes = list_images(path)
         if not classes:
@@ -59,13 +76,7 @@ class ImageFolderFormat(Format):
                                   "no images")
         sizes = set()
         for rel in (f for files in classes.values() for f in files):
-            try:
-                with Image.open(path / rel) as im:
-                    sizes.add(im.size)
-                    im.verify()
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-                raise DataFormatError(str(path / rel), "image", "a readable PNG/JPEG/BMP/GIF image",
-                                      f"{type(e).__name__}: {e}") from None
+            sizes.add(check_image(path / rel, ds.max_image_pixels))
         if ds.image_size is None and len(sizes) > 1:
             raise DataFormatError(str(path), "image sizes", "one size (or set dataset.image_size)",
                                   sorted(sizes)[:5])

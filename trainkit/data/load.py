@@ -48,6 +48,35 @@ def should_stream(ds, fmt, info: dict, local_size: int = 1) -> bool:
     return fmt.decoded_bytes(info, total) > ds.memory_fraction * ram / max(local_size, 1)
 
 
+STREAMING = "tfrecord, csv, parquet and image_folder"
+WHOLE_COPIES = 2   # a split selection copies the loaded examples once more
+
+
+def available_memory() -> int:
+    """Bytes this machine can still give (MemAvailable), the seam the unit tests replace."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def check_fits(ds, fmt, info: dict, local_size: int) -> None:
+    """Data read whole must fit this machine's available memory (shared by the job's processes
+    on it), or the kernel kills the worker: refuse it before allocating, saying what streams."""
+    total = sum(info.get("records", {}).values())
+    need = WHOLE_COPIES * fmt.decoded_bytes(info, total)
+    room = available_memory() // max(local_size, 1)
+    if need <= room:
+        return
+    how = (f"format={fmt.name} is read whole and cannot stream; the formats that stream are {STREAMING} "
+           "(convert the data)" if not fmt.streams else
+           "set dataset.in_memory=auto or false to stream it from the cached files")
+    raise DataError(f"dataset {ds.name}: {total} examples need ~{need / 1e9:.1f} GB in memory ({WHOLE_COPIES} copies "
+                    f"of {fmt.decoded_bytes(info, total) / 1e9:.1f} GB of float32), this machine has "
+                    f"{room / 1e9:.1f} GB available{' per process' if local_size > 1 else ''}: {how}")
+
+
 def load_data(ds, version: dict, local_size: int = 1) -> Data:
     """The dataset version `version` (the registered JSON) as train / val / test splits."""
     from .datasets import DatasetVersion
@@ -58,6 +87,8 @@ def load_data(ds, version: dict, local_size: int = 1) -> Data:
         return fmt.load_splits(ds, dv)
     info = dv.info
     streaming = should_stream(ds, fmt, info, local_size)
+    if not streaming:
+        check_fits(ds, fmt, info, local_size)
     roles = fmt.split_roles(set(dv.files))
     if "train" not in roles:
         raise DataError(f"dataset {ds.name}: expected files with role 'train', got roles {sorted(dv.files)}")

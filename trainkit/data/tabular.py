@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,48 @@ from .formats import Format
 from .splits import STREAM_PARALLEL
 
 BATCH = 1024   # rows parsed at once while streaming
+CHUNK = 1 << 20  # bytes decompressed at once from an npz member
+
+
+class NpyMember:
+    """One array of an .npz file, read in chunks: its header first (shape, dtype), then its data,
+    which must be exactly what the header declares, expand at most `max_ratio` times its compressed
+    size and fit `max_bytes`, checked before anything is allocated and while decompressing."""
+
+    def __init__(self, z: zipfile.ZipFile, key: str, path: Path, ds):
+        self.path, self.key = str(path), key
+        info = z.getinfo(f"{key}.npy")
+        self.file = z.open(info)
+        fmt = np.lib.format
+        version = fmt.read_magic(self.file)
+        read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        self.shape, self.fortran, self.dtype = read(self.file)
+        if self.dtype.hasobject or self.dtype.kind not in "biuf":
+            raise DataFormatError(self.path, f"array {key!r}", "numbers (bool, int, uint or float)", f"dtype {self.dtype}")
+        self.nbytes = int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+        self.limit = min(int(ds.max_file_mb * 1e6), int(ds.max_compression_ratio * max(info.compress_size, 1)))
+        if self.nbytes > self.limit:
+            raise self.too_large(f"{self.nbytes} bytes for shape {list(self.shape)}")
+
+    def too_large(self, got: str) -> DataFormatError:
+        return DataFormatError(self.path, f"array {self.key!r}", f"at most {self.limit} bytes decompressed "
+                               f"(dataset.max_compression_ratio x its compressed size, and dataset.max_file_mb)", got)
+
+    def chunks(self):
+        """The data as flat arrays of `dtype`, about CHUNK bytes each; the byte count is checked."""
+        done, rest, size = 0, b"", self.dtype.itemsize
+        while block := self.file.read(CHUNK):
+            done += len(block)
+            if done > self.nbytes:
+                raise DataFormatError(self.path, f"array {self.key!r} length",
+                                      f"{self.nbytes} bytes for shape {list(self.shape)}", "more (stopped reading there)")
+            block = rest + block
+            usable = len(block) - len(block) % size
+            rest = block[usable:]
+            yield np.frombuffer(block[:usable], self.dtype)
+        if done != self.nbytes:
+            raise DataFormatError(self.path, f"array {self.key!r} length",
+                                  f"{self.nbytes} bytes for shape {list(self.shape)}", f"{done} bytes")
 
 
 def check_labels(path: Path, y: np.ndarray, num_classes: int | None, first_row: int) -> None:
@@ -165,8 +208,24 @@ class ParquetFormat(TableFormat):
             kind = pf.schema_arrow.field(name).type
             if not (str(kind).startswith(("int", "uint", "float", "double", "bool", "halffloat"))):
                 raise DataFormatError(str(path), f"column {name!r}", "a numeric type", str(kind))
-        y = pf.read(columns=[label]).column(label).to_numpy(zero_copy_only=False).astype(np.float64)
-        check_labels(path, y, ds.num_classes, 0)
+        meta = pf.metadata
+        expands = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        limit = min(int(ds.max_file_mb * 1e6), int(ds.max_compression_ratio * max(path.stat().st_size, 1)))
+        if expands > limit:
+            raise DataFormatError(str(path), "Parquet file", f"at most {limit} bytes decoded (dataset.max_compression_ratio "
+                                  f"x its size, and dataset.max_file_mb)", f"row groups of {expands} bytes")
+        first = 0
+        try:
+            for batch in pf.iter_batches(batch_size=65536, columns=[label]):   # never the whole column at once
+                y = batch.column(0).to_numpy(zero_copy_only=False).astype(np.float64)
+                check_labels(path, y, ds.num_classes, first)
+                first += len(y)
+        except DataFormatError:
+            raise
+        except Exception as e:  # noqa: BLE001 - pyarrow raises several types for a bad file
+            raise DataFormatError(str(path), f"column {label!r}", "readable values", f"{type(e).__name__}: {e}") from None
+        if first != meta.num_rows:
+            raise DataFormatError(str(path), "row count", f"{meta.num_rows} (the file's metadata)", first)
         return {"records": pf.metadata.num_rows, "features": features, "columns": names,
                 "row_groups": pf.num_row_groups}
 
@@ -204,25 +263,30 @@ class NpzFormat(Format):
     name = "npz"
 
     def verify(self, path: Path, role: str, ds) -> dict:
+        """Streams both arrays (never holding one whole): headers, exact lengths, labels."""
         try:
             with zipfile.ZipFile(path) as z:
-                shapes = {}
-                for key in (ds.x_key, ds.y_key):
-                    if f"{key}.npy" not in z.namelist():
-                        raise DataFormatError(str(path), "arrays", f"arrays {ds.x_key!r} and {ds.y_key!r}",
-                                              f"{sorted(n[:-4] for n in z.namelist())}")
-                    with z.open(f"{key}.npy") as f:
-                        fmt = np.lib.format
-                        read = fmt.read_array_header_1_0 if fmt.read_magic(f) == (1, 0) else fmt.read_array_header_2_0
-                        shapes[key] = read(f)[0]
-        except zipfile.BadZipFile as e:
-            raise DataFormatError(str(path), "npz file", "a zip archive of .npy arrays", str(e)) from None
-        n = shapes[ds.x_key][0] if shapes[ds.x_key] else 0
-        if not shapes[ds.y_key] or shapes[ds.y_key][0] != n:
-            raise DataFormatError(str(path), f"{ds.y_key!r} length", f"{n} (as {ds.x_key!r})", shapes[ds.y_key])
-        with np.load(path) as z:
-            check_labels(path, np.asarray(z[ds.y_key], dtype=np.float64).reshape(n, -1)[:, 0], ds.num_classes, 0)
-        return {"records": n, "shape": list(shapes[ds.x_key][1:])}
+                missing = [k for k in (ds.x_key, ds.y_key) if f"{k}.npy" not in z.namelist()]
+                if missing:
+                    raise DataFormatError(str(path), "arrays", f"arrays {ds.x_key!r} and {ds.y_key!r}",
+                                          f"{sorted(n[:-4] for n in z.namelist())}")
+                x, y = NpyMember(z, ds.x_key, path, ds), NpyMember(z, ds.y_key, path, ds)
+                n = x.shape[0] if x.shape else 0
+                if not y.shape or y.shape[0] != n:
+                    raise DataFormatError(str(path), f"{ds.y_key!r} length", f"{n} (as {ds.x_key!r})", y.shape)
+                for _ in x.chunks():
+                    pass
+                per_row = max(int(np.prod(y.shape[1:], dtype=object)), 1)
+                seen = 0
+                for chunk in y.chunks():   # the label is each row's first value
+                    first = (np.arange(seen, seen + len(chunk)) < n) if y.fortran else \
+                        (np.arange(seen, seen + len(chunk)) % per_row == 0)
+                    check_labels(path, chunk[first].astype(np.float64), ds.num_classes,
+                                 seen if y.fortran else -(-seen // per_row))
+                    seen += len(chunk)
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as e:
+            raise DataFormatError(str(path), "npz file", "a zip archive of .npy arrays", f"{type(e).__name__}: {e}") from None
+        return {"records": n, "shape": list(x.shape[1:])}
 
     def combine(self, members: dict[str, list[dict]], ds) -> dict:
         shapes = {tuple(m["info"]["shape"]) for ms in members.values() for m in ms}
@@ -232,9 +296,22 @@ class NpzFormat(Format):
                 "records": {r: sum(m["info"]["records"] for m in ms) for r, ms in members.items()}}
 
     def arrays(self, members: list[dict], ds, info: dict):
-        xs, ys = [], []
+        """The examples as one float32 array, filled chunk by chunk (no whole-file copies)."""
+        total = sum(m["info"]["records"] for m in members)
+        x = np.empty((total, *info["input_shape"]), np.float32)
+        flat, pos, ys = x.reshape(-1), 0, []
         for m in members:
-            with np.load(m["path"]) as z:
-                xs.append(np.asarray(z[ds.x_key], dtype=np.float32))
-                ys.append(np.asarray(z[ds.y_key]))
-        return np.concatenate(xs), label_array(np.concatenate(ys), ds.num_classes)
+            with zipfile.ZipFile(m["path"]) as z:
+                member = NpyMember(z, ds.x_key, m["path"], ds)
+                if member.fortran:
+                    with np.load(m["path"]) as arrays:
+                        part = np.asarray(arrays[ds.x_key], np.float32).reshape(-1)
+                    flat[pos:pos + part.size] = part
+                    pos += part.size
+                else:
+                    for chunk in member.chunks():
+                        flat[pos:pos + chunk.size] = chunk
+                        pos += chunk.size
+            with np.load(m["path"]) as arrays:
+                ys.append(np.asarray(arrays[ds.y_key]))
+        return x, label_array(np.concatenate(ys), ds.num_classes)

@@ -106,6 +106,9 @@ def read_images(path: Path, spec: TensorSpec, progress) -> tuple[list[str], np.n
     return [f.name for f in files], np.stack(images).astype(spec.dtype)
 
 
+MAX_PIXELS = 25_000_000   # images declaring more are refused (exit 3), as dataset.max_image_pixels
+
+
 def image_loader(dims: tuple[int, ...]) -> Callable[[Path], np.ndarray]:
     """Reads one image as raw 0..255 pixels in `dims`: grayscale for [H, W] (or [H, W, 1]), RGB for [H, W, 3]."""
     from PIL import Image, UnidentifiedImageError
@@ -116,11 +119,14 @@ def image_loader(dims: tuple[int, ...]) -> Callable[[Path], np.ndarray]:
     def load(file: Path) -> np.ndarray:
         try:
             with Image.open(file) as im:
+                if im.size[0] * im.size[1] > MAX_PIXELS:   # from the header, before decoding
+                    raise DataError(f"{file}: expected an image of at most {MAX_PIXELS} pixels, got "
+                                    f"{im.size[0]}x{im.size[1]} (a decompression bomb, or resize it first)")
                 im = im.convert(mode)
                 if im.size != (width, height):
                     im = im.resize((width, height), Image.Resampling.BILINEAR)
                 return np.asarray(im, dtype=np.float32).reshape(dims)
-        except (OSError, UnidentifiedImageError, ValueError) as e:
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
             raise DataError(f"{file}: expected a readable PNG or JPEG image, got {type(e).__name__}: {e}") from None
 
     return load
