@@ -17,6 +17,7 @@ from .splits import STREAM_PARALLEL
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
+
 def list_images(root: Path) -> dict[str, list[str]]:
     """class name -> sorted image paths relative to root (class folders only; no links followed)."""
     out = {}
@@ -28,6 +29,7 @@ def list_images(root: Path) -> dict[str, list[str]]:
                       if n.lower().endswith(EXTENSIONS) and not n.startswith(".")]
         out[d.name] = sorted(files)
     return out
+
 
 def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
     """Open and fully decode one image under a pixel cap (the size comes from the header, checked
@@ -49,6 +51,7 @@ def check_image(path: Path, max_pixels: int) -> tuple[int, int]:
         raise DataFormatError(str(path), "image", expected, f"{type(e).__name__}: {e}") from None
     return size
 
+
 class ImageFolderFormat(Format):
     name = "image_folder"
     knows_classes = True
@@ -66,7 +69,6 @@ class ImageFolderFormat(Format):
         return problems
 
     def verify(self, path: Path, role: str, ds) -> dict:
-
         classes = list_images(path)
         if not classes:
             raise DataFormatError(str(path), "class folders", "one subdirectory per class", "none")
