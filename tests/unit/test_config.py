@@ -131,3 +131,16 @@ def test_bad_override_exits_2_fast_without_tensorflow_or_run_dir(override, expec
         assert text in proc.stderr + proc.stdout
     assert "TENSORFLOW WAS IMPORTED" not in proc.stderr
     assert not Path(workspace).exists(), "a bad override must not create anything"
+
+
+def test_an_absolute_entry_script_inside_the_source_dir_runs_the_snapshot_copy(tmp_path):
+    """Issue 23 item 7: an absolute entry.script inside entry.source_dir ran the original file (its
+    later edits, not the run's snapshot); it is now the snapshot's path, relative to <run>/code."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "train.py").write_text("print('hi')\n")
+    cfg = validate(compose(["entry=script", f"entry.source_dir={tmp_path}", f"entry.script={tmp_path}/pkg/train.py"]))
+    assert cfg["entry"]["script"] == "pkg/train.py"
+    relative = validate(compose(["entry=script", f"entry.source_dir={tmp_path}", "entry.script=pkg/train.py"]))
+    assert relative["entry"]["script"] == "pkg/train.py"
+    with pytest.raises(ConfigError, match="outside the source directory"):
+        validate(compose(["entry=script", f"entry.source_dir={tmp_path}/pkg", f"entry.script={tmp_path}/other.py"]))

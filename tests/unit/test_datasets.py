@@ -192,3 +192,24 @@ def test_identical_bytes_under_two_names_never_delete_each_others_cached_copy(tm
     again = Path(store.fetch_entry(a, a.files[0])["path"])
     assert again == path_a and again.stat().st_ino == inode            # reused, not fetched again
     assert Path(store.fetch_entry(b, b.files[0])["path"]).stat().st_ino == path_b.stat().st_ino
+
+
+def test_a_symbolic_link_in_a_local_dataset_directory_is_refused_not_followed(tmp_path):
+    """Issue 23 item 7: a link in a dataset directory made any readable file (a key) part of the
+    dataset, its cache and every host it is shipped to."""
+    from trainkit.errors import DataError
+
+    src = tmp_path / "src"
+    (src / "shards").mkdir(parents=True)
+    np.savez(src / "shards" / "train-0.npz", x=np.zeros((4, 3), np.uint8), y=np.arange(4) % 2)
+    (tmp_path / "secret.npz").write_bytes((src / "shards" / "train-0.npz").read_bytes())
+    (src / "shards" / "train-1.npz").symlink_to(tmp_path / "secret.npz")
+    store = DatasetStore(WorkspacePaths.at(tmp_path / "ws"))
+    for name in ("shards/", "train-*.npz"):
+        source = f"file://{src}/" if name.endswith("/") else f"file://{src}/shards/"
+        cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [source], "num_classes": 2,
+                                        "files": [{"role": "train", "name": name, "sha256": None}]})
+        with pytest.raises(DataError, match=r"train-1.npz: expected a regular file in the dataset directory, got a "
+                                            r"symbolic link to .*secret.npz"):
+            store.prepare(cfg)
+    assert not list((tmp_path / "ws").rglob("*secret*")) and not list((tmp_path / "ws").rglob("train-1.npz"))

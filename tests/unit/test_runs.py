@@ -206,3 +206,80 @@ def test_runs_download_copies_a_prefix_like_download_files(tmp_path):
     assert clash.returncode == 2 and "--overwrite" in clash.stderr
     none = run_cli(["runs", "download", run_id, "--prefix", "outputs/nothing", "--to", str(kept)], env)
     assert none.returncode == 4 and "no files under prefix 'outputs/nothing'" in none.stderr
+
+
+# ------------------------------------------------------------------ issue 23 item 7: the lows
+def test_secret_files_by_name_are_never_snapshotted(tmp_path):
+    proj = tmp_path / "proj"
+    secrets = [".git-credentials", ".pypirc", ".npmrc", ".docker/config.json", "sub/.kube/config",
+               ".config/gcloud/application_default_credentials.json", "cert.p12", ".vault-token", ".s3cfg", ".boto",
+               "infra/terraform.tfvars", "id_dsa", "id_dsa.pub", ".env", "id_rsa"]
+    for rel in [*secrets, "train.py", "docker/config.json", "kube/config.py"]:
+        (proj / rel).parent.mkdir(parents=True, exist_ok=True)
+        (proj / rel).write_text("x")
+    info = snapshot_source(proj, tmp_path / "snap")
+    copied = sorted(p.relative_to(tmp_path / "snap" / "files").as_posix()
+                    for p in (tmp_path / "snap" / "files").rglob("*") if p.is_file())
+    assert copied == ["docker/config.json", "kube/config.py", "train.py"], copied
+    assert info["files"] == 3
+
+
+def test_log_image_refuses_names_that_leave_the_run(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from trainkit import run as tkrun
+
+    monkeypatch.setattr(tkrun, "_current", None)
+    png = tmp_path / "cm.png"
+    Image.new("RGB", (2, 2)).save(png)
+    monkeypatch.setenv(tkrun.RUN_DIR_ENV, str(tmp_path / "run"))
+    for name in ("/tmp/x", "../../x", "a/../../x", "a\\b"):
+        with pytest.raises(ValueError, match="run.log_image: expected a name like"):
+            tkrun.get_context().log_image(name, png)
+    assert not (tmp_path / "x").exists() and not list(tmp_path.glob("*.png"))[1:]
+
+
+def test_the_code_snapshot_of_a_script_has_a_size_cap(tmp_path):
+    from trainkit.errors import ConfigError
+    from trainkit.worker.script import snapshot_code
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train.py").write_text("print(1)\n")
+    (src / "weights.bin").write_bytes(b"\0" * 2_000_000)
+    with pytest.raises(ConfigError, match=r"run.snapshot_max_mb: the project .* holds 2.0 MB in 2 files, more than "
+                                          r"the 1 MB allowed; biggest: weights.bin \(2.0 MB\)"):
+        snapshot_code(src, tmp_path / "run", max_mb=1)
+    assert not (tmp_path / "run" / "code" / "weights.bin").exists()
+    assert (snapshot_code(src, tmp_path / "run2", max_mb=5) / "weights.bin").stat().st_size == 2_000_000
+
+
+def test_init_never_writes_through_a_symbolic_link(tmp_path):
+    from trainkit.errors import UsageError
+    from trainkit.launch.scaffold import init_project
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "README.md").symlink_to(outside / "README.md")         # dangling: the target does not exist
+    with pytest.raises(UsageError, match="found README.md"):
+        init_project(proj)
+    (proj / "README.md").unlink()
+    (proj / "conf").symlink_to(outside, target_is_directory=True)  # a folder link out of the project
+    with pytest.raises(UsageError, match=r"conf/experiment/example.yaml, conf/model/example.yaml would land elsewhere"):
+        init_project(proj)
+    assert list(outside.iterdir()) == [] and sorted(p.name for p in proj.iterdir()) == ["conf"]
+
+
+def test_a_torn_metrics_line_does_not_fail_a_script_run(tmp_path):
+    """Issue 23 item 7: one torn metrics.jsonl line (a writer killed mid-line) failed a run whose
+    script succeeded; the last good value of each metric is kept."""
+    from trainkit.records.workspace import RunPaths
+    from trainkit.worker.script import script_metrics
+
+    paths = RunPaths(tmp_path / "run")
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text('{"step": 0, "loss": 1.5}\n{"step": 1, "lo\n{"step": 2, "loss": 0.5, "acc": 0.9}\n'
+                             '{"step": 3, "rank": 1, "loss": 9}\n\xff\xfe\n{"step": 4, "acc"')
+    assert script_metrics(paths) == {"loss": 0.5, "acc": 0.9}

@@ -463,3 +463,20 @@ def test_serve_refuses_what_it_cannot_serve_before_listening(tiny):
     reg.update("tiny", 1, {"onnx": {"status": "failed", "reason": "parity check failed"}})
     failed = serve("tiny:1")
     assert failed.returncode == 5 and "expected an ONNX export with status 'ok', got 'failed' (parity check failed)" in failed.stderr
+
+
+def test_binding_beyond_loopback_warns_that_the_api_has_no_authentication(caplog):
+    import logging
+
+    from trainkit.serve.server import warn_if_exposed
+
+    with caplog.at_level(logging.WARNING, logger="trainkit.serve"):
+        logging.getLogger("trainkit.serve").propagate = True
+        try:
+            warn_if_exposed("127.0.0.1")
+            warn_if_exposed("::1")
+            assert not caplog.records
+            warn_if_exposed("0.0.0.0")
+        finally:
+            logging.getLogger("trainkit.serve").propagate = False
+    assert "listening on 0.0.0.0: the inference API has no authentication" in caplog.text

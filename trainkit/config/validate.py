@@ -137,6 +137,8 @@ def _check_entry(c: _Checker) -> None:
     if src not in script.parents or not script.is_file():
         c.fail(f"entry.script: expected a file inside {src}, got {entry['script']!r}"
                + ("" if src in script.parents else " (outside the source directory)"))
+    elif Path(str(entry["script"])).is_absolute():   # the snapshot's copy runs, never the original
+        entry["script"] = script.relative_to(src).as_posix()
     for i, a in enumerate(entry["arguments"]):
         if isinstance(a, (dict, list)):
             c.fail(f"entry.arguments[{i}]: expected a string or a number, got {a!r}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fnmatch
 import gzip
 import hashlib
+import os
 import time
 import zlib
 from pathlib import Path
@@ -138,9 +139,27 @@ def list_members(source: str, name: str) -> list[tuple[str, str]]:
         if not fs.isdir(root):
             raise FileNotFoundError(f"{name}: no such directory")
         found = sorted(p for p in fs.find(root) if not fs.isdir(p))
+        refuse_links(fs, found)
         return [(p[len(root) + 1:], fs.unstrip_protocol(p)) for p in found]
     found = sorted(p for p in fs.ls(base, detail=False) if fnmatch.fnmatch(p.rsplit("/", 1)[-1], name))
-    return [(p.rsplit("/", 1)[-1], fs.unstrip_protocol(p)) for p in found if not fs.isdir(p)]
+    found = [p for p in found if not fs.isdir(p)]
+    refuse_links(fs, found)
+    return [(p.rsplit("/", 1)[-1], fs.unstrip_protocol(p)) for p in found]
+
+
+def refuse_links(fs, paths: list[str]) -> None:
+    """Members of a local directory or glob entry must be regular files: a symbolic link could make
+    any file this user can read (a key, /etc/shadow) part of a dataset, its cache and every host
+    it is shipped to. (A single-file entry may be a link: its path is named explicitly.)"""
+    from fsspec.implementations.local import LocalFileSystem
+
+    if not isinstance(fs, LocalFileSystem):
+        return
+    links = [p for p in paths if os.path.islink(p)]
+    if links:
+        raise DataError(f"{links[0]}: expected a regular file in the dataset directory, got a symbolic link to "
+                        f"{os.readlink(links[0])} ({len(links)} link(s) in all; trainkit never follows links in a "
+                        f"dataset directory: copy the files in, or name the file as its own entry)")
 
 
 def list_dirs(source: str, name: str) -> list[str]:

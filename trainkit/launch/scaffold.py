@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import keyword
+import os
 import re
 from pathlib import Path
 
@@ -111,14 +112,19 @@ def init_project(directory: Path, package: str | None = None) -> list[Path]:
         ".trainkitignore": IGNORE,
         "README.md": README.format(name=directory.name, package=package),
     }
-    clash = [rel for rel in files if (directory / rel).exists()]
+    clash = [rel for rel in files if os.path.lexists(directory / rel)]   # a dangling link counts
     if clash:
         raise UsageError(f"{directory}: expected no files of a new project there, found {', '.join(clash)} "
                          "(trainkit init never overwrites; pick another directory)")
+    outside = [rel for rel in files if directory not in (directory / rel).resolve().parents]
+    if outside:
+        raise UsageError(f"{directory}: expected the project's folders inside it, but {', '.join(outside)} would "
+                         f"land elsewhere through a symbolic link (trainkit init writes only inside the directory)")
     written = []
     for rel, text in files.items():
         path = directory / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        with open(path, "x") as f:    # never through a link created meanwhile
+            f.write(text)
         written.append(path)
     return written

@@ -23,7 +23,10 @@ DEFAULT_IGNORE = [".git", ".venv", "venv", "__pycache__", "*.pyc", ".pytest_cach
                   "workspace", "outputs", "multirun", "*.whl", ".ipynb_checkpoints", ".mypy_cache", ".ruff_cache",
                   # secrets by name: never snapshotted, never shipped to a host, even when no ignore file lists them
                   ".env", ".env.*", "*.pem", "*.key", ".netrc", ".pgpass", "id_rsa*", "id_ed25519*", "id_ecdsa*",
-                  ".ssh", ".aws", ".gnupg", "credentials.json", ".trainkit"]
+                  ".ssh", ".aws", ".gnupg", "credentials.json", ".trainkit",
+                  ".git-credentials", ".pypirc", ".npmrc", "*.docker/config.json", "*.kube/config", "*.config/gcloud",
+                  "application_default_credentials.json", "*.p12", "*.pfx", ".vault-token", ".s3cfg", ".boto",
+                  "*.tfvars", "id_dsa*"]
 
 
 def _git(root: Path, *args: str) -> str:

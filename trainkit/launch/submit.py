@@ -140,7 +140,8 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
         from ..worker.script import snapshot_code
 
         src = cfg["entry"]["source_dir"]
-        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace)
+        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace,
+                      cfg["run"]["snapshot_max_mb"])
     write_status(paths, "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},

@@ -32,15 +32,18 @@ class ScriptFailed(TrainkitError):
         self.code = code
 
 
-def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None) -> Path:
+def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None, max_mb: float = 300.0) -> Path:
     """<run>/code: the script's source directory as the snapshot selection holds it, plus
-    `outputs` and `logs` links to the run's own (relative, so they survive shipping)."""
+    `outputs` and `logs` links to the run's own (relative, so they survive shipping). More than
+    `max_mb` (run.snapshot_max_mb) is refused, as the source snapshot."""
     import shutil
 
-    from ..launch.snapshot import project_files
+    from ..launch.snapshot import check_size, project_files
 
     code = RunPaths(run_dir).code
-    for rel in project_files(source_dir, workspace):
+    files = project_files(source_dir, workspace)
+    check_size(source_dir, files, max_mb)
+    for rel in files:
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(source_dir / rel, code / rel, follow_symlinks=False)
     code.mkdir(parents=True, exist_ok=True)
