@@ -104,18 +104,20 @@ class SshBackend(Backend):
     def build_environment(self, job_cfg: dict, echo=print) -> dict:
         """On each filesystem the hosts use (once for hosts sharing an NFS home), on top of
         compute.python: the uv binary is shipped there."""
-        from ..launch.envs import remote_build, spec_hash, spec_of, wanted
+        from ..launch.envs import remote_build, spec_hash, wanted
 
         if not wanted(job_cfg["environment"]):
             return {}
-        pythons, lock = {}, []
+        pythons, lock, specs = {}, [], {}
         for group in self.groups:
             host = group[0]
-            python = remote_build(host, self.probes[host.index]["workdir"], job_cfg["environment"], self.cfg.python)
+            spec, python = remote_build(host, self.probes[host.index]["workdir"], job_cfg["environment"], self.cfg.python)
             pythons.update({str(h.index): python for h in group})
+            specs[spec_hash(spec)] = spec
             lock = host.run(f"cat {shlex.quote(str(Path(python).parent.parent / 'lock.txt'))}").stdout.splitlines()
-        spec = spec_of(job_cfg["environment"])
-        return {"hash": spec_hash(spec), "spec": spec, "hosts": pythons, "lock": lock}
+        [(digest, spec), *_] = specs.items()   # hosts with another Python build (and record) another hash
+        return {"hash": digest, "spec": spec, "hosts": pythons, "lock": lock,
+                **({"hashes": sorted(specs)} if len(specs) > 1 else {})}
 
     def launch(self, spec) -> Job:
         paths = RunPaths(Path(spec.run_dir))

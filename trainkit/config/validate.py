@@ -86,6 +86,16 @@ def check_config(cfg: dict) -> list[str]:
     req_file = c.get("environment.requirements_file")
     if req_file and not os.path.isfile(os.path.expanduser(str(req_file))) and c.get("environment.name") != "custom":
         c.fail(f"environment.requirements_file: expected an existing pip requirements file, got {req_file!r}")
+    elif req_file and os.path.isfile(os.path.expanduser(str(req_file))):   # its lines, as environment.pip items
+        with open(os.path.expanduser(str(req_file)), errors="replace") as f:
+            text = f.read()
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip().startswith("-"):
+                shown = re.sub(r"(://)[^/@\s]+@", r"\1***@", line.strip())
+                c.fail(f"environment.requirements_file: {req_file} line {n}: expected a requirement like "
+                       f"'tabulate==0.9.0', got {shown!r} (options such as -r, -e, --index-url are not "
+                       "passed on: index options go in environment.index_url / find_links, other files' requirements "
+                       "in environment.pip)")
     c.check("environment.image", lambda v: v is None, "null: container images are designed in (the worker's "
             "command prefix) but not built yet")
 

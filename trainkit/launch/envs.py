@@ -28,11 +28,15 @@ from ..errors import ConfigError, TrainkitError
 BUILD = r"""
 set -eu
 root=$1; hash=$2; base=$3; uv=$4; spec=$5; shift 5
+# index URLs with credentials come on stdin (never on a command line): UV_INDEX_URL, then UV_EXTRA_INDEX_URL
+IFS= read -r UV_INDEX_URL || true; IFS= read -r UV_EXTRA_INDEX_URL || true
+if [ -n "$UV_INDEX_URL" ]; then export UV_INDEX_URL; else unset UV_INDEX_URL; fi
+if [ -n "$UV_EXTRA_INDEX_URL" ]; then export UV_EXTRA_INDEX_URL; else unset UV_EXTRA_INDEX_URL; fi
 mkdir -p "$root" && cd "$root"
 exec 9>"$hash.lock"
 flock 9
 if [ -f "$hash/ready.json" ]; then touch "$hash/ready.json"; echo "environment $hash: reused"; exit 0; fi
-rm -rf "$hash.tmp"
+rm -rf "$hash.tmp" "$hash"    # without ready.json it is a leftover (a killed build or prune)
 start=$(date +%s.%N)
 "$uv" venv --quiet --python "$base" "$hash.tmp" >&2
 base_site=$("$base" -c 'import site; print(site.getsitepackages()[0])')
@@ -52,16 +56,70 @@ def wanted(env_cfg: dict) -> bool:
     return bool(env_cfg.get("pip") or env_cfg.get("requirements_file"))
 
 
-def spec_of(env_cfg: dict) -> dict:
-    """What the environment is made of (a requirements file by its lines): the hash covers this."""
+def requirement_lines(path: str | Path) -> list[str]:
+    """A requirements file's requirement lines (comments and blank lines dropped)."""
+    text = Path(path).expanduser().read_text()
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
+
+
+def redact(url: str | None) -> str | None:
+    """A URL without its credentials (`https://user:token@host/simple` -> `https://***@host/simple`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+
+
+def redacted_config(env_cfg: dict) -> dict:
+    """The environment config as it may be written down (config.yaml): index URLs without credentials."""
+    return {**env_cfg, "index_url": redact(env_cfg.get("index_url")),
+            "extra_index_urls": [redact(u) for u in env_cfg.get("extra_index_urls") or []]}
+
+
+def without_credentials(cfg: dict, overrides: list[str]) -> tuple[dict, list[str]]:
+    """The job's config and overrides as they are written down (config.yaml, spec.json,
+    status.json, overrides.yaml), once the environment is built: URLs without credentials."""
+    import re
+
+    hidden = [re.sub(r"(://)[^/@\s'\",\]]+@", r"\1***@", o) for o in overrides]
+    return {**cfg, "environment": redacted_config(cfg["environment"])}, hidden
+
+
+def interpreter_id(base: str, version: str | None = None) -> str:
+    """What a base interpreter is known by in the spec: its path and full version (an environment
+    layered on one Python is never reused for another)."""
+    if version is None:
+        if Path(base).resolve() == Path(sys.executable).resolve() or base == sys.executable:
+            version = sys.version.split()[0]
+        else:
+            res = subprocess.run([base, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                                 text=True, timeout=60)
+            version = res.stdout.strip() or "unknown"
+    return f"{base} ({version})"
+
+
+def spec_of(env_cfg: dict, interpreter: str | None = None) -> dict:
+    """What the environment is made of (a requirements file by its lines, the base interpreter as
+    `interpreter_id`; index URLs without their credentials): the hash covers this, spec.json and
+    environment.json record it."""
     lines = list(env_cfg.get("pip") or [])
     if env_cfg.get("requirements_file"):
-        path = Path(env_cfg["requirements_file"]).expanduser()
-        lines += [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    return {"python": env_cfg.get("python"), "requirements": lines, "index_url": env_cfg.get("index_url"),
-            "extra_index_urls": list(env_cfg.get("extra_index_urls") or []),
+        lines += requirement_lines(env_cfg["requirements_file"])
+    clean = redacted_config(env_cfg)
+    return {"python": env_cfg.get("python"), "requirements": lines, "index_url": clean["index_url"],
+            "extra_index_urls": clean["extra_index_urls"],
             "find_links": list(env_cfg.get("find_links") or []), "no_index": bool(env_cfg.get("no_index")),
-            "base": env_cfg.get("base") or "trainkit"}
+            "base": env_cfg.get("base") or "trainkit", "interpreter": interpreter}
+
+
+def index_secrets(env_cfg: dict) -> str:
+    """The index URLs as uv reads them from its environment (UV_INDEX_URL, UV_EXTRA_INDEX_URL),
+    one a line: what BUILD reads on stdin."""
+    return f"{env_cfg.get('index_url') or ''}\n{' '.join(env_cfg.get('extra_index_urls') or [])}\n"
 
 
 def spec_hash(spec: dict) -> str:
@@ -69,12 +127,9 @@ def spec_hash(spec: dict) -> str:
 
 
 def install_args(spec: dict) -> list[str]:
-    """uv pip install's arguments: index options, then the requirement lines."""
+    """uv pip install's arguments: index options (the index URLs come through uv's environment,
+    see index_secrets), then the requirement lines."""
     args = ["--no-index"] if spec.get("no_index") else []
-    if spec["index_url"]:
-        args += ["--index-url", spec["index_url"]]
-    for url in spec["extra_index_urls"]:
-        args += ["--extra-index-url", url]
     for link in spec["find_links"]:
         args += ["--find-links", link]
     return args + spec["requirements"]
@@ -104,10 +159,11 @@ def explain_failure(spec: dict, output: str, where: str) -> TrainkitError:
 
 def build_here(root: Path, env_cfg: dict, base: str | None = None, echo=print) -> dict:
     """Build (or reuse) the environment under root on this machine; returns its record."""
-    spec = spec_of(env_cfg)
     base = base or sys.executable
+    spec = spec_of(env_cfg, interpreter_id(base))
     t0 = time.time()
-    res = subprocess.run(build_command(str(root), spec, base, uv_binary()), capture_output=True, text=True)
+    res = subprocess.run(build_command(str(root), spec, base, uv_binary()), capture_output=True, text=True,
+                         input=index_secrets(env_cfg))
     if res.returncode != 0:
         raise explain_failure(spec, res.stderr + res.stdout, "")
     seconds = time.time() - t0
@@ -151,16 +207,18 @@ def prune(root: Path, older_than_days: float, dry_run: bool = False) -> list[str
             continue
         with open(root / f"{env['hash']}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if not dry_run:
+            if not dry_run:   # ready.json first: a prune killed midway leaves a leftover, never a broken "ready" env
+                (Path(env["path"]) / "ready.json").unlink(missing_ok=True)
                 shutil.rmtree(env["path"], ignore_errors=True)
         removed.append(env["hash"])
     return removed
 
 
-def remote_build(host, workdir: str, env_cfg: dict, base: str) -> str:
+def remote_build(host, workdir: str, env_cfg: dict, base: str) -> tuple[dict, str]:
     """Build (or reuse) the environment on an ssh host, with the uv binary shipped to
-    <workdir>/bin/uv; returns the environment's interpreter there."""
-    spec = spec_of(env_cfg)
+    <workdir>/bin/uv; returns its spec and the environment's interpreter there."""
+    version = host.run(f"{shlex.quote(base)} -c 'import sys; print(sys.version.split()[0])'").stdout.strip()
+    spec = spec_of(env_cfg, interpreter_id(base, version or "unknown"))
     uv = f"{workdir}/bin/uv"
     host.run(f"mkdir -p {shlex.quote(workdir + '/bin')} {shlex.quote(workdir + '/find-links')}")
     host.rsync(uv_binary(), uv, delete=False)
@@ -173,8 +231,8 @@ def remote_build(host, workdir: str, env_cfg: dict, base: str) -> str:
         shipped.append(link)
     root = f"{workdir}/environments"
     script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv, shipped))
-    res = host.run(script, timeout=3600)
+    res = host.run(script, timeout=3600, stdin=index_secrets(env_cfg))
     if res.returncode != 0:
         raise explain_failure(spec, res.stderr + res.stdout, f" on host {host.label}")
     print(f"host {host.label}: {res.stdout.strip().splitlines()[-1]}", flush=True)
-    return f"{root}/{spec_hash(spec)}/bin/python"
+    return spec, f"{root}/{spec_hash(spec)}/bin/python"

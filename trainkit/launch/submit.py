@@ -169,6 +169,9 @@ def prepare(cfg: dict, overrides: list[str], echo=print, preflight: bool = True)
     if preflight:
         backend.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
     built = backend.build_environment(cfg, echo)   # a bad requirement: fails here too, nothing created
+    from .envs import without_credentials
+
+    cfg, overrides = without_credentials(cfg, overrides)  # index URL credentials are never written down
     spec = create_run(cfg, overrides, echo, built)
     echo(f"run {spec.run_id} ({spec.experiment}) -> {spec.run_dir}")
     return backend, spec
