@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -68,9 +69,12 @@ def test_plain_python_writes_a_local_run_directory(tmp_path):
     assert run_dir.startswith(str(tmp_path / ".trainkit" / "runs")) and outputs == str(tmp_path / "outputs")
     assert lines(tmp_path / ".trainkit" / "runs" / os.path.basename(run_dir) / "metrics.jsonl")[0]["acc"] == 0.5
     assert "not inside a trainkit run" in proc.stderr
-    assert "tensorflow" not in subprocess.run([sys.executable, "-c", "import sys, trainkit.run as r; r.get_context()"
-                                               ".log('a', 1); print(sorted(sys.modules))"], cwd=tmp_path,
-                                              capture_output=True, text=True).stdout
+    modules = subprocess.run([sys.executable, "-c", "import sys, trainkit.run as r; r.get_context().log('a', 1); "
+                              "print(' '.join(sorted(sys.modules)))"], cwd=tmp_path, capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert modules.returncode == 0, modules.stderr            # a crash would print no modules and pass below
+    assert "trainkit.run" in modules.stdout.split() and "tensorflow" not in modules.stdout.split()
+    assert not any(m.startswith(("tensorflow.", "keras")) for m in modules.stdout.split())
 
 
 def test_in_trainkits_loop_values_join_the_epoch(tmp_path):
@@ -80,13 +84,39 @@ def test_in_trainkits_loop_values_join_the_epoch(tmp_path):
     assert run._pending == {"custom_score": 3.0} and not (tmp_path / "metrics.jsonl").exists()
 
 
-def test_sigterm_asks_the_script_to_stop_and_a_second_one_stops_it(tmp_path, monkeypatch):
-    monkeypatch.setenv(tkrun.RUN_DIR_ENV, str(tmp_path))
-    run = tkrun.get_context()
-    assert not run.should_stop()
-    os.kill(os.getpid(), signal.SIGTERM)
-    assert run.should_stop()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+STOPPER = """
+import os, signal, sys, time
+import trainkit.run as r
+run = r.get_context()
+print("ready", flush=True)
+while not run.should_stop():
+    time.sleep(0.01)
+print("asked to stop", flush=True)
+if sys.argv[1] == "finish":
+    print("checkpoint saved", flush=True)
+    sys.exit(0)
+time.sleep(30)                  # a slow checkpoint: the second SIGTERM must end it now
+print("never printed", flush=True)
+"""
+
+
+@pytest.mark.parametrize("mode", ["finish", "stuck"])
+def test_sigterm_asks_the_script_to_stop_and_a_second_one_stops_it(tmp_path, mode):
+    """A real process: the first SIGTERM only sets should_stop() (the script saves and exits 0); a
+    second one, while the script is still busy, ends it by SIGTERM at once."""
+    proc = subprocess.Popen([sys.executable, "-c", STOPPER, mode], cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), tkrun.RUN_DIR_ENV: str(tmp_path / "run")})
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline().strip() == "asked to stop"
+    if mode == "finish":
+        assert proc.wait(10) == 0 and proc.stdout.read().strip() == "checkpoint saved"
+        return
+    time.sleep(0.2)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == -signal.SIGTERM and time.monotonic() - started < 5
+    assert "never printed" not in proc.stdout.read()
 
 
 def test_log_image_keeps_the_png_and_shows_it_in_tensorboard(tmp_path, monkeypatch):
