@@ -67,3 +67,23 @@ def run_trainkit(args: list[str], env: dict | None = None, timeout: float = 600,
 def run_cli(args: list[str], env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "trainkit.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=timeout, cwd=ROOT)
+
+
+def wait_ready(go: Path, n: int, timeout: float = 60) -> None:
+    """Wait until n child processes have written `<go>.ready-<pid>` (imported and spinning on `go`)."""
+    import time
+
+    deadline = time.time() + timeout
+    while len(list(go.parent.glob(f"{go.name}.ready-*"))) < n:
+        assert time.time() < deadline, f"only {len(list(go.parent.glob(f'{go.name}.ready-*')))} of {n} children ready"
+        time.sleep(0.01)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals that were open at one instant: >= 2 proves the processes really raced."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = open_ = 0
+    for _, step in events:
+        open_ += step
+        most = max(most, open_)
+    return most

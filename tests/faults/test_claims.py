@@ -2,10 +2,10 @@
 take the same version number."""
 from __future__ import annotations
 
-import time
 
 from trainkit.registry.store import ModelRef, Registry
 
+from ..conftest import max_overlap, wait_ready
 from .helpers import popen, python
 from .overwriting_fs import PROTOCOL
 
@@ -14,9 +14,12 @@ import os, sys, time
 import tests.faults.overwriting_fs
 from trainkit.registry.store import Registry
 root, src, go = sys.argv[1:4]
+open(f"{go}.ready-{os.getpid()}", "w").close()
 while not os.path.exists(go):
     time.sleep(0.001)
-print(Registry(root).register("m", {"model.keras": src}, {"pid": os.getpid()})["version"], flush=True)
+started = time.time()
+version = Registry(root).register("m", {"model.keras": src}, {"pid": os.getpid()})["version"]
+print(version, started, time.time(), flush=True)
 """
 
 
@@ -35,11 +38,13 @@ def test_concurrent_registrations_on_an_overwriting_filesystem_get_distinct_vers
     for round_ in range(3):
         go = tmp_path / f"go{round_}"
         procs = [popen(python(CONCURRENT, url, small_artifacts["model.keras"], go)) for _ in range(6)]
-        time.sleep(1.0)                                        # every interpreter waits on the flag
+        wait_ready(go, 6)                                      # every interpreter waits on the flag
         go.touch()
         outs = [p.communicate(timeout=120) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
-        got = [int(o[0]) for o in outs]
+        got = [int(o[0].split()[0]) for o in outs]
+        spans = [(float(o[0].split()[1]), float(o[0].split()[2])) for o in outs]
+        assert max_overlap(spans) >= 2, f"round {round_}: the registrations never overlapped: {spans}"
         assert len(set(got)) == len(got), f"round {round_}: two registrations took one number: {sorted(got)}"
     reg = Registry(url)
     versions = reg.versions("m")

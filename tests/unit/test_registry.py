@@ -16,7 +16,7 @@ import pytest
 from trainkit.errors import IntegrityError, NotFoundError, UsageError
 from trainkit.registry.store import ModelRef, Registry
 
-from ..conftest import ROOT, run_cli
+from ..conftest import ROOT, max_overlap, run_cli, wait_ready
 
 
 @pytest.fixture
@@ -107,13 +107,15 @@ def test_update_replaces_an_artifact_and_its_manifest_entry(tmp_path, artifacts)
 
 
 REGISTER_SNIPPET = """
-import sys, time
+import os, sys, time
 from trainkit.registry.store import Registry
 root, name, go, src = sys.argv[1:5]
-while not __import__('os').path.exists(go):
+open(f"{go}.ready-{os.getpid()}", "w").close()
+while not os.path.exists(go):
     time.sleep(0.001)
-e = Registry(root).register(name, {"model.keras": src}, {"pid": __import__('os').getpid()})
-print(e["version"])
+started = time.time()
+e = Registry(root).register(name, {"model.keras": src}, {"pid": os.getpid()})
+print(e["version"], started, time.time())
 """
 
 
@@ -124,11 +126,12 @@ def test_eight_processes_registering_at_once_get_eight_distinct_versions(tmp_pat
         procs = [subprocess.Popen([sys.executable, "-c", REGISTER_SNIPPET, str(reg_root), name, str(go),
                                    str(artifacts["model.keras"])], cwd=ROOT, stdout=subprocess.PIPE, text=True)
                  for _ in range(8)]
-        time.sleep(1.0)           # let all 8 interpreters start and spin on the start flag
+        wait_ready(go, 8)         # all 8 interpreters started and spin on the start flag
         go.touch()
-        outs = [p.communicate(timeout=120)[0] for p in procs]
+        outs = [p.communicate(timeout=120)[0].split() for p in procs]
         assert all(p.returncode == 0 for p in procs)
-        assert sorted(int(o) for o in outs) == list(range(1, 9))
+        assert sorted(int(o[0]) for o in outs) == list(range(1, 9))
+        assert max_overlap([(float(o[1]), float(o[2])) for o in outs]) >= 2   # the registrations really overlapped
         reg = Registry(str(reg_root))
         assert reg.versions(name) == list(range(1, 9))
         pids = {reg.entry(ModelRef(name, v))["pid"] for v in range(1, 9)}
