@@ -2,7 +2,6 @@
 take the same version number."""
 from __future__ import annotations
 
-
 from trainkit.registry.store import ModelRef, Registry
 
 from ..conftest import max_overlap, wait_ready
