@@ -37,3 +37,48 @@ def test_a_checkpoint_of_another_model_is_a_checkpoint_error(tmp_path):
     assert str(tmp_path / "ck" / "epoch-0003.npz") in text
     assert "expected 3 variables, checkpoint has 2" in text and "run.resume=never" in text
     assert [float(v.value) for v in fresh] == [0.0, 0.0, 0.0]          # nothing half-restored
+
+
+BUILDER = '''
+def build(input_shape, num_classes, hidden=(16,), activation="relu", dropout=0.0, seed=0):
+    import keras
+
+    width = hidden[0]
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = keras.layers.Dense(width, activation=activation)(keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs)))
+    {extra}
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x))
+'''
+
+
+@pytest.mark.integration
+def test_resuming_after_the_model_code_changed_exits_2_without_a_traceback(tmp_path):
+    """Issue 23 item 14, as a user meets it: a run's checkpoint, then the project's model code gains
+    a layer, then `run.resume=<id>`: `python -m trainkit` exits 2 naming the checkpoint and the
+    variable counts, with no traceback, and does not promise a resume that would not happen."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from ..conftest import FASHION, ROOT
+
+    if not FASHION.exists():
+        pytest.skip("needs apt-get install dataset-fashion-mnist")
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "zoo.py").write_text(BUILDER.format(extra=""))
+    env = {**os.environ, "TRAINKIT_WORKSPACE": str(tmp_path / "ws"), "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "trainkit", "+debug=smoke", "model._target_=zoo.build", "run.experiment=ckmm",
+            "registry.enabled=false"]
+    first = subprocess.run(args, cwd=proj, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    run_id = re.search(r"run (\S+) completed", first.stdout).group(1)
+    (proj / "zoo.py").write_text(BUILDER.format(extra="x = keras.layers.Dense(width, activation=activation)(x)"))
+    again = subprocess.run([*args, f"run.resume={run_id}"], cwd=proj, env=env, capture_output=True, text=True,
+                           timeout=600)
+    out = again.stdout + again.stderr
+    assert again.returncode == 2, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert re.search(r"checkpoints/epoch-0001\.npz: expected \d+ variables, checkpoint has \d+", out), out[-2000:]
+    assert "run.resume=never" in out and "rerun the same command to resume" not in out

@@ -329,14 +329,46 @@ def test_predict_scores_npy_and_png_folder_like_onnxruntime(models, tmp_path):
     assert (tmp_path / "b.csv").read_text().splitlines()[1].startswith("00.png,")
 
 
+def serving_pid(conn: http.client.HTTPConnection, candidates: list[int]) -> int | None:
+    """Which of `candidates` holds the server side of this client connection (via /proc: the
+    socket inode of the line whose remote port is the client's port, then whose fd points at it)."""
+    port = conn.sock.getsockname()[1]
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port:
+            inodes.add(f"socket:[{fields[9]}]")
+    for pid in candidates:
+        try:
+            if any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    return None
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+
+
 def test_two_workers_serve_and_stop_cleanly(models, tmp_path):
+    """Both worker processes answer (each request's connection is traced to the process that holds
+    it), and their metrics are merged."""
     srv = Server([f"{MODEL}:1", "--workers", "2"], models.env, tmp_path / "server.log")
     try:
-        for _ in range(4):     # new connections: both processes may answer
-            status, headers, body = request(srv.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:2]))
+        workers, answered = children(srv.proc.pid), []
+        for _ in range(40):     # new connections, until each process has answered some
+            conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+            status, headers, body = request(srv.port, "POST", f"/v2/models/{MODEL}/infer",
+                                            *binary_infer(models.x[:2]), conn=conn)
             assert status == 200
             np.testing.assert_allclose(decode(headers, body)[1], models.want[1][:2], rtol=0, atol=1e-6)
-        assert metric(srv.metrics(), "trainkit_serve_requests_total", model=MODEL, status="200") == 4  # merged
+            answered.append(serving_pid(conn, workers))
+            conn.close()
+            if len(set(answered) - {None}) == 2 and len(answered) >= 4:
+                break
+        assert len(set(answered) - {None}) == 2, (answered, workers)      # two processes, not one
+        assert metric(srv.metrics(), "trainkit_serve_requests_total", model=MODEL, status="200") == len(answered)
     finally:
         assert srv.stop() == 0, srv.log.read_text()
 

@@ -110,7 +110,7 @@ def test_unreachable_host_fails_fast_naming_it(workspace):
                                                         connect_timeout_s=2, wait="true")])
     assert proc.returncode != 0
     assert "host 10.77.0.99: unreachable within 2 s" in proc.stderr, proc.stderr
-    assert time.time() - t0 < 60
+    assert time.time() - t0 < 20      # measured ~5 s: the 2 s connect timeout, not a long default
     assert runs_in(workspace) == []
 
 
@@ -126,7 +126,7 @@ def test_link_down_mid_run_fails_naming_the_host_with_no_orphans(workspace, tmp_
                   90, "the job to fail")
     elapsed = time.time() - t0
     assert st["state"] == "failed" and "host 10.77.0.3" in st["exit_reason"], st
-    assert elapsed < 60, elapsed
+    assert elapsed < 20, elapsed      # measured ~7-9 s
     wait_for(lambda: not processes_mentioning(job_id), 45, "no process of the job left")
     start("ssh_up.sh")
 

@@ -207,7 +207,11 @@ def report(job, echo=print) -> Outcome:
         echo(f"run {job.id} {state.name}: {state.reason}")
         if st.get("registered_model"):
             echo(f"  the model is registered: trainkit models show {st['registered_model']}")
-        echo(f"  logs: trainkit runs logs {job.id}; rerun the same command to resume")
+        if state.exit_code == CONFIG_ERROR:   # never resumed automatically (find_resumable)
+            echo(f"  logs: trainkit runs logs {job.id}; a config error: fix it, and the next run starts afresh "
+                 f"(this one is kept for its checkpoints)")
+        else:
+            echo(f"  logs: trainkit runs logs {job.id}; rerun the same command to resume")
     return Outcome(state.exit_code, job.id, state.name, final)
 
 
