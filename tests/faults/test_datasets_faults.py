@@ -143,12 +143,13 @@ def test_a_listed_member_name_never_writes_outside_the_cache(member, tmp_path):
 
 # ------------------------------------------------------------------ issue 23 item 5: decompression bombs
 def npz_of_zeros(path: Path, arrays: dict) -> None:
-    """An .npz of zero arrays {key: (shape, dtype)}, written in chunks (never held whole)."""
+    """An .npz of zero arrays {key: (shape, dtype)}, written in chunks (never held whole); deflate
+    level 1 (zeros still shrink ~230:1, and it takes a third of the default level's time)."""
     import zipfile
 
     import numpy as np
 
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         for key, (shape, dtype) in arrays.items():
             with z.open(f"{key}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array_header_1_0(f, {"descr": np.dtype(dtype).str, "fortran_order": False,
@@ -204,16 +205,16 @@ def verify_in_child(fmt: str, path: Path, **ds) -> dict:
 
 @pytest.mark.parametrize("fmt", ["npz", "parquet"])
 def test_large_files_verify_in_bounded_memory(tmp_path, fmt):
-    """Verification streams: 400 MB of npz labels (allowed by an explicit ratio) and a Parquet file of
-    50M rows (dictionary-encoded zeros, a few hundred KB) used to be read whole (703 and 744 MB)."""
+    """Verification streams: 240 MB of npz labels (allowed by an explicit ratio) and a Parquet file of
+    50M rows (dictionary-encoded zeros, a few hundred KB) used to be read whole (~480 and 744 MB)."""
     path = tmp_path / f"big.{fmt}"
     if fmt == "npz":
-        npz_of_zeros(path, {"x": ((50_000_000,), "uint8"), "y": ((50_000_000,), "int64")})
+        npz_of_zeros(path, {"x": ((30_000_000,), "uint8"), "y": ((30_000_000,), "int64")})
         out = verify_in_child("npz", path, max_compression_ratio=1e9)
     else:
         parquet_of_zeros(path, 50_000_000)
         out = verify_in_child("parquet", path)
-    assert out["error"] is None and out["info"]["records"] == 50_000_000, out
+    assert out["error"] is None and out["info"]["records"] == (30_000_000 if fmt == "npz" else 50_000_000), out
     assert out["rss_mb"] < 250, out
     if fmt == "npz":    # at the default ratio the same file is a bomb
         assert "bad array 'x'" in verify_in_child("npz", path)["error"]
@@ -262,8 +263,8 @@ def test_data_too_large_for_memory_in_a_format_that_cannot_stream_is_a_clear_err
     load.check_fits(npz, get_format("npz"), {"records": {"train": 60_000}, "input_shape": [28, 28]}, 1)  # fits
 
 
-def test_a_2_mb_npz_declaring_2_gb_exits_3_naming_the_file_in_little_memory(tmp_path):
-    """The issue's case, end to end as a new user would: a 2 MB npz whose x declares [2.6M, 28, 28]
+def test_an_npz_declaring_2_gb_in_a_few_mb_exits_3_naming_the_file_in_little_memory(tmp_path):
+    """The issue's case, end to end as a new user would: an npz of a few MB whose x declares [2.6M, 28, 28]
     uint8 (2 GB of zeros) passed verification and the worker grew to 24 GB. Now `python -m trainkit`
     refuses its header against the member's compressed size: exit 3 naming the file, the array and
     the key, in little memory, nothing left behind."""
@@ -280,7 +281,7 @@ def test_a_2_mb_npz_declaring_2_gb_exits_3_naming_the_file_in_little_memory(tmp_
     out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT,
                          env={**os.environ, "TRAINKIT_WORKSPACE": str(ws)}, timeout=600)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert (src / "bomb.npz").stat().st_size < 3e6
+    assert (src / "bomb.npz").stat().st_size < 10e6          # ~9 MB declaring 2 GB
     assert result["rc"] == 3, result["err"][-2000:]
     assert "bomb.npz: bad array 'x': expected at most" in result["err"] and "Traceback" not in result["err"]
     assert "(dataset.max_compression_ratio x its compressed size, and dataset.max_file_mb), got 2038400000 bytes " \
