@@ -47,12 +47,14 @@ for epoch in range(first, first + 10000):
 """
 
 
-def kill_after(argv: list[str], delay: float) -> None:
+def kill_after(argv: list[str], delay: float) -> int:
+    """Start the child, SIGKILL it `delay` s after it is ready; its exit code (-9: the kill landed)."""
     proc = popen(argv)
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
+    return proc.returncode
 
 
 def claimed(root: Path) -> int:
@@ -164,13 +166,15 @@ for split in ("train", "test"):
 cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{src}/"], "num_classes": 10,
     "files": [{"role": "train", "name": "train.npz", "sha256": None}, {"role": "test", "name": "test.npz", "sha256": None}]})
 print("ready", flush=True)
-DatasetStore(WorkspacePaths(ws)).prepare(cfg)
+DatasetStore(WorkspacePaths.at(ws)).prepare(cfg)
 """
 
 
 def test_sigkill_at_random_moments_of_dataset_registration(tmp_path):
     """A fetch + verify + cache + version publish killed at any moment never leaves a partial
-    version file or a cache entry that would be used; the next prepare recovers."""
+    version file or a cache entry that would be used, and the very next prepare of the same
+    content recovers (after every kill, not once at the end). Enough kills must land mid-way
+    (leaving a staging directory behind) for this to mean anything."""
     from trainkit.config.schema import DatasetConfig, from_dict
     from trainkit.data.datasets import DatasetStore
     from trainkit.records.workspace import WorkspacePaths
@@ -179,22 +183,33 @@ def test_sigkill_at_random_moments_of_dataset_registration(tmp_path):
     ws = tmp_path / "ws"
     store = DatasetStore(WorkspacePaths(ws))
     vdir = ws / "datasets" / "registry" / "d"
-    versions_seen: set[int] = set()
+    blobs = ws / "datasets" / "blobs"
+    mid_way = published_before_kill = 0
     for i in range(ITERATIONS):
         src = tmp_path / f"src{i}"
         src.mkdir()
-        kill_after(python(PREPARE, ws, src, i), rng.uniform(0.0, 0.6))
+        before = len(store.versions("d")) if vdir.exists() else 0
+        killed = kill_after(python(PREPARE, ws, src, i), rng.uniform(0.0, 0.6)) == -signal.SIGKILL
+        after_kill = len(store.versions("d")) if vdir.exists() else 0
+        mid_way += killed and after_kill == before and bool(list(blobs.glob(".staging-*")) if blobs.exists() else [])
+        published_before_kill += after_kill > before
         if vdir.exists():   # visible = whole: every v<N>.json parses and names cached files that exist
             assert not [p for p in vdir.iterdir() if p.name.endswith(".json") and not p.name.startswith("v")]
             for dv in store.versions("d"):
                 assert all(Path(u["path"]).is_file() for units in dv.files.values() for u in units), f"seed {SEED}"
-                versions_seen.add(dv.version)
             numbers = sorted(int(p.stem[1:]) for p in vdir.glob("v*.json"))
             assert numbers == sorted(v.version for v in store.versions("d")), f"a partial version file (seed {SEED})"
-    cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{tmp_path}/src0/"],
-                                    "num_classes": 10, "files": [{"role": "train", "name": "train.npz", "sha256": None},
-                                                                 {"role": "test", "name": "test.npz", "sha256": None}]})
-    after = store.prepare(cfg)                       # the next call recovers
-    assert after.version >= 1 and all(Path(u["path"]).is_file() for units in after.files.values() for u in units)
+        cfg = from_dict(DatasetConfig, {"name": "d", "format": "npz", "sources": [f"file://{src}/"], "num_classes": 10,
+                                        "files": [{"role": "train", "name": "train.npz", "sha256": None},
+                                                  {"role": "test", "name": "test.npz", "sha256": None}]})
+        if not (src / "test.npz").exists():   # killed before it wrote its content: nothing to register
+            continue
+        recovered = store.prepare(cfg)       # the next registration of this content works, now
+        assert all(Path(u["path"]).is_file() for units in recovered.files.values() for u in units), f"seed {SEED}"
+        assert recovered.version == (after_kill if after_kill > before else after_kill + 1), \
+            f"iteration {i}: the next prepare gave v{recovered.version} after v{after_kill} (seed {SEED})"
+    print(f"dataset registration: {mid_way} of {ITERATIONS} kills landed mid-way (staging left behind), "
+          f"{published_before_kill} after the version was published")
+    assert mid_way >= ITERATIONS // 5, f"only {mid_way} kills landed in the critical window (seed {SEED})"
     store.clean_staging()
-    assert not list((ws / "datasets" / "blobs").glob(".staging-*")), "dead fetches' staging directories remain"
+    assert not list(blobs.glob(".staging-*")), "dead fetches' staging directories remain"
