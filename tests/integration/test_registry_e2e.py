@@ -62,3 +62,18 @@ def test_reexport_register_from_path_and_disabled_registry(workspace, tmp_path):
     off = run_trainkit(SMOKE + ["registry.enabled=false", "run.resume=never"])
     assert off.returncode == 0, off.stderr
     assert [r["version"] for r in json.loads(run_cli(["models", "list", "digits", "--json"]).stdout)] == [1]
+
+
+def test_a_gelu_model_exports_to_onnx_with_parity(workspace):
+    """Issue 24 item 2: Keras 3's exact GELU contains TensorFlow's Erfc, which tf2onnx does not
+    convert (the export failed, exit 5); trainkit maps it to 1 - Erf. The model trains, registers
+    and passes the parity check on the real test images."""
+    proc = run_trainkit(SMOKE + ["model.activation=gelu", "registry.model_name=gelu_digits"])
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    e = model_entry("gelu_digits:1")
+    assert e["onnx"]["status"] == "ok", e["onnx"]
+    assert e["onnx"]["max_abs_diff"] < 1e-4 and e["onnx"]["argmax_agreement"] == 1.0, e["onnx"]
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(Path(e["path"]) / "artifacts" / "model.onnx")).graph.node}
+    assert "Erf" in ops and "Erfc" not in ops

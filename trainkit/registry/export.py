@@ -42,6 +42,22 @@ def _name_batch_dim(proto) -> None:
             dims[0].dim_param = "batch"
 
 
+def _erfc(ctx, node, name, args) -> None:
+    """tf2onnx handler for TensorFlow's Erfc (in Keras 3's exact GELU), which ONNX lacks:
+    erfc(x) = 1 - erf(x), with ONNX's Erf."""
+    import numpy as np
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+    node.type = "Sub"
+    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+CUSTOM_OPS = {"Erfc": (_erfc, [])}   # TensorFlow ops tf2onnx does not convert, mapped to ONNX ones
+
+
 def convert(model, path: Path, opset: int) -> dict:
     """Write `path` (atomically) from a Keras model with an explicit, batch-dynamic input signature."""
     import onnx
@@ -49,7 +65,7 @@ def convert(model, path: Path, opset: int) -> dict:
     import tf2onnx
 
     spec = [tf.TensorSpec([None, *t.shape[1:]], t.dtype, name=t.name) for t in model.inputs]
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset, custom_op_handlers=CUSTOM_OPS)
     _name_batch_dim(proto)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     onnx.save(proto, str(tmp))
