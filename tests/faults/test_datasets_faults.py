@@ -39,6 +39,18 @@ def write_bomb(path: Path) -> str:
     return h.hexdigest()
 
 
+def trainkit_with_peak_rss(overrides: list[str], ws: Path) -> dict:
+    """`python -m trainkit OVERRIDES` under a fresh parent process (so that RUSAGE_CHILDREN is this
+    run's own peak, not earlier tests'): {"rc", "err", "rss_mb"}."""
+    probe = ("import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(json.dumps({'rc': p.returncode, 'err': p.stderr, "
+             "'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
+    out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "trainkit", *overrides],
+                         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "TRAINKIT_WORKSPACE": str(ws)},
+                         timeout=600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")
 def test_gzip_bomb_with_a_matching_content_hash_is_refused_with_little_memory(tmp_path):
@@ -49,15 +61,8 @@ def test_gzip_bomb_with_a_matching_content_hash_is_refused_with_little_memory(tm
     (src / "train-images-idx3-ubyte.gz").unlink()
     sha = write_bomb(src / "train-images-idx3-ubyte.gz")
     ws = tmp_path / "ws"
-    args = [sys.executable, "-m", "trainkit", f"dataset.sources=[file://{src}/]", f"dataset.files.0.sha256={sha}",
-            "run.experiment=bomb"]
-    # a fresh parent process, so RUSAGE_CHILDREN is the launcher's own peak (not earlier tests' runs)
-    probe = ("import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "print(json.dumps({'rc': p.returncode, 'err': p.stderr, "
-             "'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
-    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "TRAINKIT_WORKSPACE": str(ws)}, timeout=600)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = trainkit_with_peak_rss([f"dataset.sources=[file://{src}/]", f"dataset.files.0.sha256={sha}",
+                                     "run.experiment=bomb"], ws)
     assert result["rc"] == 3, result["err"][-2000:]
     assert "train-images-idx3-ubyte.gz: bad byte length: expected 47040016 bytes for dims (60000, 28, 28), got more" \
         in result["err"]
@@ -272,15 +277,9 @@ def test_an_npz_declaring_2_gb_in_a_few_mb_exits_3_naming_the_file_in_little_mem
     src.mkdir()
     npz_of_zeros(src / "bomb.npz", {"x": ((2_600_000, 28, 28), "uint8"), "y": ((2_600_000,), "uint8")})
     ws = tmp_path / "ws"
-    args = [sys.executable, "-m", "trainkit", "dataset.name=bomb", "dataset.format=npz",
-            f"dataset.sources=[file://{src}/]", "dataset.files=[{name: bomb.npz, role: train, sha256: null}]",
-            "run.experiment=bomb"]
-    probe = ("import resource, subprocess, sys, json; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-             "print(json.dumps({'rc': p.returncode, 'err': p.stderr, "
-             "'rss_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))")
-    out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "TRAINKIT_WORKSPACE": str(ws)}, timeout=600)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = trainkit_with_peak_rss(["dataset.name=bomb", "dataset.format=npz", f"dataset.sources=[file://{src}/]",
+                                     "dataset.files=[{name: bomb.npz, role: train, sha256: null}]",
+                                     "run.experiment=bomb"], ws)
     assert (src / "bomb.npz").stat().st_size < 10e6          # ~9 MB declaring 2 GB
     assert result["rc"] == 3, result["err"][-2000:]
     assert "bomb.npz: bad array 'x': expected at most" in result["err"] and "Traceback" not in result["err"]
