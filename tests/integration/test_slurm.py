@@ -138,3 +138,31 @@ def test_a_grid_sweep_is_one_job_array_and_an_environment_is_built_for_the_nodes
                         "run.experiment=slurm_env"])
     assert env.returncode == 0, env.stdout[-3000:] + env.stderr[-3000:]
     assert "tabulate 0.9.0 imported from" in env.stdout and f"{workspace}/environments/" in env.stdout
+
+
+def test_generated_scripts_meet_a_real_sbatch(tmp_path):
+    """Issue 23 item 12: the scripts trainkit writes go through the real `sbatch --test-only`
+    (parsed and validated by Slurm, nothing queued). The CPU script would start; the GPU script's
+    every option parses, and the only objection is the GPUs this one-node cluster lacks."""
+    from trainkit.compute.slurm import sbatch_script
+
+    from ..unit.test_launchers import spec_for
+
+    def test_only(overrides: list[str]) -> subprocess.CompletedProcess:
+        from dataclasses import replace
+
+        spec = replace(spec_for(["compute=slurm", *overrides]), run_dir=str(tmp_path / "run"))
+        path = tmp_path / f"job-{len(overrides)}.sbatch"
+        path.write_text(sbatch_script(spec, sys.executable))
+        return subprocess.run(["sbatch", "--test-only", str(path)], capture_output=True, text=True, timeout=60)
+
+    cpu = test_only(["compute.partition=debug", "compute.timeout_min=30"])
+    assert cpu.returncode == 0 and "to start at" in cpu.stderr, cpu.stderr
+    gpu = test_only(["distribution=multi_worker_mirrored", "distribution.workers=2", "compute.partition=debug",
+                     "compute.gpus_per_node=2", "compute.mem_gb=1", "compute.timeout_min=30",
+                     "+compute.additional_parameters.gres=gpu:2"])
+    parse_errors = [ln for ln in gpu.stderr.splitlines() if re.search(r"unrecognized option|invalid (argument|option)"
+                                                                      r"|unknown option|Invalid --", ln)]
+    assert not parse_errors, gpu.stderr
+    assert gpu.returncode == 0 or re.search(r"Requested node configuration is not available|Invalid generic resource"
+                                            r"|Invalid Trackable RESource|gres", gpu.stderr), gpu.stderr
