@@ -20,9 +20,8 @@ def submit(*overrides, project: str | Path | None = ".", wait: bool = False, sho
 
     `project`: your project's directory (its conf/ overlays trainkit's configs, its modules
     import); None: $TRAINKIT_PROJECT or the working directory, as on the command line."""
-    from ..compute import get_backend
     from ..config.compose import compose_job, in_project, overrides_of
-    from ..launch.submit import create_run
+    from ..launch.submit import prepare
     from .run import Run
     from .workspace import Workspace
 
@@ -32,10 +31,7 @@ def submit(*overrides, project: str | Path | None = ".", wait: bool = False, sho
     with in_project(project):
         cfg = compose_job(args)
         cfg["compute"]["wait"] = False
-        backend = get_backend(cfg["compute"])
-        backend.preflight(cfg)
-        built = backend.build_environment(cfg, echo=_quiet)
-        spec = create_run(cfg, args, echo=_quiet, built_env=built)
+        backend, spec = prepare(cfg, args, echo=_quiet)   # the CLI's path: preflight, environment, the run
         backend.launch(spec)
     ws = workspace if workspace is not None else Workspace(cfg["workspace"]["root"])
     run = Run(ws, Path(spec.run_dir))
