@@ -70,7 +70,7 @@ def test_resuming_after_the_model_code_changed_exits_2_without_a_traceback(tmp_p
     (proj / "zoo.py").write_text(BUILDER.format(extra=""))
     env = {**os.environ, "TRAINKIT_WORKSPACE": str(tmp_path / "ws"), "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "trainkit", "+debug=smoke", "model._target_=zoo.build", "run.experiment=ckmm",
-            "registry.enabled=false"]
+            "registry.enabled=false", "export.onnx.enabled=false"]
     first = subprocess.run(args, cwd=proj, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     run_id = re.search(r"run (\S+) completed", first.stdout).group(1)
