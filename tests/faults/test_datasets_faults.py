@@ -188,8 +188,10 @@ def png_header(width: int, height: int) -> bytes:
 
 
 def verify_in_child(fmt: str, path: Path, **ds) -> dict:
-    """`Format.verify` in a fresh process: {"error": message or None, "info": ..., "rss_mb": its peak}."""
-    code = ("import json, resource, sys\n"
+    """`Format.verify` in a fresh process: {"error": message or None, "info": ..., "rss_mb": its peak}.
+    The peak is VmHWM, this process image's own: ru_maxrss would carry over the forking parent's
+    (pytest's, over 700 MB once it has imported TensorFlow) across exec."""
+    code = ("import json, sys\n"
             "from pathlib import Path\n"
             "from trainkit.config.schema import DatasetConfig, from_dict\n"
             "from trainkit.data.formats import get_format\n"
@@ -199,7 +201,8 @@ def verify_in_child(fmt: str, path: Path, **ds) -> dict:
             "    out['info'] = get_format(sys.argv[1]).verify(Path(sys.argv[2]), 'train', ds)\n"
             "except Exception as e:\n"
             "    out['error'] = f'{type(e).__name__}: {e}'\n"
-            "out['rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+            "status = open('/proc/self/status').read()\n"
+            "out['rss_mb'] = int(status.split('VmHWM:')[1].split()[0]) / 1024\n"
             "print(json.dumps(out))\n")
     cfg = {"name": "b", "format": fmt, "num_classes": 10, "label": "label", **ds}
     proc = subprocess.run([sys.executable, "-c", code, fmt, str(path), json.dumps(cfg)], capture_output=True,
