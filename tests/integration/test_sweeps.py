@@ -91,7 +91,8 @@ def test_optuna_search_prunes_and_resumes_the_same_study_after_a_kill(workspace)
     states = [t.state.name for t in trials]
     assert states.count("COMPLETE") + states.count("PRUNED") == 6
     assert states.count("PRUNED") >= 1
-    assert max(t.number for t in trials) >= 6                        # new trials were added
+    assert max(t.number for t in trials) > max(before)               # new trials were added (the kill may
+    # land between trials, with none in flight: then the numbers go on from len(before), not from 6)
     pruned_run = [r for r in json.loads(run_cli(["runs", "list", "--json"]).stdout) if r["status"] == "pruned"]
     assert pruned_run, "a pruned trial's run should be recorded as pruned"
     [sweep] = json.loads(run_cli(["sweeps", "list", "--json"]).stdout)
