@@ -91,7 +91,9 @@ def check_config(cfg: dict) -> list[str]:
             text = f.read()
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip().startswith("-"):
-                shown = re.sub(r"(://)[^/@\s]+@", r"\1***@", line.strip())
+                from ..launch.envs import hide_credentials
+
+                shown = hide_credentials(line.strip())
                 c.fail(f"environment.requirements_file: {req_file} line {n}: expected a requirement like "
                        f"'tabulate==0.9.0', got {shown!r} (options such as -r, -e, --index-url are not "
                        "passed on: index options go in environment.index_url / find_links, other files' requirements "

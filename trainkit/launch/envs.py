@@ -83,10 +83,14 @@ def redacted_config(env_cfg: dict) -> dict:
 def without_credentials(cfg: dict, overrides: list[str]) -> tuple[dict, list[str]]:
     """The job's config and overrides as they are written down (config.yaml, spec.json,
     status.json, overrides.yaml), once the environment is built: URLs without credentials."""
+    return {**cfg, "environment": redacted_config(cfg["environment"])}, [hide_credentials(o) for o in overrides]
+
+
+def hide_credentials(text: str) -> str:
+    """Every `scheme://user:secret@` in free text (an override, a requirements line) as `scheme://***@`."""
     import re
 
-    hidden = [re.sub(r"(://)[^/@\s'\",\]]+@", r"\1***@", o) for o in overrides]
-    return {**cfg, "environment": redacted_config(cfg["environment"])}, hidden
+    return re.sub(r"(://)[^/@\s'\",\]]+@", r"\1***@", text)
 
 
 def interpreter_id(base: str, version: str | None = None) -> str:

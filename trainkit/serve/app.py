@@ -86,10 +86,9 @@ class Serving:
         self.metrics = Metrics()
         self.answered = 0     # inference responses with status 200
         self.refused = 0      # inference responses with another status
-        self.draining = False  # set at SIGTERM: /v2/health/ready answers 503 from then on
         self.budget = BodyBudget(settings.max_buffered_bytes)
         self.parsers: JsonParsers | None = None
-        self._drain: asyncio.Event | None = None   # set at SIGTERM: body reads stop waiting
+        self.drain = asyncio.Event()   # set at SIGTERM: /v2/health/ready answers 503, body reads stop waiting
         self._followers: list[asyncio.Task] = []
 
     def holder(self, name: str) -> ModelHolder:
@@ -107,7 +106,6 @@ class Serving:
         self.metrics.version.labels(served.name).set(served.version)
 
     async def start(self) -> None:
-        self._drain = asyncio.Event()
         self.parsers = JsonParsers(self.settings.json_parsers)
         life = Lifecycle(self.load, self.start_version,
                          lambda name, ok: self.metrics.reloads.labels(name, "ok" if ok else "failed").inc())
@@ -118,9 +116,7 @@ class Serving:
                 self._followers.append(asyncio.get_running_loop().create_task(task))
 
     def begin_drain(self) -> None:
-        self.draining = True
-        if self._drain is not None:
-            self._drain.set()
+        self.drain.set()
         log.info("stopping: no new connections; answering in-flight requests")
 
     async def parse(self, body: bytes, header_length: str | None, served: ServedVersion):
@@ -195,14 +191,14 @@ class BodyReader:
     async def next(self) -> bytes | None:
         from starlette.requests import ClientDisconnect
 
-        drain = self.serving._drain
+        drain = self.serving.drain
         chunk_task = asyncio.ensure_future(self.stream.__anext__())
-        waits = {chunk_task} | ({asyncio.ensure_future(drain.wait())} if drain is not None else set())
+        waits = {chunk_task, asyncio.ensure_future(drain.wait())}
         done, pending = await asyncio.wait(waits, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         if chunk_task not in done:
-            if drain is not None and drain.is_set():
+            if drain.is_set():
                 raise ProtocolError(503, "request body: the server is stopping; send the request again")
             raise ProtocolError(408, f"request body: expected more bytes within {self.timeout:g} s "
                                      f"(--body-timeout-s), got none after {self.held} byte(s)")
@@ -269,7 +265,7 @@ class Routes:
 
     async def ready(self, request):
         """503 once draining, so that a load balancer stops sending."""
-        draining = self.serving.draining
+        draining = self.serving.drain.is_set()
         return json_response({"ready": not draining}, 503 if draining else 200)
 
     async def model_metadata(self, request):
