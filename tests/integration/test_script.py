@@ -4,6 +4,7 @@ a failing one, sweeps and an Optuna search over a script, resume, callbacks logg
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -126,6 +127,41 @@ def test_an_interrupted_script_run_resumes_in_the_same_directory_with_its_checkp
     assert f"resuming run {run_dir.name}" in again.stdout and f"starting at epoch {done + 1}" in again.stdout
     assert [p.name for p in (workspace / "experiments" / "resumable" / "runs").iterdir()] == [run_dir.name]
     assert json.loads(run_cli(["runs", "show", run_dir.name, "--json"]).stdout)["metrics"]["score"] == 60
+
+
+def test_a_script_that_saves_and_exits_0_on_sigterm_is_stopped_not_completed_and_resumes(workspace):
+    """The worker alone gets SIGTERM (as srun or a node agent sends it) and passes it on; the script
+    honours should_stop(), saves its state and exits 0. The run must not be recorded as completed
+    (a Slurm driver would then neither requeue it nor fail it for a dead peer), and the same command
+    resumes it."""
+    args = ["entry=script", f"entry.source_dir={SCRIPTS}", "entry.script=resumable.py",
+            'entry.arguments=["--epochs=12","--seconds=0.5"]', "entry.model_path=null",
+            "run.experiment=stopped"]
+    first = subprocess.Popen([sys.executable, "-m", "trainkit", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    runs = workspace / "experiments" / "stopped" / "runs"
+
+    def state() -> list[int]:
+        try:
+            return [json.loads(p.read_text())["epoch"] for p in runs.glob("*/checkpoints/state.json")]
+        except ValueError:           # caught mid-write
+            return []
+
+    deadline = time.time() + 120
+    while time.time() < deadline and not (state() and state()[0] >= 2):
+        time.sleep(0.1)
+    [run_dir] = runs.iterdir()
+    os.kill(json.loads((run_dir / "status.json").read_text())["worker_pid"], signal.SIGTERM)
+    out = first.communicate(timeout=60)[0]
+    assert first.returncode != 0, out[-2000:]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] in ("failed", "cancelled"), status
+    assert "asked to stop: state saved" in (run_dir / "logs" / "console.log").read_text()
+    done = state()[0]
+    assert done < 12
+    again = run_trainkit(args)
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert f"resuming run {run_dir.name}" in again.stdout and f"starting at epoch {done + 1}" in again.stdout
 
 
 CALLBACK = '''import keras

@@ -123,7 +123,8 @@ def _pump(stream, out, tail: list[str]) -> None:
 
 
 def run_script(spec, paths: RunPaths) -> None:
-    """Run the script to the end (SIGTERM/SIGINT are passed on); raise ScriptFailed on a non-zero exit."""
+    """Run the script to the end (SIGTERM/SIGINT are passed on); raise ScriptFailed on a non-zero exit
+    and KeyboardInterrupt when a signal asked the script to stop (it did not complete)."""
     entry = spec.cfg.entry
     code = paths.code
     mount = dataset_mount(spec.dataset, paths.root)
@@ -139,7 +140,13 @@ def run_script(spec, paths: RunPaths) -> None:
              threading.Thread(target=_pump, args=(proc.stderr, sys.stderr, tail), daemon=True)]
     for t in pumps:
         t.start()
-    previous = {s: signal.signal(s, lambda signum, frame: proc.send_signal(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    asked: list[int] = []
+
+    def forward(signum, frame):
+        asked.append(signum)
+        proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         rc = proc.wait()
     finally:
@@ -149,6 +156,11 @@ def run_script(spec, paths: RunPaths) -> None:
             t.join(timeout=5)
     if rc == PRUNED_EXIT and paths.pruned.exists():
         raise Pruned(read_json(paths.pruned, {}).get("reason", "pruned"))
+    if asked and rc in (0, -asked[0], 128 + asked[0]):
+        # Asked to stop (a cancel, a preemption, a failed peer): a script that saved its state and
+        # exited 0 stopped early, it did not complete; the run stays resumable.
+        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(asked[0]).name} "
+                                f"(the script stopped and exited with {rc})")
     if rc != 0:
         how = f"signal {signal.Signals(-rc).name}" if rc < 0 else f"code {rc}"
         lines = " | ".join(tail[-5:])
