@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+from .clusters import wait_for
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
@@ -147,9 +148,7 @@ def test_a_script_that_saves_and_exits_0_on_sigterm_is_stopped_not_completed_and
         except ValueError:           # caught mid-write
             return []
 
-    deadline = time.time() + 120
-    while time.time() < deadline and not (state() and state()[0] >= 2):
-        time.sleep(0.1)
+    wait_for(lambda: (saved := state()) and saved[0] >= 2, 120, "epoch 2's saved state", poll=0.1)
     [run_dir] = runs.iterdir()
     os.kill(json.loads((run_dir / "status.json").read_text())["worker_pid"], signal.SIGTERM)
     out = first.communicate(timeout=60)[0]
