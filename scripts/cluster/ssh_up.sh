@@ -2,7 +2,14 @@
 # Start real sshd hosts on this machine, for the tests and for trying compute=ssh. Needs root.
 #   - "localhost": sshd on 127.0.0.1:2222
 #   - two network-namespace hosts, tkh1 (10.77.0.2) and tkh2 (10.77.0.3), each with its own sshd
-#     on port 22, joined by a bridge tkbr0 (10.77.0.1) in the root namespace.
+#     on port 22, joined by a bridge tkbr0 (10.77.0.1) in the root namespace. Each host also has a
+#     mount namespace of its own, so what a job needs there must really be shipped:
+#       - a private /tmp;
+#       - a home (/root) that is not this machine's: $STATE/home, shared by the two hosts as an
+#         NFS home would be (only the Python installation under it, .pyenv, and .cache are this
+#         machine's);
+#       - this checkout hidden (an empty directory) but for its .venv, the hosts' interpreter,
+#         whose editable install of trainkit then points nowhere: trainkit is not installed there.
 # A client key and a known_hosts file are generated in $STATE; nothing in ~/.ssh is touched.
 # All traffic stays on loopback and these namespaces. Idempotent. `ssh_up.sh down` removes it all.
 set -euo pipefail
@@ -12,6 +19,7 @@ ADDR=(10.77.0.2 10.77.0.3)
 
 down() {
   for f in "$STATE"/sshd-*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; rm -f "$f"; done
+  rm -f "$STATE"/layout-*
   for i in 0 1; do ip netns del "${NS[$i]}" 2>/dev/null || true; rm -rf "/etc/netns/${NS[$i]}"; done
   ip link del tkbr0 2>/dev/null || true
 }
@@ -46,6 +54,29 @@ CONF
   echo "$STATE/sshd_$3.conf"
 }
 running() { [ -f "$STATE/sshd-$1.pid" ] && kill -0 "$(cat "$STATE/sshd-$1.pid")" 2>/dev/null; }
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+LAYOUT="private-mounts-v1 $ROOT"      # what a host's mount namespace hides; another checkout restarts the hosts
+
+# The body of a host: runs in its own mount namespace (unshare -m), then becomes its sshd.
+host_mounts() {  # $1 sshd config
+  cat <<SH
+set -e
+mount --make-rprivate /
+mount -t tmpfs -o size=8g,mode=1777 tk-tmp /tmp
+mkdir -p /tmp/.keep/venv /tmp/.keep/pyenv /tmp/.keep/cache
+[ -d '$ROOT/.venv' ] && mount --bind '$ROOT/.venv' /tmp/.keep/venv
+[ -d /root/.pyenv ] && mount --bind /root/.pyenv /tmp/.keep/pyenv
+[ -d /root/.cache ] && mount --bind /root/.cache /tmp/.keep/cache
+mount --bind '$STATE/home' /root
+if [ -d /tmp/.keep/pyenv/versions ]; then mkdir -p /root/.pyenv && mount --bind /tmp/.keep/pyenv /root/.pyenv; fi
+mkdir -p /root/.cache && mount --bind /tmp/.keep/cache /root/.cache
+mount -t tmpfs -o size=1m,mode=755 tk-hidden '$ROOT'
+if [ -e /tmp/.keep/venv/bin ]; then mkdir '$ROOT/.venv' && mount --bind /tmp/.keep/venv '$ROOT/.venv'; fi
+umount /tmp/.keep/venv /tmp/.keep/pyenv /tmp/.keep/cache 2>/dev/null || true
+rm -rf /tmp/.keep
+exec /usr/sbin/sshd -f '$1'
+SH
+}
 
 running lo || /usr/sbin/sshd -f "$(sshd_config 127.0.0.1 2222 lo)"
 
@@ -70,7 +101,14 @@ $addr $(hostname) $(hostname -s)"
     printf '%s\n' "$hosts" > "/etc/netns/$ns/hosts"
     [ -f "$STATE/sshd-$ns.pid" ] && kill "$(cat "$STATE/sshd-$ns.pid")" 2>/dev/null && sleep 0.5 || true
   fi
-  running "$ns" || ip netns exec "$ns" /usr/sbin/sshd -f "$(sshd_config "$addr" 22 "$ns")"
+  if running "$ns" && [ "$(cat "$STATE/layout-$ns" 2>/dev/null)" != "$LAYOUT" ]; then
+    kill "$(cat "$STATE/sshd-$ns.pid")" 2>/dev/null; sleep 0.5
+  fi
+  if ! running "$ns"; then
+    mkdir -p "$STATE/home" && chmod 700 "$STATE/home"
+    ip netns exec "$ns" unshare --mount sh -c "$(host_mounts "$(sshd_config "$addr" 22 "$ns")")"
+    echo "$LAYOUT" > "$STATE/layout-$ns"
+  fi
 done
 
 { printf '[127.0.0.1]:2222 '; cut -d' ' -f1,2 "$STATE/host_ed25519.pub"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
-from ..integration.clusters import NS_HOSTS, job_status, ssh_overrides, start, submitted_id, wait_for
+from ..integration.clusters import HOSTS_HOME, NS_HOSTS, job_status, ssh_overrides, start, submitted_id, wait_for
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
@@ -69,7 +69,9 @@ def test_the_default_shared_home_workdir_on_two_hosts_works(workspace):
     for rank, host in enumerate(NS_HOSTS):
         assert f"[{host} rank {rank}] epoch 2 done" in proc.stdout
     run_id = re.search(r"run (\S+) completed", proc.stdout).group(1)
-    assert not (Path.home() / "trainkit-remote" / "runs" / run_id).exists(), "the remote copy is removed after the fetch"
+    remote = HOSTS_HOME / "trainkit-remote"                        # the hosts' home, not this machine's
+    assert (remote / "datasets" / "blobs").is_dir(), "shipped into the hosts' shared home"
+    assert not (remote / "runs" / run_id).exists(), "the remote copy is removed after the fetch"
 
 
 def test_a_dead_supervisor_loses_no_checkpoint_the_rerun_brings_them_back_first(workspace, tmp_path):

@@ -15,6 +15,16 @@ SSH_STATE = Path(os.environ.get("TRAINKIT_SSH_STATE", "/var/lib/trainkit-ssh"))
 NS_HOSTS = ("10.77.0.2", "10.77.0.3")
 
 
+HOSTS_HOME = SSH_STATE / "home"      # the namespace hosts' /root (scripts/cluster/ssh_up.sh)
+
+
+def on_host(addr: str, script: str) -> subprocess.CompletedProcess:
+    """Run a shell script on a namespace host over ssh (it sees the host's own mounts)."""
+    return subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={SSH_STATE / 'known_hosts'}",
+                           "-i", str(SSH_STATE / "id_ed25519"), f"root@{addr}", script],
+                          capture_output=True, text=True, timeout=60)
+
+
 def start(script: str) -> None:
     if os.geteuid() != 0:
         pytest.skip(f"starting the test cluster ({script}) needs root (CI runs as root)")

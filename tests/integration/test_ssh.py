@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
-from .clusters import (NS_HOSTS, job_status, processes_mentioning, ssh_overrides, start,
+from .clusters import (NS_HOSTS, job_status, on_host, processes_mentioning, ssh_overrides, start,
                        submitted_id, wait_for)
 
 pytestmark = [pytest.mark.integration,
@@ -38,6 +38,24 @@ def two_hosts(tmp_path) -> list[dict]:
 
 def runs_in(ws: Path) -> list[Path]:
     return sorted(ws.glob("experiments/*/runs/*"))
+
+
+def test_the_namespace_hosts_see_their_own_disk_and_have_no_trainkit(tmp_path):
+    """What a job needs on these hosts must be shipped: they see neither this machine's /tmp, nor
+    its home, nor the checkout (but for the interpreter in .venv), and trainkit is not importable."""
+    (tmp_path / "here").write_text("only on the submitting machine")
+    probe = (f"test -e {tmp_path / 'here'} && echo SEES_TMP; test -e {ROOT / 'trainkit'} && echo SEES_CHECKOUT; "
+             f"test -e ~/.trainkit-submit-marker && echo SEES_HOME; "
+             f"{sys.executable} -c 'import trainkit' 2>/dev/null && echo HAS_TRAINKIT; "
+             f"{sys.executable} -c 'import keras, tensorflow; print(\"python ok\")' 2>&1 | tail -1")
+    marker = Path.home() / ".trainkit-submit-marker"
+    marker.write_text("x")
+    try:
+        for host in NS_HOSTS:
+            res = on_host(host, probe)
+            assert res.stdout.split("\n")[-2:] == ["python ok", ""], (host, res.stdout, res.stderr)
+    finally:
+        marker.unlink()
 
 
 def test_single_on_localhost_with_secret_and_shell_metacharacters(workspace, tmp_path):
@@ -151,7 +169,9 @@ def test_a_tf_config_script_runs_across_the_two_hosts(workspace, tmp_path):
         assert f"'{host}:" in proc.stdout                         # TF_CONFIG names both hosts
     assert f"[{NS_HOSTS[1]} rank 1] epoch 1 loss" in proc.stdout
     assert json.loads(run_cli(["models", "show", "ssh_script", "--json"]).stdout)["onnx"]["status"] == "ok"
-    assert (tmp_path / "remote-1" / "datasets" / "blobs").is_dir()         # shipped with rsync
+    assert not (tmp_path / "remote-1").exists()                              # the host's /tmp is its own
+    shipped = on_host(NS_HOSTS[1], f"ls {tmp_path / 'remote-1' / 'datasets' / 'blobs'}")
+    assert shipped.returncode == 0 and shipped.stdout.split(), shipped.stderr   # shipped there with rsync
 
 
 @pytest.mark.skipif(not Path(sys.executable).with_name("horovodrun").exists(), reason="needs scripts/build_horovod.sh")

@@ -19,7 +19,7 @@ from trainkit.records.spec import JobSpec
 from trainkit.topology import (block_layout, expand_nodelist, expand_tasks_per_node, horovod_slots,
                                local_sizes)
 
-from ..conftest import compose
+from ..conftest import ROOT, compose
 
 GOLDEN = Path(__file__).resolve().parent.parent / "golden"
 
@@ -161,3 +161,19 @@ def test_srun_failure_names_the_first_failed_task_not_the_ones_srun_stopped():
     assert srun_failure(lines) == (3, "gpu02", "Killed")
     assert srun_failure(["srun: error: vm: tasks 0-1: Exited with exit code 3"]) == (0, "vm", "Exited with exit code 3")
     assert srun_failure(["all good"]) is None
+
+
+def test_a_checkout_used_as_the_project_ships_trainkit_once_in_lib_not_a_shadowing_copy_in_code(tmp_path):
+    """ssh: code/ is the worker's working directory (first on sys.path), so a partial trainkit
+    there (the checkout's package without its models/) broke `import trainkit.models` on hosts
+    that do not have trainkit installed."""
+    from trainkit.compute.ssh_supervisor import shipped_project_files, trainkit_sources
+
+    shipped = shipped_project_files(ROOT, tmp_path / "ws")
+    assert "pyproject.toml" in shipped and "conf/config.yaml" in shipped
+    own = [src.relative_to(ROOT).as_posix() for src, _ in trainkit_sources() if ROOT in src.parents]
+    assert own and not [f for f in shipped if any(f.startswith(d + "/") for d in own)], own
+    project = tmp_path / "proj"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pkg" / "m.py").write_text("x = 1\n")
+    assert shipped_project_files(project, tmp_path / "ws") == ["pkg/m.py"]    # a user's project: all of it

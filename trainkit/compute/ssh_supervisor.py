@@ -135,8 +135,6 @@ class Supervisor:
     def ship_files(self, host: Host, remote: dict, tmp: Path, chief: bool) -> None:
         """One filesystem's copy: the project (the snapshot's selection) to <base>/code, trainkit to
         <base>/lib, the dataset blobs, the run record; never deleting a newer remote checkpoint."""
-        from ..launch.snapshot import project_files
-
         wd, run_dir = remote["workspace"], remote["run_dir"]
         base = str(Path(run_dir).parent)
         mk = host.run(f"mkdir -p {shlex.quote(run_dir)} {shlex.quote(base + '/lib/trainkit')} "
@@ -149,7 +147,8 @@ class Supervisor:
             print(f"trainkit ssh: brought newer checkpoints and metrics back from {host.label} first", flush=True)
         listing = tmp / "project-files.txt"
         if not listing.exists():
-            listing.write_text("".join(f + "\n" for f in project_files(Path(self.spec.project_root), self.spec.workspace)))
+            listing.write_text("".join(f + "\n" for f in shipped_project_files(Path(self.spec.project_root),
+                                                                                self.spec.workspace)))
         host.rsync(f"{self.spec.project_root}/", f"{base}/code/", files_from=str(listing))
         for src, dest in trainkit_sources():
             host.rsync(f"{src}/", f"{base}/lib/{dest}/", LIB_EXCLUDES)
@@ -347,6 +346,18 @@ class Supervisor:
                 return res.returncode
         write_status(self.paths, "completed", exit_reason="completed")
         return 0
+
+
+def shipped_project_files(root: Path, workspace) -> list[str]:
+    """The project's files to ship to code/, less trainkit's own code when the project holds it
+    (trainkit's checkout as the project): that goes to lib/ once, and a partial copy in code/, the
+    worker's working directory, would shadow it (its models live outside the package)."""
+    from ..launch.snapshot import project_files
+
+    own = [src.resolve() for src, _ in trainkit_sources()]
+    root = root.resolve()
+    return [f for f in project_files(root, workspace)
+            if not any(d == (root / f).parent or d in (root / f).parents for d in own)]
 
 
 def trainkit_sources() -> list[tuple[Path, str]]:
