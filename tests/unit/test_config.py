@@ -114,6 +114,7 @@ def poisoned_tensorflow(tmp_path) -> dict:
     ("trainer.loss=msee", ["trainer.loss: expected a Keras loss name (", "got 'msee'"]),
     ("distribution=nope", ["distribution=nope: expected an option of config group 'distribution' (horovod,", "got 'nope'"]),
     ("trainer.epochs=-1", ["trainer.epochs: expected an integer >= 1, got -1"]),
+    ("trainer.jit_compile=sometimes", ["trainer.jit_compile: expected auto, true or false, got 'sometimes'"]),
     ("dataset=imagenet", ["dataset=imagenet: expected an option of config group 'dataset' (", "fashion_tfrecord, mnist)"]),
     ("-m distribution=single,hvd", ["distribution=hvd: expected an option", "got 'hvd'"]),
     ("registry.model_name=../../etc", ["registry.model_name: expected null or 1-128 letters", "'../../etc'"]),

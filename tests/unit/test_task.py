@@ -111,3 +111,23 @@ def test_philox_draws_equal_keras_defaults_with_and_without_xla():
     finally:
         for n in names:
             setattr(kr, n, philox[n])
+
+
+def test_xla_auto_is_off_only_for_a_model_that_convolves_on_cpu():
+    """trainer.jit_compile=auto: XLA's CPU convolutions made a small CNN's epoch 60x slower."""
+    from trainkit.train.loop import use_xla
+
+    inp = keras.Input((8, 8, 1))
+    cnn = keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(keras.layers.Conv2D(2, 3)(inp))))
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+    class Nested(keras.Model):          # a convolution inside a subclassed model counts too
+        def __init__(self):
+            super().__init__()
+            self.block = keras.Sequential([keras.layers.SeparableConv2D(2, 3)])
+
+        def call(self, x):
+            return self.block(x)
+
+    assert [use_xla("auto", m, gpus=False) for m in (cnn, dense, Nested())] == [False, True, False]
+    assert use_xla("auto", cnn, gpus=True) and use_xla(True, cnn, gpus=False) and not use_xla(False, dense, gpus=False)

@@ -91,7 +91,7 @@ class TrainerConfig:
     mixed_precision: str = "off"                          # off | auto (bfloat16 on CPU, float16 on GPU) | mixed_float16 | mixed_bfloat16
     seed: int = 42                                        # seeds weights, dropout and per-epoch shuffles
     steps_per_call: int = 50                              # train steps fused into one tf.function call
-    jit_compile: bool = True                              # XLA for the train step (big CPU speed-up)
+    jit_compile: Any = "auto"                             # auto | true | false: XLA for the train step; auto = on, but off on CPU for a model with convolutions (XLA's CPU convolutions made a small CNN 60x slower)
     shuffle_buffer: int = 0                               # 0 = whole train split (exact per-epoch shuffle)
     scale_lr_by_world_size: bool = False                  # linear LR scaling for multi-process runs
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)

@@ -59,6 +59,7 @@ def check_config(cfg: dict) -> list[str]:
     c.check("trainer.batch_size", positive, "an integer >= 1")
     c.check("trainer.steps_per_call", positive, "an integer >= 1")
     c.check("trainer.learning_rate", lambda v: 0 < v <= 10, "a number in (0, 10]")
+    c.check("trainer.jit_compile", lambda v: v == "auto" or isinstance(v, bool), "auto, true or false")
     c.check("trainer.shuffle_buffer", lambda v: v >= 0, "an integer >= 0 (0 = whole split)")
     c.check("trainer.checkpoint.every_epochs", positive, "an integer >= 1")
     c.check("trainer.checkpoint.keep", positive, "an integer >= 1")
