@@ -6,8 +6,8 @@
 #     mount namespace of its own, so what a job needs there must really be shipped:
 #       - a private /tmp;
 #       - a home (/root) that is not this machine's: $STATE/home, shared by the two hosts as an
-#         NFS home would be (only the Python installation under it, .pyenv, and .cache are this
-#         machine's);
+#         NFS home would be (only .cache and, when the .venv's base interpreter is under
+#         /root, that installation are this machine's);
 #       - this checkout hidden (an empty directory) but for its .venv, the hosts' interpreter,
 #         whose editable install of trainkit then points nowhere: trainkit is not installed there.
 # A client key and a known_hosts file are generated in $STATE; nothing in ~/.ssh is touched.
@@ -55,7 +55,9 @@ CONF
 }
 running() { [ -f "$STATE/sshd-$1.pid" ] && kill -0 "$(cat "$STATE/sshd-$1.pid")" 2>/dev/null; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-LAYOUT="private-mounts-v1 $ROOT"      # what a host's mount namespace hides; another checkout restarts the hosts
+# The base interpreter of the checkout's .venv (e.g. /root/.pyenv/versions/3.11.7): kept on the hosts.
+PYBASE=$(sed -n 's|^home = \(.*\)/bin$|\1|p' "$ROOT/.venv/pyvenv.cfg" 2>/dev/null || true)
+LAYOUT="private-mounts-v2 $ROOT $PYBASE"      # what a host's mount namespace hides; another checkout restarts the hosts
 
 # The body of a host: runs in its own mount namespace (unshare -m), then becomes its sshd.
 host_mounts() {  # $1 sshd config
@@ -63,16 +65,16 @@ host_mounts() {  # $1 sshd config
 set -e
 mount --make-rprivate /
 mount -t tmpfs -o size=8g,mode=1777 tk-tmp /tmp
-mkdir -p /tmp/.keep/venv /tmp/.keep/pyenv /tmp/.keep/cache
+mkdir -p /tmp/.keep/venv /tmp/.keep/python /tmp/.keep/cache
 [ -d '$ROOT/.venv' ] && mount --bind '$ROOT/.venv' /tmp/.keep/venv
-[ -d /root/.pyenv ] && mount --bind /root/.pyenv /tmp/.keep/pyenv
+case '$PYBASE' in /root/?*) mount --bind '$PYBASE' /tmp/.keep/python;; esac
 [ -d /root/.cache ] && mount --bind /root/.cache /tmp/.keep/cache
 mount --bind '$STATE/home' /root
-if [ -d /tmp/.keep/pyenv/versions ]; then mkdir -p /root/.pyenv && mount --bind /tmp/.keep/pyenv /root/.pyenv; fi
+case '$PYBASE' in /root/?*) mkdir -p '$PYBASE' && mount --bind /tmp/.keep/python '$PYBASE';; esac
 mkdir -p /root/.cache && mount --bind /tmp/.keep/cache /root/.cache
 mount -t tmpfs -o size=1m,mode=755 tk-hidden '$ROOT'
 if [ -e /tmp/.keep/venv/bin ]; then mkdir '$ROOT/.venv' && mount --bind /tmp/.keep/venv '$ROOT/.venv'; fi
-umount /tmp/.keep/venv /tmp/.keep/pyenv /tmp/.keep/cache 2>/dev/null || true
+umount /tmp/.keep/venv /tmp/.keep/python /tmp/.keep/cache 2>/dev/null || true
 rm -rf /tmp/.keep
 exec /usr/sbin/sshd -f '$1'
 SH
