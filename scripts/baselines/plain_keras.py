@@ -3,7 +3,9 @@ ML TensorFlow how-to's shape): read the MNIST-format IDX files, scale to [0, 1],
 `model.fit`, `model.evaluate`. It imports nothing from trainkit.
 
     python scripts/baselines/plain_keras.py --data-folder /usr/share/datasets/fashion-mnist \
-        [--hidden 256 128] [--batch-size 64] [--epochs 5] [--seed 0] [--callback module:Class]
+        [--hidden 256 128] [--conv 32 64] [--batch-size 64] [--epochs 5] [--seed 0] [--callback module:Class]
+
+`--conv F...` puts Conv2D(F, 3x3, same, ReLU) + MaxPool blocks before the dense layers (a small CNN).
 
 `--callback` adds a keras.callbacks.Callback (the benchmarks' clock) to fit; the last line printed
 is a JSON object with the test accuracy.
@@ -29,6 +31,8 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data-folder", required=True)
     p.add_argument("--hidden", type=int, nargs="+", default=[256, 128])
+    p.add_argument("--conv", type=int, nargs="*", default=[])
+    p.add_argument("--dropout", type=float, default=0.0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--learning-rate", type=float, default=0.001)
@@ -41,8 +45,12 @@ def main():
     x, y = load(args.data_folder, "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
     xt, yt = load(args.data_folder, "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
     keras.utils.set_random_seed(args.seed)
-    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten()]
+    convs = [keras.layers.Reshape((28, 28, 1))] if args.conv else []
+    for f in args.conv:
+        convs += [keras.layers.Conv2D(f, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D()]
+    model = keras.Sequential([keras.Input((28, 28)), *convs, keras.layers.Flatten()]
                              + [keras.layers.Dense(w, activation="relu") for w in args.hidden]
+                             + ([keras.layers.Dropout(args.dropout)] if args.dropout else [])
                              + [keras.layers.Dense(10, activation="softmax")])
     model.compile(keras.optimizers.Adam(args.learning_rate), "sparse_categorical_crossentropy", metrics=["accuracy"])
     callbacks = []

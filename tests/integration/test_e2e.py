@@ -111,6 +111,35 @@ def test_quickstart_experiment_reaches_published_accuracy(workspace):
     check_registered_quickstart_model(run_id, d["metrics"])
 
 
+def test_the_cnn_preset_learns_in_300_steps_registers_with_onnx_and_predicts_like_onnxruntime(workspace, tmp_path):
+    """+experiment=fashion_mnist_cnn, short: 300 steps on 19,200 images catch "not learning" (chance is
+    0.10; its full accuracy, >= 0.920, is scripts/bench_cnn.py's). XLA stays off on CPU for it."""
+    import numpy as np
+    import onnxruntime as ort
+
+    from trainkit.data.idx import load_split
+
+    proc = run_trainkit(["+experiment=fashion_mnist_cnn", "trainer.epochs=1", "dataset.limit_train=19200",
+                         "dataset.validation_size=1000"])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "XLA off: this model convolves on CPU" in proc.stdout
+    [run_id] = only_run_id(workspace, "fashion_mnist_cnn")
+    d = show(run_id)
+    assert d["metrics"]["test_count"] == 10000 and d["metrics"]["test_accuracy"] >= 0.80, d["metrics"]
+    e = json.loads(run_cli(["models", "show", "fashion_mnist_cnn", "--json"]).stdout)
+    assert e["onnx"]["status"] == "ok" and e["onnx"]["argmax_agreement"] == 1.0 and e["onnx"]["max_abs_diff"] <= 1e-5
+    assert e["signature"]["inputs"] == [{"name": "image", "shape": [None, 28, 28], "dtype": "float32"}]
+    x, y = load_split(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz", 10, (28, 28))
+    np.save(tmp_path / "x.npy", x[:200].astype(np.uint8))
+    pred = run_cli(["models", "predict", "fashion_mnist_cnn", "--input", str(tmp_path / "x.npy"),
+                    "--output", str(tmp_path / "p.csv")])
+    assert pred.returncode == 0, pred.stderr
+    probs = np.array([r.split(",")[2:] for r in (tmp_path / "p.csv").read_text().splitlines()[1:]], float)
+    session = ort.InferenceSession(str(Path(e["path"]) / "artifacts" / "model.onnx"))
+    np.testing.assert_allclose(probs, session.run(None, {"image": x[:200].astype(np.float32)})[0], rtol=0, atol=1e-6)
+    assert float(np.mean(probs.argmax(1) == y[:200])) >= 0.75
+
+
 def check_registered_quickstart_model(run_id: str, metrics: dict) -> None:
     """Version 1 carries every field of the issue, and model.onnx classifies like the run reported."""
     import numpy as np
