@@ -1,14 +1,15 @@
-"""Benchmark: `trainkit models serve` under load against in-process onnxruntime, in one run.
+"""Benchmark: `trainkit models serve` under load against its runtime called in process, in one run.
 
 Starts the server as a subprocess (default --max-batch 64), then for each concurrency C (default
 1, 16, 64) runs C asyncio clients on keep-alive HTTP/1.1 connections (raw asyncio streams, so the
 client costs as little CPU as a Python client can) for --seconds, each request carrying --rows
 images as binary tensor data (tritonclient's default; --json for JSON tensors), and measures
-throughput (images/s) and p50/p99 latency. Then it times in-process onnxruntime on the same model
-file with the same thread count on batches of C * rows images. It prints both and their same-run
-ratios; the mean rows per ORT call come from the server's /metrics.
+throughput (images/s) and p50/p99 latency. Then it times the same runtime in process (onnxruntime
+on model.onnx, or with --runtime tensorflow the SavedModel with TensorFlow) with the same thread
+count on batches of C * rows images. It prints both and their same-run ratios; the mean rows per
+runtime call come from the server's /metrics.
 
-    .venv/bin/python scripts/bench_serve.py --model fashion_mnist_dnn@production [--seconds 5]
+    .venv/bin/python scripts/bench_serve.py --model fashion_mnist_dnn@production [--seconds 5] [--runtime tensorflow]
 
 Client, server and the in-process runs share the machine's cores (the clients run while the server
 works; the in-process runs while the server idles).
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 # ------------------------------------------------------------------ the server
 def start_server(args, log: Path) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "trainkit.cli", "models"] + (["--registry", args.registry] if args.registry else [])
-    cmd += ["serve", args.model, "--port", "0", "--max-batch", str(args.max_batch),
+    cmd += ["serve", args.model, "--port", "0", "--runtime", args.runtime, "--max-batch", str(args.max_batch),
             "--max-delay-ms", str(args.max_delay_ms)] + (["--threads", str(args.threads)] if args.threads else [])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"), cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -62,7 +63,7 @@ def _get(url: str) -> bytes | None:
 
 
 def batch_counters(url: str, model: str) -> tuple[float, float]:
-    """(rows, ORT calls) so far, from /metrics."""
+    """(rows, runtime calls) so far, from /metrics."""
     text = _get(url + "/metrics").decode()
 
     def value(key: str) -> float:
@@ -122,7 +123,7 @@ def served(args, url: str, model: str, x, concurrency: int) -> dict:
             "errors": len(errors), "mean_batch_rows": (rows1 - rows0) / max(1.0, calls1 - calls0)}
 
 
-# ------------------------------------------------------------------ in-process onnxruntime
+# ------------------------------------------------------------------ the same runtime, in process
 def in_process(session, x, batch: int, seconds: float) -> dict:
     xb = x[:batch]
     for _ in range(20):
@@ -162,19 +163,23 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="JSON tensors instead of binary tensor data")
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-delay-ms", type=float, default=2.0)
-    p.add_argument("--threads", type=int, help="ORT threads for both sides (default: the server's default)")
+    p.add_argument("--threads", type=int, help="runtime threads for both sides (default: the server's default)")
+    p.add_argument("--runtime", choices=("onnx", "tensorflow"), default="onnx",
+                   help="what serves and what runs in process: model.onnx with onnxruntime (default) or the "
+                        "SavedModel with TensorFlow (serve/runtimes.py)")
     args = p.parse_args()
 
     from trainkit.cli.main import Context
     from trainkit.cli.models import cache_dir
-    from trainkit.serve.models import default_threads, fetch_onnx, open_session
+    from trainkit.serve.models import default_threads, fetch
+    from trainkit.serve.runtimes import open_session
 
     levels = [int(c) for c in args.concurrency.split(",")]
     x = images(max(levels) * args.rows)
     ctx = Context(argparse.Namespace(registry=args.registry, workspace=None, cache_dir=None))
     reg = ctx.registry
     name, version = reg.resolve(args.model)
-    entry, onnx = fetch_onnx(reg, name, version, Path(cache_dir(ctx, ctx.args)))
+    entry, runtime, artifact = fetch(reg, name, version, Path(cache_dir(ctx, ctx.args)), args.runtime)
     threads = args.threads or default_threads(entry)
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_server(args, Path(tmp) / "server.log")
@@ -183,16 +188,16 @@ def main() -> int:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-    session = open_session(onnx, threads)
+    session = open_session(runtime, artifact, threads, [t["name"] for t in entry["signature"]["outputs"]])
     local = {c: in_process(session, x, c * args.rows, args.seconds) for c in levels}
-    report(args, f"{name}:{version}", threads, server, local, proc.returncode)
+    report(args, f"{name}:{version} ({runtime.name})", threads, server, local, proc.returncode)
     return 0
 
 
 def report(args, label: str, threads: int, server: dict, local: dict, exit_code: int) -> None:
     enc = "JSON" if args.json else "binary"
     print(f"model {label}; {args.rows} image(s) per request, {enc} tensors; server --max-batch {args.max_batch} "
-          f"--max-delay-ms {args.max_delay_ms:g}, {threads} ORT thread(s) on both sides; {os.cpu_count()} CPUs; "
+          f"--max-delay-ms {args.max_delay_ms:g}, {threads} runtime thread(s) on both sides; {os.cpu_count()} CPUs; "
           f"{args.seconds:g} s per level")
     print(f"{'clients':>7} | {'served img/s':>12} {'p50 ms':>7} {'p99 ms':>7} {'rows/call':>9} {'errors':>6} | "
           f"{'in-process batch':>16} {'img/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'throughput ratio':>16}")

@@ -156,6 +156,44 @@ def test_tritonclient_reads_metadata_and_infers_64_real_images(server, models):
         assert result.get_response()["model_version"] == "1" and result.get_response()["id"] == f"req-{binary}"
 
 
+def test_a_version_without_onnx_is_served_and_scored_by_its_saved_model_with_tensorflow(models, tmp_path):
+    """Issue 24 item 3: export.onnx.enabled=false (or a failed export) leaves a SavedModel only;
+    `--runtime auto` serves it with TensorFlow behind the same endpoints; `--runtime onnx` refuses."""
+    import tritonclient.http as httpclient
+
+    env = models.env       # trained like served:1 (seed 0, one process), so its outputs must match
+    proc = run_trainkit(["+debug=smoke", "run.experiment=tfonly", "run.resume=never", "trainer.seed=0",
+                         "export.onnx.enabled=false"], env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    entry = json.loads(run_cli(["models", "show", "tfonly", "--json"], env).stdout)
+    assert entry["onnx"]["status"] == "disabled" and "model.onnx" not in entry["manifest"]
+    np.save(tmp_path / "x.npy", models.x)
+    refused = run_cli(["models", "predict", "tfonly", "--input", str(tmp_path / "x.npy"), "--runtime", "onnx"], env)
+    assert refused.returncode != 0 and "tfonly:1: expected a model.onnx artifact, got none" in refused.stderr
+    assert "--runtime tensorflow" in refused.stderr and "Traceback" not in refused.stderr
+    scored = run_cli(["models", "predict", "tfonly", "--input", str(tmp_path / "x.npy"),
+                      "--output", str(tmp_path / "y.npy")], env)
+    assert scored.returncode == 0 and "with tfonly:1 (tensorflow)" in scored.stderr, scored.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), models.want[1], rtol=0, atol=1e-5)
+
+    srv = Server(["tfonly", f"{MODEL}:1"], env, tmp_path / "server.log")
+    try:
+        assert "tfonly:1 [tensorflow, " in srv.log.read_text() and f"{MODEL}:1 [onnx, " in srv.log.read_text()
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{srv.port}")
+        assert client.get_model_metadata("tfonly")["platform"] == "tensorflow_savedmodel"
+        assert client.get_model_metadata(MODEL)["platform"] == "onnxruntime_onnx"
+        image = httpclient.InferInput("image", [64, 28, 28], "FP32")
+        image.set_data_from_numpy(models.x, binary_data=True)
+        got = client.infer("tfonly", [image]).as_numpy("probabilities")
+        np.testing.assert_allclose(got, models.want[1], rtol=0, atol=1e-5)
+        bad = request(srv.port, "POST", "/v2/models/tfonly/infer", json.dumps(
+            {"inputs": [{"name": "image", "shape": [1, 28, 27], "datatype": "FP32", "data": [0.0] * 756}]}).encode())
+        assert bad[0] == 400 and b"image" in bad[2], bad                # the same request checks as ONNX
+        assert metric(srv.metrics(), "trainkit_serve_requests_total", model="tfonly", status="200") == 1
+    finally:
+        assert srv.stop() == 0, srv.log.read_text()
+
+
 def bad_requests(x: np.ndarray) -> list[tuple[str, str, bytes, dict, int, str]]:
     """(method, path, body, headers, expected status, words the error must contain)."""
     def tensor(**over):

@@ -480,3 +480,34 @@ def test_binding_beyond_loopback_warns_that_the_api_has_no_authentication(caplog
         finally:
             logging.getLogger("trainkit.serve").propagate = False
     assert "listening on 0.0.0.0: the inference API has no authentication" in caplog.text
+
+
+def test_the_runtime_is_onnx_when_its_export_is_ok_else_the_saved_model_and_a_forced_one_says_what_is_missing():
+    from trainkit.errors import ExportError, NotFoundError
+    from trainkit.serve.runtimes import choose
+
+    both = {"model.onnx": {}, "saved_model/saved_model.pb": {}, "model.keras": {}}
+
+    def entry(status, manifest):
+        return {"name": "m", "version": 2, "onnx": {"status": status, "reason": "Erfc unsupported"}, "manifest": manifest}
+
+    assert choose(entry("ok", both), "auto").platform == "onnxruntime_onnx"
+    assert choose(entry("ok", both), "tensorflow").platform == "tensorflow_savedmodel"
+    sm_only = {k: v for k, v in both.items() if k != "model.onnx"}
+    assert choose(entry("disabled", sm_only), "auto").name == "tensorflow"
+    assert choose(entry("failed", both), "auto").name == "tensorflow"       # a failed parity check: not served as ONNX
+    with pytest.raises(NotFoundError, match=r"m:2: expected a model.onnx artifact, got none .*--runtime tensorflow"):
+        choose(entry("disabled", sm_only), "onnx")
+    with pytest.raises(ExportError, match=r"got 'failed' \(Erfc unsupported\)"):
+        choose(entry("failed", both), "onnx")
+    with pytest.raises(NotFoundError, match=r"m:2: expected a model.onnx artifact, got none \(onnx status 'disabled'\)"
+                                            r".*; and no saved_model artifact .* \(artifacts: model.keras\)"):
+        choose(entry("disabled", {"model.keras": {}}), "auto")
+    with pytest.raises(ExportError, match=r"got 'failed'.*; and no saved_model artifact"):
+        choose(entry("failed", {"model.onnx": {}}), "auto")
+    with pytest.raises(NotFoundError, match=r"expected a saved_model artifact for --runtime tensorflow, got none"):
+        choose(entry("ok", {"model.onnx": {}}), "tensorflow")
+    assert model_metadata("m", 2, SIG, "tensorflow_savedmodel")["platform"] == "tensorflow_savedmodel"
+    with pytest.raises(UsageError, match=r"--runtime: expected one of auto, onnx, tensorflow, got 'torch'"):
+        ServeSettings(refs=("m",), registry="r", cache_dir="c", runtime="torch")
+

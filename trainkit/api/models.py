@@ -48,7 +48,8 @@ class ModelVersion:
 
     def predict(self, x, batch: int = 1024) -> np.ndarray:
         """The model's first output for `x` (numpy, the model's input shape), run by onnxruntime
-        on the registered model.onnx, `batch` rows per call."""
+        on the registered model.onnx (by TensorFlow on its SavedModel when the version has no
+        usable ONNX export), `batch` rows per call."""
         session = self._open()
         [inp] = session.get_inputs()
         x = np.asarray(x, dtype=np.float32)
@@ -57,11 +58,12 @@ class ModelVersion:
 
     def _open(self):
         if self._session is None:
-            from ..serve.models import fetch_onnx, open_session
+            from ..serve.models import fetch
+            from ..serve.runtimes import open_session
 
-            _, path = fetch_onnx(self.workspace.registry, self.name, self.version,
-                                 self.workspace.root / "serving-cache")
-            self._session = open_session(path, threads=1)
+            entry, runtime, path = fetch(self.workspace.registry, self.name, self.version,
+                                         self.workspace.root / "serving-cache")
+            self._session = open_session(runtime, path, 1, [t["name"] for t in entry["signature"]["outputs"]])
         return self._session
 
     def __repr__(self) -> str:

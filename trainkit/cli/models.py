@@ -1,8 +1,9 @@
 """`trainkit models ...`: list, show, register (a path, or a finished run's model with its lineage),
 download, alias, delete, verify, export, serve and predict.
 
-Only `register` and `export` import TensorFlow; `serve` and `predict` import onnxruntime (and the
-HTTP stack); everything else answers in well under a second.
+Only `register` and `export` import TensorFlow, and `serve` and `predict` for a version served by
+its SavedModel (`--runtime tensorflow`, or `auto` without ONNX); otherwise they import onnxruntime
+(and the HTTP stack); everything else answers in well under a second.
 """
 from __future__ import annotations
 
@@ -187,7 +188,7 @@ def cmd_serve(ctx, args) -> int:
         max_buffered_mb=args.max_buffered_mb, max_connections=args.max_connections,
         header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
         poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
-        drain_timeout_s=args.drain_timeout_s, access_log=args.access_log)
+        drain_timeout_s=args.drain_timeout_s, access_log=args.access_log, runtime=args.runtime)
     return serve(reg, settings)
 
 
@@ -196,7 +197,8 @@ def cmd_predict(ctx, args) -> int:
     from ..serve.predict import predict
 
     return predict(reg, args.ref, Path(args.input), Path(args.output) if args.output else None,
-                   batch=args.batch, cache_dir=Path(cache_dir(ctx, args)), allow_nonfinite=args.allow_nonfinite)
+                   batch=args.batch, cache_dir=Path(cache_dir(ctx, args)), allow_nonfinite=args.allow_nonfinite,
+                   runtime=args.runtime)
 
 
 def _kv(text: str, flag: str) -> tuple[str, str]:
@@ -260,17 +262,28 @@ def add_parser(sub) -> None:
     p.add_argument("ref", help=ref_help)
     p.add_argument("--opset", type=int)
     p.add_argument("--samples", type=int, help="parity images (default: the whole test set, else 1000 random)")
-    add_serve(add("serve", cmd_serve, "serve model.onnx of registered versions over HTTP (KServe v2 / Open "
-                  "Inference Protocol) with dynamic batching; NAME@ALIAS follows the alias"))
-    p = add("predict", cmd_predict, "batch scoring with onnxruntime: a .npy file, a folder of images or a CSV")
+    add_serve(add("serve", cmd_serve, "serve registered versions over HTTP (KServe v2 / Open Inference "
+                  "Protocol) with dynamic batching: model.onnx with onnxruntime, or the SavedModel with "
+                  "TensorFlow when a version has no ONNX; NAME@ALIAS follows the alias"))
+    p = add("predict", cmd_predict, "batch scoring (onnxruntime, or TensorFlow for a version without ONNX): "
+            "a .npy file, a folder of images or a CSV")
     p.add_argument("ref", help=ref_help)
     p.add_argument("--input", required=True, help=".npy file, folder of PNG/JPEG images, or .csv with a header row")
     p.add_argument("--output", help=".csv (id, predicted class, per-class probabilities) or .npy (raw outputs); "
                    "default: CSV on stdout")
-    p.add_argument("--batch", type=int, default=256, help="rows per onnxruntime call (default 256)")
-    p.add_argument("--cache-dir", help="where verified model.onnx copies go (default <workspace>/serving-cache)")
+    p.add_argument("--batch", type=int, default=256, help="rows per runtime call (default 256)")
+    add_runtime_flag(p)
+    p.add_argument("--cache-dir", help="where verified artifact copies go (default <workspace>/serving-cache)")
     p.add_argument("--allow-nonfinite", action="store_true", help="score NaN/Inf inputs instead of refusing them")
     add_registry_flag(p)
+
+
+def add_runtime_flag(p: argparse.ArgumentParser) -> None:
+    from ..serve.runtimes import CHOICES
+
+    p.add_argument("--runtime", choices=CHOICES, default="auto",
+                   help="onnx: model.onnx with onnxruntime; tensorflow: the SavedModel with TensorFlow; "
+                        "auto (default): onnx when the version's export is ok, else tensorflow")
 
 
 def add_registry_flag(p: argparse.ArgumentParser) -> None:
@@ -289,11 +302,12 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("refs", nargs="+", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS (followed); one per model name")
     p.add_argument("--host", default=d["host"], help="address to listen on (default %(default)s; the API has no auth)")
     p.add_argument("--port", type=int, default=d["port"], help="port (default %(default)s; 0: any free port, logged at start)")
-    p.add_argument("--max-batch", type=int, default=d["max_batch"], help="rows per onnxruntime call (default %(default)s)")
+    p.add_argument("--max-batch", type=int, default=d["max_batch"], help="rows per runtime call (default %(default)s)")
+    add_runtime_flag(p)
     p.add_argument("--max-delay-ms", type=float, default=d["max_delay_ms"],
                    help="extra wait for more rows under concurrent load (default %(default)s; a lone request never waits)")
     p.add_argument("--threads", type=int, default=d["threads"],
-                   help="onnxruntime intra-op threads (default: the version's resource_configuration.cpu)")
+                   help="runtime intra-op threads (default: the version's resource_configuration.cpu)")
     p.add_argument("--workers", type=int, default=d["workers"],
                    help="server processes (default %(default)s: one batching queue per model)")
     p.add_argument("--max-body-mb", type=float, default=d["max_body_mb"],
@@ -316,5 +330,5 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--drain-timeout-s", type=float, default=d["drain_timeout_s"],
                    help="on SIGTERM, how long in-flight requests may still take (default %(default)s)")
     p.add_argument("--access-log", action="store_true", help="one log line per request")
-    p.add_argument("--cache-dir", help="where verified model.onnx copies go (default <workspace>/serving-cache)")
+    p.add_argument("--cache-dir", help="where verified artifact copies go (default <workspace>/serving-cache)")
     add_registry_flag(p)

@@ -98,7 +98,8 @@ class Serving:
 
     def load(self, name: str, version: int) -> ServedVersion:
         """Load one version (blocking)."""
-        return load_version(self.registry, name, version, Path(self.settings.cache_dir), self.settings.threads)
+        return load_version(self.registry, name, version, Path(self.settings.cache_dir), self.settings.threads,
+                            self.settings.runtime)
 
     def start_version(self, served: ServedVersion) -> None:
         served.start(self.settings.max_batch, self.settings.max_delay_ms,
@@ -147,7 +148,7 @@ def load_serving(settings: ServeSettings, registry: Registry) -> Serving:
                              f"{ref.name!r} (already serving {holders[ref.name].ref})")
         name, version = registry.resolve(ref)
         holders[name] = ModelHolder(ref, load_version(registry, name, version, Path(settings.cache_dir),
-                                                      settings.threads))
+                                                      settings.threads, settings.runtime))
     return Serving(settings, registry, holders)
 
 
@@ -270,7 +271,7 @@ class Routes:
 
     async def model_metadata(self, request):
         served = self._served(request)
-        return json_response(model_metadata(served.name, served.version, served.signature))
+        return json_response(model_metadata(served.name, served.version, served.signature, served.runtime.platform))
 
     async def model_ready(self, request):
         served = self._served(request)

@@ -23,9 +23,9 @@ class Metrics:
                               ["model", "kind"], registry=r)
         self.latency = Histogram("trainkit_serve_request_latency_seconds", "Inference request latency, by model",
                                  ["model"], buckets=LATENCY_BUCKETS, registry=r)
-        self.batch_rows = Histogram("trainkit_serve_batch_rows", "Rows per onnxruntime call (dynamic batching)",
+        self.batch_rows = Histogram("trainkit_serve_batch_rows", "Rows per runtime call (dynamic batching)",
                                     ["model"], buckets=SIZE_BUCKETS, registry=r)
-        self.batch_requests = Histogram("trainkit_serve_batch_requests", "Requests per onnxruntime call",
+        self.batch_requests = Histogram("trainkit_serve_batch_requests", "Requests per runtime call",
                                         ["model"], buckets=SIZE_BUCKETS, registry=r)
         self.version = Gauge("trainkit_serve_model_version", "The version each model name serves now",
                              ["model"], registry=r, multiprocess_mode="livemax")

@@ -1,5 +1,5 @@
-"""What is served: a model version (its model.onnx downloaded sha256-verified into a cache, an
-onnxruntime session, a batcher) and, per model name, a ModelHolder that says which version answers
+"""What is served: a model version (its model.onnx, or its SavedModel, downloaded sha256-verified
+into a cache, a runtime session (serve/runtimes.py), a batcher) and, per model name, a ModelHolder that says which version answers
 now and, for NAME@ALIAS, follows the alias: the new version is loaded in the background, swapped in
 between two requests, and the old one retires after answering everything queued for it.
 """
@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ExportError, NotFoundError, TrainkitError
+from ..errors import TrainkitError
 from ..registry.store import ModelRef, Registry
 from .batcher import Batcher
 from .protocol import ProtocolError, Signature
+from .runtimes import RUNTIMES, Runtime, choose, open_session
 
 log = logging.getLogger("trainkit.serve")
 
@@ -29,39 +30,27 @@ def default_threads(entry: dict) -> int:
     return max(1, min(os.cpu_count() or 1, round(float(cpu))))
 
 
-def fetch_onnx(registry: Registry, name: str, version: int, cache_dir: Path) -> tuple[dict, Path]:
-    """The version's entry and a verified local copy of its model.onnx (reused when its sha256 matches)."""
+def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
+          runtime: str = "auto") -> tuple[dict, Runtime, Path]:
+    """The version's entry, the runtime that serves it (serve/runtimes.py) and a verified local copy
+    of that runtime's artifact, reused when every file's sha256 matches the manifest."""
     entry = registry.entry(ModelRef(name, version))
-    onnx = entry.get("onnx") or {}
-    if onnx.get("status") == "failed":
-        raise ExportError(f"{name}:{version}: expected an ONNX export with status 'ok', got 'failed' "
-                          f"({onnx.get('reason')}); try `trainkit models export {name}:{version} --opset 13`")
-    if "model.onnx" not in entry.get("manifest", {}):
-        raise NotFoundError(f"{name}:{version}: expected a model.onnx artifact, got none (onnx status "
-                            f"{onnx.get('status')!r}); run `trainkit models export {name}:{version}`")
-    target = cache_dir / name / str(version) / "model.onnx"
-    if not (target.is_file() and _sha256(target) == entry["manifest"]["model.onnx"]["sha256"]):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
+    chosen = choose(entry, runtime)
+    files = {k: v["sha256"] for k, v in entry["manifest"].items()
+             if k == chosen.artifact or k.startswith(chosen.artifact + "/")}
+    base = cache_dir / name / str(version)
+    target = base / chosen.artifact
+    if not all((base / rel).is_file() and _sha256(base / rel) == digest for rel, digest in files.items()):
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=base))
         try:
-            registry.download(name, version, tmp, "model.onnx")   # verifies the sha256
-            os.replace(tmp / "model.onnx", target)
+            registry.download(name, version, tmp, chosen.artifact)   # verifies every sha256
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(tmp / chosen.artifact, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return entry, target
-
-
-def open_session(path: Path, threads: int):
-    """An onnxruntime CPU session: `threads` intra-op threads that sleep rather than spin between
-    calls (they share the cores with the event loop), one inter-op thread."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return entry, chosen, target
 
 
 @dataclass
@@ -74,10 +63,11 @@ class ServedVersion:
     signature: Signature
     session: object
     threads: int
+    runtime: Runtime = RUNTIMES["onnx"]
     batcher: Batcher | None = field(default=None, repr=False)
 
     def run(self, feeds: dict) -> dict:
-        """One blocking ORT call (in the batcher's worker thread)."""
+        """One blocking runtime call (in the batcher's worker thread)."""
         names = [t.name for t in self.signature.outputs]
         return dict(zip(names, self.session.run(names, feeds)))
 
@@ -91,20 +81,22 @@ class ServedVersion:
             await self.batcher.close()
 
 
-def load_version(registry: Registry, name: str, version: int, cache_dir: Path, threads: int | None) -> ServedVersion:
+def load_version(registry: Registry, name: str, version: int, cache_dir: Path, threads: int | None,
+                 runtime: str = "auto") -> ServedVersion:
     """Download, open, check against the registered signature and warm up one version (blocking)."""
     import numpy as np
 
-    entry, path = fetch_onnx(registry, name, version, cache_dir)
+    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime)
     try:
         signature = Signature.from_entry(entry["signature"])
     except (KeyError, TypeError, ValueError) as e:
         raise TrainkitError(f"{name}:{version}: unusable registered signature: {e}") from e
     n = threads or default_threads(entry)
-    served = ServedVersion(name, version, entry, signature, open_session(path, n), n)
+    session = open_session(chosen, path, n, [t.name for t in signature.outputs])
+    served = ServedVersion(name, version, entry, signature, session, n, chosen)
     have = sorted(i.name for i in served.session.get_inputs())
     if have != sorted(t.name for t in signature.inputs):
-        raise TrainkitError(f"{name}:{version}: model.onnx inputs: expected the registered signature's "
+        raise TrainkitError(f"{name}:{version}: {chosen.artifact} inputs: expected the registered signature's "
                             f"{sorted(t.name for t in signature.inputs)}, got {have}")
     served.run({t.name: np.zeros([d or 1 for d in t.shape], t.dtype) for t in signature.inputs})  # warm-up
     return served

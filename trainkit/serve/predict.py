@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import NotFoundError, DataError, UsageError
 from ..registry.store import ModelRef, Registry
-from .models import default_threads, fetch_onnx, open_session
+from .models import default_threads, fetch
+from .runtimes import open_session
 from .protocol import Signature, TensorSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -27,11 +28,11 @@ OUTPUT_SUFFIXES = (".csv", ".npy")
 
 
 def predict(registry: Registry, ref: str, input: Path, output: Path | None, *, batch: int,
-            cache_dir: Path, allow_nonfinite: bool = False) -> int:
+            cache_dir: Path, allow_nonfinite: bool = False, runtime: str = "auto") -> int:
     """Score every row of `input` and write the predictions; 0 on success."""
     check_args(input, output, batch)
     name, version = registry.resolve(ModelRef.parse(ref))
-    entry, path = fetch_onnx(registry, name, version, cache_dir)
+    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime)
     signature = Signature.from_entry(entry["signature"])
     if len(signature.inputs) != 1:
         raise UsageError(f"{name}:{version}: predict expected a model with one input, got "
@@ -40,10 +41,11 @@ def predict(registry: Registry, ref: str, input: Path, output: Path | None, *, b
         ids, x = read_input(input, signature.inputs[0], progress)
         if not allow_nonfinite:
             check_finite(x, input)
-        session = open_session(path, default_threads(entry))
+        session = open_session(chosen, path, default_threads(entry), [t.name for t in signature.outputs])
         y = score(session, signature, x, batch, progress)
     write_output(output, ids, y, entry.get("task"))
-    print(f"scored {len(x)} row(s) of {input} with {name}:{version} -> {output or 'stdout'}", file=sys.stderr)
+    print(f"scored {len(x)} row(s) of {input} with {name}:{version} ({chosen.name}) -> {output or 'stdout'}",
+          file=sys.stderr)
     return 0
 
 
@@ -157,7 +159,7 @@ def check_finite(x: np.ndarray, path: Path) -> None:
 
 # ------------------------------------------------------------------ scoring and writing
 def score(session, signature: Signature, x: np.ndarray, batch: int, progress) -> np.ndarray:
-    """The first output for every row, `batch` rows per onnxruntime call."""
+    """The first output for every row, `batch` rows per runtime call."""
     inp, out = signature.inputs[0].name, signature.outputs[0].name
     starts = range(0, len(x), batch)
     parts = [session.run([out], {inp: np.ascontiguousarray(x[i:i + batch])})[0]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PLATFORM = "onnxruntime_onnx"
+from .runtimes import RUNTIMES
+
 HEADER_LENGTH = "Inference-Header-Content-Length"
 V2_DTYPES = {"BOOL": "bool", "UINT8": "uint8", "UINT16": "uint16", "UINT32": "uint32", "UINT64": "uint64",
              "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64",
@@ -94,9 +95,9 @@ class Signature:
         return all(t.shape and t.shape[0] is None for t in self.inputs + self.outputs)
 
 
-def model_metadata(name: str, version: int, signature: Signature) -> dict:
-    """GET /v2/models/{name}[/versions/{v}]."""
-    return {"name": name, "versions": [str(version)], "platform": PLATFORM,
+def model_metadata(name: str, version: int, signature: Signature, platform: str = RUNTIMES["onnx"].platform) -> dict:
+    """GET /v2/models/{name}[/versions/{v}]; `platform` names the runtime (serve/runtimes.py)."""
+    return {"name": name, "versions": [str(version)], "platform": platform,
             "inputs": [t.v2() for t in signature.inputs], "outputs": [t.v2() for t in signature.outputs]}
 
 

@@ -27,7 +27,7 @@ from ..errors import UsageError
 from ..registry.store import Registry
 from .app import create_app, load_serving
 from .connections import Limits, LimitedProtocol, raise_file_limit
-from .models import fetch_onnx
+from .models import fetch
 from .settings import ENV, ServeSettings, configure_logging
 
 log = logging.getLogger("trainkit.serve")
@@ -117,7 +117,8 @@ def serve(registry: Registry, settings: ServeSettings) -> int:
         return serve_workers(registry, settings)
     serving = load_serving(settings, registry)
     sock = bind(settings.host, settings.port)
-    announce(sock, [f"{h.describe()} [{h.current.threads} ORT thread(s)]" for h in serving.holders.values()], settings)
+    announce(sock, [f"{h.describe()} [{h.current.runtime.name}, {h.current.threads} thread(s)]"
+                    for h in serving.holders.values()], settings)
     server = DrainingServer(uvicorn_config(create_app(serving), settings), on_drain=serving.begin_drain)
     server.run(sockets=[sock])
     return 0 if server.started else 1
@@ -129,7 +130,7 @@ def serve_workers(registry: Registry, settings: ServeSettings) -> int:
     from uvicorn.supervisors import Multiprocess
 
     for text in settings.refs:
-        fetch_onnx(registry, *registry.resolve(text), Path(settings.cache_dir))
+        fetch(registry, *registry.resolve(text), Path(settings.cache_dir), settings.runtime)
     sock = bind(settings.host, settings.port)
     announce(sock, list(settings.refs), settings)
     metrics_dir = tempfile.mkdtemp(prefix="trainkit-serve-metrics-")
