@@ -1,7 +1,8 @@
 """What is served: a model version (its model.onnx, or its SavedModel, downloaded sha256-verified
-into a cache, a runtime session (serve/runtimes.py), a batcher) and, per model name, a ModelHolder that says which version answers
-now and, for NAME@ALIAS, follows the alias: the new version is loaded in the background, swapped in
-between two requests, and the old one retires after answering everything queued for it.
+into a cache; a runtime session, serve/runtimes.py; a batcher) and, per model name, a ModelHolder
+that says which version answers now and, for NAME@ALIAS, follows the alias: the new version is
+loaded in the background, swapped in between two requests, and the old one retires after answering
+everything queued for it.
 """
 from __future__ import annotations
 
