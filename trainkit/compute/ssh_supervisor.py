@@ -357,7 +357,7 @@ def shipped_project_files(root: Path, workspace) -> list[str]:
     own = [src.resolve() for src, _ in trainkit_sources()]
     root = root.resolve()
     return [f for f in project_files(root, workspace)
-            if not any(d == (root / f).parent or d in (root / f).parents for d in own)]
+            if not any(d in (root / f).parents for d in own)]
 
 
 def trainkit_sources() -> list[tuple[Path, str]]:

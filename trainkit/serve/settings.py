@@ -11,6 +11,7 @@ import sys
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import UsageError
+from .runtimes import CHOICES
 
 ENV = "TRAINKIT_SERVE_SETTINGS"
 
@@ -45,7 +46,7 @@ class ServeSettings:
             ("--port", "an integer in [0, 65535]", self.port, 0 <= self.port <= 65535),
             ("--max-batch", "an integer >= 1", self.max_batch, self.max_batch >= 1),
             ("--max-delay-ms", "a number >= 0", self.max_delay_ms, self.max_delay_ms >= 0),
-            ("--runtime", "one of auto, onnx, tensorflow", self.runtime, self.runtime in ("auto", "onnx", "tensorflow")),
+            ("--runtime", f"one of {', '.join(CHOICES)}", self.runtime, self.runtime in CHOICES),
             ("--threads", "an integer >= 1", self.threads, self.threads is None or self.threads >= 1),
             ("--workers", "an integer >= 1", self.workers, self.workers >= 1),
             ("--max-body-mb", "a number > 0", self.max_body_mb, self.max_body_mb > 0),
