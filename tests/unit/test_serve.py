@@ -262,6 +262,42 @@ def test_close_answers_what_was_queued_and_shapes_are_not_mixed():
     assert sum(calls) == 5 and len(calls) >= 3    # [1 or 2 of width 2], [2 of width 3], [1 of width 2]
 
 
+# ------------------------------------------------------------------ request bodies during a SIGTERM drain
+class TrickleRequest:
+    """A request whose body arrives as `chunks`, each after its delay (s)."""
+
+    def __init__(self, chunks: list[tuple[float, bytes]]):
+        self.chunks = chunks
+
+    async def stream(self):
+        for delay, chunk in self.chunks:
+            await asyncio.sleep(delay)
+            yield chunk
+
+
+def test_a_body_arriving_in_the_drain_grace_is_read_and_one_still_stalled_after_it_is_cut_with_503(tmp_path):
+    """The stop-under-load race: a request sent on a keep-alive connection just as SIGTERM came
+    must be answered (it was refused 503 when the drain began); a body still stalled once the
+    grace has ended is cut, so that it cannot hold the shutdown for --body-timeout-s."""
+    from trainkit.serve.app import BodyReader, Serving
+
+    settings = ServeSettings(refs=("m",), registry=str(tmp_path), cache_dir=str(tmp_path), body_timeout_s=5)
+
+    async def main():
+        serving = Serving(settings, Registry(str(tmp_path)), {})
+        serving.begin_drain(grace_s=0.3)
+        on_time = await BodyReader(TrickleRequest([(0.05, b"ab"), (0.1, b"cd")]), serving).read(100, "4")
+        started = time.monotonic()
+        with pytest.raises(ProtocolError) as cut:
+            await BodyReader(TrickleRequest([(0.0, b"ab"), (2.0, b"cd")]), serving).read(100, "4")
+        return on_time, cut.value, time.monotonic() - started
+
+    on_time, cut, waited = asyncio.run(main())
+    assert on_time == b"abcd"
+    assert cut.status == 503 and "the server is stopping" in str(cut)
+    assert waited < 1.0, waited     # cut when the grace ended, not after the 2 s pause or the 5 s timeout
+
+
 # ------------------------------------------------------------------ following an alias
 def test_alias_follower_switches_skips_unloadable_versions_and_survives_a_removed_alias(caplog):
     from trainkit.registry.store import ModelRef

@@ -9,8 +9,8 @@ retires them after uvicorn has drained the connections.
     POST /v2/models/{name}[/versions/{v}]/infer     JSON tensors or the binary tensor data extension
     GET  /metrics                                   Prometheus
 
-Hostile clients: a body must keep arriving (408 after --body-timeout-s without a byte, and at once
-when a SIGTERM drain begins), all bodies held at once share --max-buffered-mb (503 beyond), and a
+Hostile clients: a body must keep arriving (408 after --body-timeout-s without a byte, 503 once a
+SIGTERM drain's grace has ended), all bodies held at once share --max-buffered-mb (503 beyond), and a
 JSON part over JSON_INLINE_BYTES is parsed in a separate process (--json-parsers of them), because
 json.loads holds the GIL: the event loop keeps answering other clients meanwhile. Connection limits
 and head deadlines are the protocol's (connections.py).
@@ -88,7 +88,8 @@ class Serving:
         self.refused = 0      # inference responses with another status
         self.budget = BodyBudget(settings.max_buffered_bytes)
         self.parsers: JsonParsers | None = None
-        self.drain = asyncio.Event()   # set at SIGTERM: /v2/health/ready answers 503, body reads stop waiting
+        self.drain = asyncio.Event()   # set at SIGTERM: /v2/health/ready answers 503
+        self.cut = asyncio.Event()     # set when the drain's grace ends: body reads stop waiting (503)
         self._followers: list[asyncio.Task] = []
 
     def holder(self, name: str) -> ModelHolder:
@@ -116,8 +117,11 @@ class Serving:
                 task = follow_alias(holder, self.registry, self.settings.poll_s, life)
                 self._followers.append(asyncio.get_running_loop().create_task(task))
 
-    def begin_drain(self) -> None:
+    def begin_drain(self, grace_s: float) -> None:
+        """Report not ready now; a request body still arriving is read for `grace_s` more (a
+        request a client sent just as the signal came is answered), then cut with a 503."""
         self.drain.set()
+        asyncio.get_running_loop().call_later(grace_s, self.cut.set)
         log.info("stopping: no new connections; answering in-flight requests")
 
     async def parse(self, body: bytes, header_length: str | None, served: ServedVersion):
@@ -180,8 +184,8 @@ CLOSE_AFTER = {408, 413, 503}  # statuses after which the rest of the body is no
 
 
 class BodyReader:
-    """One request body, chunk by chunk: each chunk within `timeout` s (408), none once the drain
-    begins (503), the bytes held counted against the server's BodyBudget (released by `release`)."""
+    """One request body, chunk by chunk: each chunk within `timeout` s (408), none once the drain's
+    grace has ended (503), the bytes held counted against the server's BodyBudget (released by `release`)."""
 
     def __init__(self, request, serving: "Serving"):
         self.stream = request.stream().__aiter__()
@@ -192,14 +196,14 @@ class BodyReader:
     async def next(self) -> bytes | None:
         from starlette.requests import ClientDisconnect
 
-        drain = self.serving.drain
+        cut = self.serving.cut
         chunk_task = asyncio.ensure_future(self.stream.__anext__())
-        waits = {chunk_task, asyncio.ensure_future(drain.wait())}
+        waits = {chunk_task, asyncio.ensure_future(cut.wait())}
         done, pending = await asyncio.wait(waits, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
         if chunk_task not in done:
-            if drain.is_set():
+            if cut.is_set():
                 raise ProtocolError(503, "request body: the server is stopping; send the request again")
             raise ProtocolError(408, f"request body: expected more bytes within {self.timeout:g} s "
                                      f"(--body-timeout-s), got none after {self.held} byte(s)")

@@ -119,7 +119,8 @@ def serve(registry: Registry, settings: ServeSettings) -> int:
     sock = bind(settings.host, settings.port)
     announce(sock, [f"{h.describe()} [{h.current.runtime.name}, {h.current.threads} thread(s)]"
                     for h in serving.holders.values()], settings)
-    server = DrainingServer(uvicorn_config(create_app(serving), settings), on_drain=serving.begin_drain)
+    server = DrainingServer(uvicorn_config(create_app(serving), settings),
+                            on_drain=lambda: serving.begin_drain(KEEPALIVE_GRACE_S))
     server.run(sockets=[sock])
     return 0 if server.started else 1
 
