@@ -14,6 +14,38 @@ ROOT = Path(__file__).resolve().parent.parent
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
+# ------------------------------------------------------------------ running in parallel (pytest-xdist)
+# pyproject's addopts run the suite in 2 processes with --dist loadgroup: a group's tests all run in
+# one process, in order. The tests that share a test cluster are one group (the ssh hosts and the Ray
+# node live in the same network namespaces, and a test takes a host's link down), and so are the
+# modules with an expensive module-scoped fixture (built once, not once per process). The longest
+# groups are sent first, so that neither process is left with a long tail. `-n 0` runs serially.
+GROUPS = {   # test file (or file::class) -> group, longest first
+    "tests/integration/test_ssh.py": "netns", "tests/faults/test_ssh_faults.py": "netns",
+    "tests/integration/test_backends.py::TestSsh": "netns", "tests/integration/test_backends.py::TestRay": "netns",
+    "tests/integration/test_data.py": "data",
+    "tests/integration/test_slurm.py": "slurm", "tests/integration/test_backends.py::TestSlurm": "slurm",
+    "tests/integration/test_serve.py": "serve",
+    "tests/integration/test_distribution.py": "distribution",
+    "tests/integration/test_ui_browser.py": "browser",
+    "tests/integration/test_project.py": "project",
+}
+ORDER = list(dict.fromkeys(GROUPS.values()))
+
+
+def group_of(nodeid: str) -> str | None:
+    path, _, rest = nodeid.partition("::")
+    return GROUPS.get(f"{path}::{rest.split('::')[0]}") or GROUPS.get(path)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (group := group_of(item.nodeid)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    rank = {g: i for i, g in enumerate(ORDER)}
+    items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(ORDER)))   # stable: file order within
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch) -> Path:
     ws = tmp_path / "ws"
