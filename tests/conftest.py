@@ -29,6 +29,7 @@ GROUPS = {   # test file (or file::class) -> group, longest first
     "tests/integration/test_distribution.py": "distribution",
     "tests/integration/test_ui_browser.py": "browser",
     "tests/integration/test_project.py": "project",
+    "tests/integration/test_export_matrix.py": "matrix",
 }
 ORDER = list(dict.fromkeys(GROUPS.values()))
 

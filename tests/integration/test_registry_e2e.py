@@ -64,10 +64,11 @@ def test_reexport_register_from_path_and_disabled_registry(workspace, tmp_path):
     assert [r["version"] for r in json.loads(run_cli(["models", "list", "digits", "--json"]).stdout)] == [1]
 
 
-def test_a_gelu_model_exports_to_onnx_with_parity(workspace):
+def test_a_gelu_model_exports_to_onnx_with_parity_and_answers_tritonclient(workspace, tmp_path):
     """Issue 24 item 2: Keras 3's exact GELU contains TensorFlow's Erfc, which tf2onnx does not
-    convert (the export failed, exit 5); trainkit maps it to 1 - Erf. The model trains, registers
-    and passes the parity check on the real test images."""
+    convert (the export failed, exit 5); trainkit maps it to 1 - Erf. The model trains, registers,
+    passes the parity check on the real test images and answers the Triton client through
+    `models serve` with onnxruntime's own output."""
     proc = run_trainkit(SMOKE + ["model.activation=gelu", "registry.model_name=gelu_digits"])
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     e = model_entry("gelu_digits:1")
@@ -77,3 +78,24 @@ def test_a_gelu_model_exports_to_onnx_with_parity(workspace):
 
     ops = {n.op_type for n in onnx.load(str(Path(e["path"]) / "artifacts" / "model.onnx")).graph.node}
     assert "Erf" in ops and "Erfc" not in ops
+
+    import numpy as np
+    import onnxruntime as ort
+    import tritonclient.http as httpclient
+
+    from trainkit.data.idx import read_idx
+
+    from .test_serve import Server
+
+    x = read_idx(FASHION / "t10k-images-idx3-ubyte.gz", "images")[:16].astype(np.float32)
+    want = ort.InferenceSession(str(Path(e["path"]) / "artifacts" / "model.onnx")).run(None, {"image": x})[0]
+    server = Server(["gelu_digits:1"], {}, tmp_path / "server.log")
+    try:
+        client = httpclient.InferenceServerClient(f"127.0.0.1:{server.port}")
+        image = httpclient.InferInput("image", list(x.shape), "FP32")
+        image.set_data_from_numpy(x, binary_data=True)
+        got = client.infer("gelu_digits", [image]).as_numpy("probabilities")
+    finally:
+        assert server.stop() == 0, server.log.read_text()[-2000:]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    assert (got.argmax(1) == read_idx(FASHION / "t10k-labels-idx1-ubyte.gz", "labels")[:16]).mean() > 0.5

@@ -199,3 +199,21 @@ def test_models_cli_lists_shows_aliases_deletes_and_verifies(tmp_path, artifacts
     assert (out / "model.keras").read_bytes() == artifacts["model.keras"].read_bytes()
     again = run_cli(base + ["download", "m", "--to", str(out)])
     assert again.returncode == 2 and "--overwrite" in again.stderr
+
+
+def test_parity_differences_count_a_nan_on_one_side_as_infinite_and_equal_infinities_as_equal():
+    """A NaN used to vanish from the parity check (max(0.0, nan) is 0.0): an export producing NaN
+    where Keras gives a number passed. Random parity inputs of 0..255 reach inf in exp-like models."""
+    import numpy as np
+
+    from trainkit.registry.export import _differences, random_inputs
+
+    diff, scale = _differences(np.array([1.0, np.nan, np.inf, np.nan, 3.0]), np.array([1.0, 2.0, np.inf, np.nan, 1e3]))
+    assert diff.tolist() == [0.0, np.inf, 0.0, 0.0, 997.0]
+    assert scale.tolist() == [1.0, 2.0, 1.0, 1.0, 1e3]
+    two = random_inputs({"inputs": [{"name": "image", "shape": [None, 2, 2], "dtype": "float32"},
+                                    {"name": "tokens", "shape": [None, 3], "dtype": "int32"}]}, 5)
+    assert two["image"].shape == (5, 2, 2) and two["image"].dtype == np.float32
+    assert two["tokens"].dtype == np.int32 and 0 <= two["tokens"].min() and two["tokens"].max() <= 255
+    one = random_inputs({"inputs": [{"name": "image", "shape": [None, 4], "dtype": "float32"}]}, 3)
+    assert isinstance(one, np.ndarray) and one.shape == (3, 4)

@@ -9,17 +9,24 @@ OPSETS = (13, 18)  # what tf2onnx 1.17 converts to (inclusive)
 
 def servable(model):
     """The model with stable tensor names: a functional model's own, else (Sequential, subclassed,
-    auto-named inputs such as `keras_tensor_5`) a thin functional wrapper with `input` and `output`,
-    so the registered signature, the ONNX file and served requests agree."""
+    auto-named inputs such as `keras_tensor_5`) a thin functional wrapper with inputs `input` (or
+    `input_0`, `input_1`, ... for several) and output `output`, so the registered signature, the
+    ONNX file and served requests agree."""
     import re
 
     import keras
 
     auto = re.compile(r"keras_tensor(_\d+)?|input_layer(_\d+)?")
     if isinstance(model, keras.Sequential) or any(auto.fullmatch(t.name) for t in model.inputs):
-        [spec] = model.inputs
-        inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name="input")
-        return keras.Model(inputs, keras.layers.Identity(name="output")(model(inputs)), name=model.name)
+        specs = model.inputs
+        names = ["input"] if len(specs) == 1 else [f"input_{i}" for i in range(len(specs))]
+        inputs = [keras.Input(shape=s.shape[1:], dtype=s.dtype, name=n) for s, n in zip(specs, names)]
+        outputs = model(inputs[0] if len(inputs) == 1 else inputs)
+        if isinstance(outputs, (list, tuple)):
+            outputs = [keras.layers.Identity(name=f"output_{i}")(o) for i, o in enumerate(outputs)]
+        else:
+            outputs = keras.layers.Identity(name="output")(outputs)
+        return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs, name=model.name)
     return model
 
 
@@ -55,7 +62,21 @@ def _erfc(ctx, node, name, args) -> None:
     ctx.replace_inputs(node, [one.output[0], erf.output[0]])
 
 
-CUSTOM_OPS = {"Erfc": (_erfc, [])}   # TensorFlow ops tf2onnx does not convert, mapped to ONNX ones
+def _expm1(ctx, node, name, args) -> None:
+    """tf2onnx handler for TensorFlow's Expm1 (in Keras 3's celu), which ONNX lacks: exp(x) - 1.
+    Near 0 this loses expm1's relative precision, not its absolute one (~1e-7 in float32)."""
+    import numpy as np
+    from tf2onnx import utils
+
+    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+    exp = ctx.make_node("Exp", [node.input[0]], op_name_scope=node.name)
+    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
+    node.type = "Sub"
+    ctx.replace_inputs(node, [exp.output[0], one.output[0]])
+
+
+# TensorFlow ops tf2onnx does not convert, mapped to ONNX ones (the export matrix found them)
+CUSTOM_OPS = {"Erfc": (_erfc, []), "Expm1": (_expm1, [])}
 
 
 def convert(model, path: Path, opset: int) -> dict:
@@ -87,24 +108,52 @@ def predicted_classes(out, kind: str):
     return None
 
 
+def feeds_of(model, x) -> dict:
+    """Model inputs by name: `x` is one array (a one-input model) or a dict of arrays by input name."""
+    names = [t.name for t in model.inputs]
+    if not isinstance(x, dict):
+        if len(names) != 1:
+            raise ValueError(f"parity data: expected a dict of arrays for the inputs {names}, got one array")
+        x = {names[0]: x}
+    missing = [n for n in names if n not in x]
+    if missing:
+        raise ValueError(f"parity data: expected arrays for the inputs {names}, missing {missing}")
+    return {n: x[n] for n in names}
+
+
+def _differences(a, b):
+    """|a - b| elementwise, where equal infinities count 0 and a NaN on one side only counts inf."""
+    import numpy as np
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    diff = np.where(same, 0.0, np.abs(a - b))
+    return np.nan_to_num(diff, nan=np.inf), np.where(np.isfinite(b), np.maximum(1.0, np.abs(b)), 1.0)
+
+
 def parity(model, onnx_path: Path, x, y=None, kind: str = "classification", batch: int = 1000) -> dict:
-    """Compare onnxruntime with Keras on the same inputs: max |diff| and, for classifiers, how often
-    they predict the same class (and each one's accuracy when labels are given)."""
+    """Compare onnxruntime with Keras on the same inputs (`x`: one array, or arrays by input name):
+    max |diff| over every output and, for classifiers, how often they predict the same class from
+    the first output (and each one's accuracy when labels are given)."""
     import numpy as np
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    input_name = session.get_inputs()[0].name
-    dtype = np.dtype(model.inputs[0].dtype)
+    feeds = feeds_of(model, x)     # by name: the ONNX inputs are named after the model's (convert)
+    dtypes = {t.name: np.dtype(t.dtype) for t in model.inputs}
+    n = len(next(iter(feeds.values())))
     max_diff, max_scaled, agree, onnx_correct, keras_correct, classes = 0.0, 0.0, 0, 0, 0, True
-    for i in range(0, len(x), batch):
-        xb = np.ascontiguousarray(x[i:i + batch], dtype=dtype)
-        a = session.run(None, {input_name: xb})[0]
-        b = np.asarray(model(xb, training=False))
-        if a.size:
-            max_diff = max(max_diff, float(np.max(np.abs(a - b))))
-            max_scaled = max(max_scaled, float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b)))))
-        pa, pb = predicted_classes(a, kind), predicted_classes(b, kind)
+    for i in range(0, n, batch):
+        xb = [np.ascontiguousarray(v[i:i + batch], dtype=dtypes[k]) for k, v in feeds.items()]
+        got = session.run(None, dict(zip(feeds, xb)))
+        want = model(xb[0] if len(xb) == 1 else xb, training=False)
+        want = [np.asarray(w) for w in (want if isinstance(want, (list, tuple)) else [want])]
+        for a, b in zip(got, want):
+            if a.size:
+                diff, scale = _differences(a, b)
+                max_diff = max(max_diff, float(diff.max()))
+                max_scaled = max(max_scaled, float((diff / scale).max()))
+        pa, pb = predicted_classes(got[0], kind), predicted_classes(want[0], kind)
         if pa is None:
             classes = False
             continue
@@ -114,7 +163,6 @@ def parity(model, onnx_path: Path, x, y=None, kind: str = "classification", batc
             truth = truth.argmax(1) if truth.shape[1] > 1 else truth[:, 0]
             onnx_correct += int(np.sum(pa == truth))
             keras_correct += int(np.sum(pb == truth))
-    n = len(x)
     out = {"samples": n, "max_abs_diff": max_diff, "max_scaled_diff": max_scaled,
            "argmax_agreement": (agree / n if n else 0.0) if classes else None}
     if y is not None and classes:
@@ -151,11 +199,16 @@ def export_and_check(model, path: Path, opset: int, x, y=None, *, data: str, kin
     return record
 
 
-def random_images(signature: dict, n: int, seed: int = 0):
-    """Parity inputs when no dataset is at hand: uniform values in 0..255 in the input's shape
-    (raw pixels for image models; any numbers for others)."""
+def random_inputs(signature: dict, n: int, seed: int = 0):
+    """Parity inputs when no dataset is at hand: uniform values in 0..255 in each input's shape (raw
+    pixels for image models; token ids 0..255 for integer inputs). One array for a one-input model,
+    else a dict of arrays by input name."""
     import numpy as np
 
-    inp = signature["inputs"][0]
-    shape = [d or 1 for d in inp["shape"][1:]]
-    return np.random.default_rng(seed).uniform(0, 255, (n, *shape)).astype(inp.get("dtype", "float32"))
+    rng = np.random.default_rng(seed)
+    out = {}
+    for inp in signature["inputs"]:
+        shape, dtype = (n, *[d or 1 for d in inp["shape"][1:]]), np.dtype(inp.get("dtype", "float32"))
+        out[inp["name"]] = (rng.integers(0, 256, shape).astype(dtype) if dtype.kind in "iu"
+                            else rng.uniform(0, 255, shape).astype(dtype))
+    return next(iter(out.values())) if len(out) == 1 else out

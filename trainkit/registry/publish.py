@@ -179,14 +179,14 @@ def register_path(registry: Registry, name: str, path: Path, *, framework_versio
                   description: str, tags: dict, aliases: list[str], resources: dict,
                   onnx_cfg: dict, samples: int) -> dict:
     """`trainkit models register NAME PATH`: bring an existing Keras model into the registry."""
-    from .export import keras_signature, random_images, servable
+    from .export import keras_signature, random_inputs, servable
 
     model, file = load_keras(path)
     model = servable(model)
     signature = keras_signature(model)
     with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
         out = Path(tmp)
-        onnx = _export(model, out, onnx_cfg, random_images(signature, samples), None,
+        onnx = _export(model, out, onnx_cfg, random_inputs(signature, samples), None,
                        data=f"random({samples})")
         arts = _artifacts(file, path / "saved_model" if path.is_dir() else None, out / "model.onnx")
         fw = framework()
@@ -200,7 +200,7 @@ def register_path(registry: Registry, name: str, path: Path, *, framework_versio
 
 def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
     """Test images of the dataset the model was trained on, if this workspace has them; else random."""
-    from .export import random_images
+    from .export import random_inputs
 
     ds = entry.get("dataset")
     if ds:
@@ -219,7 +219,7 @@ def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
             x, y = test.arrays(samples)
             return x, y, f"{ds['name']} v{ds['version']} test[:{len(x)}]"
     n = samples or 1000
-    return random_images(entry["signature"], n), None, f"random({n})"
+    return random_inputs(entry["signature"], n), None, f"random({n})"
 
 
 def reexport(registry: Registry, ref: str, opset: int | None, samples: int | None,
