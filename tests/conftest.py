@@ -15,12 +15,15 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
 # ------------------------------------------------------------------ running in parallel (pytest-xdist)
-# pyproject's addopts run the suite in 2 processes with --dist loadgroup: a group's tests all run in
-# one process, in order. The tests that share a test cluster are one group (the ssh hosts and the Ray
-# node live in the same network namespaces, and a test takes a host's link down), and so are the
-# modules with an expensive module-scoped fixture (built once, not once per process). The longest
-# groups are sent first, so that neither process is left with a long tail. `-n 0` runs serially.
-GROUPS = {   # test file (or file::class) -> group, longest first
+# pyproject's addopts run the suite in 2 processes. A group's tests all run in one process, in file
+# order: the tests sharing a test cluster (netns: the ssh hosts and the Ray node live in the same
+# network namespaces, and a test takes a host's link down; slurm), and each module with an
+# expensive module-scoped fixture (built once, not once per process). Groups are sent first,
+# longest first, so that neither process is left with a long tail. `-n 0` runs serially.
+#
+# Groups are read from the test's file (and class), in the controlling process, by the scheduler
+# below: xdist's own `xdist_group` marks do not group under pytest 9.2 (pytest-dev/pytest-xdist#1386).
+GROUPS = {   # test file, or file::class -> group
     "tests/integration/test_ssh.py": "netns", "tests/faults/test_ssh_faults.py": "netns",
     "tests/integration/test_backends.py::TestSsh": "netns", "tests/integration/test_backends.py::TestRay": "netns",
     "tests/integration/test_data.py": "data",
@@ -31,7 +34,7 @@ GROUPS = {   # test file (or file::class) -> group, longest first
     "tests/integration/test_project.py": "project",
     "tests/integration/test_export_matrix.py": "matrix",
 }
-ORDER = list(dict.fromkeys(GROUPS.values()))
+ORDER = list(dict.fromkeys(GROUPS.values()))     # longest first
 
 
 def group_of(nodeid: str) -> str | None:
@@ -40,11 +43,21 @@ def group_of(nodeid: str) -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if (group := group_of(item.nodeid)) is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     rank = {g: i for i, g in enumerate(ORDER)}
     items.sort(key=lambda item: rank.get(group_of(item.nodeid), len(ORDER)))   # stable: file order within
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling with GROUPS as the scopes; every other test is a scope of its own."""
+    if config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture

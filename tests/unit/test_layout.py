@@ -120,3 +120,25 @@ def test_the_name_check_catches_a_comparison(tmp_path):
     assert COMPUTE_NAMES.search('if status["job"]["backend"] == "slurm":')
     assert COMPUTE_NAMES.search('if c.get("compute.name") == "local":')
     assert not COMPUTE_NAMES.search('EXCLUSIVE_CREATE = ("file", "local")')
+
+
+def test_every_test_that_starts_a_cluster_runs_in_that_clusters_process():
+    """The suite runs in 2 processes; tests sharing a test cluster must be one group (tests/conftest.py),
+    or a test taking an ssh host's link down breaks a Ray or ssh test running beside it."""
+    from ..conftest import GROUPS, ROOT, group_of
+
+    cluster_group = {"ssh_up.sh": "netns", "ray_up.sh": "netns", "slurm_up.sh": "slurm"}
+    starts = 0
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        tree = ast.parse(path.read_text())
+        for scope in [tree, *[n for n in tree.body if isinstance(n, ast.ClassDef)]]:
+            owner = rel if scope is tree else f"{rel}::{scope.name}"
+            nodes = ast.walk(scope) if scope is not tree else [
+                n for top in tree.body if not isinstance(top, ast.ClassDef) for n in ast.walk(top)]
+            for node in nodes:
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "start" and node.args \
+                        and isinstance(node.args[0], ast.Constant) and node.args[0].value in cluster_group:
+                    starts += 1
+                    assert group_of(f"{owner}::test_x") == cluster_group[node.args[0].value], (owner, GROUPS)
+    assert starts >= 6
