@@ -40,10 +40,17 @@ RAW = ROOT / "scripts" / "baselines" / "raw_collective.py"
 HIDDEN = [300, 100]      # the smoke preset's mnist_dnn: 266,610 float32 gradients (1.07 MB) per step
 
 
-def epoch_time(ws: str, name: str, overrides: list[str], images: int, epochs: int, prefix: list[str]) -> float:
+MODELS = {   # --model: the DNN (few FLOPs per gradient byte), or the CNN preset's model (many)
+    "dnn": [f"model.hidden=[{','.join(map(str, HIDDEN))}]"],
+    "cnn": ["model=cnn", "model.filters=[32,64]", "model.dense=128", "model.dropout=0"],
+}
+
+
+def epoch_time(ws: str, name: str, overrides: list[str], images: int, epochs: int, prefix: list[str],
+               model: str = "dnn") -> float:
     args = ["+debug=smoke", f"run.experiment={name}", f"dataset.limit_train={images + 500}", "dataset.limit_test=1000",
             f"trainer.epochs={epochs}", "registry.enabled=false", "run.snapshot_source=false",
-            f"model.hidden=[{','.join(map(str, HIDDEN))}]", "trainer.steps_per_call=50", *overrides]
+            *MODELS[model], "trainer.steps_per_call=50", *overrides]
     proc = subprocess.run([*prefix, sys.executable, "-m", "trainkit", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "TRAINKIT_WORKSPACE": ws})
     if proc.returncode != 0:
@@ -90,6 +97,9 @@ def main() -> int:
     p.add_argument("--strategies", default="", help="comma-separated subset (default: all; single is always run)")
     p.add_argument("--no-scaling", action="store_true", help="only the one-process overheads")
     p.add_argument("--extra", nargs="*", default=[], help="overrides added to every run (e.g. trainer.jit_compile=false)")
+    p.add_argument("--compression", default="none", help="distribution.compression of the multi-process strategies "
+                                                       "(none | float16 | bfloat16; Horovod: float16 only)")
+    p.add_argument("--model", choices=sorted(MODELS), default="dnn")
     args = p.parse_args()
     core0 = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
     one = {
@@ -106,6 +116,11 @@ def main() -> int:
         if not args.no_scaling:
             two["horovod"] = ["distribution=horovod", "distribution.processes=2"]
             raw["horovod"] = "horovod"
+    if args.compression != "none":
+        for table in (one, two):
+            for name in ("multi_worker_mirrored", "horovod"):
+                if name in table and (name != "horovod" or args.compression == "float16"):
+                    table[name] = table[name] + [f"distribution.compression={args.compression}"]
     if args.strategies:
         keep = {"single", *args.strategies.split(",")}
         one = {k: v for k, v in one.items() if k in keep}
@@ -121,21 +136,23 @@ def main() -> int:
                 # (the scheduled function never runs; see README, Troubleshooting): it runs unpinned
                 pin = [] if name == "parameter_server" else core0
                 t = epoch_time(ws, f"n1-{name}", ov + ["trainer.batch_size=64", *args.extra], args.images,
-                               args.epochs, pin)
+                               args.epochs, pin, args.model)
                 times1[name].append(t)
                 print(f"[{r + 1}/{args.repeats}] N=1 {name:<22} epoch {t:.3f} s "
                       f"({'taskset -c 0' if pin else 'unpinned, 2 cores'})", flush=True)
             for name, ov in two.items():   # weak scaling: 64 images per process per step, one core each
                 t = epoch_time(ws, f"n2-{name}", ov + ["trainer.batch_size=128", "compute.pin_cores=true", *args.extra],
-                               args.images, args.epochs, [])
+                               args.images, args.epochs, [], args.model)
                 times2[name].append(t)
                 print(f"[{r + 1}/{args.repeats}] N=2 {name:<22} epoch {t:.3f} s (compute.pin_cores=true)", flush=True)
+    if args.model != "dnn":
+        raw = {}     # the raw collective is the DNN's gradients
     for name, backend in raw.items():
         raw_ms[name] = raw_collective(backend)
         print(f"raw all-reduce, 2 pinned processes, {backend:<8} {raw_ms[name]:.2f} ms per step's gradients", flush=True)
     steps1, steps2 = args.images // 64, args.images // 128
-    print(f"\n{os.cpu_count()} CPU(s), {args.images} images/epoch, steady-state median epoch, model 784-"
-          f"{'-'.join(map(str, HIDDEN))}-10; ratios are per repeat (same minute), median [min-max] of "
+    print(f"\n{os.cpu_count()} CPU(s), {args.images} images/epoch, steady-state median epoch, model "
+          f"{' '.join(MODELS[args.model])}, compression {args.compression}; ratios are per repeat (same minute), median [min-max] of "
           f"{args.repeats}")
     print(f"single epoch {spread(times1['single'])} s")
     for name in one:
@@ -146,7 +163,7 @@ def main() -> int:
         # same images per epoch, 64 per process per step: ideally 2 processes take half the time
         eff = [t1 / (2 * t2) for t1, t2 in zip(times1[name], times2[name])]
         print(f"RATIO weak scaling N=2 {name:<18} {spread(eff)}   (goal >= 0.80)")
-    for name in two:
+    for name in (two if raw else {}):
         added = [1000 * (t2 / steps2 - t1 / steps1) for t1, t2 in zip(times1[name], times2[name])]
         print(f"RATIO collective N=2 {name:<20} {spread([a / raw_ms[name] for a in added])}   "
               f"({statistics.median(added):.2f} ms added per step, raw all-reduce {raw_ms[name]:.2f} ms; goal <= 2)")
