@@ -97,8 +97,6 @@ def main() -> int:
     p.add_argument("--strategies", default="", help="comma-separated subset (default: all; single is always run)")
     p.add_argument("--no-scaling", action="store_true", help="only the one-process overheads")
     p.add_argument("--extra", nargs="*", default=[], help="overrides added to every run (e.g. trainer.jit_compile=false)")
-    p.add_argument("--compression", default="none", help="distribution.compression of the multi-process strategies "
-                                                       "(none | float16 | bfloat16; Horovod: float16 only)")
     p.add_argument("--model", choices=sorted(MODELS), default="dnn")
     args = p.parse_args()
     core0 = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
@@ -116,11 +114,6 @@ def main() -> int:
         if not args.no_scaling:
             two["horovod"] = ["distribution=horovod", "distribution.processes=2"]
             raw["horovod"] = "horovod"
-    if args.compression != "none":
-        for table in (one, two):
-            for name in ("multi_worker_mirrored", "horovod"):
-                if name in table and (name != "horovod" or args.compression == "float16"):
-                    table[name] = table[name] + [f"distribution.compression={args.compression}"]
     if args.strategies:
         keep = {"single", *args.strategies.split(",")}
         one = {k: v for k, v in one.items() if k in keep}
@@ -152,7 +145,7 @@ def main() -> int:
         print(f"raw all-reduce, 2 pinned processes, {backend:<8} {raw_ms[name]:.2f} ms per step's gradients", flush=True)
     steps1, steps2 = args.images // 64, args.images // 128
     print(f"\n{os.cpu_count()} CPU(s), {args.images} images/epoch, steady-state median epoch, model "
-          f"{' '.join(MODELS[args.model])}, compression {args.compression}; ratios are per repeat (same minute), median [min-max] of "
+          f"{' '.join(MODELS[args.model])}; ratios are per repeat (same minute), median [min-max] of "
           f"{args.repeats}")
     print(f"single epoch {spread(times1['single'])} s")
     for name in one:

@@ -24,7 +24,6 @@ class MirroredConfig(DistributionConfig):
 class MultiWorkerMirroredConfig(DistributionConfig):
     workers: int = 2                                      # one process (and one replica) per worker
     communication: str = "auto"                           # auto | ring (collective implementation)
-    compression: str = "none"                             # none | float16 | bfloat16: the gradients' dtype in the all-reduce
 
 
 @dataclass
@@ -39,7 +38,6 @@ class HorovodConfig(DistributionConfig):
     processes: int = 2                                    # ranks, launched by horovodrun
     backend: str = "gloo"                                 # gloo (built by scripts/build_horovod.sh) | mpi
     cycle_time_ms: float = 0.1                            # HOROVOD_CYCLE_TIME: how often Horovod's background thread batches ready tensors (its default, 5 ms, doubled the step time of small models)
-    compression: str = "none"                             # none | float16 (Horovod's Compression.fp16): the gradients' dtype in the all-reduce
 
 
 # ----------------------------------------------------------------------------- each one's description
@@ -60,10 +58,6 @@ class Role:
 def _at_least_one(key: str, value, why: str = "") -> list[str]:
     ok = isinstance(value, int) and value >= 1
     return [] if ok else [f"distribution.{key}: expected an integer >= 1{why}, got {value!r}"]
-
-
-def _one_of(key: str, value, choices: tuple[str, ...]) -> list[str]:
-    return [] if value in choices else [f"distribution.{key}: expected one of {', '.join(choices)}, got {value!r}"]
 
 
 class Distribution:
@@ -112,8 +106,7 @@ class MultiWorkerMirrored(Distribution):
     def check(self, cfg: MultiWorkerMirroredConfig) -> list[str]:
         bad = [] if cfg.communication in ("auto", "ring") else \
             [f"distribution.communication: expected 'auto' or 'ring', got {cfg.communication!r}"]
-        return (_at_least_one("workers", cfg.workers, " (one process per worker)") + bad
-                + _one_of("compression", cfg.compression, ("none", "float16", "bfloat16")))
+        return _at_least_one("workers", cfg.workers, " (one process per worker)") + bad
 
 
 class ParameterServer(Distribution):
@@ -148,7 +141,7 @@ class Horovod(Distribution):
             [f"distribution.backend: expected 'gloo' or 'mpi', got {cfg.backend!r}"]
         if not cfg.cycle_time_ms > 0:
             bad.append(f"distribution.cycle_time_ms: expected a number of milliseconds > 0, got {cfg.cycle_time_ms!r}")
-        return _at_least_one("processes", cfg.processes) + bad + _one_of("compression", cfg.compression, ("none", "float16"))
+        return _at_least_one("processes", cfg.processes) + bad
 
 
 DISTRIBUTIONS: dict[str, Distribution] = {d.name: d for d in (

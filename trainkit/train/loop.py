@@ -50,7 +50,8 @@ class DistributedSteps:
         tf, strategy, step = self.t.tf, self.t.strategy.tf, self.t.replica_step()
         width = self.t.sums_size
 
-        if strategy is tf.distribute.get_strategy():
+        alone = strategy is not tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
+        if strategy is tf.distribute.get_strategy() or alone:
             def chunk(xs, ys, n):  # xs: [steps, batch, ...]; the first n steps are real
                 def body(i, sums):
                     return i + 1, sums + step(xs[i], ys[i])
@@ -59,14 +60,22 @@ class DistributedSteps:
 
             chunk = tf.function(chunk, jit_compile=self.t.jit)
 
+            if alone:
+                # One replica in the whole cluster (MultiWorkerMirrored at one worker): nothing to
+                # reduce, so the group runs outside strategy.run, as under the default strategy, in
+                # one XLA call; the optimizer updates the mirrored variables' only copy.
+                @tf.function
+                def train_chunk_alone(xs, ys, n):
+                    local = strategy.experimental_local_results
+                    return chunk(local(xs)[0], local(ys)[0], local(n)[0])
+
+                return train_chunk_alone
+
             @tf.function
             def train_chunk(xs, ys, n):
                 return strategy.reduce("SUM", strategy.run(chunk, args=(xs, ys, n)), axis=None)
 
             return train_chunk
-
-        if self.t.strategy.update_outside_replicas(strategy):
-            return self._build_train_chunk_update_outside(width)
 
         # A tf.distribute strategy: apply_gradients synchronises replicas (merge_call), which TF
         # allows only at the top of the replica function, so the step loop is outside strategy.run.
@@ -82,32 +91,6 @@ class DistributedSteps:
             return strategy.reduce("SUM", strategy.run(lambda: local / here), axis=None)
 
         return train_chunk_replicated
-
-    def _build_train_chunk_update_outside(self, width: int):
-        """MultiWorkerMirrored with one replica per process: in the replica, the XLA forward and
-        backward pass and then one all-reduce of the gradients (compressed to
-        `distribution.compression` on the wire, if set); the optimizer update runs outside the
-        replica, on the reduced gradients, as one XLA call. Under `strategy.run` the update would be
-        a merge_call, which XLA cannot compile, and Keras would all-reduce the gradients itself."""
-        tf, t = self.t.tf, self.t
-        strategy = t.strategy.tf
-        grads_and_sums = t.grads_and_sums(jit=t.jit_grads)
-        apply = t.apply_gradients(jit=t.jit_grads)
-
-        def reduced(x, y):
-            grads, sums = grads_and_sums(x, y)
-            return t.strategy.all_reduce_grads(grads), sums
-
-        @tf.function
-        def train_chunk_update_outside(xs, ys, n):
-            local = tf.zeros([width])
-            for i in tf.range(strategy.experimental_local_results(n)[0]):
-                grads, sums = strategy.run(lambda a, b: reduced(a[i], b[i]), args=(xs, ys))
-                apply([strategy.experimental_local_results(g)[0] for g in grads])
-                local += strategy.experimental_local_results(sums)[0]
-            return strategy.reduce("SUM", strategy.run(lambda: local), axis=None)
-
-        return train_chunk_update_outside
 
     def _build_eval_pass(self):
         tf, strategy, step = self.t.tf, self.t.strategy.tf, self.t.eval_sums
@@ -283,9 +266,13 @@ class Trainer:
         self.steps = strategy.steps(self)
 
     # ---------------------------------------------------------------- steps
-    def grads_and_sums(self, jit: bool):
-        """(gradients, sums vector) of one replica's batch; the loss is scaled by the global batch."""
+    def replica_step(self, jit_grads: bool | None = None):
+        """One optimizer step on one replica's batch; returns its sums vector.
+
+        When the whole step group cannot be XLA-compiled (collectives, replica synchronisation),
+        the forward and backward pass still are: only the reduction and the update run outside."""
         tf, model, opt, task, gb = self.tf, self.model, self.optimizer, self.task, self.global_batch
+        strategy = self.strategy
 
         def grads_and_sums(x, y):
             with tf.GradientTape() as tape:
@@ -298,32 +285,12 @@ class Trainer:
             grads = tape.gradient(scaled, model.trainable_variables)
             return grads, self._sums(y, pred, per_example)
 
-        return tf.function(grads_and_sums, jit_compile=True) if jit else grads_and_sums
-
-    def apply_gradients(self, jit: bool):
-        """The optimizer update from gradients that are already reduced (called outside replicas)."""
-        tf, model, opt = self.tf, self.model, self.optimizer
-
-        def apply(grads):
-            opt.apply_gradients(zip(grads, model.trainable_variables))
-
-        return tf.function(apply, jit_compile=True) if jit else apply
-
-    def replica_step(self, jit_grads: bool | None = None):
-        """One optimizer step on one replica's batch; returns its sums vector.
-
-        When the whole step group cannot be XLA-compiled (collectives, replica synchronisation),
-        the forward and backward pass still are: only the reduction and the update run outside."""
-        tf, strategy = self.tf, self.strategy
-        jit = self.jit_grads if jit_grads is None else jit_grads
-        grads_and_sums = self.grads_and_sums(jit)
-        # Under TF's default strategy (Horovod) the update is an XLA call of its own too; under a
-        # tf.distribute strategy it is a merge_call, which XLA cannot compile.
-        apply = self.apply_gradients(jit=jit and strategy.tf is tf.distribute.get_strategy())
+        if self.jit_grads if jit_grads is None else jit_grads:
+            grads_and_sums = tf.function(grads_and_sums, jit_compile=True)
 
         def step(x, y):
             grads, sums = grads_and_sums(x, y)
-            apply(strategy.transform_grads(grads))
+            opt.apply_gradients(zip(strategy.transform_grads(grads), model.trainable_variables))
             return sums
 
         return step

@@ -41,14 +41,6 @@ class Strategy:
         """A tensor of metric sums, summed over processes TF does not know of (Horovod)."""
         return sums
 
-    def update_outside_replicas(self, strategy) -> bool:
-        """True when each step's gradients are all-reduced in the replica (`all_reduce_grads`) and
-        the optimizer update runs outside it (DistributedSteps)."""
-        return False
-
-    def all_reduce_grads(self, grads):
-        return grads
-
     def sync_initial_state(self, variables) -> None:
         """Make every process start from the same variables (Horovod: rank 0's)."""
 
@@ -77,11 +69,12 @@ class Mirrored(Strategy):
 class MultiWorkerMirrored(Strategy):
     """Synchronous all-reduce across processes; the cluster comes from TF_CONFIG (set per worker).
 
-    With one replica per process (CPU workers, or one GPU each) a step is: the XLA forward and
-    backward pass, one all-reduce of the gradients (in `compression`'s dtype on the wire, if set),
-    then the optimizer update as one XLA call outside the replica (train/loop.py)."""
+    With one replica in the whole cluster (one worker, one device) there is nothing to reduce: the
+    step group is one XLA call, as under `single` (train/loop.py)."""
 
-    jit_steps = False   # XLA cannot compile the cross-process collective ops inside the step
+    @property
+    def jit_steps(self) -> bool:   # XLA cannot compile the cross-process collective ops inside a step
+        return self.tf.num_replicas_in_sync == 1
 
     @cached_property
     def tf(self):
@@ -91,19 +84,6 @@ class MultiWorkerMirrored(Strategy):
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=impl.RING if self.cfg.communication == "ring" else impl.AUTO)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-
-    def update_outside_replicas(self, strategy) -> bool:
-        return len(strategy.extended.worker_devices) == 1 and os.environ.get("TRAINKIT_MWM_MERGE") != "1"
-
-    def all_reduce_grads(self, grads):
-        import tensorflow as tf
-
-        ctx = tf.distribute.get_replica_context()
-        wire = self.cfg.compression
-        if wire == "none":
-            return ctx.all_reduce("SUM", grads)
-        summed = ctx.all_reduce("SUM", [tf.cast(g, wire) for g in grads])
-        return [tf.cast(g, grad.dtype) for g, grad in zip(summed, grads)]
 
 
 class ParameterServer(Strategy):
@@ -162,10 +142,7 @@ class Horovod(Strategy):
         self.jit_steps = self.alone      # Horovod's collective ops cannot be compiled by XLA
 
     def transform_grads(self, grads):
-        if self.alone:
-            return grads
-        compression = self.hvd.Compression.fp16 if self.cfg.compression == "float16" else self.hvd.Compression.none
-        return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum, compression=compression)
+        return grads if self.alone else self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
 
     def reduce_sums(self, sums):
         return sums if self.alone else self.hvd.allreduce(sums, op=self.hvd.Sum)
