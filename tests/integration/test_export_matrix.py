@@ -34,7 +34,7 @@ class Matrix:
 def matrix(tmp_path_factory):
     import keras
 
-    from trainkit.registry.export import random_inputs
+    from trainkit.registry.export import feeds_of, random_inputs
     from trainkit.registry.publish import onnx_settings, register_path
     from trainkit.registry.store import Registry
 
@@ -49,10 +49,9 @@ def matrix(tmp_path_factory):
         entries[case] = register_path(registry, case, path, framework_version=None, description=case, tags={},
                                       aliases=[], resources={"cpu": 1, "memory_gb": 0.5, "gpu": 0},
                                       onnx_cfg=onnx_settings(max_abs_diff=RELATIVE), samples=64)
-        x = random_inputs(entries[case]["signature"], ROWS, seed=7)
-        inputs[case] = x if isinstance(x, dict) else {entries[case]["signature"]["inputs"][0]["name"]: x}
         loaded = keras.saving.load_model(path, compile=False)          # what was registered, as Keras runs it
-        feeds = [inputs[case][t.name] for t in loaded.inputs]
+        inputs[case] = feeds_of(loaded, random_inputs(entries[case]["signature"], ROWS, seed=7))
+        feeds = list(inputs[case].values())
         want[case] = np.asarray(loaded(feeds[0] if len(feeds) == 1 else feeds, training=False))
     server = Server([f"{case}:1" for case in CASES], {"TRAINKIT_WORKSPACE": str(root / "ws")}, root / "server.log")
     yield Matrix(entries, inputs, want, server)

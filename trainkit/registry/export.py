@@ -49,30 +49,30 @@ def _name_batch_dim(proto) -> None:
             dims[0].dim_param = "batch"
 
 
-def _erfc(ctx, node, name, args) -> None:
-    """tf2onnx handler for TensorFlow's Erfc (in Keras 3's exact GELU), which ONNX lacks:
-    erfc(x) = 1 - erf(x), with ONNX's Erf."""
+def _with_one(ctx, node, op: str, one_first: bool) -> None:
+    """Rewrite `node` as a Sub of ONNX `op` applied to its input and the constant 1 (`1 - op(x)`
+    when `one_first`, else `op(x) - 1`)."""
     import numpy as np
     from tf2onnx import utils
 
     dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
-    erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=node.name)
+    applied = ctx.make_node(op, [node.input[0]], op_name_scope=node.name)
     one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
     node.type = "Sub"
-    ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+    operands = [one.output[0], applied.output[0]]
+    ctx.replace_inputs(node, operands if one_first else operands[::-1])
+
+
+def _erfc(ctx, node, name, args) -> None:
+    """tf2onnx handler for TensorFlow's Erfc (in Keras 3's exact GELU), which ONNX lacks:
+    erfc(x) = 1 - erf(x), with ONNX's Erf."""
+    _with_one(ctx, node, "Erf", one_first=True)
 
 
 def _expm1(ctx, node, name, args) -> None:
     """tf2onnx handler for TensorFlow's Expm1 (in Keras 3's celu), which ONNX lacks: exp(x) - 1.
     Near 0 this loses expm1's relative precision, not its absolute one (~1e-7 in float32)."""
-    import numpy as np
-    from tf2onnx import utils
-
-    dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
-    exp = ctx.make_node("Exp", [node.input[0]], op_name_scope=node.name)
-    one = ctx.make_const(utils.make_name(f"{node.name}_one"), np.array(1, dtype=dtype))
-    node.type = "Sub"
-    ctx.replace_inputs(node, [exp.output[0], one.output[0]])
+    _with_one(ctx, node, "Exp", one_first=False)
 
 
 # TensorFlow ops tf2onnx does not convert, mapped to ONNX ones (the export matrix found them)
