@@ -16,6 +16,10 @@ read from the run's metrics.jsonl (median of the epochs after the first, which i
 
     .venv/bin/python scripts/bench_strategies.py [--images 20000] [--epochs 4] [--repeats 5]
         [--strategies multi_worker_mirrored] [--no-scaling] [--extra trainer.jit_compile=false]
+        [--model cnn] [--compression none,fp16,bf16]
+
+--compression runs each N=2 strategy once per value of distribution.compression (gradients cast to
+fp16/bf16 for the all-reduce) and prints each one's weak scaling and last-epoch test accuracy.
 
 Every configuration runs --repeats times, interleaved (single, mirrored, ..., then again), and each
 ratio is taken within one repeat, so a slow minute of the machine hits both sides of it; the
@@ -47,7 +51,8 @@ MODELS = {   # --model: the DNN (few FLOPs per gradient byte), or the CNN preset
 
 
 def epoch_time(ws: str, name: str, overrides: list[str], images: int, epochs: int, prefix: list[str],
-               model: str = "dnn") -> float:
+               model: str = "dnn") -> tuple[float, float]:
+    """(steady-state median epoch time in s, the last epoch's test accuracy) of one real run."""
     args = ["+debug=smoke", f"run.experiment={name}", f"dataset.limit_train={images + 500}", "dataset.limit_test=1000",
             f"trainer.epochs={epochs}", "registry.enabled=false", "run.snapshot_source=false",
             *MODELS[model], "trainer.steps_per_call=50", *overrides]
@@ -57,7 +62,7 @@ def epoch_time(ws: str, name: str, overrides: list[str], images: int, epochs: in
         raise SystemExit(f"{name} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     [run] = list((Path(ws) / "experiments" / name / "runs").iterdir())
     history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return statistics.median(h["epoch_time_s"] for h in history[1:])
+    return statistics.median(h["epoch_time_s"] for h in history[1:]), history[-1]["val_accuracy"]
 
 
 def raw_collective(backend: str) -> float:
@@ -98,6 +103,8 @@ def main() -> int:
     p.add_argument("--no-scaling", action="store_true", help="only the one-process overheads")
     p.add_argument("--extra", nargs="*", default=[], help="overrides added to every run (e.g. trainer.jit_compile=false)")
     p.add_argument("--model", choices=sorted(MODELS), default="dnn")
+    p.add_argument("--compression", default="none",
+                   help="comma-separated distribution.compression values run at N=2 (none,fp16,bf16)")
     args = p.parse_args()
     core0 = ["taskset", "-c", str(min(os.sched_getaffinity(0)))]
     one = {
@@ -108,6 +115,7 @@ def main() -> int:
     }
     two = {} if args.no_scaling else {"multi_worker_mirrored": ["distribution=multi_worker_mirrored",
                                                                 "distribution.workers=2"]}
+    compressions = args.compression.split(",")
     # the raw collective sums the DNN's gradients: measured for that model only
     raw = {} if args.no_scaling or args.model != "dnn" else {"multi_worker_mirrored": "tf"}
     if HAVE_HOROVOD:
@@ -121,6 +129,11 @@ def main() -> int:
         one = {k: v for k, v in one.items() if k in keep}
         two = {k: v for k, v in two.items() if k in keep}
         raw = {k: v for k, v in raw.items() if k in keep}
+    # each N=2 strategy once per compression: "horovod", "horovod+fp16", ...
+    two = {name + ("" if c == "none" else f"+{c}"): [*ov, f"distribution.compression={c}"]
+           for name, ov in two.items() for c in compressions
+           if not (name == "horovod" and c == "bf16")}     # Horovod's allreduce has no bfloat16
+    accuracy = {name: [] for name in two}
     times1 = {name: [] for name in one}
     times2 = {name: [] for name in two}
     raw_ms = {}
@@ -130,15 +143,16 @@ def main() -> int:
                 # parameter_server's chief, worker and ps all on one core never finish the first step
                 # (the scheduled function never runs; see README, Troubleshooting): it runs unpinned
                 pin = [] if name == "parameter_server" else core0
-                t = epoch_time(ws, f"n1-{name}", ov + ["trainer.batch_size=64", *args.extra], args.images,
+                t, _ = epoch_time(ws, f"n1-{name}", ov + ["trainer.batch_size=64", *args.extra], args.images,
                                args.epochs, pin, args.model)
                 times1[name].append(t)
                 print(f"[{r + 1}/{args.repeats}] N=1 {name:<22} epoch {t:.3f} s "
                       f"({'taskset -c 0' if pin else 'unpinned, 2 cores'})", flush=True)
             for name, ov in two.items():   # weak scaling: 64 images per process per step, one core each
-                t = epoch_time(ws, f"n2-{name}", ov + ["trainer.batch_size=128", "compute.pin_cores=true", *args.extra],
+                t, acc = epoch_time(ws, f"n2-{name}", ov + ["trainer.batch_size=128", "compute.pin_cores=true", *args.extra],
                                args.images, args.epochs, [], args.model)
                 times2[name].append(t)
+                accuracy[name].append(acc)
                 print(f"[{r + 1}/{args.repeats}] N=2 {name:<22} epoch {t:.3f} s (compute.pin_cores=true)", flush=True)
     for name, backend in raw.items():
         raw_ms[name] = raw_collective(backend)
@@ -154,9 +168,11 @@ def main() -> int:
             print(f"RATIO overhead N=1 {name:<22} {spread(ratios)}   (goal <= 1.15)")
     for name in two:
         # same images per epoch, 64 per process per step: ideally 2 processes take half the time
-        eff = [t1 / (2 * t2) for t1, t2 in zip(times1[name], times2[name])]
-        print(f"RATIO weak scaling N=2 {name:<18} {spread(eff)}   (goal >= 0.80)")
-    for name in raw:
+        base = name.split("+")[0]
+        eff = [t1 / (2 * t2) for t1, t2 in zip(times1[base], times2[name])]
+        print(f"RATIO weak scaling N=2 {name:<23} {spread(eff)}   (goal >= 0.80; "
+              f"test accuracy {spread(accuracy[name])})")
+    for name in [n for n in raw if n in times2]:     # the uncompressed all-reduce against the raw one
         added = [1000 * (t2 / steps2 - t1 / steps1) for t1, t2 in zip(times1[name], times2[name])]
         print(f"RATIO collective N=2 {name:<20} {spread([a / raw_ms[name] for a in added])}   "
               f"({statistics.median(added):.2f} ms added per step, raw all-reduce {raw_ms[name]:.2f} ms; goal <= 2)")

@@ -246,6 +246,7 @@ class Trainer:
         with strategy.tf.scope():
             self.optimizer = task.optimizer()
             self.optimizer.build(model.trainable_variables)
+            strategy.prepare_optimizer(self.optimizer)   # MultiWorkerMirrored: a compressed all-reduce
             # compile() only attaches optimizer and loss so callbacks that read model.optimizer
             # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
             model.compile(optimizer=self.optimizer, loss=task.loss)

@@ -44,6 +44,9 @@ class Strategy:
     def sync_initial_state(self, variables) -> None:
         """Make every process start from the same variables (Horovod: rank 0's)."""
 
+    def prepare_optimizer(self, optimizer) -> None:
+        """Adjust the built optimizer (MultiWorkerMirrored: its all-reduce, compressed)."""
+
     def steps(self, trainer):
         """The object that runs training and evaluation steps for this strategy."""
         from ..train.loop import DistributedSteps
@@ -66,11 +69,31 @@ class Mirrored(Strategy):
         return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(n)])
 
 
+def wire_dtype(cfg):
+    """The dtype gradients cross the network in (`distribution.compression`), or None for float32."""
+    import tensorflow as tf
+
+    return {"none": None, "fp16": tf.float16, "bf16": tf.bfloat16}[cfg.compression]
+
+
+def compressed_sum(all_reduce, grads, wire):
+    """`all_reduce` (a list-of-tensors sum over processes) of `grads` cast to `wire` and back: half
+    the bytes on the wire, each gradient rounded to `wire` before the sum and the sum rounded too."""
+    import tensorflow as tf
+
+    live = [g for g in grads if g is not None]
+    summed = iter(all_reduce([tf.cast(g, wire) for g in live]))
+    return [None if g is None else tf.cast(next(summed), g.dtype) for g in grads]
+
+
 class MultiWorkerMirrored(Strategy):
     """Synchronous all-reduce across processes; the cluster comes from TF_CONFIG (set per worker).
 
     With one replica in the whole cluster (one worker, one device) there is nothing to reduce: the
-    step group is one XLA call, as under `single` (train/loop.py)."""
+    step group is one XLA call, as under `single` (train/loop.py).
+
+    Keras sums the replicas' gradients inside `apply_gradients` (TF's CommunicationOptions have no
+    compression); with `compression` set, that sum is replaced by one over the cast gradients."""
 
     @property
     def jit_steps(self) -> bool:   # XLA cannot compile the cross-process collective ops inside a step
@@ -84,6 +107,28 @@ class MultiWorkerMirrored(Strategy):
         options = tf.distribute.experimental.CommunicationOptions(
             implementation=impl.RING if self.cfg.communication == "ring" else impl.AUTO)
         return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+    def prepare_optimizer(self, optimizer) -> None:
+        wire = wire_dtype(self.cfg)
+        if wire is None or self.tf.num_replicas_in_sync == 1:
+            return
+        import keras
+        import tensorflow as tf
+
+        inner = getattr(optimizer, "inner_optimizer", optimizer)     # a LossScaleOptimizer's
+        if not hasattr(inner, "_all_reduce_sum_gradients"):
+            raise TrainkitError(f"distribution.compression={self.cfg.compression}: Keras {keras.__version__}'s "
+                                f"optimizer has no _all_reduce_sum_gradients to replace; use compression=none")
+
+        def all_reduce(tensors):
+            return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tensors)
+
+        def reduce(grads_and_vars):
+            pairs = list(grads_and_vars)
+            grads = compressed_sum(all_reduce, [g for g, _ in pairs], wire)
+            return [(g, v) for g, (_, v) in zip(grads, pairs)]
+
+        inner._all_reduce_sum_gradients = reduce
 
 
 class ParameterServer(Strategy):
@@ -142,7 +187,13 @@ class Horovod(Strategy):
         self.jit_steps = self.alone      # Horovod's collective ops cannot be compiled by XLA
 
     def transform_grads(self, grads):
-        return grads if self.alone else self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
+        if self.alone:
+            return grads
+        wire = wire_dtype(self.cfg)
+        if wire is None:
+            return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
+        # fp16 is Horovod's Compression.fp16 (cast, sum, cast back); bf16 the same with bfloat16
+        return compressed_sum(lambda ts: self.hvd.grouped_allreduce(ts, op=self.hvd.Sum), grads, wire)
 
     def reduce_sums(self, sums):
         return sums if self.alone else self.hvd.allreduce(sums, op=self.hvd.Sum)
