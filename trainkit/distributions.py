@@ -39,7 +39,7 @@ class HorovodConfig(DistributionConfig):
     processes: int = 2                                    # ranks, launched by horovodrun
     backend: str = "gloo"                                 # gloo (built by scripts/build_horovod.sh) | mpi
     cycle_time_ms: float = 0.1                            # HOROVOD_CYCLE_TIME: how often Horovod's background thread batches ready tensors (its default, 5 ms, doubled the step time of small models)
-    compression: str = "none"                             # none | fp16 | bf16: gradients cast for the all-reduce, summed in that precision
+    compression: str = "none"                             # none | fp16: gradients cast to fp16 for the allreduce (Horovod's Compression.fp16; its allreduce has no bfloat16)
 
 
 # ----------------------------------------------------------------------------- each one's description
