@@ -187,13 +187,13 @@ def measure(args, stat, netns: list[str]) -> int:
             for name, ov in one.items():
                 # parameter_server's chief, worker and ps all on one core never finish the first step
                 # (the scheduled function never runs; see README, Troubleshooting): it runs unpinned
-                pin = netns if name == "parameter_server" else core0
+                pinned = name != "parameter_server"
                 ticks = cpu_ticks()
                 t, _ = epoch_time(ws, f"n1-{name}", ov + ["trainer.batch_size=64", *args.extra], args.images,
-                               args.epochs, pin, args.model, stat)
+                               args.epochs, core0 if pinned else netns, args.model, stat)
                 times1[name].append(t)
                 print(f"[{r + 1}/{args.repeats}] N=1 {name:<22} epoch {t:.3f} s "
-                      f"({'taskset -c 0' if pin != netns else 'unpinned, 2 cores'}; {steal_since(ticks)})", flush=True)
+                      f"({'taskset -c 0' if pinned else 'unpinned, 2 cores'}; {steal_since(ticks)})", flush=True)
             for name, ov in two.items():   # weak scaling: 64 images per process per step, one core each
                 ticks = cpu_ticks()
                 t, acc = epoch_time(ws, f"n2-{name}", ov + ["trainer.batch_size=128", "compute.pin_cores=true", *args.extra],

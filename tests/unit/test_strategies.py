@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow")
@@ -56,8 +57,6 @@ def test_compression_sums_the_gradients_cast_to_the_wire_dtype_once_instead_of_k
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads(proc.stdout.split("RESULT ", 1)[1])
     a, b = [1 / 3, 1e-8, 1000.1], [4 / 3, 1e-8, 1001.1]
-    import numpy as np
-
     f32 = (np.float32(a) + np.float32(b)).tolist()
     f16 = (np.float16(a) + np.float16(b)).astype(np.float32).tolist()    # cast, summed in fp16, cast back
     assert got["none"] == pytest.approx(f32, rel=1e-7)                   # Keras' own float32 sum, once
@@ -90,7 +89,5 @@ def test_horovod_fp16_sums_over_two_real_ranks_in_half_precision_and_returns_flo
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     values, dtype, missing = json.loads(proc.stdout.split("RESULT ", 1)[1].splitlines()[0])
-    import numpy as np
-
     expected = (np.float16([1 / 3, 1e-8, 1000.1]) + np.float16([4 / 3, 1e-8, 1001.1])).astype(np.float32)
     assert values == expected.tolist() and dtype == "float32" and missing is None

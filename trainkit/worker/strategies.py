@@ -192,7 +192,7 @@ class Horovod(Strategy):
         wire = wire_dtype(self.cfg)
         if wire is None:
             return self.hvd.grouped_allreduce(grads, op=self.hvd.Sum)
-        # fp16 is Horovod's Compression.fp16 (cast, sum, cast back); bf16 the same with bfloat16
+        # what Horovod's Compression.fp16 does (cast, sum, cast back), which fails on a None gradient
         return compressed_sum(lambda ts: self.hvd.grouped_allreduce(ts, op=self.hvd.Sum), grads, wire)
 
     def reduce_sums(self, sums):
