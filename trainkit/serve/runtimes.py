@@ -95,7 +95,9 @@ class SavedModelSession:
     _threads_set = threading.Lock()
 
     def __init__(self, path: Path, threads: int, output_names: list[str]):
-        import tensorflow as tf
+        from ..worker.tfquiet import import_tensorflow
+
+        tf = import_tensorflow()
 
         with self._threads_set:       # TF's thread pools are per process and fixed once it ran anything
             try:
