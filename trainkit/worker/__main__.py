@@ -1,5 +1,3 @@
-import sys
+from .recipe import leave, main
 
-from .recipe import main
-
-sys.exit(main())
+leave(main())

@@ -452,5 +452,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def leave(code: int) -> None:
+    """End the worker process without Python's interpreter teardown, which with TensorFlow's ~3,300
+    modules loaded costs ~1.1 s of CPU and wall time per process on the 2-core machine. What a normal
+    exit does that matters still happens, in its order: other non-daemon threads are joined, atexit
+    handlers run (Horovod's shutdown, logging's), and every open file object is flushed (a user's
+    callback may rely on that), then stdout and stderr."""
+    import atexit
+    import gc
+    import io
+    import threading
+
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon:
+            t.join()
+    atexit._run_exitfuncs()
+    kinds = (io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom)   # exact types: isinstance on the ABC is 4x slower
+    for obj in gc.get_objects():
+        if type(obj) in kinds and not obj.closed:
+            try:
+                obj.flush()
+            except (OSError, ValueError):
+                pass
+    os._exit(code if isinstance(code, int) else 1)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -4,7 +4,7 @@
   to file descriptor 2, twice per import) is hidden unless asked for (`run.verbose`).
 - Keras imports scikit-learn and pandas at start-up whenever they are installed: its scikit-learn
   wrappers subclass `BaseEstimator`, and `fit` accepts DataFrames. trainkit's worker uses neither, and
-  they cost 1.8 s of CPU per process on the 2-core machine (7.9 s -> 6.1 s, `scripts/bench_startup.py`).
+  they cost 1.8-2.6 s of CPU per process on the 2-core machine (of 7.9-8.7 s, `scripts/bench_startup.py`).
   So they are hidden while TensorFlow and Keras load, unless the process imported them already.
   Afterwards they import as usual; only Keras's own wrappers (`keras.wrappers.SKLearn*`, `fit` on a
   DataFrame) see them missing in that process. `TRAINKIT_HIDE_FROM_KERAS` lists what is hidden
