@@ -474,6 +474,11 @@ def leave(code: int) -> None:
                 obj.flush()
             except (OSError, ValueError):
                 pass
+    for stream in (sys.stdout, sys.stderr):   # also when they were replaced by something else
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
     os._exit(code if isinstance(code, int) else 1)
 
 

@@ -25,7 +25,8 @@ NOISE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)|
 
 
 def import_tensorflow(verbose: bool = False):
-    """`import tensorflow`, with what it prints to stderr filtered through NOISE."""
+    """`import tensorflow` (and Keras), with what it prints to stderr filtered through NOISE and
+    the packages in $TRAINKIT_HIDE_FROM_KERAS hidden while they load."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
