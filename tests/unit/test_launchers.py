@@ -177,3 +177,24 @@ def test_a_checkout_used_as_the_project_ships_trainkit_once_in_lib_not_a_shadowi
     (project / "pkg").mkdir(parents=True)
     (project / "pkg" / "m.py").write_text("x = 1\n")
     assert shipped_project_files(project, tmp_path / "ws") == ["pkg/m.py"]    # a user's project: all of it
+
+
+def test_a_jobs_description_takes_its_state_and_exit_reason_from_one_status_read(tmp_path):
+    """`jobs status --json` once showed state "failed" with exit_reason None: the state came from a
+    second read of status.json, written in between. The status read is the seam: it changes on every call."""
+    from trainkit.compute.base import Backend, Job
+    from trainkit.records.workspace import RunPaths
+
+    snapshots = iter([{"state": "running"}, {"state": "failed", "exit_reason": "worker rank 1 failed: Killed"}])
+
+    class Changing(Backend):
+        @classmethod
+        def reconcile(cls, paths, status, write=True):
+            return next(snapshots)
+
+        @classmethod
+        def owner_alive(cls, status):
+            return True
+
+    out = Job(Changing, RunPaths(tmp_path)).describe()
+    assert (out["state"], out["exit_reason"]) == ("running", None)

@@ -81,8 +81,9 @@ class Job:
         """status.json, with what only the backend knows folded in."""
         return self.kind.reconcile(self.paths, read_json(self.paths.status, {}) or {}, self.write)
 
-    def state(self) -> JobState:
-        st = self.status()
+    def state(self, st: dict | None = None) -> JobState:
+        """The job's state, from `st` (one status read, so callers' fields agree with it) or a fresh read."""
+        st = self.status() if st is None else st
         name = st.get("state", "queued")
         if name in ("queued", "running") and not self.kind.owner_alive(st):
             return JobState("failed", f"interrupted: the process that owned the job (pid {st.get('pid')} on "
@@ -148,8 +149,8 @@ class Job:
 
     def describe(self) -> dict:
         """The job as `trainkit jobs status --json` shows it."""
-        st = self.status()
-        job, state = st.get("job") or {}, self.state()
+        st = self.status()            # one read: the state and its exit_reason from the same snapshot
+        job, state = st.get("job") or {}, self.state(st)
         out = {"id": self.id, "backend": self.kind.name, "state": state.name, "reason": state.reason,
                "backend_id": job.get("id"), "hosts": job.get("nodes") or job.get("hosts"),
                "submitted": job.get("submitted"), "started": st.get("started"), "ended": st.get("ended"),

@@ -75,7 +75,9 @@ class JsonParsers:
             return await asyncio.get_running_loop().run_in_executor(self.pool, parse_infer, *args)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Waits for the parsers to exit: with wait=False the pool's manager thread closed its wake-up
+        pipe while Python's own exit hook still wrote to it (an OSError traceback in the log at exit)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 class Serving:
