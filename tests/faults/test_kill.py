@@ -48,10 +48,16 @@ for epoch in range(first, first + 10000):
 """
 
 
-def kill_after(argv: list[str], delay: float) -> int:
-    """Start the child, SIGKILL it `delay` s after it is ready; its exit code (-9: the kill landed)."""
+def ready(argv: list[str]):
+    """Start the child and wait for its "ready" line."""
     proc = popen(argv)
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    return proc
+
+
+def kill_after(argv: list[str], delay: float) -> int:
+    """Start the child, SIGKILL it `delay` s after it is ready; its exit code (-9: the kill landed)."""
+    proc = ready(argv)
     time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
@@ -60,8 +66,7 @@ def kill_after(argv: list[str], delay: float) -> int:
 
 def time_to_exit(argv: list[str]) -> float:
     """Run the child to completion; seconds from its "ready" to its exit (the window kills aim at)."""
-    proc = popen(argv)
-    assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    proc = ready(argv)
     start = time.monotonic()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err

@@ -32,18 +32,13 @@ def import_tensorflow(verbose: bool = False):
         return sys.modules["tensorflow"]
     hide = tuple(n.strip() for n in os.environ.get("TRAINKIT_HIDE_FROM_KERAS", HIDE_FROM_KERAS).split(",") if n.strip())
     if verbose:
-        with _hidden(hide):
-            import tensorflow as tf
-            import keras  # noqa: F401  (loads inside the hiding, whoever imports it next)
-        return tf
+        return _load(hide)
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            with _hidden(hide):
-                import tensorflow as tf
-                import keras  # noqa: F401
+            tf = _load(hide)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -51,6 +46,13 @@ def import_tensorflow(verbose: bool = False):
             kept = [ln for ln in captured.read().decode(errors="replace").splitlines(True) if not NOISE.match(ln)]
             sys.stderr.write("".join(kept))
             sys.stderr.flush()
+    return tf
+
+
+def _load(hide: tuple[str, ...]):
+    with _hidden(hide):
+        import tensorflow as tf
+        import keras  # noqa: F401  (loads inside the hiding, whoever imports it next)
     return tf
 
 
