@@ -51,6 +51,7 @@ def run_details(ws, run_id: str) -> dict:
     return {**summary(run), "status": state.name, "status_detail": run.status, "metrics": metrics, "history": history,
             "dataset": run.status.get("dataset"), "exit_reason": state.reason if state.done else None,
             "overrides": read_json(paths.spec, {}).get("overrides", []),
+            "code_changes": run.status.get("code_changes") or [],   # entry=script: resumed by id with changed code
             "files": sorted(str(p.relative_to(run.path)) for p in run_files(run.path)
                             if "source" not in p.relative_to(run.path).parts)[:200]}
 
@@ -67,6 +68,8 @@ def cmd_show(ctx, args) -> Output:
         print(f"overrides {' '.join(d['overrides']) or '(none)'}")
         if d["exit_reason"]:
             print(f"reason    {d['exit_reason']}")
+        for change in d["code_changes"]:
+            print(f"code      changed when resumed {ts(change['at'])}: {', '.join(change['files'])}")
         if d["history"]:
             key = "epoch" if "epoch" in d["history"][0] else "step"
             keys = list(dict.fromkeys(k for h in d["history"] for k, v in h.items()

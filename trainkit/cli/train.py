@@ -21,7 +21,7 @@ def _job(cfg) -> tuple[dict, list[str], object]:
     from ..config.validate import validate
 
     hc = HydraConfig.get()
-    data = validate(cfg)
+    data = validate(cfg, list(hc.overrides.task))
     if hc.mode == RunMode.MULTIRUN:
         data["run"]["sweep"] = os.path.basename(hc.sweep.dir)
         data["run"]["sweep_job"] = hc.job.num

@@ -125,7 +125,7 @@ def compose_job(overrides: list[str]) -> dict:
         raise ConfigError([f"overrides {list(overrides)}: {str(e).splitlines()[0]}"]) from None
     finally:
         GlobalHydra.instance().clear()
-    return validate(cfg)
+    return validate(cfg, list(overrides))
 
 
 def compose_dataset(name: str, overrides: list[str] = ()) -> dict:

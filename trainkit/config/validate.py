@@ -265,8 +265,9 @@ def _check_dataset(c: _Checker) -> None:
     for key in ("max_file_mb", "download_deadline_s", "download_timeout_s", "max_image_pixels"):
         c.check(f"dataset.{key}", lambda v: v > 0, "a number > 0")
     c.check("dataset.max_compression_ratio", lambda v: v >= 1, "a number >= 1")
+    # (entry=script: the script picks its own loss; trainer.loss says nothing about its data)
     classifier = keras_api.canonical_loss(c.get("trainer.loss")) in keras_api.ACCURACY_FOR_LOSS
-    if classifier and ds["num_classes"] is None and not fmt.knows_classes:
+    if classifier and c.get("entry.name") != "script" and ds["num_classes"] is None and not fmt.knows_classes:
         c.fail(f"dataset.num_classes: expected the number of classes for trainer.loss={c.get('trainer.loss')}, "
                "got null (null means regression targets)")
 
@@ -308,6 +309,8 @@ def _check_distribution(c: _Checker) -> None:
                + f" but compute={c.get('compute.name')} has {key}={slots}; "
                f"lower the process count or raise {key}")
     batch, replicas = c.get("trainer.batch_size"), d.replicas(typed)
+    if c.get("entry.name") == "script":   # a script batches its own data: no global batch to split here
+        return
     if isinstance(batch, int) and batch % replicas:
         c.fail(f"trainer.batch_size: the global batch must split evenly over {replicas} replicas of "
                f"distribution={name}, got {batch}")
@@ -355,8 +358,9 @@ def _fsspec_url_ok(url: str) -> bool:
     return True
 
 
-def validate(cfg: Any) -> dict:
-    """Resolve a composed DictConfig into a plain dict, raising ConfigError with every problem."""
+def validate(cfg: Any, overrides: list[str] | None = None) -> dict:
+    """Resolve a composed DictConfig into a plain dict, raising ConfigError with every problem.
+    `overrides`: the command line's, when known (entry=script: trainer keys set there are named)."""
     from omegaconf import OmegaConf
 
     missing = missing_keys(cfg)
@@ -371,6 +375,22 @@ def validate(cfg: Any) -> dict:
     problems = [f"{k}: unknown top-level key (expected one of {sorted(known)}), got {k}={data[k]!r}"
                 for k in data if k not in known]
     problems += check_config(data)
+    problems += _script_settings(cfg, data, overrides)
     if problems:
         raise ConfigError(problems)
     return data
+
+
+def _script_settings(cfg: Any, data: dict, overrides: list[str] | None) -> list[str]:
+    """entry=script: trainer keys its script would never see (config/script_settings.py); the
+    warnings are printed here, the problems returned."""
+    import sys
+
+    from omegaconf import OmegaConf
+
+    from .script_settings import check_script_settings
+
+    problems, warnings = check_script_settings(OmegaConf.to_container(cfg, resolve=False), data, overrides)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr, flush=True)
+    return problems

@@ -5,17 +5,22 @@ One selection decides what the snapshot holds and what `compute=ssh` ships: in a
 the files git knows (tracked, and untracked ones not in .gitignore), otherwise every file; then
 minus trainkit's defaults and the patterns in `.trainkitignore` (fnmatch, one a line, `#`
 comments). Symbolic links are never followed or copied. More than `run.snapshot_max_mb` is
-refused (as Azure ML refuses snapshots over 300 MB): put data in a dataset, not the project."""
+refused (as Azure ML refuses snapshots over 300 MB): put data in a dataset, not the project.
+
+An entry=script run's own snapshot, `<run>/code`, is recorded with each file's content hash
+(`<run>/code.json`): a rerun compares it with what the same selection of `entry.source_dir` holds
+now, so a fixed script is never resumed with its old copy (launch/submit.py)."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..fsutil import atomic_write_json
+from ..fsutil import atomic_write_json, read_json
 
 SOURCE_INFO = "source.json"   # RunPaths.source_info: what the snapshot holds
 
@@ -125,3 +130,81 @@ def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, works
         info["kind"] = "copy"
     atomic_write_json(dest / SOURCE_INFO, info)
     return info
+
+
+# ------------------------------------------------------------------ a script's code snapshot, by content
+def file_hashes(root: Path, files: list[str]) -> dict[str, str]:
+    """The sha256 of each of `files` (relative POSIX paths under `root`), by path."""
+    out = {}
+    for rel in files:
+        h = hashlib.sha256()
+        with open(Path(root) / rel, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        out[rel] = h.hexdigest()
+    return out
+
+
+def tree_hash(hashes: dict[str, str]) -> str:
+    """One digest of a set of files: their paths and contents (not their times)."""
+    h = hashlib.sha256()
+    for rel in sorted(hashes):
+        h.update(f"{rel}\0{hashes[rel]}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def code_changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """The files that differ between two snapshots' hashes, sorted: 'a.py' (changed),
+    'b.py (new)', 'c.py (removed)'."""
+    label = lambda f: f if f in before and f in after else f"{f} (new)" if f in after else f"{f} (removed)"  # noqa: E731
+    return [label(f) for f in sorted(before.keys() | after.keys()) if before.get(f) != after.get(f)]
+
+
+def source_code(source_dir: Path, workspace: Path | str | None = None) -> dict[str, str]:
+    """What a snapshot of `source_dir` would hold now, as file hashes (the same selection)."""
+    return file_hashes(source_dir, project_files(source_dir, workspace))
+
+
+def write_code_info(info_path: Path, source_dir: Path, hashes: dict[str, str]) -> dict:
+    """Record a code snapshot: its source directory, hash and each file's hash."""
+    info = {"source_dir": str(source_dir), "hash": tree_hash(hashes), "files": hashes}
+    atomic_write_json(info_path, info)
+    return info
+
+
+def recorded_code(info_path: Path, code_dir: Path, names: list[str]) -> dict[str, str]:
+    """The file hashes a run's code snapshot was recorded with; for a run recorded before they
+    were (no code.json), the hashes of its copies of `names` (the files the source holds now)."""
+    info = read_json(info_path)
+    if info is not None:
+        return dict(info["files"])
+    return file_hashes(code_dir, [n for n in names if (code_dir / n).is_file() and not (code_dir / n).is_symlink()])
+
+
+RUN_LINKS = ("outputs", "logs")   # <run>/code's links to the run's own folders, never source files
+
+
+def refresh_code(source_dir: Path, code_dir: Path, before: dict[str, str], after: dict[str, str],
+                 max_mb: float = 300.0) -> list[str]:
+    """Bring an existing code snapshot to the source's current files in place: changed and new
+    files copied, removed ones deleted; anything else there (files the script wrote, the run's
+    outputs and logs) is left alone. Returns what changed (code_changes)."""
+    changed = code_changes(before, after)
+    if not changed:
+        return changed
+    check_size(source_dir, list(after), max_mb)
+    for rel in after:
+        if rel.split("/")[0] in RUN_LINKS:
+            raise ConfigError([f"entry.source_dir: {source_dir / rel} is inside '{rel.split('/')[0]}'; expected "
+                               f"no '{rel.split('/')[0]}' there (./{rel.split('/')[0]} of a script is the run's own)"])
+    for rel in before.keys() - after.keys():
+        target = code_dir / rel
+        if target.is_file() and not target.is_symlink():
+            target.unlink()
+    for rel in (r for r in after if before.get(r) != after[r]):
+        target = code_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():   # never write through a link the script left
+            target.unlink()
+        shutil.copy2(source_dir / rel, target, follow_symlinks=False)
+    return changed

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..compute import get_backend, job_for
 from ..data.datasets import DatasetStore
 from ..errors import EXIT_CODES, ConfigError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, read_json
 from ..records.runs import RunInfo, get_run, list_runs, new_run_id, write_status
 from ..records.spec import JobSpec, config_hash
 from ..records.workspace import RunPaths, WorkspacePaths
@@ -71,16 +71,67 @@ def find_resumable(ws: WorkspacePaths, experiment: str, chash: str) -> RunInfo |
     return None
 
 
-def choose_run(ws: WorkspacePaths, cfg: dict, chash: str) -> tuple[str, bool]:
-    """(run id, resuming?) per run.resume: auto resumes an interrupted identical run."""
+def choose_run(ws: WorkspacePaths, cfg: dict, chash: str, echo=print) -> tuple[str, bool]:
+    """(run id, resuming?) per run.resume: auto resumes an interrupted identical run, unless it is a
+    script run whose code changed since (the rerun after a fix runs the fix, in a new run)."""
     resume = cfg["run"]["resume"]
     if resume not in ("auto", "never"):
         return get_run(ws, resume).id, True
-    if resume == "auto":
-        previous = find_resumable(ws, cfg["run"]["experiment"], chash)
-        if previous is not None:
+    if resume == "auto" and (previous := find_resumable(ws, cfg["run"]["experiment"], chash)) is not None:
+        why = cfg["entry"]["name"] == "script" and code_verdict(
+            previous.id, *script_code(RunPaths(previous.path), script_source(cfg), ws.root))
+        if not why:
             return previous.id, True
+        echo(why)
     return new_run_id(), False
+
+
+def code_verdict(run_id: str, snapshot: dict[str, str], current: dict[str, str]) -> str | None:
+    """Why run `run_id` is not resumed automatically: its code snapshot's file hashes differ from
+    the current code's (None: the same code, resume it)."""
+    from .snapshot import code_changes
+
+    changed = code_changes(snapshot, current)
+    if not changed:
+        return None
+    shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    return (f"not resuming {run_id}: its code changed ({shown}); starting a new run "
+            f"(run.resume={run_id} resumes it with the current code)")
+
+
+def script_source(cfg: dict) -> Path:
+    """entry=script: the directory its code snapshot is taken from (null: the project)."""
+    src = cfg["entry"]["source_dir"]
+    return Path(os.path.expanduser(src)).resolve() if src else project_root()
+
+
+def script_code(paths: RunPaths, source: Path, workspace) -> tuple[dict[str, str], dict[str, str]]:
+    """(the file hashes of a run's code snapshot, those of what a snapshot of `source` holds now)."""
+    from .snapshot import recorded_code, source_code
+
+    current = source_code(source, workspace)
+    return recorded_code(paths.code_info, paths.code, list(current)), current
+
+
+def renew_code(paths: RunPaths, cfg: dict, workspace: str, echo=print) -> None:
+    """A script run resumed by id: its code snapshot becomes the current code (outputs, logs,
+    checkpoints and files the script wrote stay), and status.json records what changed."""
+    from .snapshot import refresh_code, tree_hash, write_code_info
+
+    if not paths.code.is_dir():   # a run that had no script before
+        write_status(paths, "queued", code_hash=_snapshot_script(paths, cfg, workspace))
+        return
+    source = script_source(cfg)
+    before, after = script_code(paths, source, workspace)
+    changed = refresh_code(source, paths.code, before, after, cfg["run"]["snapshot_max_mb"])
+    if not changed:
+        return
+    write_code_info(paths.code_info, source, after)
+    history = (read_json(paths.status, {}) or {}).get("code_changes") or []
+    write_status(paths, "queued", code_hash=tree_hash(after), code_changes=[
+        *history, {"at": time.time(), "files": changed, "from": tree_hash(before), "to": tree_hash(after)}])
+    echo(f"run {paths.root.name}: its code changed since its snapshot ({', '.join(changed)}); "
+         "resuming it with the current code")
 
 
 def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | None = None) -> JobSpec:
@@ -95,7 +146,7 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
         check_size(root, files, cfg["run"]["snapshot_max_mb"])
     dataset = prepare_dataset(ws, cfg["dataset"])
     chash = config_hash(cfg)
-    run_id, resuming = choose_run(ws, cfg, chash)
+    run_id, resuming = choose_run(ws, cfg, chash, echo)
     experiment = cfg["run"]["experiment"]
     paths = RunPaths(ws.run_dir(experiment, run_id))
     spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
@@ -111,6 +162,8 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
             shutil.rmtree(tmp, ignore_errors=True)  # no half-written run is ever visible
         raise
     if resuming:
+        if cfg["entry"]["name"] == "script":
+            renew_code(paths, cfg, spec.workspace, echo)
         write_status(paths, "queued", pid=os.getpid(), host=socket.gethostname(),
                      resumed=time.time(), exit_reason=None)
         echo(f"resuming run {run_id} (same experiment and config; run.resume=never starts afresh)")
@@ -136,12 +189,9 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
         from .snapshot import snapshot_source
 
         snapshot_source(root, paths.source, cfg["run"]["snapshot_max_mb"], spec.workspace)
+    code = {}
     if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
-        from ..worker.script import snapshot_code
-
-        src = cfg["entry"]["source_dir"]
-        snapshot_code(Path(os.path.expanduser(src)).resolve() if src else root, target, spec.workspace,
-                      cfg["run"]["snapshot_max_mb"])
+        code = {"code_hash": _snapshot_script(paths, cfg, spec.workspace)}
     write_status(paths, "queued", run_id=spec.run_id, experiment=spec.experiment,
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
@@ -149,7 +199,18 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
                  distribution=cfg["distribution"]["name"],
                  sweep=cfg["run"].get("sweep"), sweep_job=cfg["run"].get("sweep_job"),
                  overrides=list(overrides),
-                 created=spec.created)
+                 created=spec.created, **code)
+
+
+def _snapshot_script(paths: RunPaths, cfg: dict, workspace: str) -> str:
+    """<run>/code and its record of file hashes (code.json); returns the snapshot's hash."""
+    from ..worker.script import snapshot_code
+    from .snapshot import file_hashes, project_files, write_code_info
+
+    source = script_source(cfg)
+    snapshot_code(source, paths.root, workspace, cfg["run"]["snapshot_max_mb"])
+    hashes = file_hashes(paths.code, project_files(source, workspace))   # the copies, as they were taken
+    return write_code_info(paths.code_info, source, hashes)["hash"]
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,7 @@ class RunPaths:
     pruned = property(lambda self: self.root / "pruned.json")              # why a script's trial was pruned
     register_request = property(lambda self: self.root / "register_model.json")   # an Azure-style script's run.register_model
     code = property(lambda self: self.root / "code")                       # entry=script: the script's snapshot, its cwd
+    code_info = property(lambda self: self.root / "code.json")             # entry=script: the snapshot's file hashes (rerun-after-fix)
     dataset_mount = property(lambda self: self.root / "dataset")           # entry=script: ${dataset.path}
     env_files = property(lambda self: self.root / ".env")                  # ssh: per-rank 0600 environment files
     pid_files = property(lambda self: self.root / ".pids")                 # ssh: remote process groups
