@@ -5,30 +5,39 @@ Each trial is one trainkit run launched by the configured Hydra launcher (joblib
 `n_jobs` at once). The study lives in SQLite under the sweep directory, so rerunning the same
 command resumes the search: trials left RUNNING by an interrupted search are marked FAIL and the
 search goes on until `n_trials` trials have finished (COMPLETE or PRUNED). Runs report their
-per-epoch validation metric to the study from inside training and stop early when pruned.
+per-epoch validation metric to the study from inside training and stop early when pruned (the
+pruners: trainkit.hpo.PRUNERS, Azure ML's early-termination policies among them). `warm_start`
+first adds earlier searches' finished trials (trainkit.warm_start), which count for the sampler
+and the pruners but not toward `n_trials`.
 
 (No `from __future__ import annotations` here: Hydra's plugin scan executes this module outside
 sys.modules, where dataclasses cannot resolve string annotations.)
 """
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 
-from trainkit.hpo import PRUNERS, make_pruner, storage
+from trainkit.hpo import make_pruner, pruner_args, pruner_problems, storage
 
 KINDS = ("interval", "log_interval", "int", "choice")
 
 
 @dataclass
 class PrunerConf:
-    name: str = "median"              # median | successive_halving | none
-    n_startup_trials: int = 2         # median: finished trials before pruning starts
-    n_warmup_steps: int = 0           # median: epochs reported before a trial may be pruned
+    name: str = "median"              # median | successive_halving | none; Azure's: bandit | median_stopping | truncation_selection
+    n_startup_trials: int = 2         # median: finished trials before pruning starts (other pruners ignore it)
+    n_warmup_steps: int = 0           # median: epochs reported before a trial may be pruned (others ignore it)
+    # Azure ML's policies (trainkit.policies); null keys belong to the pruners that take them:
+    evaluation_interval: Optional[int] = None    # the three Azure policies: apply at every N-th report (null: 1)
+    delay_evaluation: Optional[int] = None       # the same three: not before the N-th report (null: 0)
+    slack_factor: Optional[float] = None         # bandit: allowed ratio to the best trial (this or slack_amount)
+    slack_amount: Optional[float] = None         # bandit: allowed absolute distance to the best trial
+    truncation_percentage: Optional[int] = None  # truncation_selection: stop the lowest N% (1..99)
 
 
 @dataclass
@@ -45,6 +54,9 @@ class OptunaSweeperConf:
     pruner: PrunerConf = field(default_factory=PrunerConf)
     # key -> {type: interval|log_interval|int|choice, low, high, choices}
     params: Dict[str, Any] = field(default_factory=dict)
+    # earlier searches' sweep ids (all their finished trials) or their trials' run ids (that trial):
+    # added before sampling; they inform sampler and pruners but do not count toward n_trials
+    warm_start: List[str] = field(default_factory=list)
 
 
 def register() -> None:
@@ -71,19 +83,41 @@ def check_params(params: dict) -> list[str]:
     return problems
 
 
+def distribution(spec: dict):
+    """The Optuna distribution of one `params` entry (a choice's values as strings)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    kind = spec["type"]
+    if kind == "choice":
+        return CategoricalDistribution([str(c) for c in spec["choices"]])
+    if kind == "int":
+        return IntDistribution(int(spec["low"]), int(spec["high"]))
+    return FloatDistribution(float(spec["low"]), float(spec["high"]), log=kind == "log_interval")
+
+
 def suggest(trial, params: dict) -> list[str]:
     """Hydra overrides for one trial's sampled values."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
     out = []
     for key, spec in params.items():
-        kind = spec["type"]
-        if kind == "choice":
-            value = trial.suggest_categorical(key, [str(c) for c in spec["choices"]])
-        elif kind == "int":
-            value = trial.suggest_int(key, int(spec["low"]), int(spec["high"]))
+        d = distribution(spec)
+        if isinstance(d, CategoricalDistribution):
+            value = trial.suggest_categorical(key, list(d.choices))
+        elif isinstance(d, IntDistribution):
+            value = trial.suggest_int(key, d.low, d.high)
         else:
-            value = trial.suggest_float(key, float(spec["low"]), float(spec["high"]), log=kind == "log_interval")
+            value = trial.suggest_float(key, d.low, d.high, log=d.log)
         out.append(f"{key}={value}")
     return out
+
+
+def trial_settings(metric: str, pruner: dict) -> str:
+    """What a run needs to report to its trial and rebuild the pruner: the inside of `run.trial={...}`
+    after its study and trial (Hydra override syntax)."""
+    args = ",".join(f"{k}:{v!r}" for k, v in pruner_args(pruner["name"], pruner).items())
+    return (f"metric:{metric},pruner:{pruner['name']},n_startup_trials:{pruner['n_startup_trials']},"
+            f"n_warmup_steps:{pruner['n_warmup_steps']},pruner_args:{{{args}}}")
 
 
 class OptunaSweeper(Sweeper):
@@ -101,46 +135,77 @@ class OptunaSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
-    def _study(self):
-        import optuna
-
-        from trainkit.errors import ConfigError
-
+    def _problems(self) -> list[str]:
         c = self.cfg
         problems = check_params(dict(c["params"]))
         if c["sampler"] not in ("tpe", "random"):
             problems.append(f"hydra.sweeper.sampler: expected 'tpe' or 'random', got {c['sampler']!r}")
-        if c["pruner"]["name"] not in PRUNERS:
-            problems.append(f"hydra.sweeper.pruner.name: expected median, successive_halving or none, "
-                            f"got {c['pruner']['name']!r}")
-        if problems:
-            raise ConfigError(problems)
+        if c["direction"] not in ("maximize", "minimize"):
+            problems.append(f"hydra.sweeper.direction: expected 'maximize' or 'minimize', got {c['direction']!r}")
+        return problems + pruner_problems(dict(c["pruner"]), asdict(PrunerConf()))
+
+    def _prepare(self) -> list:
+        """Every setting checked and every warm-start source read, nothing written: ConfigError
+        listing every problem, else the warm-start sources."""
+        from omegaconf import OmegaConf
+
+        from trainkit.errors import ConfigError
+        from trainkit.records.workspace import WorkspacePaths
+        from trainkit.warm_start import prepare
+
+        c = self.cfg
+        self.storage_url = c["storage"] or f"sqlite:///{self.sweep_dir / 'study.db'}"
+        problems = self._problems()
+        sources, more = prepare(c["warm_start"], WorkspacePaths.at(OmegaConf.select(self.config, "workspace.root")),
+                                self.storage_url, c["study_name"], c["direction"], c["metric"])
+        if problems + more:
+            raise ConfigError(problems + more)
+        return sources
+
+    def _study(self):
+        import optuna
+
+        c = self.cfg
         sampler = (optuna.samplers.TPESampler(seed=c["seed"], n_startup_trials=2) if c["sampler"] == "tpe"
                    else optuna.samplers.RandomSampler(seed=c["seed"]))
-        p = c["pruner"]
-        pruner = make_pruner(p["name"], p["n_startup_trials"], p["n_warmup_steps"])
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        self.storage_url = c["storage"] or f"sqlite:///{self.sweep_dir / 'study.db'}"
-        self.trial_settings = (f"metric:{c['metric']},pruner:{p['name']},n_startup_trials:{p['n_startup_trials']},"
-                               f"n_warmup_steps:{p['n_warmup_steps']}")
-        return optuna.create_study(study_name=c["study_name"], storage=storage(self.storage_url), sampler=sampler,
-                                   pruner=pruner, direction=c["direction"], load_if_exists=True)
+        self.trial_settings = trial_settings(c["metric"], c["pruner"])
+        study = optuna.create_study(study_name=c["study_name"], storage=storage(self.storage_url), sampler=sampler,
+                                    pruner=make_pruner(**c["pruner"]), direction=c["direction"], load_if_exists=True)
+        if "metric" not in study.user_attrs:    # what warm starts from this study check against
+            study.set_user_attr("metric", c["metric"])
+        return study
+
+    def _start(self):
+        """The study, created (or resumed) and warm-started; a bad setting exits 2 having created nothing."""
+        from optuna.trial import TrialState
+
+        from trainkit.errors import ConfigError
+        from trainkit.warm_start import seed
+
+        try:
+            sources = self._prepare()
+        except ConfigError as e:   # say so plainly, exit 2, create nothing
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            sys.exit(e.exit_code)
+        study = self._study()
+        space = {k: distribution(spec) for k, spec in dict(self.cfg["params"]).items()}
+        for line in seed(study, sources, space):
+            print(line, flush=True)
+        for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            study.tell(stale.number, state=TrialState.FAIL)   # left behind by an interrupted search
+        return study
 
     def sweep(self, arguments: List[str]) -> Any:
         import optuna
         from optuna.trial import TrialState
 
-        from trainkit.errors import ConfigError
+        from trainkit.warm_start import is_warm
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        try:
-            study = self._study()
-        except ConfigError as e:   # a bad search space: say so plainly, exit 2, create nothing
-            print(f"error: {e}", file=sys.stderr, flush=True)
-            sys.exit(e.exit_code)
-        for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
-            study.tell(stale.number, state=TrialState.FAIL)   # left behind by an interrupted search
-        done = lambda: len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))  # noqa: E731
+        study = self._start()
+        finished = (TrialState.COMPLETE, TrialState.PRUNED)
+        done = lambda: sum(not is_warm(t) for t in study.get_trials(deepcopy=False, states=finished))  # noqa: E731
         print(f"optuna study {study.study_name!r} in {self.storage_url}: {done()} finished trial(s) so far, "
               f"target {self.cfg['n_trials']}", flush=True)
         metric, params = self.cfg["metric"], dict(self.cfg["params"])
@@ -154,7 +219,8 @@ class OptunaSweeper(Sweeper):
                 self._tell(study, trial, ret, metric)
         best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
         if best is not None:
-            print(f"best trial {best.number}: {metric}={best.value:.4f} {best.params}", flush=True)
+            warm = f" (warm-started from {best.user_attrs['warm_start']['sweep']})" if is_warm(best) else ""
+            print(f"best trial {best.number}{warm}: {metric}={best.value:.4f} {best.params}", flush=True)
         return best
 
     @staticmethod

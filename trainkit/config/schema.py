@@ -150,6 +150,7 @@ class TrialRef:
     pruner: str = "none"                                  # the sweeper's pruner, rebuilt in the run
     n_startup_trials: int = 2
     n_warmup_steps: int = 0
+    pruner_args: Any = None                               # {key: value}: the pruner's other settings (trainkit.hpo.PRUNERS); Any, as Hydra cannot add keys to a typed dict
 
 
 @dataclass
