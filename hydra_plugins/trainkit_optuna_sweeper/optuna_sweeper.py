@@ -29,7 +29,8 @@ KINDS = ("interval", "log_interval", "int", "choice")
 
 @dataclass
 class PrunerConf:
-    name: str = "median"              # median | successive_halving | none; Azure's: bandit | median_stopping | truncation_selection
+    # median | successive_halving | none, or Azure ML's policies: bandit | median_stopping | truncation_selection
+    name: str = "median"
     n_startup_trials: int = 2         # median: finished trials before pruning starts (other pruners ignore it)
     n_warmup_steps: int = 0           # median: epochs reported before a trial may be pruned (others ignore it)
     # Azure ML's policies (trainkit.policies); null keys belong to the pruners that take them:

@@ -149,7 +149,7 @@ THREE = [[0.5, 0.75], [0.25, 0.5], [0.375, 0.625]]
     # 4 trials at each interval; 50% -> the lowest 2; the trial is cut when at most 2 are as bad as it or worse
     ({"truncation_percentage": 50}, [0.3125, 0.75], 1),                           # 1: .25 and itself
     ({"truncation_percentage": 50, "delay_evaluation": 2}, [0.3125, 0.75], None),  # 2: all 4 are <= .75
-    ({"truncation_percentage": 50, "delay_evaluation": 2}, [0.75, 0.375], 2),      # 2: only itself: its value, not its best
+    ({"truncation_percentage": 50, "delay_evaluation": 2}, [0.75, 0.375], 2),      # 2: only itself (value, not best)
     ({"truncation_percentage": 20}, [0.125, 0.125], None),                         # 4 * 20 // 100 = 0: nobody
     ({"truncation_percentage": 25}, [0.3125, 0.75], None),                         # 1: 2 > 4 * 25 // 100 = 1
     ({"truncation_percentage": 25}, [0.125, 0.75], 1),                             # 1: only itself

@@ -1,6 +1,7 @@
 """Sweep summaries and search-space checks, without training."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -49,11 +50,27 @@ def test_rows_sort_best_first_and_unfinished_last():
     assert [r["job"] for r in sort_rows(rows, "test_accuracy", "min")] == [0, 3, 2, 1]
 
 
-def test_hparams_search_presets_compose():
-    for preset in ("mnist_dnn_optuna", "smoke_optuna"):
+def test_hparams_search_presets_compose_with_valid_pruners():
+    from hydra import compose as hydra_compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import PrunerConf
+    from trainkit.hpo import pruner_problems
+
+    presets = sorted(p.stem for p in (Path(__file__).parents[2] / "conf" / "hparams_search").glob("*.yaml"))
+    assert {"mnist_dnn_optuna", "smoke_optuna", "mnist_dnn_bandit"} <= set(presets)
+    for preset in presets:
         cfg = compose([f"+hparams_search={preset}"])
         assert cfg.run.trial.study == ""                  # only the sweeper fills it in
         assert cfg.registry.enabled is False
+        GlobalHydra.instance().clear()
+        with initialize_config_module("trainkit.conf", version_base="1.3"):
+            pruner = OmegaConf.to_container(hydra_compose("config", [f"+hparams_search={preset}"],
+                                                          return_hydra_config=True).hydra.sweeper.pruner)
+        assert pruner_problems(pruner, dataclasses.asdict(PrunerConf())) == [], preset
+        if preset == "mnist_dnn_bandit":
+            assert (pruner["name"], pruner["slack_factor"], pruner["delay_evaluation"]) == ("bandit", 0.1, 2)
 
 
 def test_a_bad_search_setting_exits_2_with_every_problem_and_creates_nothing(workspace):
