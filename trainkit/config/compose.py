@@ -122,10 +122,17 @@ def compose_job(overrides: list[str]) -> dict:
         with initialize_config_module("trainkit.conf", version_base="1.3"):
             cfg = compose("config", overrides=list(overrides))
     except (HydraException, OmegaConfBaseException) as e:
-        raise ConfigError([f"overrides {list(overrides)}: {str(e).splitlines()[0]}"]) from None
+        raise ConfigError([f"overrides {list(overrides)}: {_first_lines(str(e))}"]) from None
     finally:
         GlobalHydra.instance().clear()
     return validate(cfg, list(overrides))
+
+
+def _first_lines(message: str) -> str:
+    """Hydra's error without its details: the first line, and the next when the first only
+    introduces it ("ConfigKeyError raised while composing config:" / "Key 'nodes' not in 'SshConfig'")."""
+    lines = message.splitlines() or [""]
+    return " ".join(lines[:2]) if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 def compose_dataset(name: str, overrides: list[str] = ()) -> dict:

@@ -98,17 +98,19 @@ def _preset_trainer(group: str, option: str) -> dict:
     return {}
 
 
-def script_params(unresolved_args: list, params: dict) -> dict[str, str | None]:
-    """params.NAME -> the flag entry.arguments passes it with ('--epochs' for `--epochs ${params.epochs}`
-    or `--epochs=${params.epochs}`; None when it is passed some other way or not at all)."""
-    out: dict[str, str | None] = {name: None for name in params}
+def script_params(unresolved_args: list) -> dict[str, str | None]:
+    """The params entry.arguments pass to the script: params.NAME -> its flag ('--epochs' for
+    `--epochs ${params.epochs}` or `--epochs=${params.epochs}`; None when passed some other way)."""
+    out: dict[str, str | None] = {}
     args = [str(a) for a in unresolved_args]
     for i, a in enumerate(args):
-        for name in re.findall(r"\$\{params\.([\w]+)\}", a):
+        for name in re.findall(r"\$\{params\.(\w+)\}", a):
             if a.startswith("-") and "=" in a:
                 out[name] = a.split("=", 1)[0]
             elif i > 0 and args[i - 1].startswith("-") and "=" not in args[i - 1]:
                 out[name] = args[i - 1]
+            else:
+                out.setdefault(name, None)
     return out
 
 
@@ -117,7 +119,7 @@ def _norm(name: str) -> str:
 
 
 def instead(key: str, value: Any, mapped: dict[str, str | None], args: list) -> str:
-    """What to set instead of trainer key `key` on a script run."""
+    """What to set instead of trainer key `key` on a script run (`mapped`: script_params)."""
     leaf = key.split(".")[-1]
     shown = value if not isinstance(value, str) else repr(value)
     if leaf not in ALIASES:
@@ -149,7 +151,7 @@ def check_script_settings(unresolved: dict, data: dict, overrides: list[str] | N
     used = referenced(unresolved)
     ignored = sorted(k for k in changed | {k for k in values if _named(k, explicit)} if not _reaches(k, used))
     presets = preset_keys(overrides, data)
-    mapped = script_params((unresolved.get("entry") or {}).get("arguments") or [], data.get("params") or {})
+    mapped = script_params((unresolved.get("entry") or {}).get("arguments") or [])
     args, note = data["entry"]["arguments"], params_note(data.get("params") or {})
     problems, warned = [], {}
     for key in ignored:
