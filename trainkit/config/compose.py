@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import ConfigError
 
@@ -40,27 +40,59 @@ def in_project(project: str | Path | None) -> Iterator[Path]:
                 os.environ[PROJECT_ENV] = before
 
 
-def group_options(group: str) -> list[str] | None:
-    """The options of config group `group` (trainkit's and the project's YAML files), or None when
-    there is no such group."""
-    from ..launch.project import builtin_conf_dir, overlay_dir
+def option_lister(overrides: list[str] = (), config_dir: str | None = None,
+                  config_name: str = "config") -> Callable[[str], list[str] | None]:
+    """A function giving the options of a config group as Hydra's own config repository finds them:
+    trainkit's configs, the project's, SearchPathPlugin entries, `hydra.searchpath` (in `overrides`
+    or the primary config) and `--config-dir`; None when no source has that group."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.object_type import ObjectType
 
-    dirs = [d / group for d in (builtin_conf_dir(), overlay_dir()) if d is not None and (d / group).is_dir()]
-    if not dirs:
+    from ..launch.project import BUILTIN_CONF
+    from .store import register_configs
+
+    register_configs()                         # trainkit's own plugins, also where Hydra's scan misses them
+    search_path = create_config_search_path(BUILTIN_CONF)
+    if config_dir is not None:                 # where and how Hydra's main adds --config-dir
+        search_path.prepend("command-line", f"file://{os.path.abspath(config_dir)}", SearchPathQuery(provider="schema"))
+    loader = ConfigLoaderImpl(config_search_path=search_path)
+
+    def options(group: str) -> list[str] | None:
+        found = loader.get_group_options(group, ObjectType.CONFIG, config_name, list(overrides))
+        return sorted({o for o in found if not o.startswith(("_", "base_"))}) or None
+
+    return options
+
+
+def _command_line(args: list[str]):
+    """Hydra's own reading of the command line (its flags and the overrides), or None when Hydra will
+    refuse it (it says why itself)."""
+    import io
+
+    from hydra._internal.utils import get_args_parser
+
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            return get_args_parser().parse_args(args)
+    except SystemExit:
         return None
-    return sorted({p.stem for d in dirs for p in d.glob("*.yaml") if not p.stem.startswith(("_", "base_"))})
 
 
 def check_choices(args: list[str]) -> None:
     """A group override naming an option that does not exist (`distribution=nope`), as a ConfigError
-    listing the options, before Hydra composes anything. Anything else is left to Hydra."""
+    listing the options, before Hydra composes anything. Anything else is left to Hydra, and so is a
+    command line with --config-path (another primary config) or an additional config directory
+    that does not exist."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
-    parser, problems = OverridesParser.create(), []
-    for arg in args:
-        if arg.startswith("-") or "=" not in arg:
-            continue
+    line = _command_line(args)
+    if line is None or line.config_path is not None or (line.config_dir and not os.path.isdir(line.config_dir)):
+        return
+    parser, problems, options_of = OverridesParser.create(), [], None
+    for arg in line.overrides:
         try:
             [o] = parser.parse_overrides([arg])
         except HydraException:
@@ -68,7 +100,11 @@ def check_choices(args: list[str]) -> None:
         group = o.key_or_group
         if "." in group or "/" in group or group == "hydra" or o.is_delete():
             continue
-        options = group_options(group)
+        try:
+            options_of = options_of or option_lister(line.overrides, line.config_dir, line.config_name or "config")
+            options = options_of(group)
+        except HydraException:
+            return                                     # e.g. a bad hydra.searchpath: Hydra says so
         if options is None:
             continue
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
