@@ -15,3 +15,11 @@ def test_every_config_group_ships_in_the_wheel():
     assert tool["package-dir"] == {"trainkit.conf": "conf", "trainkit.models": "models"}
     assert {p.split(".")[0] for p in tool["packages"]} == {"trainkit", "hydra_plugins"}
     assert "keras_api.json" in tool["package-data"]["trainkit.config"]
+
+
+def test_every_python_package_of_trainkit_ships_in_the_wheel():
+    """A package missing from the list is missing from the wheel (`trainkit migrate` once was)."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "trainkit").rglob("__init__.py")
+             if "__pycache__" not in p.parts and "static" not in p.parts}
+    assert found - set(tool["packages"]) == set()

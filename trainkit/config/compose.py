@@ -13,10 +13,10 @@ from ..errors import ConfigError
 
 
 @contextlib.contextmanager
-def in_project(project: str | Path | None) -> Iterator[Path]:
+def in_project(project: str | Path | None, importable: bool = True) -> Iterator[Path]:
     """`project` (a directory with conf/, or any directory) as the project for the duration: its
-    configs overlay trainkit's and its modules import (what $TRAINKIT_PROJECT or the working
-    directory decides on the command line)."""
+    configs overlay trainkit's and (with `importable`) its modules import (what $TRAINKIT_PROJECT or
+    the working directory decides on the command line)."""
     from ..launch.project import PROJECT_ENV, project_root
 
     before = os.environ.get(PROJECT_ENV)
@@ -25,7 +25,7 @@ def in_project(project: str | Path | None) -> Iterator[Path]:
         if not root.is_dir():
             raise ConfigError([f"project: expected a directory, got {str(project)!r}"])
         os.environ[PROJECT_ENV] = str(root)
-    added = str(root) not in sys.path
+    added = importable and str(root) not in sys.path
     if added:
         sys.path.insert(0, str(root))
     try:

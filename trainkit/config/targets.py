@@ -10,7 +10,11 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import os
 from dataclasses import dataclass
+
+
+SOURCE_ONLY_ENV = "TRAINKIT_TARGETS_SOURCE_ONLY"   # "1": targets are read from source, never imported (migrate --check)
 
 
 class TargetError(Exception):
@@ -83,6 +87,8 @@ def params_of(target: str, exact: bool = True) -> Params:
     """The keyword parameters of the callable `target` names (raises TargetError). With `exact`,
     a class that inherits its __init__ is imported to read it; without, it is only found (ANY)."""
     module, attr = split_target(target)
+    if os.environ.get(SOURCE_ONLY_ENV) == "1":
+        return _params_source_only(module, attr)
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError) as e:
@@ -104,6 +110,24 @@ def params_of(target: str, exact: bool = True) -> Params:
         return _params_from_object(obj)
     except (TypeError, ValueError) as e:
         raise TargetError(f"{target!r} is not a callable with a signature ({e})") from None
+
+
+def _params_source_only(module: str, attr: str) -> Params:
+    """From source only: the project's own module file (the project is not on sys.path here), or an
+    installed module's, found by find_spec (which imports only installed parent packages)."""
+    rel = module.replace(".", os.sep)
+    project = os.environ.get("TRAINKIT_PROJECT")
+    candidates = [os.path.join(project, rel + ".py"), os.path.join(project, rel, "__init__.py")] if project else []
+    path = next((c for c in candidates if os.path.isfile(c)), None)
+    if path is None:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            spec = None
+        path = spec.origin if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+    if path is None:
+        raise TargetError(f"module {module!r} not found (looked for its source file; nothing is imported here)")
+    return _params_from_source(path, attr) or ANY
 
 
 def check_call(key: str, target: str, kwargs: dict, provided: set[str] = frozenset(),

@@ -1,12 +1,27 @@
-"""Reading an Azure ML SDK v1 project: notebooks' code cells and Python files, parsed with `ast`,
-never imported or run. Notebook magics (`%...`, `%%cell`) and shell lines (`!...`) are left out; a
-cell or file that does not parse is reported and the rest still read."""
+"""Reading an Azure ML SDK v1 project: notebooks' cells and Python files, parsed with `ast`, never
+imported or run.
+
+Only what lies inside the SRC roots is read (a SRC directory, or the folder of a SRC file): a file
+reached through a link that leaves them, or bigger than MAX_FILE_BYTES, is listed as refused, never
+opened. In notebooks, line magics (`%pip ...`) and shell lines (`!...`) are left out (blank lines:
+line numbers hold); `%%writefile PATH` cells become `Written` units (the file the notebook writes
+when it runs); other cell magics that run Python (`%%time`, `%%capture`) keep their code; the rest
+(`%%bash`, `%%html`, ...) are skipped. A cell or file that does not parse is one problem, the rest
+is still read."""
 from __future__ import annotations
 
 import ast
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+
+MAX_FILE_BYTES = 4_000_000       # larger notebooks and scripts are reported, not read (generated code, data)
+PYTHON_CELL_MAGICS = ("%%time", "%%timeit", "%%capture", "%%prun", "%%debug")
+WRITEFILE = re.compile(r"^%%(?:writefile|file)\s+(?P<flags>(?:-a\s+|--append\s+)?)(?P<path>\S.*?)\s*$")
+INTROSPECTION = re.compile(r"^[\w.]+\?\??\s*$")          # `obj?` / `obj??` lines
+SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv", "node_modules"}
 
 
 @dataclass
@@ -18,6 +33,7 @@ class Unit:
     code: str
     tree: ast.Module | None = None
     error: str | None = None
+    written: "Written | None" = None      # a %%writefile cell: the file it writes (no code to follow)
 
     def where(self, line: int) -> str:
         cell = f" cell {self.cell}" if self.cell is not None else ""
@@ -25,21 +41,64 @@ class Unit:
 
 
 @dataclass
-class Source:
-    """Everything read from the SRC arguments."""
+class Written:
+    """A `%%writefile [-a] PATH` cell: PATH (as written, relative to the notebook's folder) and text."""
 
-    units: list[Unit] = field(default_factory=list)
-    scripts: dict[Path, str] = field(default_factory=dict)   # every .py file seen, by resolved path
+    path: str
+    text: str
+    append: bool = False
+
+
+@dataclass
+class Source:
+    """What the SRC arguments hold: the files to read (one at a time: `load`), the folders they may
+    be read from, and what could not be read."""
+
+    files: list[Path] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)      # "path: why", nothing could be read there
-    base: Path = Path(".")                                   # the folder relative paths in the code start from
+    roots: list[Path] = field(default_factory=list)          # resolved folders the project may read from
+
+    @property
+    def base(self) -> Path:
+        return self.roots[0] if self.roots else Path.cwd()
+
+    def inside(self, path: str | Path) -> Path | None:
+        """`path` resolved (links followed) when it lies inside a root, else None."""
+        try:
+            real = Path(os.path.realpath(path))
+        except (OSError, ValueError):
+            return None
+        return real if any(real == r or r in real.parents for r in self.roots) else None
+
+    def load(self, f: Path) -> list[Unit]:
+        """The units of one file (parsed now; a problem reading it goes to `unreadable`)."""
+        real = self.inside(f)
+        if real is None:
+            self.unreadable.append(f"{f}: refused: a link to {os.path.realpath(f)}, outside the folders given")
+            return []
+        try:
+            size = real.stat().st_size
+            if size > MAX_FILE_BYTES:
+                self.unreadable.append(f"{f}: not read: {size / 1e6:.1f} MB, more than {MAX_FILE_BYTES / 1e6:.0f} MB")
+                return []
+            text = real.read_bytes().decode("utf-8", errors="replace")
+            return read_notebook(f, text) if f.suffix == ".ipynb" else [parse(Unit(f, None, text))]
+        except (OSError, ValueError, RecursionError, MemoryError) as e:
+            self.unreadable.append(f"{f}: {type(e).__name__}: {str(e)[:200]}")
+            return []
 
 
 def strip_magics(code: str) -> str:
-    """A notebook cell without IPython magics and shell escapes (kept as blank lines: line numbers hold)."""
-    lines = code.splitlines()
-    if lines and lines[0].lstrip().startswith("%%"):
-        return ""
-    return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in lines)
+    """A notebook cell without IPython line magics and shell escapes (kept as blank lines: line
+    numbers hold); `x = !cmd` and `x = %magic` become `x = None`."""
+    out = []
+    for ln in code.splitlines():
+        s = ln.lstrip()
+        if s.startswith(("%", "!")) or INTROSPECTION.match(s):
+            out.append("")
+        else:
+            out.append(re.sub(r"^(\s*[\w.\[\], ]+=\s*)[!%].*$", r"\1None", ln))
+    return "\n".join(out)
 
 
 def parse(unit: Unit) -> Unit:
@@ -47,40 +106,63 @@ def parse(unit: Unit) -> Unit:
         unit.tree = ast.parse(unit.code)
     except SyntaxError as e:
         unit.error = f"does not parse (line {e.lineno}: {e.msg})"
+    except (RecursionError, MemoryError, ValueError) as e:
+        unit.error = f"cannot be parsed ({type(e).__name__}: {str(e)[:120]})"
     return unit
 
 
-def read_notebook(path: Path) -> list[Unit]:
-    nb = json.loads(path.read_text())
+def cell_unit(path: Path, index: int, code: str) -> Unit | None:
+    """One notebook code cell as a Unit (None: a cell magic whose body is not Python)."""
+    first, _, rest = code.partition("\n")
+    head = first.strip()
+    if head.startswith("%%"):
+        m = WRITEFILE.match(head)
+        if m:
+            target = m.group("path").strip().strip("'\"")
+            return Unit(path, index, "", written=Written(target, rest, bool(m.group("flags").strip())))
+        if head.split()[0] not in PYTHON_CELL_MAGICS:
+            return None
+        code = "\n" + rest     # keep the line numbers of the body
+    return parse(Unit(path, index, strip_magics(code)))
+
+
+def read_notebook(path: Path, text: str) -> list[Unit]:
+    nb = json.loads(text)
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        raise ValueError("expected a notebook (a JSON object with a 'cells' list)")
     units = []
-    for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
+    for i, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         code = cell.get("source", "")
-        code = "".join(code) if isinstance(code, list) else code
-        units.append(parse(Unit(path, i, strip_magics(code))))
+        code = "".join(str(c) for c in code) if isinstance(code, list) else str(code)
+        unit = cell_unit(path, i, code)
+        if unit is not None:
+            units.append(unit)
     return units
 
 
+def walk(folder: Path) -> list[Path]:
+    """Notebooks and Python files under `folder`, links not followed into other directories."""
+    found = []
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        found += [Path(top) / f for f in sorted(files) if f.endswith((".ipynb", ".py"))]
+    return found
+
+
 def read(paths: list[Path]) -> Source:
-    """Every notebook and Python file of the SRC arguments (directories searched)."""
-    src = Source(base=(paths[0] if paths[0].is_dir() else paths[0].parent).resolve() if paths else Path.cwd())
-    files: list[Path] = []
+    """The notebooks and Python files of the SRC arguments (directories searched), not yet read."""
+    src = Source()
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix in (".ipynb", ".py") and ".ipynb_checkpoints" not in f.parts)
+            src.roots.append(p.resolve())
+            src.files += walk(p)
         elif p.exists():
-            files.append(p)
+            src.roots.append(p.resolve().parent)
+            src.files.append(p)
         else:
             src.unreadable.append(f"{p}: no such file or directory")
-    for f in files:
-        try:
-            if f.suffix == ".ipynb":
-                src.units += read_notebook(f)
-            else:
-                text = f.read_text()
-                src.scripts[f.resolve()] = text
-                src.units.append(parse(Unit(f, None, text)))
-        except (OSError, ValueError) as e:
-            src.unreadable.append(f"{f}: {type(e).__name__}: {e}")
+    src.files = list(dict.fromkeys(src.files))
     return src

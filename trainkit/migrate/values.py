@@ -1,0 +1,147 @@
+"""The values `trainkit migrate`'s analyzer gives expressions: literals (bounded), `Sdk` objects (one
+per Azure ML SDK call, or a view of one: `env.python.conda_dependencies`), paths, the folders of
+mounted datasets, and `Unknown` for anything it does not evaluate."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_STR = 20_000      # longer strings are unknown (L3: `s = s + s` thirty times must not take gigabytes)
+MAX_ITEMS = 2_000     # longer lists and dicts are unknown
+
+
+class Unknown:
+    """What the analyzer did not evaluate; its source text is made only when asked for (unparsing
+    every unknown expression was most of the analyzer's time)."""
+
+    __slots__ = ("_node", "_text")
+
+    def __init__(self, text: "str | object"):
+        self._node, self._text = (None, text) if isinstance(text, str) else (text, None)
+
+    @property
+    def text(self) -> str:
+        if self._text is None:
+            self._text = short(self._node)
+            self._node = None
+        return self._text
+
+    def __str__(self) -> str:
+        return f"<{self.text}>"
+
+    def __repr__(self) -> str:
+        return f"Unknown({self.text!r})"
+
+
+def short(node, limit: int = 120) -> str:
+    """An expression's source text, shortened."""
+    import ast
+
+    try:
+        text = ast.unparse(node)
+    except (Exception, RecursionError):   # noqa: B014
+        text = type(node).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class PathVal(str):
+    """A `pathlib.Path` value: a string that joins with `/`."""
+
+    def join(self, *parts: str) -> "PathVal":
+        out = str(self)
+        for p in parts:
+            out = p if p.startswith("/") else (f"{out.rstrip('/')}/{p}" if out else p)
+        return PathVal(out)
+
+
+@dataclass(eq=False)
+class Sdk:
+    """The value of an SDK call: `name` (e.g. Dataset.File.from_files), its arguments, where. A view
+    (`view=True`) is an attribute of one (`env.python`), not a call of its own."""
+
+    name: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    where: str = ""
+    parent: "Sdk | None" = None
+    attrs: dict = field(default_factory=dict)      # settings assigned later (env.python.conda_dependencies = ...)
+    var: str | None = None                          # the variable it was first assigned to
+    home: Any = None                                # the folder of the file it stands in (relative paths start there)
+    view: bool = False
+
+    def arg(self, key: str, pos: int | None = None, default: Any = None) -> Any:
+        if key in self.kwargs:
+            return self.kwargs[key]
+        if pos is not None and pos < len(self.args):
+            return self.args[pos]
+        return default
+
+    @property
+    def method(self) -> str:
+        return self.name.rsplit(".", 1)[-1]
+
+    def root(self) -> "Sdk":
+        """The object a chain of views and dataset method calls started from
+        (ds.as_named_input(..).as_mount() -> ds; env.python.conda_dependencies -> env)."""
+        if self.parent is not None and (self.view or self.method in CHAIN):
+            return self.parent.root()
+        return self
+
+    def owner(self) -> "Sdk | None":
+        """The object this call is a method of (through views): cd.add_pip_package -> cd."""
+        node = self.parent
+        while node is not None and node.view:
+            node = node.parent
+        return node
+
+
+CHAIN = {"as_named_input", "as_mount", "as_download", "as_hdfs", "to_path", "register"}
+
+
+@dataclass(eq=False)
+class DatasetPath:
+    """`ds.as_mount()` / `as_named_input(...).as_mount()` / `as_download()`: the dataset's folder."""
+
+    dataset: Sdk
+
+
+@dataclass(eq=False)
+class FileHandle:
+    """`open(PATH, 'w')`: writes go to the files the project's code makes."""
+
+    path: str
+
+
+@dataclass(eq=False)
+class Func:
+    """A function defined in the project's code: its body is followed once (its SDK calls listed);
+    a call to it gives the value its `return` gave then."""
+
+    node: Any
+    scope: Any
+    returns: Any = None
+    followed: bool = False
+
+
+@dataclass(frozen=True)
+class Module:
+    """An imported module (or a name imported from one that is not the SDK's): `qualname`."""
+
+    qualname: str
+
+
+def bounded(value: Any) -> Any:
+    """The value, or Unknown when it is too big to keep."""
+    if isinstance(value, str) and len(value) > MAX_STR:
+        return Unknown(f"a string of {len(value)} characters")
+    if isinstance(value, (list, dict)) and len(value) > MAX_ITEMS:
+        return Unknown(f"a {type(value).__name__} of {len(value)} items")
+    return value
+
+
+def hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
