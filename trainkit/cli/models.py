@@ -188,7 +188,8 @@ def cmd_serve(ctx, args) -> int:
         max_buffered_mb=args.max_buffered_mb, max_connections=args.max_connections,
         header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
         poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
-        drain_timeout_s=args.drain_timeout_s, access_log=args.access_log, runtime=args.runtime)
+        drain_timeout_s=args.drain_timeout_s, access_log=args.access_log, runtime=args.runtime,
+        trust_model=args.trust_model)
     return serve(reg, settings)
 
 
@@ -198,7 +199,7 @@ def cmd_predict(ctx, args) -> int:
 
     return predict(reg, args.ref, Path(args.input), Path(args.output) if args.output else None,
                    batch=args.batch, cache_dir=Path(cache_dir(ctx, args)), allow_nonfinite=args.allow_nonfinite,
-                   runtime=args.runtime)
+                   runtime=args.runtime, trust_model=args.trust_model)
 
 
 def _kv(text: str, flag: str) -> tuple[str, str]:
@@ -284,6 +285,9 @@ def add_runtime_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", choices=CHOICES, default="auto",
                    help="onnx: model.onnx with onnxruntime; tensorflow: the SavedModel with TensorFlow; "
                         "auto (default): onnx when the version's export is ok, else tensorflow")
+    p.add_argument("--trust-model", action="store_true",
+                   help="with --runtime tensorflow: load the SavedModel without checking its graph's ops first "
+                        "(a SavedModel is code: only for registries whose writers you trust)")
 
 
 def add_registry_flag(p: argparse.ArgumentParser) -> None:

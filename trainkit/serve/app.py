@@ -102,7 +102,7 @@ class Serving:
     def load(self, name: str, version: int) -> ServedVersion:
         """Load one version (blocking)."""
         return load_version(self.registry, name, version, Path(self.settings.cache_dir), self.settings.threads,
-                            self.settings.runtime)
+                            self.settings.runtime, self.settings.trust_model)
 
     def start_version(self, served: ServedVersion) -> None:
         served.start(self.settings.max_batch, self.settings.max_delay_ms,
@@ -154,7 +154,7 @@ def load_serving(settings: ServeSettings, registry: Registry) -> Serving:
                              f"{ref.name!r} (already serving {holders[ref.name].ref})")
         name, version = registry.resolve(ref)
         holders[name] = ModelHolder(ref, load_version(registry, name, version, Path(settings.cache_dir),
-                                                      settings.threads, settings.runtime))
+                                                      settings.threads, settings.runtime, settings.trust_model))
     return Serving(settings, registry, holders)
 
 

@@ -32,9 +32,10 @@ def default_threads(entry: dict) -> int:
 
 
 def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
-          runtime: str = "auto") -> tuple[dict, Runtime, Path]:
+          runtime: str = "auto", trust_model: bool = False) -> tuple[dict, Runtime, Path]:
     """The version's entry, the runtime that serves it (serve/runtimes.py) and a verified local copy
-    of that runtime's artifact, reused when every file's sha256 matches the manifest."""
+    of that runtime's artifact, reused when every file's sha256 matches the manifest. A SavedModel's
+    graph is checked before anything loads it (serve/graphguard.py) unless `trust_model`."""
     entry = registry.entry(ModelRef(name, version))
     chosen = choose(entry, runtime)
     files = {k: v["sha256"] for k, v in entry["manifest"].items()
@@ -51,6 +52,10 @@ def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
             os.replace(tmp / chosen.artifact, target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    if chosen.name == "tensorflow" and not trust_model:
+        from .graphguard import check_saved_model
+
+        check_saved_model(target, f"{name}:{version} {chosen.artifact}")
     return entry, chosen, target
 
 
@@ -83,11 +88,11 @@ class ServedVersion:
 
 
 def load_version(registry: Registry, name: str, version: int, cache_dir: Path, threads: int | None,
-                 runtime: str = "auto") -> ServedVersion:
+                 runtime: str = "auto", trust_model: bool = False) -> ServedVersion:
     """Download, open, check against the registered signature and warm up one version (blocking)."""
     import numpy as np
 
-    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime)
+    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime, trust_model)
     try:
         signature = Signature.from_entry(entry["signature"])
     except (KeyError, TypeError, ValueError) as e:

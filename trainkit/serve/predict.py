@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import NotFoundError, DataError, UsageError
 from ..registry.store import ModelRef, Registry
 from .models import default_threads, fetch
-from .runtimes import open_session
+from .runtimes import check_trust, open_session
 from .protocol import Signature, TensorSpec
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -28,11 +28,12 @@ OUTPUT_SUFFIXES = (".csv", ".npy")
 
 
 def predict(registry: Registry, ref: str, input: Path, output: Path | None, *, batch: int,
-            cache_dir: Path, allow_nonfinite: bool = False, runtime: str = "auto") -> int:
+            cache_dir: Path, allow_nonfinite: bool = False, runtime: str = "auto", trust_model: bool = False) -> int:
     """Score every row of `input` and write the predictions; 0 on success."""
     check_args(input, output, batch)
+    check_trust(runtime, trust_model)
     name, version = registry.resolve(ModelRef.parse(ref))
-    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime)
+    entry, chosen, path = fetch(registry, name, version, cache_dir, runtime, trust_model)
     signature = Signature.from_entry(entry["signature"])
     if len(signature.inputs) != 1:
         raise UsageError(f"{name}:{version}: predict expected a model with one input, got "

@@ -7,6 +7,9 @@ platform it reports in the model metadata.
 - `auto` (the default of `models serve` and `models predict`): onnx when the export is there and
   ok, else tensorflow.
 
+A SavedModel is code: before TensorFlow loads one, its graph's ops are checked against what Keras
+inference graphs use (serve/graphguard.py); `--runtime tensorflow --trust-model` skips the check.
+
 Both sessions answer the same calls (`run(output_names, feeds)`, `get_inputs()`), so batching,
 errors and metrics do not depend on the runtime.
 """
@@ -17,7 +20,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ExportError, NotFoundError
+from ..errors import ExportError, NotFoundError, UsageError
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,12 @@ def choose(entry: dict, wanted: str) -> Runtime:
         raise NotFoundError(f"{ref}: expected a saved_model artifact for --runtime tensorflow, got none "
                             f"(artifacts: {artifacts})")
     return RUNTIMES["tensorflow"]
+
+
+def check_trust(runtime: str, trust_model: bool) -> None:
+    """`--trust-model` (load a SavedModel without checking its graph) only with an explicit `--runtime tensorflow`."""
+    if trust_model and runtime != "tensorflow":
+        raise UsageError(f"--trust-model: expected together with --runtime tensorflow, got --runtime {runtime}")
 
 
 def open_session(runtime: Runtime, path: Path, threads: int, output_names: list[str]):

@@ -131,7 +131,7 @@ def serve_workers(registry: Registry, settings: ServeSettings) -> int:
     from uvicorn.supervisors import Multiprocess
 
     for text in settings.refs:
-        fetch(registry, *registry.resolve(text), Path(settings.cache_dir), settings.runtime)
+        fetch(registry, *registry.resolve(text), Path(settings.cache_dir), settings.runtime, settings.trust_model)
     sock = bind(settings.host, settings.port)
     announce(sock, list(settings.refs), settings)
     metrics_dir = tempfile.mkdtemp(prefix="trainkit-serve-metrics-")

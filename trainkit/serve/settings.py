@@ -27,6 +27,7 @@ class ServeSettings:
     max_delay_ms: float = 2.0       # extra wait for more rows, only under concurrent load
     threads: int | None = None      # runtime intra-op threads; None: the version's resource_configuration.cpu
     runtime: str = "auto"           # onnx | tensorflow | auto (onnx when the version's export is ok, else its SavedModel)
+    trust_model: bool = False       # load SavedModels without checking their graph's ops (only with runtime tensorflow)
     workers: int = 1                # processes; 1 keeps one batching queue per model (see README)
     max_body_mb: float = 64.0       # larger request bodies get 413
     max_json_values: int = 4_194_304  # values one JSON request may carry (~130 MB as Python floats): 413 beyond
@@ -47,6 +48,8 @@ class ServeSettings:
             ("--max-batch", "an integer >= 1", self.max_batch, self.max_batch >= 1),
             ("--max-delay-ms", "a number >= 0", self.max_delay_ms, self.max_delay_ms >= 0),
             ("--runtime", f"one of {', '.join(CHOICES)}", self.runtime, self.runtime in CHOICES),
+            ("--trust-model", "together with --runtime tensorflow", f"--runtime {self.runtime}",
+             not self.trust_model or self.runtime == "tensorflow"),
             ("--threads", "an integer >= 1", self.threads, self.threads is None or self.threads >= 1),
             ("--workers", "an integer >= 1", self.workers, self.workers >= 1),
             ("--max-body-mb", "a number > 0", self.max_body_mb, self.max_body_mb > 0),
