@@ -110,6 +110,15 @@ class Migration:
         import_module(f"{__name__}.experiments").write_all(self)
         return self.project
 
+    def each(self, sdks: list[Sdk], step) -> None:
+        """`step(self, sdk)` for each; whatever goes wrong with one is a "not understood" row, never a crash."""
+        for sdk in sdks:
+            try:
+                step(self, sdk)
+            except Exception as e:   # noqa: BLE001 - one construct never stops the migration
+                self.analysis.not_understood.append(one_line(f"{sdk.where}: {sdk.name}: not migrated: "
+                                                             f"{type(e).__name__}: {e}", 400))
+
     # ------------------------------------------------------------------ bookkeeping
     def mark(self, sdk: Sdk | None, became: str) -> None:
         call = self.by_sdk.get(id(sdk)) if sdk is not None else None

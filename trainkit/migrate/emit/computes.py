@@ -29,21 +29,26 @@ CLUSTER_NOTES = ("wait_for_completion", "get_status", "serialize", "delete", "up
 
 
 def emit(m: Migration) -> None:
-    for sdk in m.of("ComputeTarget.create"):
-        option = cluster(m, sdk.arg("name", 1), sdk.arg("provisioning_configuration", 2), sdk.where)
-        m.mark(sdk, f"conf/compute/{option}.yaml (compute={option}); the cluster itself is yours to run")
-    for sdk in m.of("ComputeTarget", "AmlCompute", "ComputeInstance"):
-        if sdk.name in ("ComputeTarget", "AmlCompute", "ComputeInstance"):
-            option = compute_of(m, sdk)
-            m.mark(sdk, f"compute={option}" if option else "a compute target (its name is not a literal)")
-    for sdk in m.of("AmlCompute.provisioning_configuration", "ComputeInstance.provisioning_configuration"):
-        if not m.by_sdk[id(sdk)].became:
-            cluster(m, sdk.var or "cluster", sdk, sdk.where)
+    m.each(m.of("ComputeTarget.create"), created)
+    m.each([s for s in m.of("ComputeTarget", "AmlCompute", "ComputeInstance")
+            if s.name in ("ComputeTarget", "AmlCompute", "ComputeInstance")], named)
+    m.each([s for s in m.of("AmlCompute.provisioning_configuration", "ComputeInstance.provisioning_configuration")
+            if not m.by_sdk[id(s)].became], lambda m, sdk: cluster(m, sdk.var or "cluster", sdk, sdk.where))
     for sdk in m.of(*CLUSTER_NOTES):
         if sdk.owner() is not None and sdk.owner().name.split(".")[0] in ("ComputeTarget", "AmlCompute",
                                                                            "ComputeInstance"):
             m.mark(sdk, "a note about the cluster, not the run: trainkit does not provision clusters "
                         "(`sinfo` / `ray status` show yours)")
+
+
+def created(m: Migration, sdk: Sdk) -> None:
+    option = cluster(m, sdk.arg("name", 1), sdk.arg("provisioning_configuration", 2), sdk.where)
+    m.mark(sdk, f"conf/compute/{option}.yaml (compute={option}); the cluster itself is yours to run")
+
+
+def named(m: Migration, sdk: Sdk) -> None:
+    option = compute_of(m, sdk)
+    m.mark(sdk, f"compute={option}" if option else "a compute target (its name is not a literal)")
 
 
 def compute_of(m: Migration, value) -> str | None:

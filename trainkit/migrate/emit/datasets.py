@@ -16,10 +16,8 @@ DEFINERS = ("Dataset.File.from_files", "Dataset.Tabular.from_delimited_files", "
 
 
 def emit(m: Migration) -> None:
-    for sdk in [s for s in m.of(*DEFINERS) if not s.parent]:
-        define(m, sdk)
-    for sdk in m.of("Dataset.get_by_name", "Dataset.get"):
-        by_name(m, sdk)
+    m.each([s for s in m.of(*DEFINERS) if not s.parent], define)
+    m.each(m.of("Dataset.get_by_name", "Dataset.get"), by_name)
     for sdk in m.of("Datastore.upload", "Datastore.upload_files"):
         m.mark(sdk, "the uploaded folder is read in place: it is the dataset's `file://` source (see the dataset config)")
     for sdk in m.of("Dataset.download", "Dataset.mount"):

@@ -26,8 +26,7 @@ def emit(m: Migration) -> None:
         path = sdk.arg("model_path", 1)
         m.mark(sdk, f"`trainkit models register {slug(name) if isinstance(name, str) else 'NAME'} "
                     f"{path if isinstance(path, str) else 'PATH'}` (a run registers its own model: registry.model_name)")
-    for sdk in m.of("Model.deploy", "Webservice.deploy_from_model", "Model.package"):
-        deploy(m, sdk)
+    m.each(m.of("Model.deploy", "Webservice.deploy_from_model", "Model.package"), deploy)
     for sdk in m.of(*SERVICE_CALLS):
         if sdk.owner() is not None and sdk.owner().name.endswith(("deploy", "Webservice", "AciWebservice",
                                                                    "LocalWebservice")):

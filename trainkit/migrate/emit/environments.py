@@ -17,8 +17,7 @@ CONDA_CALLS = ("add_pip_package", "add_conda_package", "add_tensorflow_conda_pac
 
 
 def emit(m: Migration) -> None:
-    for sdk in [s for s in m.of(*DEFINERS) if s.name in DEFINERS]:
-        environment(m, sdk)
+    m.each([s for s in m.of(*DEFINERS) if s.name in DEFINERS], environment)
     for sdk in m.of("Environment.register", "Environment.build", "Environment.build_local"):
         m.mark(sdk, "environments are configs (conf/environment/); built with uv when a run needs one "
                     "(`trainkit environments build`)")

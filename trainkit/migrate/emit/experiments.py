@@ -70,8 +70,7 @@ class Experiment:
 
 
 def emit(m: Migration) -> None:
-    for sdk in [s for s in m.of(*RUNNERS) if s.name in RUNNERS]:
-        experiment(m, sdk)
+    m.each([s for s in m.of(*RUNNERS) if s.name in RUNNERS], experiment)
 
 
 def experiment(m: Migration, sdk: Sdk) -> Experiment:
@@ -210,8 +209,9 @@ def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
         return None
     choice = EnvChoice(device="gpu" if sdk.arg("use_gpu") else "cpu")
     version = sdk.arg("framework_version")
-    if isinstance(version, str) and re.match(r"^\d+\.\d+", version):
-        tf_choice(choice, int(version.split(".")[0]), int(version.split(".")[1]), f"framework_version {version}")
+    found = re.match(r"^(\d+)\.(\d+)", version) if isinstance(version, str) else None
+    if found:
+        tf_choice(choice, int(found.group(1)), int(found.group(2)), f"framework_version {version}")
     map_pip([str(p) for p in sdk.arg("pip_packages") or [] if isinstance(sdk.arg("pip_packages"), list)], choice,
             f"pip_packages at {sdk.where}")
     map_conda([str(p) for p in sdk.arg("conda_packages") or [] if isinstance(sdk.arg("conda_packages"), list)],

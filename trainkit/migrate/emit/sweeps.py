@@ -15,13 +15,11 @@ SAMPLERS = {"RandomParameterSampling": "random", "GridParameterSampling": "grid"
 
 
 def emit(m: Migration) -> None:
-    for hd in [s for s in m.of("HyperDriveConfig") if s.name == "HyperDriveConfig"]:
-        search(m, hd)
-    for hd in [s for s in m.of("HyperDriveConfig") if s.name == "HyperDriveConfig"]:
-        warm_start(m, hd)
-        write(m, hd)
-    for sdk in m.of("get_best_run_by_primary_metric", "get_children_sorted_by_primary_metric", "get_children"):
-        best(m, sdk)
+    configs = [s for s in m.of("HyperDriveConfig") if s.name == "HyperDriveConfig"]
+    m.each(configs, search)
+    m.each(configs, warm_start)
+    m.each(configs, write)
+    m.each(m.of("get_best_run_by_primary_metric", "get_children_sorted_by_primary_metric", "get_children"), best)
 
 
 class Search:
