@@ -113,6 +113,7 @@ class Bind:
 
     qual: str | None = None
     reported: bool = False      # its import was already reported: its uses are not reported again
+    seen: bool = False          # its import was reported on an exact row: uses of the name itself are not either
     const: str | None = None
     model: bool = False
 
@@ -135,6 +136,11 @@ class Scope:
         while s.is_class and s.parent is not None:
             s = s.parent
         return s
+
+
+def is_path(text: str) -> bool:
+    """`a.b.c`: a dotted name (a rewrite to one can follow the import's alias); `float`, `-0.0` are not."""
+    return re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+", text) is not None
 
 
 def normalize(qual: str) -> str:
@@ -188,6 +194,11 @@ def _savedmodel_save(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple
     return f" (path {path!r})", len(call.args) == 1 and not call.keywords
 
 
+def _save_model_path(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple[str, bool] | None:
+    path = sc.path_text(_arg(call, 1, "filepath"))
+    return (f" (path {path!r})", False) if _no_ext(path, (".keras", ".h5", ".hdf5")) else None
+
+
 def _weights_save(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple[str, bool] | None:
     path = sc.path_text(_arg(call, 0, "filepath"))
     return (f" (path {path!r})", False) if sc.model_like(receiver) and _no_ext(path, (".weights.h5",)) else None
@@ -214,7 +225,7 @@ def _checkpoint_path(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple
 CHECKS = {   # a call/method row's `check`: None if the call is fine, else (detail for `what`, can --fix rewrite it)
     "generator_args": _generator_args, "model_receiver": _model_receiver, "savedmodel_save": _savedmodel_save,
     "weights_save": _weights_save, "weights_load": _weights_load, "keras_file": _keras_file,
-    "checkpoint_path": _checkpoint_path,
+    "checkpoint_path": _checkpoint_path, "save_model_path": _save_model_path,
 }
 URL = re.compile(r"^(https?|ftp)://", re.I)
 MAX_PARTS = 40     # no rule names a longer dotted chain; longer ones are only looked at this far
@@ -246,6 +257,19 @@ class Scanner(ast.NodeVisitor):
             return super().visit(node)
         finally:
             self.stack.pop()
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        """`a + b + c + ...` walked along its left spine, not recursively: a long sum is not deep code."""
+        spine = []
+        while isinstance(node, ast.BinOp):
+            spine.append(node)
+            node = node.left
+        for parent, child in [(spine[-1], node)] + [(op, op.right) for op in reversed(spine)]:
+            self.stack.append(parent)
+            try:
+                self.visit(child)
+            finally:
+                self.stack.pop()
 
     # -------------------------------------------------------------- positions and findings
     def char_col(self, line: int, byte_col: int) -> int:
@@ -284,7 +308,7 @@ class Scanner(ast.NodeVisitor):
         parts = qual.split(".")
         for n in range(len(parts), 0, -1):
             for hit in _index()[table].get(".".join(parts[:n]), ()):
-                if _applies(hit, self.keras) and (table == "name" or n == len(parts)):
+                if _applies(hit, self.keras) and (n == len(parts) or (table == "name" and not hit.rule.exact)):
                     return hit
         return None
 
@@ -424,6 +448,11 @@ class Scanner(ast.NodeVisitor):
         hit = self.match(qual)
         return hit if hit is not None and hit.rule.kind != "download" else None
 
+    @staticmethod
+    def covers(hit: Hit | None) -> bool:
+        """An import's finding speaks for every use of the name it binds (an exact row only for the name itself)."""
+        return hit is not None and not hit.rule.exact
+
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
             qual = normalize(alias.name)
@@ -431,12 +460,12 @@ class Scanner(ast.NodeVisitor):
             if hit is not None:
                 self.report(node, hit, edit=self.import_edit(alias, qual, hit))
             root = alias.name.split(".")[0]
-            bound = Bind(qual=qual, reported=hit is not None) if alias.asname else Bind(qual=root)
+            bound = Bind(qual, self.covers(hit), hit is not None) if alias.asname else Bind(qual=root)
             self.scope.names[alias.asname or root] = bound
 
     def import_edit(self, alias: ast.alias, qual: str, hit: Hit) -> Edit | None:
         """`import a.b.c [as x]` -> `import NEW [as x]` (without `as`, only when the name it binds stays the same)."""
-        new = hit.to + qual[len(hit.target):] if hit.to and "." in hit.to else None
+        new = hit.to + qual[len(hit.target):] if hit.to and is_path(hit.to) else None
         if new is None or (alias.asname is None and new.split(".")[0] != alias.name.split(".")[0]):
             return None
         start, end = self.span(alias)
@@ -451,12 +480,12 @@ class Scanner(ast.NodeVisitor):
             hit = self.import_hit(qual) if qual else None
             if hit is not None:
                 self.report(node, hit, edit=self.from_edit(node, module, qual, hit))
-            self.scope.names[alias.asname or alias.name] = Bind(qual=qual, reported=hit is not None)
+            self.scope.names[alias.asname or alias.name] = Bind(qual, self.covers(hit), hit is not None)
 
     def from_edit(self, node: ast.ImportFrom, module: str, qual: str, hit: Hit) -> Edit | None:
         """`from OLD.mod import x` -> `from NEW.mod import x`; or, for a single name that moved,
         `from a.b import c` -> `from NEW import C as c` (the name the code uses stays bound)."""
-        if not hit.to or "." not in hit.to:
+        if not hit.to or not is_path(hit.to):
             return None
         if module == hit.target or module.startswith(hit.target + "."):
             m = re.compile(r"from\s+(" + re.escape(node.module or "") + r")\b").match(self.lines[node.lineno - 1],
@@ -487,7 +516,7 @@ class Scanner(ast.NodeVisitor):
             return
         qual, bind, parts = chain
         hit = self.match(qual)
-        if hit is None:
+        if hit is None or (hit.rule.exact and bind.seen and qual == bind.qual):
             return
         call = self.stack[-2] if len(self.stack) > 1 and isinstance(self.stack[-2], ast.Call) else None
         detail = self.url_detail(call) if hit.rule.kind == "download" and call is not None and call.func is node else ""
@@ -502,19 +531,22 @@ class Scanner(ast.NodeVisitor):
         sign, body = ("-", new[1:]) if new.startswith("-") else ("", new)
         if body == bind.qual or body.startswith(f"{bind.qual}."):
             body = parts[0] + body[len(bind.qual):]
-        elif "." in hit.to.lstrip("-").split("(")[0] and not hit.to.lstrip("-")[0].isdigit():
+        elif is_path(hit.to.lstrip("-")):
             return None                       # the new name is not under the name the code imported
         text = sign + body
         parent = self.stack[-2] if len(self.stack) > 1 else None
-        tight = isinstance(parent, (ast.Attribute, ast.Subscript)) or (isinstance(parent, ast.Call) and parent.func is node) \
-            or (isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Pow) and parent.left is node)
+        tight = isinstance(parent, (ast.Attribute, ast.Subscript, ast.UnaryOp)) \
+            or (isinstance(parent, ast.Call) and parent.func is node) \
+            or (isinstance(parent, ast.BinOp) and (parent.right is node or isinstance(parent.op, ast.Pow)))
         start, end = self.span(node)
         return Edit(start, end, f"({text})" if sign and tight else text)
 
     def url_detail(self, call: ast.Call) -> str:
+        """The URL a download call fetches, where the code shows it (a literal, or a name bound to one)."""
         for value in (*call.args[:1], _kw(call, "origin"), _kw(call, "url")):
-            if isinstance(value, ast.Constant) and isinstance(value.value, str) and URL.match(value.value):
-                return f" ({value.value})"
+            text = self.path_text(value) if value is not None else None
+            if text is not None and URL.match(text):
+                return f" ({text})"
         return ""
 
     def visit_Call(self, node: ast.Call) -> None:
@@ -554,6 +586,20 @@ class Scanner(ast.NodeVisitor):
 
 
 # ------------------------------------------------------------------ entry points
+def rules_markdown() -> str:
+    """RULES as a Markdown table (kind, what it matches, what breaks, the fix, whether --fix rewrites it, where)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|").replace("<name>", "NAME")
+
+    rows = ["| kind | matches | what breaks | fix | --fix | Keras |", "|---|---|---|---|---|---|"]
+    for r in RULES:
+        match = {"method": f"`x.{r.target}(...)`", "kwarg": f"`{r.target.replace(')', '=)')}`"}.get(r.on, f"`{r.target}`")
+        how = "tf_upgrade_v2" if r.by else ("yes" if r.mechanical else "no")
+        rows.append(f"| {r.kind} | {cell(match)} | {cell(r.what)} | {cell(r.fix)} | {how} | {' and '.join(r.keras)} |")
+    return "\n".join(rows) + "\n"
+
+
+
 def scan(path: str, text: str, keras: str = "3") -> list[Finding]:
     """Every finding in one Python file, in line order. Never raises on the text: a file that does not
     parse (or is too large or too deeply nested to) gives one `syntax` finding saying so."""
@@ -580,7 +626,7 @@ def _scan_module(path: str, cell: int | None, text: str, keras: str, scope: Scop
     try:
         tree = ast.parse(text)
     except SyntaxError as e:
-        return [stop(e.lineno or 1, f"does not parse (line {e.lineno}: {e.msg})",
+        return [stop(e.lineno or 1, f"does not parse ({f'line {e.lineno}: ' if e.lineno else ''}{e.msg})",
                      "make it valid Python 3 (a Python 2 script needs porting first), then migrate it again")]
     except (RecursionError, MemoryError, ValueError) as e:
         return [stop(1, f"does not parse ({type(e).__name__}: {str(e)[:100] or 'too deeply nested'})",

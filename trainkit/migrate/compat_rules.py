@@ -2,7 +2,8 @@
 
 A row's `target` is what it matches, by `on`:
 - "name": a fully qualified name, after import aliases are resolved, and every name under it
-  (`numpy.float`; `tensorflow.contrib` also matches `tf.contrib.layers.flatten`). `{a,b}` expands to
+  (`numpy.float`; `tensorflow.contrib` also matches `tf.contrib.layers.flatten`) unless `exact`; the
+  longest matching target wins. `{a,b}` expands to
   one target per alternative, which `<name>` stands for in `what`, `fix` and `to`. A target under
   `keras.` also matches under `tensorflow.keras.` unless `tf_keras=False` (Keras 3.15's tf.keras keeps
   a few Keras 2 names that bare `keras` lost).
@@ -33,6 +34,7 @@ class Rule:
     check: str | None = None       # call/method rows: the test on the arguments
     tf_keras: bool = True          # a keras.* name also matches under tensorflow.keras.*
     by: str = ""                   # "tf_upgrade_v2": rewritten by TensorFlow's upgrade script, not by LibCST
+    exact: bool = False            # name rows: only the name itself, not the names under it
 
 
 NP = "removed in numpy"
@@ -210,6 +212,9 @@ RULES: tuple[Rule, ...] = (
     Rule("keras3", "save", "Keras 3 `model.save(PATH)` refuses a path without `.keras` or `.h5` (it wrote a "
          "SavedModel directory in Keras 2)", "`model.export(PATH)` for the SavedModel (what serving loads), or "
          "`model.save('NAME.keras')`", True, "export", K3, on="method", check="savedmodel_save"),
+    Rule("keras3", "keras.{models,saving}.save_model", "Keras 3 `save_model(model, PATH)` refuses a path without "
+         "`.keras` or `.h5`", "`model.export(PATH)` for a SavedModel, or a NAME.keras path", keras=K3, on="call",
+         check="save_model_path"),
     Rule("keras3", "save_weights", "Keras 3 `save_weights` needs a path ending in `.weights.h5`",
          "`model.save_weights('NAME.weights.h5')` (and load_weights the same file)", keras=K3, on="method",
          check="weights_save"),
@@ -301,6 +306,8 @@ RULES: tuple[Rule, ...] = (
     Rule("azureml", "azureml.core.{Run,run.Run}", "`azureml.core.Run` (Azure ML SDK v1) is not installed",
          "`entry.azureml_compat=true` (trainkit migrate sets it): `Run.get_context()`, `run.log(...)` and tags go "
          "to the trainkit run"),
+    Rule("azureml", "{azureml,azureml.core,azureml.core.run}", "`<name>` (Azure ML SDK v1) is not installed",
+         "`entry.azureml_compat=true` (trainkit migrate sets it) gives it, with `Run` only", exact=True),
     Rule("azureml", "azureml", "Azure ML SDK v1 is not installed, and trainkit's stand-in has only "
          "`azureml.core.Run`", "drop the SDK call from the training script (notebook SDK calls are what trainkit "
          "migrate turns into configs); keep only `Run.get_context()` logging"),

@@ -11,6 +11,7 @@ from pathlib import Path
 from .compat import Edit, Finding, scan
 
 UPGRADE_TIMEOUT = 600      # seconds for tf_upgrade_v2 (it imports TensorFlow: ~10 s here)
+FIX_MAX_CHARS = 300_000    # LibCST takes ~10 s per 100 kB here; a training script is a few kB
 LEGACY = "keras.optimizers.legacy"
 REPORT_LINE = re.compile(r"^(\d+):(\d+): (INFO|WARNING|ERROR): (.*)$")
 
@@ -32,15 +33,16 @@ def apply(path: str, text: str, keras: str = "3", tf_upgrade: bool = False) -> t
 
 
 def rewrite(path: str, text: str, keras: str = "3") -> tuple[str, list[Finding]]:
-    """The LibCST pass: every finding of `scan` that carries an edit, applied where its node is found."""
+    """The LibCST pass: every finding of `scan` that carries an edit, applied where its node is found (a file
+    over FIX_MAX_CHARS, or one LibCST cannot parse, is left as it is: nothing applied)."""
     findings = [f for f in scan(path, text, keras) if f.edit is not None]
-    if not findings:
+    if not findings or len(text) > FIX_MAX_CHARS:
         return text, []
     import libcst as cst
     from libcst.metadata import MetadataWrapper
 
     try:
-        module = MetadataWrapper(cst.parse_module(text))
+        module = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)   # parsed here, used once
     except (cst.ParserSyntaxError, RecursionError, MemoryError):
         return text, []
     rewriter = _rewriter({f.edit: f for f in findings})
