@@ -179,6 +179,8 @@ CALLS = {
     "fit_generator": ("m = get()\n\nm.fit_generator(gen, epochs=2, workers=4)\n", "import keras\nkeras.fit_generator(g)\n"),
     "evaluate_generator": ("m = get()\n\nm.evaluate_generator(gen, 10)\n", "evaluate_generator(gen)\n"),
     "predict_generator": ("m = get()\n\nm.predict_generator(gen)\n", "import numpy as np\nnp.predict_generator(g)\n"),
+    "{compile,fit,evaluate,predict}": ("import keras\nmodel = keras.Sequential()\nmodel.fit(x, y, workers=4, epochs=2)\n",
+                                       "clf = make()\nclf.fit(x, y, n_jobs=2)\nmodel.fit(x, y, epochs=2, **kw)\n"),
     "predict_classes": ("import keras\nnet = keras.models.load_model('a.keras')\nnet.predict_classes(x)\n",
                         "clf = get()\nclf.predict_classes(x)\n"),
     "predict_proba": ("\nmy_model = build()\nmy_model.predict_proba(x)\n", "import sklearn\nclf = make()\nclf.predict_proba(x)\n"),

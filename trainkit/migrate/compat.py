@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .compat_rules import RULES, Rule
+from .compat_rules import KERAS3_KWARGS, RULES, Rule
 
 __all__ = ["Edit", "Finding", "RULES", "Rule", "scan", "scan_cells", "KERAS_TARGETS", "MAX_CHARS"]
 
@@ -183,6 +183,14 @@ def _generator_args(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple[
     return "", len(call.args) <= 1 and not any(k.arg in queue or k.arg is None for k in call.keywords)
 
 
+def _keras3_kwargs(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple[str, bool] | None:
+    method = call.func.attr if isinstance(call.func, ast.Attribute) else ""
+    unknown = [k.arg for k in call.keywords if k.arg is not None and k.arg not in KERAS3_KWARGS.get(method, ())]
+    if not unknown or not sc.model_like(receiver):
+        return None
+    return " (" + ", ".join(f"`{k}=`" for k in unknown) + ")", False
+
+
 def _model_receiver(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple[str, bool] | None:
     return ("", False) if sc.model_like(receiver) else None
 
@@ -225,7 +233,7 @@ def _checkpoint_path(sc: "Scanner", call: ast.Call, receiver: ast.expr) -> tuple
 CHECKS = {   # a call/method row's `check`: None if the call is fine, else (detail for `what`, can --fix rewrite it)
     "generator_args": _generator_args, "model_receiver": _model_receiver, "savedmodel_save": _savedmodel_save,
     "weights_save": _weights_save, "weights_load": _weights_load, "keras_file": _keras_file,
-    "checkpoint_path": _checkpoint_path, "save_model_path": _save_model_path,
+    "checkpoint_path": _checkpoint_path, "save_model_path": _save_model_path, "keras3_kwargs": _keras3_kwargs,
 }
 URL = re.compile(r"^(https?|ftp)://", re.I)
 MAX_PARTS = 40     # no rule names a longer dotted chain; longer ones are only looked at this far

@@ -37,6 +37,16 @@ class Rule:
     exact: bool = False            # name rows: only the name itself, not the names under it
 
 
+# The keyword arguments Keras 3.15's Model methods take (keras/src/trainers/trainer.py): any other is refused.
+KERAS3_KWARGS = {
+    "compile": {"optimizer", "loss", "loss_weights", "metrics", "weighted_metrics", "run_eagerly",
+                "steps_per_execution", "jit_compile", "auto_scale_loss"},
+    "fit": {"x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split", "validation_data", "shuffle",
+            "class_weight", "sample_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+            "validation_batch_size", "validation_freq"},
+    "evaluate": {"x", "y", "batch_size", "verbose", "sample_weight", "steps", "callbacks", "return_dict"},
+    "predict": {"x", "batch_size", "verbose", "steps", "callbacks"},
+}
 NP = "removed in numpy"
 TF1_COMPAT = ("tf.compat.v1.<name> (tf_upgrade_v2 renames it); TF 1 graph code also needs "
               "tf.compat.v1.disable_eager_execution(), or rewrite it eagerly (keras, tf.function)")
@@ -201,6 +211,10 @@ RULES: tuple[Rule, ...] = (
          True, "evaluate", K3, on="method", check="generator_args"),
     Rule("keras3", "predict_generator", "`Model.predict_generator` is gone in Keras 3", "`model.predict`",
          True, "predict", K3, on="method", check="generator_args"),
+    Rule("keras3", "{compile,fit,evaluate,predict}", "Keras 3 `Model.<name>` refuses arguments it no longer has",
+         "drop them: workers=, use_multiprocessing=, max_queue_size= moved to keras.utils.PyDataset; "
+         "experimental_run_tf_function= and sample_weight_mode= did nothing in TF 2; nb_epoch= is epochs=",
+         keras=K3, on="method", check="keras3_kwargs"),
     Rule("keras3", "predict_classes", "`Model.predict_classes` is gone (TF 2.6 and later)",
          "`np.argmax(model.predict(x), axis=-1)` (a sigmoid output: `(model.predict(x) > 0.5).astype('int32')`)",
          on="method", check="model_receiver"),
