@@ -49,8 +49,10 @@ class ChecksumError(DataError):
 
 
 class MirrorsExhaustedError(DataError):
-    def __init__(self, dataset: str, filename: str, attempts: list[tuple[str, str]], hint: str):
+    def __init__(self, dataset: str, filename: str, attempts: list[tuple[str, str]], hint: str,
+                 unreachable: bool = False):
         self.attempts = attempts
+        self.unreachable = unreachable   # no mirror answered with data (as opposed to data that failed its checks)
         tried = "\n".join(f"  - {url}: {reason}" for url, reason in attempts)
         super().__init__(
             f"dataset {dataset!r}: every mirror failed for {filename}:\n{tried}\n{hint}"

@@ -24,6 +24,7 @@ class DataFile:
 class DatasetConfig:
     name: str = MISSING                                   # registry name, e.g. fashion_mnist
     version: Optional[int] = None                         # pin a registered version: train on exactly its files (null = what the sources hold now)
+    offline: str = "fallback"                             # fallback | error: sources all unreachable (unpinned): train on the newest registered version in the cache, with a warning | fail
     description: str = ""                                 # shown by `trainkit datasets show`
     format: str = "idx"                                   # idx | npz | csv | parquet | image_folder | tfrecord | custom
     sources: List[str] = field(default_factory=list)      # ordered mirrors (fsspec URLs); first that verifies wins

@@ -245,6 +245,7 @@ def _check_dataset(c: _Checker) -> None:
         c.fail(f"dataset.files: expected a file with role 'train', got roles {sorted(map(str, roles))}")
     c.problems += fmt.check(ds)
     c.check("dataset.version", lambda v: v is None or (isinstance(v, int) and v >= 1), "null or a version number >= 1")
+    c.check("dataset.offline", lambda v: v in ("fallback", "error"), "fallback or error")
     c.check("dataset.in_memory", lambda v: str(v).lower() in ("auto", "true", "false"), "auto, true or false")
     if str(ds["in_memory"]).lower() == "false" and not fmt.streams:
         c.fail(f"dataset.in_memory: format={ds['format']} is read whole; expected auto or true, got false")

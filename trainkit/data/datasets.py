@@ -153,6 +153,7 @@ class DatasetStore:
             if hit is not None:
                 return hit
         attempts: list[tuple[str, str]] = []
+        unreachable = True    # no mirror delivered anything that then failed its checks
         for source in ds.sources:
             url = fetch.join(source, entry.name)
             staging = self.ws.blobs / f".staging-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -162,13 +163,34 @@ class DatasetStore:
                     return self._fetch_file(ds, entry, source, staging, progress)
                 return self._fetch_many(ds, entry, source, staging, kind, progress)
             except DataError as e:
+                unreachable = False
                 attempts.append((url, str(e).replace(f"{staging}/", "downloaded ")))
             except Exception as e:  # noqa: BLE001 - network, HTTP status, missing file: try the next mirror
                 attempts.append((url, f"{type(e).__name__}: {e}"))
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-        network_only = not any(" bad " in r or "sha256" in r for _, r in attempts)
-        raise MirrorsExhaustedError(ds.name, entry.name, attempts, OFFLINE_HINT if network_only else "")
+        raise MirrorsExhaustedError(ds.name, entry.name, attempts, self._hint(ds) if unreachable else "",
+                                    unreachable=unreachable)
+
+    def _hint(self, ds) -> str:
+        """What to do when every source is unreachable: the registered version in the cache, if any."""
+        cached = self.offline_version(ds)
+        if cached is None:
+            return OFFLINE_HINT
+        return (f"hint: the sources are unreachable; dataset.version={cached.version} trains on the registered "
+                f"{ds.name} v{cached.version}, whose files are in the cache (dataset.offline=fallback does that by "
+                f"itself for an unpinned dataset), or add a reachable mirror to dataset.sources.")
+
+    def offline_version(self, ds) -> "DatasetVersion | None":
+        """The newest registered version of `ds.name` that the config describes (same format, the same
+        entries, any pinned sha256 equal) and whose files are all in the cache."""
+        want = {(f.role, f.name): f.sha256 for f in ds.files}
+        for dv in reversed(self.versions(ds.name)):
+            got = {(e["role"], e["name"]): e["sha256"] for e in dv.entries}
+            if (dv.format == ds.format and got.keys() == want.keys() and all(s in (None, got[k]) for k, s in want.items())
+                    and all(self._cached(e["sha256"], e["name"], fetch.kind_of(e["name"])) for e in dv.entries)):
+                return dv
+        return None
 
     def _fetch_file(self, ds, entry, source: str, staging: Path, progress) -> dict:
         url = fetch.join(source, entry.name)
@@ -274,6 +296,29 @@ class DatasetStore:
         info = fmt.combine(files, ds)
         return self.register(ds, files, info, [{"role": s.role, "name": s.name, "sha256": g["sha256"]}
                                                for s, g in zip(ds.files, entries)])
+
+    def for_run(self, ds, progress: Progress | None = None, warn: Callable[[str], None] = print) -> dict:
+        """The version a run trains on, as recorded in its spec: the pinned one (dataset.version), else
+        what the sources hold now; when every source of an unpinned dataset is unreachable and
+        dataset.offline=fallback, its newest registered version in the cache (`warn` says so once, and
+        the record keeps the failed attempts under "offline")."""
+        from dataclasses import replace
+
+        if ds.version is not None:
+            return self.pinned(ds, progress).to_json()
+        try:
+            return self.prepare(ds, progress).to_json()
+        except MirrorsExhaustedError as e:
+            cached = self.offline_version(ds) if e.unreachable and ds.offline == "fallback" else None
+            if cached is None:
+                raise
+            attempts = e.attempts
+        warn(f"dataset {ds.name}: its sources are unreachable ({'; '.join(f'{u}: {r}' for u, r in attempts)}); "
+             f"training on its newest registered version in the cache, {ds.name} v{cached.version} (digest "
+             f"{cached.digest[:12]}, registered {time.strftime('%Y-%m-%d %H:%M', time.localtime(cached.created))}). "
+             f"dataset.offline=error fails instead; dataset.version={cached.version} pins it")
+        dv = self.pinned(replace(ds, version=cached.version), progress)
+        return {**dv.to_json(), "offline": {"fallback": True, "attempts": [list(a) for a in attempts]}}
 
     def pinned(self, ds, progress: Progress | None = None) -> DatasetVersion:
         """dataset.version=N: exactly that version's files (each entry fetched again, if it left

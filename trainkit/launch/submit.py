@@ -54,7 +54,7 @@ def prepare_dataset(ws: WorkspacePaths, dataset_cfg: dict) -> dict:
     ds = from_dict(DatasetConfig, dataset_cfg)
     store = DatasetStore(ws)
     try:
-        return (store.pinned(ds, progress) if ds.version is not None else store.prepare(ds, progress)).to_json()
+        return store.for_run(ds, progress, warn=lambda m: print(f"warning: {m}", file=sys.stderr, flush=True))
     finally:
         progress.close()
 
