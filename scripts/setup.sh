@@ -37,5 +37,14 @@ fi
 .venv/bin/python -m compileall -q trainkit hydra_plugins >/dev/null
 # Horovod 0.28.1 is built from source against the installed TensorFlow (wheel cached in .cache/wheels).
 bash scripts/build_horovod.sh
+# The tf-keras wheel for the installed TensorFlow (environment.keras "2" builds its environment with it),
+# cached beside Horovod's so that Keras 2 environments build offline. Cached already: a no-op.
+CACHE=${TRAINKIT_WHEEL_CACHE:-$PWD/.cache/wheels}
+tf_minor=$(.venv/bin/python -c "import importlib.metadata as m; print(next(('.'.join(d.version.split('.')[:2]) for d in m.distributions() if (d.metadata['Name'] or '').lower().replace('_', '-') in ('tensorflow', 'tensorflow-cpu')), ''))")
+if [ -n "$tf_minor" ] && ! ls "$CACHE"/tf_keras-"$tf_minor".*-py3-none-any.whl >/dev/null 2>&1; then
+  echo "setup: caching the tf-keras $tf_minor wheel in $CACHE (Keras 2 environments, offline)"
+  mkdir -p "$CACHE"
+  .venv/bin/python -m pip download -q --no-deps -d "$CACHE" "tf-keras~=$tf_minor.0"
+fi
 .venv/bin/python -c "import tensorflow as tf, keras, hydra; print(f'setup: ok (tensorflow {tf.__version__}, keras {keras.__version__}, hydra {hydra.__version__})')" 2>/dev/null \
   | grep -v -i warning || true

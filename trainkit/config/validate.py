@@ -80,6 +80,7 @@ def check_config(cfg: dict) -> list[str]:
             c.fail("environment.requirements_file: expected an existing pip requirements file for "
                    f"environment=custom, got {req!r}")
     c.check("environment.device", lambda v: v in ("cpu", "gpu"), "'cpu' or 'gpu'")
+    _check_keras(c)
     for i, req in enumerate(c.get("environment.pip")):
         if not isinstance(req, str) or not req.strip() or req.strip().startswith("-"):
             c.fail(f"environment.pip[{i}]: expected a requirement like 'tabulate==0.9.0', got {req!r} "
@@ -111,6 +112,18 @@ def check_config(cfg: dict) -> list[str]:
     c.check("run.snapshot_max_mb", lambda v: v > 0, "a number > 0 (megabytes)")
     _check_registry(c)
     return c.problems
+
+
+def _check_keras(c: _Checker) -> None:
+    """environment.keras: "2" (your script with Keras 2: tf-keras), "3" (or a 3.x) or null."""
+    from ..keras2_shim import MAJORS, is_keras2, major
+
+    value = c.get("environment.keras")
+    if value is not None and not (re.fullmatch(r"\d+(\.\d+)*", str(value)) and major(value) in MAJORS):
+        c.fail(f"environment.keras: expected '2' (Keras 2 for your script, tf-keras), '3' or null, got {value!r}")
+    elif is_keras2({"keras": value}) and c.get("entry.name") != "script":
+        c.fail(f"environment.keras: '2' runs your own script with Keras 2 (entry=script); expected entry=script, "
+               f"or keras '3' for trainkit's own loop (Keras 3), got entry={c.get('entry.name')!r}")
 
 
 def _keras_or_target(c: _Checker, kind: str, key: str, name: str, args: dict, args_key: str) -> None:

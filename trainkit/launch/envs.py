@@ -24,6 +24,13 @@ import time
 from pathlib import Path
 
 from ..errors import ConfigError, TrainkitError
+from ..keras2_shim import is_keras2, requirement, wheel_glob
+
+NO_DEPS = "::no-deps::"   # BUILD: the arguments after it are installed without dependencies
+# Where scripts/setup.sh caches wheels (Horovod's, tf-keras's); TRAINKIT_WHEEL_CACHE overrides it
+WHEEL_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "wheels"
+TF_VERSION = ("import importlib.metadata as m; print(next((d.version for d in m.distributions() if "
+              "(d.metadata['Name'] or '').lower().replace('_', '-') in ('tensorflow', 'tensorflow-cpu')), ''))")
 
 BUILD = r"""
 set -eu
@@ -42,7 +49,14 @@ start=$(date +%s.%N)
 base_site=$("$base" -c 'import site; print(site.getsitepackages()[0])')
 env_site=$("$hash.tmp/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 echo "import site; site.addsitedir('$base_site')" > "$env_site/_trainkit_base.pth"
-if [ "$#" -gt 0 ]; then "$uv" pip install --quiet --python "$hash.tmp/bin/python" "$@" >&2; fi
+# "$@": uv pip install's arguments, then (after ::no-deps::) those of an install without dependencies
+# (environment.keras "2": tf-keras, whose `tensorflow` requirement the base's tensorflow-cpu satisfies)
+main=(); nodeps=(); into=main
+for a in "$@"; do
+  if [ "$a" = "::no-deps::" ]; then into=nodeps; elif [ "$into" = main ]; then main+=("$a"); else nodeps+=("$a"); fi
+done
+if [ "${#main[@]}" -gt 0 ]; then "$uv" pip install --quiet --python "$hash.tmp/bin/python" "${main[@]}" >&2; fi
+if [ "${#nodeps[@]}" -gt 0 ]; then "$uv" pip install --quiet --no-deps --python "$hash.tmp/bin/python" "${nodeps[@]}" >&2; fi
 "$uv" pip freeze --python "$hash.tmp/bin/python" > "$hash.tmp/lock.txt"
 printf '%s\n' "$spec" > "$hash.tmp/spec.json"
 printf '{"started": %s, "built": %s, "base": "%s"}\n' "$start" "$(date +%s.%N)" "$base" > "$hash.tmp/ready.json"
@@ -53,7 +67,7 @@ echo "environment $hash: built"
 
 def wanted(env_cfg: dict) -> bool:
     """Whether this environment config asks for a built environment."""
-    return bool(env_cfg.get("pip") or env_cfg.get("requirements_file"))
+    return bool(env_cfg.get("pip") or env_cfg.get("requirements_file") or is_keras2(env_cfg))
 
 
 def requirement_lines(path: str | Path) -> list[str]:
@@ -106,18 +120,52 @@ def interpreter_id(base: str, version: str | None = None) -> str:
     return f"{base} ({version})"
 
 
-def spec_of(env_cfg: dict, interpreter: str | None = None) -> dict:
+def spec_of(env_cfg: dict, interpreter: str | None = None, tensorflow: str | None = None) -> dict:
     """What the environment is made of (a requirements file by its lines, the base interpreter as
-    `interpreter_id`; index URLs without their credentials): the hash covers this, spec.json and
-    environment.json record it."""
+    `interpreter_id`; index URLs without their credentials; with environment.keras "2", `keras` and
+    tf-keras pinned to `tensorflow`, the base's version): the hash covers this, spec.json and
+    environment.json record it. (Keras 3 specs have no `keras` key: their hashes stay as they were.)"""
     lines = list(env_cfg.get("pip") or [])
     if env_cfg.get("requirements_file"):
         lines += requirement_lines(env_cfg["requirements_file"])
     clean = redacted_config(env_cfg)
-    return {"python": env_cfg.get("python"), "requirements": lines, "index_url": clean["index_url"],
+    spec = {"python": env_cfg.get("python"), "requirements": lines, "index_url": clean["index_url"],
             "extra_index_urls": clean["extra_index_urls"],
             "find_links": list(env_cfg.get("find_links") or []), "no_index": bool(env_cfg.get("no_index")),
             "base": env_cfg.get("base") or "trainkit", "interpreter": interpreter}
+    if is_keras2(env_cfg):
+        if not tensorflow:
+            raise ConfigError([f"environment.keras: '2' installs the tf-keras of the base interpreter's TensorFlow; "
+                               f"expected TensorFlow installed in {interpreter or 'the base interpreter'}, found none"])
+        spec.update(keras="2", no_deps=[requirement(tensorflow)])
+    return spec
+
+
+def tensorflow_version(base: str) -> str:
+    """The TensorFlow version installed for a base interpreter ('' if none), from package metadata."""
+    if Path(base).resolve() == Path(sys.executable).resolve():
+        from importlib import metadata
+
+        for name in ("tensorflow", "tensorflow-cpu"):
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                pass
+        return ""
+    res = subprocess.run([base, "-c", TF_VERSION], capture_output=True, text=True, timeout=60)
+    return res.stdout.strip()
+
+
+def wheel_cache(spec: dict) -> str | None:
+    """The local wheel directory (TRAINKIT_WHEEL_CACHE, else the checkout's .cache/wheels, filled by
+    scripts/setup.sh) when it holds a wheel for the spec's no-dependency requirement: then that
+    install needs no index (offline)."""
+    import os
+
+    if not spec.get("no_deps"):
+        return None
+    cache = Path(os.environ.get("TRAINKIT_WHEEL_CACHE") or WHEEL_CACHE)
+    return str(cache) if cache.is_dir() and any(cache.glob(wheel_glob(spec["no_deps"][0]))) else None
 
 
 def index_secrets(env_cfg: dict) -> str:
@@ -130,13 +178,23 @@ def spec_hash(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def install_args(spec: dict) -> list[str]:
-    """uv pip install's arguments: index options (the index URLs come through uv's environment,
-    see index_secrets), then the requirement lines."""
+def index_args(spec: dict, find_links: list[str] | None = None) -> list[str]:
+    """uv pip install's index options (the index URLs come through uv's environment, see
+    index_secrets); `find_links`: where the spec's wheel directories are on the building machine."""
     args = ["--no-index"] if spec.get("no_index") else []
-    for link in spec["find_links"]:
+    for link in spec["find_links"] if find_links is None else find_links:
         args += ["--find-links", link]
-    return args + spec["requirements"]
+    return args
+
+
+def install_args(spec: dict, find_links: list[str] | None = None, wheels: str | None = None) -> list[str]:
+    """BUILD's arguments: the requirements with the index options, then (NO_DEPS) the no-dependency
+    requirements, offline from the local wheel directory `wheels` when given, else like the others."""
+    args = index_args(spec, find_links) + spec["requirements"] if spec["requirements"] else []
+    if spec.get("no_deps"):
+        source = ["--offline", "--find-links", wheels] if wheels else index_args(spec, find_links)
+        args += [NO_DEPS, *source, *spec["no_deps"]]
+    return args
 
 
 def uv_binary() -> str:
@@ -146,28 +204,35 @@ def uv_binary() -> str:
     return found
 
 
-def build_command(root: str, spec: dict, base: str, uv: str, find_links: list[str] | None = None) -> list[str]:
-    """The build as a command; `find_links`: where the spec's wheel directories are on that machine
-    (the environment keeps the spec's own hash)."""
-    args = install_args(spec if find_links is None else {**spec, "find_links": find_links})
+def build_command(root: str, spec: dict, base: str, uv: str, find_links: list[str] | None = None,
+                  wheels: str | None = None) -> list[str]:
+    """The build as a command; `find_links`: where the spec's wheel directories are on that machine,
+    `wheels`: a local wheel directory for the no-dependency requirements (the environment keeps the
+    spec's own hash)."""
+    args = install_args(spec, find_links, wheels)
     return ["bash", "-c", BUILD, "build", root, spec_hash(spec), base, uv, json.dumps(spec, sort_keys=True), *args]
 
 
 def explain_failure(spec: dict, output: str, where: str) -> TrainkitError:
-    """A failed build as a config error naming the requirement(s) uv complained about."""
-    named = [r for r in spec["requirements"] if r.split("=")[0].split("<")[0].split(">")[0].split("[")[0].strip() in output]
-    what = f"requirement(s) {', '.join(repr(r) for r in named)}" if named else "the environment"
+    """A failed build as a config error naming the requirement(s) uv complained about (tf-keras:
+    environment.keras's)."""
+    def named(reqs):
+        return [r for r in reqs if r.split("=")[0].split("~")[0].split("<")[0].split(">")[0].split("[")[0].strip() in output]
+
+    pip, keras = named(spec["requirements"]), named(spec.get("no_deps") or [])
+    what = f"requirement(s) {', '.join(repr(r) for r in pip or keras)}" if pip or keras else "the environment"
     lines = [ln.strip(" ×╰─▶│") for ln in output.splitlines() if ln.strip()][-4:]
-    return ConfigError([f"environment.pip: building {what} failed{where}: {' / '.join(lines)}"])
+    key = "environment.keras" if keras and not pip else "environment.pip"
+    return ConfigError([f"{key}: building {what} failed{where}: {' / '.join(lines)}"])
 
 
 def build_here(root: Path, env_cfg: dict, base: str | None = None, echo=print) -> dict:
     """Build (or reuse) the environment under root on this machine; returns its record."""
     base = base or sys.executable
-    spec = spec_of(env_cfg, interpreter_id(base))
+    spec = spec_of(env_cfg, interpreter_id(base), tensorflow_version(base) if is_keras2(env_cfg) else None)
     t0 = time.time()
-    res = subprocess.run(build_command(str(root), spec, base, uv_binary()), capture_output=True, text=True,
-                         input=index_secrets(env_cfg))
+    res = subprocess.run(build_command(str(root), spec, base, uv_binary(), wheels=wheel_cache(spec)),
+                         capture_output=True, text=True, input=index_secrets(env_cfg))
     if res.returncode != 0:
         raise explain_failure(spec, res.stderr + res.stdout, "")
     seconds = time.time() - t0
@@ -222,21 +287,36 @@ def remote_build(host, workdir: str, env_cfg: dict, base: str) -> tuple[dict, st
     """Build (or reuse) the environment on an ssh host, with the uv binary shipped to
     <workdir>/bin/uv; returns its spec and the environment's interpreter there."""
     version = host.run(f"{shlex.quote(base)} -c 'import sys; print(sys.version.split()[0])'").stdout.strip()
-    spec = spec_of(env_cfg, interpreter_id(base, version or "unknown"))
+    tensorflow = host.run(f"{shlex.quote(base)} -c {shlex.quote(TF_VERSION)}").stdout.strip() if is_keras2(env_cfg) else None
+    spec = spec_of(env_cfg, interpreter_id(base, version or "unknown"), tensorflow)
     uv = f"{workdir}/bin/uv"
     host.run(f"mkdir -p {shlex.quote(workdir + '/bin')} {shlex.quote(workdir + '/find-links')}")
     host.rsync(uv_binary(), uv, delete=False)
-    shipped = []
-    for i, link in enumerate(spec["find_links"]):   # local wheel directories go with the build
-        local = Path(link).expanduser()
-        if "://" not in link and local.is_dir():
-            host.rsync(f"{local}/", f"{workdir}/find-links/{i}/", delete=False)
-            link = f"{workdir}/find-links/{i}"
-        shipped.append(link)
+    shipped, wheels = ship_wheels(host, workdir, spec)
     root = f"{workdir}/environments"
-    script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv, shipped))
+    script = " ".join(shlex.quote(a) for a in build_command(root, spec, base, uv, shipped, wheels))
     res = host.run(script, timeout=3600, stdin=index_secrets(env_cfg))
     if res.returncode != 0:
         raise explain_failure(spec, res.stderr + res.stdout, f" on host {host.label}")
     print(f"host {host.label}: {res.stdout.strip().splitlines()[-1]}", flush=True)
     return spec, f"{root}/{spec_hash(spec)}/bin/python"
+
+
+def ship_wheels(host, workdir: str, spec: dict) -> tuple[list[str], str | None]:
+    """Local wheel directories (find_links, and the wheel cache for tf-keras) copied to the host:
+    where the build finds them there."""
+    shipped = []
+    for i, link in enumerate(spec["find_links"]):
+        local = Path(link).expanduser()
+        if "://" not in link and local.is_dir():
+            host.rsync(f"{local}/", f"{workdir}/find-links/{i}/", delete=False)
+            link = f"{workdir}/find-links/{i}"
+        shipped.append(link)
+    cache = wheel_cache(spec)
+    if cache is None:
+        return shipped, None
+    there = f"{workdir}/find-links/wheel-cache"
+    host.run(f"mkdir -p {shlex.quote(there)}")
+    for wheel in Path(cache).glob(wheel_glob(spec["no_deps"][0])):
+        host.rsync(str(wheel), f"{there}/{wheel.name}", delete=False)
+    return shipped, there

@@ -49,9 +49,11 @@ def _artifacts(keras_file: Path, saved_model: Path | None, onnx_file: Path | Non
     return arts
 
 
-def run_metadata(spec, model, onnx: dict, metrics: dict, kind: str, tags: dict, description: str = "") -> dict:
+def run_metadata(spec, model, onnx: dict, metrics: dict, kind: str, tags: dict, description: str = "",
+                 saved: dict | None = None) -> dict:
     """A version's entry fields for a model a run trained: its lineage (run id, experiment, dataset
-    name/version/digest, config hash) with the run's resource configuration and tags."""
+    name/version/digest, config hash) with the run's resource configuration and tags; `saved`: what
+    a script saved and in what format (its path, format, files, Keras major, any conversion)."""
     from .export import keras_signature
 
     cfg, ds = spec.config, spec.dataset
@@ -61,11 +63,13 @@ def run_metadata(spec, model, onnx: dict, metrics: dict, kind: str, tags: dict, 
             "tags": {**cfg["run"]["tags"], **cfg["registry"]["tags"], **tags}, "metrics": metrics,
             "run_id": spec.run_id, "experiment": spec.experiment,
             "dataset": {k: ds[k] for k in ("name", "version", "digest")}, "config_hash": spec.config_hash,
-            "signature": keras_signature(model), "onnx": onnx, "source": {"kind": "run", "run_dir": spec.run_dir}}
+            "signature": keras_signature(model), "onnx": onnx, "source": {"kind": "run", "run_dir": spec.run_dir},
+            **({"saved": saved} if saved else {})}
 
 
 def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: dict,
-                       kind: str = "classification", name: str | None = None, tags: dict | None = None) -> dict:
+                       kind: str = "classification", name: str | None = None, tags: dict | None = None,
+                       saved: dict | None = None) -> dict:
     """The chief's last step: export ONNX next to the run's model (parity on the run's own test
     split), then register all artifacts."""
     from .export import servable
@@ -79,7 +83,8 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
     exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
     arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
     return Registry(reg["root"]).register(name or reg["model_name"] or spec.experiment, arts,
-                                          run_metadata(spec, model, onnx, metrics, kind, dict(tags or {})),
+                                          run_metadata(spec, model, onnx, metrics, kind, dict(tags or {}),
+                                                       saved=saved),
                                           aliases=list(reg["aliases"]))
 
 
@@ -106,20 +111,29 @@ def register_from_run(registry: Registry, run_dir: Path, name: str, path: str | 
     if model_file is None:
         raise NotFoundError(f"run {spec.run_id}: no model at {' or '.join(c for c in candidates if c)} "
                             f"(files under outputs/: see `trainkit runs show {spec.run_id}`)")
-    model = servable(load_model_file(model_file))
+    model, saved = load_model_file(model_file, spec, paths.root)
+    model = servable(model)
     kind = model_kind(spec, model)
     x, y, data = run_test_split(spec, paths, model)
     with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
         out = Path(tmp)
         onnx = _export(model, out, spec.config["export"]["onnx"], x, y, data, kind=kind)
-        keras_file = model_file if model_file.suffix == ".keras" else out / "model.keras"
-        if keras_file != model_file:
-            model.save(keras_file)
-        saved = model_file.parent / "saved_model" if model_file.suffix == ".keras" else model_file
-        arts = _artifacts(keras_file, saved, out / "model.onnx")
+        arts = _run_artifacts(model, model_file, saved, paths.root, out)
         metrics = status.get("final_metrics") or {}
-        return registry.register(name, arts, run_metadata(spec, model, onnx, metrics, kind, tags, description),
-                                 aliases=aliases)
+        return registry.register(name, arts, run_metadata(spec, model, onnx, metrics, kind, tags, description,
+                                                          saved), aliases=aliases)
+
+
+def _run_artifacts(model, model_file: Path, saved: dict | None, run_dir: Path, out: Path) -> dict[str, Path]:
+    """A run's model file as a version's artifacts: a Keras 3 .keras file as it is (with the
+    SavedModel beside it), anything else saved again as model.keras (with the SavedModel it is, or
+    was converted to)."""
+    if model_file.suffix == ".keras" and (saved is None or saved["keras"] == "3"):
+        return _artifacts(model_file, model_file.parent / "saved_model", out / "model.onnx")
+    model.save(out / "model.keras")
+    tf_saved = run_dir / saved["converted_to"] if saved.get("converted_to") else model_file
+    return _artifacts(out / "model.keras", tf_saved if saved["format"] == "saved_model" or saved.get("converted_to")
+                      else None, out / "model.onnx")
 
 
 def run_test_split(spec, paths, model):
@@ -137,16 +151,22 @@ def run_test_split(spec, paths, model):
     return x, y, f"{spec.dataset['name']} v{spec.dataset['version']} test[:{len(x)}]"
 
 
-def load_model_file(path: Path):
-    """A .keras file, or a TF SavedModel directory wrapped as a Keras model."""
-    if path.is_file() and path.suffix == ".keras":
-        return load_keras(path)[0]
-    from ..worker.script import load_saved_model
+def load_model_file(path: Path, spec, run_dir: Path):
+    """(model, what was saved) of a model file in a run: trainkit's own .keras file, or what a
+    script saved (worker/script.load_script_model: a SavedModel, .h5, JSON + weights, ...)."""
+    from ..keras2_shim import is_keras2
+    from ..records.workspace import RunPaths
 
-    model = load_saved_model(path.parent, path.name)
+    own = path == RunPaths(run_dir).model_dir / "model.keras"    # trainkit's (Keras 3) copy of the run's model
+    if path.is_file() and path.suffix == ".keras" and (own or not is_keras2(spec.config["environment"])):
+        return load_keras(path)[0], None
+    from ..worker.script import load_script_model
+
+    model, saved = load_script_model(spec, run_dir, str(path.relative_to(run_dir)))
     if model is None:
-        raise NotFoundError(f"{path}: expected a .keras file or a SavedModel directory")
-    return model
+        raise NotFoundError(f"{path}: expected a .keras file, a SavedModel directory, an .h5 file or a model's "
+                            "JSON with its weights")
+    return model, saved
 
 
 def model_kind(spec, model) -> str:

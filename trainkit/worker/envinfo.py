@@ -28,6 +28,8 @@ def describe_environment(env_cfg: dict, with_tensorflow: bool = True) -> dict:
     else:
         devices = "not inspected (the script imports TensorFlow itself)"
         versions = {"tensorflow": _version("tensorflow", "tensorflow-cpu"), "keras": _version("keras")}
+    if str(env_cfg.get("keras") or "").split(".")[0] == "2":   # the script's Keras 2 (trainkit's own stays Keras 3)
+        versions["tf_keras"] = _version("tf-keras", "tf_keras")
     packages = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
                       if d.metadata["Name"])
     return {
@@ -48,6 +50,10 @@ def version_mismatches(env_cfg: dict, info: dict, where: str | None = None) -> l
     problems = []
     for key in ("tensorflow", "keras"):
         want, have = env_cfg.get(key), info.get(key)
+        if key == "keras" and str(want).split(".")[0] == "2":   # tf_keras; a base interpreter's probe has none
+            if "tf_keras" not in info:                           # (the environment that installs it is built later)
+                continue
+            have = info["tf_keras"]
         if want and not (have and (have == want or have.startswith(str(want) + "."))):
             found = f"installed is {have}" if where is None else f"{where} has {have or 'none installed'}"
             problems.append(f"environment.{key}: preset {env_cfg['name']!r} expects {want}, {found}")

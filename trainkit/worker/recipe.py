@@ -79,7 +79,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
     """The model the script saved (entry.model_path) becomes the run's outputs/model (.keras and
     SavedModel) and, with registry.enabled, a registered version with its ONNX export, checked
     on the run's own test split (reshaped to the model's input when only the shape differs)."""
-    from .script import load_saved_model
+    from .script import load_script_model
 
     atomic_write_json(paths.final_metrics, final)
     request = read_json(paths.register_request) or {}   # an Azure-style script's run.register_model(...)
@@ -92,7 +92,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
     from .tfquiet import import_tensorflow
 
     import_tensorflow(spec.cfg.run.verbose)
-    model = load_saved_model(paths.root, model_path)
+    model, saved = load_script_model(spec, paths.root, model_path)
     if model is None:
         print(f"no model at {model_path}: nothing to register (save one there, or set entry.model_path)", flush=True)
         return
@@ -103,7 +103,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
         x, y = parity_inputs(spec, paths, model, load_data(spec))
         units = model.outputs[0].shape[-1]
         register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression",
-                 name=request.get("name"), tags=request.get("tags"))
+                 name=request.get("name"), tags=request.get("tags"), saved=saved)
 
 
 def pin_cores(spec: JobSpec, env: WorkerEnv) -> None:
@@ -327,15 +327,17 @@ def save_outputs(model, paths: RunPaths) -> None:
 
 
 def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str, name: str | None = None,
-             tags: dict | None = None) -> None:
+             tags: dict | None = None, saved: dict | None = None) -> None:
     """Export ONNX, register the model, record it in the run; a failed export fails the run after.
     `data`: the run's Data (its test split checks the export), or the test (x, y) itself; `name`,
-    `tags`: what a script asked for with run.register_model (else registry.model_name)."""
+    `tags`: what a script asked for with run.register_model (else registry.model_name); `saved`:
+    what a script saved and in what format (worker/script.load_script_model)."""
     from ..registry.publish import register_run_model
     from ..registry.store import raise_if_failed
 
     x_test, y_test = data if isinstance(data, tuple) else data.test.arrays(spec.cfg.export.onnx.parity_samples)
-    entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind, name=name, tags=tags)
+    entry = register_run_model(spec, model, paths.model_dir, x_test, y_test, final, kind, name=name, tags=tags,
+                               saved=saved)
     ref = {"name": entry["name"], "version": entry["version"], "path": entry["path"], "onnx": entry["onnx"]}
     atomic_write_json(paths.registered_model, ref)
     write_status(paths, "running", registered_model=f"{entry['name']}:{entry['version']}")

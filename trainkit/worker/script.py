@@ -20,6 +20,8 @@ from pathlib import Path
 from ..errors import DataError, TrainkitError
 from ..fsutil import read_json
 from ..hpo import PRUNED_EXIT, Pruned
+from ..keras2_shim import is_keras2
+from ..keras2_shim import script_env as keras2_env
 from ..run import RUN_DIR_ENV, RUN_ID_ENV, TRIAL_ENV
 from ..records.workspace import RunPaths
 
@@ -90,6 +92,8 @@ def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None) -> 
     if trial.get("study"):
         env[TRIAL_ENV] = json.dumps(trial)
     env.pop("TRAINKIT_LAUNCHER_OWNS_STATE", None)
+    if is_keras2(spec.config["environment"]):   # the script gets Keras 2; this worker keeps Keras 3
+        env = keras2_env(env)
     return env
 
 
@@ -214,13 +218,74 @@ def load_saved_model(run_dir: Path, model_path: str):
     if path.is_file() and path.suffix == ".keras":
         return keras.saving.load_model(path, compile=False)
     if path.is_dir() and (path / "saved_model.pb").exists():
-        import tensorflow as tf
-
-        fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-        [spec] = fn.structured_input_signature[1].values()
-        inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=spec.name)
-        layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
-        out = layer(inputs)
-        out = next(iter(out.values())) if isinstance(out, dict) else out
-        return keras.Model(inputs, out)
+        return wrap_saved_model(path)
     return None
+
+
+def wrap_saved_model(path: Path):
+    """A TF SavedModel directory (its serving_default signature, one input) as a Keras 3 model."""
+    import keras
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    [spec] = fn.structured_input_signature[1].values()
+    inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name=spec.name)
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
+    out = layer(inputs)
+    out = next(iter(out.values())) if isinstance(out, dict) else out
+    return keras.Model(inputs, out)
+
+
+def load_script_model(spec, base: Path, model_path: str):
+    """(model, what was saved) for the model a script saved at `model_path` under `base` (the run):
+    what `keras2_shim.formats.locate` finds, loaded by trainkit's Keras 3 (a .keras file, a SavedModel,
+    in a Keras 3 environment a whole-model .h5), or first converted to a SavedModel with tf_keras in
+    a child process (environment.keras "2": .h5, JSON + weights, a tf_keras .keras file);
+    (None, None) when nothing is there."""
+    from ..keras2_shim.formats import locate, relative
+
+    saved = locate(base / model_path)
+    if saved is None:
+        return None, None
+    keras2 = is_keras2(spec.config["environment"])
+    record = {"path": model_path, **relative(saved, base), "keras": "2" if keras2 else "3"}
+    if saved["format"] == "saved_model":
+        return wrap_saved_model(saved["model"]), record
+    if not keras2:
+        return load_keras3(saved), record
+    out, converted = convert_keras2(spec, saved)
+    record.update(converted, converted_to=str(out.relative_to(base)) if out.is_relative_to(base) else str(out))
+    return wrap_saved_model(out), record
+
+
+def load_keras3(saved: dict):
+    """A .keras or whole-model .h5 file with Keras 3; JSON + weights needs tf_keras (ConfigError)."""
+    import keras
+
+    from ..errors import ConfigError
+
+    if saved["format"] == "json+weights":
+        raise ConfigError([f"entry.model_path: {saved['model']} is a model's JSON with weights "
+                           f"({saved['weights']}), Keras 2's way of saving; expected environment.keras=2 to "
+                           "register it (tf_keras loads it), or a .keras file or SavedModel"])
+    return keras.saving.load_model(saved["model"], compile=False)
+
+
+def convert_keras2(spec, saved: dict) -> tuple[Path, dict]:
+    """What a Keras 2 script saved as a SavedModel next to it (`<name>_saved_model/`), converted
+    by keras2_shim/convert.py in the script's interpreter under TF_USE_LEGACY_KERAS=1; returns its
+    path and the converter's record (tf_keras version, model class, input shapes)."""
+    from ..keras2_shim import convert
+
+    src = Path(saved["model"])
+    out = src.with_name(f"{src.name.split('.')[0]}_saved_model")
+    python = spec.cfg.entry.python or (spec.built_env or {}).get("python") or sys.executable
+    cmd = [python, convert.__file__, str(src), str(out)] + (["--weights", str(saved["weights"])] if saved.get("weights") else [])
+    env = keras2_env({**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env["PYTHONPATH"], str(Path(spec.run_dir) / "code")]))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if res.returncode != 0:
+        tail = " | ".join(res.stderr.strip().splitlines()[-3:])
+        raise TrainkitError(f"entry.model_path: {src} ({saved['format']}): tf_keras could not load it and save it "
+                            f"as a SavedModel ({python}): {tail}")
+    return out, json.loads(res.stdout.strip().splitlines()[-1])
