@@ -35,8 +35,12 @@ def how_to_run(result) -> list[str]:
     return lines
 
 
+def unique_findings(result) -> list:
+    return list({(f.path, f.line, f.what): f for f in result.findings}.values())
+
+
 def compatibility(result) -> list[str]:
-    findings = list({(f.path, f.line, f.what): f for f in result.findings}.values())
+    findings = unique_findings(result)
     lines = ["## What breaks on today's stack (TensorFlow 2.21, Keras 3, numpy 2)\n"]
     if result.fixed:
         lines += [f"`--fix` rewrote the project's copies (never your files): {len(result.fixed)} change(s).\n",
@@ -67,7 +71,7 @@ def report(result) -> str:
             f"`trainkit migrate {' '.join(str(s) for s in result.sources)} --to {result.dest}` read {result.units} "
             f"cell(s) and file(s) and found {len(result.calls)} SDK call(s): {len(result.experiments)} experiment(s), "
             f"{sum(1 for c in result.commands if c.kind == 'sweep')} sweep(s); {len(unmapped)} call(s) not mapped, "
-            f"{len(result.not_understood)} construct(s) not understood, {len(result.findings)} compatibility "
+            f"{len(result.not_understood)} construct(s) not understood, {len(unique_findings(result))} compatibility "
             f"finding(s). Nothing was run: the code was parsed, never imported.\n"]
     lines = head + how_to_run(result) + compatibility(result) + calls_table(result)
     lines += listing("Not mapped", [f"{c.where}: `{c.text}`: {c.unmapped}" for c in sorted(unmapped, key=lambda c: order(c.where))])

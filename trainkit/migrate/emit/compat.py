@@ -7,16 +7,13 @@ from . import Migration
 
 
 def review(m: Migration, exp) -> None:
-    try:
-        from ..compat import scan
-    except ImportError:   # TEMP until compat lands
-        return
+    from ..compat import scan
 
     for path, text in exp.scripts.items():
         if m.opts.fix:
             from ..fix import apply
 
-            new, applied = apply(path, text, keras=exp.keras)
+            new, applied = apply(path, text, keras=exp.keras, tf_upgrade=True)
             if applied:
                 m.project.copies.pop(path, None)
                 m.project.files[path] = new
