@@ -37,7 +37,11 @@ SDK_ROOTS = {
 }
 FILE_CALLS = {"shutil.copy", "shutil.copy2", "shutil.copyfile", "shutil.copytree", "os.makedirs", "os.mkdir",
               "open", "io.open", "os.path.join", "os.path.dirname", "os.path.basename", "os.path.abspath",
-              "os.path.realpath", "os.path.normpath", "os.getcwd", "pathlib.Path", "str", "os.fspath"}
+              "os.path.realpath", "os.path.normpath", "os.getcwd", "pathlib.Path", "str", "os.fspath", "__tk_shell__",
+              "urllib.request.urlretrieve", "urllib.urlretrieve"}
+DATA_METHODS = {"get_metrics", "get_details", "get_file_names", "get_status", "serialize", "get_keys", "get_logs",
+                "get_tags", "get_properties", "to_path", "serialize_to_string", "get_details_with_logs",
+                "get_children_sorted_by_primary_metric", "list", "get_portal_url", "get_token"}   # return plain data
 MAX_STEPS = 400_000        # expression evaluations per file (a generated module is not followed further)
 
 
@@ -102,17 +106,37 @@ class Interpreter:
         self.steps = 0
         self.cwd = path.parent.resolve()
         self.stopped = False                  # the work budget ran out: the rest of this file is not followed
+        self.quiet = False                    # a loop's later rounds: calls are not listed again
 
     # ------------------------------------------------------------------ units and statements
     def run(self, unit: Unit) -> None:
         self.unit, self.steps = unit, 0
         if unit.written is not None:
             w = unit.written
-            self.out.files.write(Files.absolute(w.path, self.cwd), w.text, unit.where(1), w.append)
+            path = self.expand(w.path)
+            if path is None:
+                self.out.not_understood.append(f"{unit.where(1)}: %%writefile {w.path}: its path is not known")
+            else:
+                self.out.files.write(Files.absolute(path, self.cwd), w.text, unit.where(1), w.append)
             return
         if unit.cell is None:
             self.module.vars["__file__"] = str(unit.path.resolve())
         self.block(unit.tree.body)
+
+    def expand(self, text: str) -> str | None:
+        """IPython's `$name` and `{name}` in a magic's argument, from this notebook's variables."""
+        import re
+
+        def value(m):
+            v = self.scope.get(m.group(1) or m.group(2))
+            if not isinstance(v, str):
+                raise KeyError(m.group(0))
+            return v
+
+        try:
+            return re.sub(r"\$(\w+)|\{(\w+)\}", value, text)
+        except KeyError:
+            return None
 
     def finish(self) -> None:
         """Function bodies not called by the code itself, followed now (their SDK calls are listed)."""
@@ -178,9 +202,21 @@ class Interpreter:
         self.block(node.orelse)
 
     def s_For(self, node: ast.For) -> None:
-        self.eval(node.iter)
-        self.assign(node.target, Unknown(node.target))
-        self.block(node.body)
+        """A loop over a small known list runs once per item (its SDK calls listed once, from the
+        first); any other loop's body is followed once with the loop variable unknown."""
+        items = self.eval(node.iter)
+        if isinstance(items, list) and 0 < len(items) <= 64 and not isinstance(node, ast.AsyncFor):
+            quiet = self.quiet
+            try:
+                for i, item in enumerate(items):
+                    self.quiet = quiet or i > 0
+                    self.assign(node.target, item)
+                    self.block(node.body)
+            finally:
+                self.quiet = quiet
+        else:
+            self.assign(node.target, Unknown(node.target))
+            self.block(node.body)
         self.block(node.orelse)
 
     s_AsyncFor = s_For
@@ -415,6 +451,9 @@ class Interpreter:
             self.eval(cond)
 
     def e_ListComp(self, node) -> Any:
+        values = self.comprehension_values(node)
+        if values is not None:
+            return values
         outer, self.scope = self.scope, Scope(self.scope)
         try:
             for comp in node.generators:
@@ -424,6 +463,36 @@ class Interpreter:
         finally:
             self.scope = outer
         return Unknown(node)
+
+    def comprehension_values(self, node) -> list | None:
+        """A list comprehension over known, small lists (`[base + f for f in files]`), evaluated;
+        None when it calls anything or its lists are not known."""
+        if not isinstance(node, ast.ListComp) or any(isinstance(n, ast.Call) for n in ast.walk(node)):
+            return None
+        out: list = []
+        outer, self.scope = self.scope, Scope(self.scope)
+        try:
+            ok = self.generate(node.generators, node.elt, out)
+        finally:
+            self.scope = outer
+        return out if ok else None
+
+    def generate(self, generators: list, elt, out: list) -> bool:
+        if not generators:
+            out.append(self.eval(elt))
+            return len(out) <= 2_000
+        first, rest = generators[0], generators[1:]
+        items = self.eval(first.iter)
+        if not isinstance(items, list) or first.is_async:
+            return False
+        for item in items:
+            self.assign(first.target, item)
+            conds = [self.eval(c) for c in first.ifs]
+            if any(not isinstance(c, bool) for c in conds):
+                return False
+            if all(conds) and not self.generate(rest, elt, out):
+                return False
+        return True
 
     e_SetComp = e_GeneratorExp = e_DictComp = e_ListComp
 
@@ -464,6 +533,10 @@ class Interpreter:
         return Unknown(node)
 
     def method(self, node: ast.Call, owner: Sdk, attr: str, args: list, kwargs: dict) -> Any:
+        if not owner.view and owner.method in DATA_METHODS:   # metrics.items(), details.get('x'): plain data
+            return Unknown(node)
+        if owner.view and owner.parent is not None and owner.parent.method in DATA_METHODS:
+            return Unknown(node)
         if owner.view and owner.parent is None:     # Dataset.File.from_files: a class attribute, not an object
             sdk = Sdk(f"{owner.name}.{attr}", args, kwargs, self.where(node))
             self.record(node, sdk)
@@ -504,6 +577,8 @@ class Interpreter:
 
     def record(self, node: ast.Call, sdk: Sdk) -> None:
         sdk.home = self.cwd
+        if self.quiet:
+            return
         text = " ".join(short(node, 400).split())
         self.out.calls.append(Call(self.where(node), text if len(text) <= 140 else text[:137] + "...", sdk))
 
@@ -536,7 +611,9 @@ class Interpreter:
             return PathVal("").join(*strs) if len(strs) == len(args) else (PathVal(str(self.cwd)) if not args else
                                                                             Unknown(node))
         if name in ("str", "os.fspath"):
-            return str(args[0]) if len(args) == 1 and isinstance(args[0], str) else Unknown(node)
+            if len(args) == 1 and isinstance(args[0], (str, Sdk)):
+                return args[0] if isinstance(args[0], Sdk) else str(args[0])
+            return Unknown(node)
         if name in ("os.makedirs", "os.mkdir") and strs:
             files.mkdir(Files.absolute(strs[0], self.cwd))
             return None
@@ -547,11 +624,43 @@ class Interpreter:
                 a, b = Files.absolute(src, self.cwd), Files.absolute(dst, self.cwd)
                 return files.copytree(a, b, where) if name.endswith("copytree") else files.copy(a, b, where)
             return Unknown(node)
+        if name in ("urllib.request.urlretrieve", "urllib.urlretrieve"):
+            url, path = args[0] if args else kwargs.get("url"), args[1] if len(args) > 1 else kwargs.get("filename")
+            if isinstance(url, str) and isinstance(path, str):
+                files.download(url, Files.absolute(path, self.cwd), where)
+            return Unknown(node)
+        if name == "__tk_shell__" and strs:
+            return self.shell(strs[0], where)
         if name in ("open", "io.open") and strs:
             mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
             if isinstance(mode, str) and ("w" in mode or "a" in mode):
                 return FileHandle(Files.absolute(strs[0], self.cwd))
         return Unknown(node)
+
+    def shell(self, command: str, where: str) -> None:
+        """A notebook's `!cp [-r] SRC... DEST` / `!mkdir -p DIR` / `!mv`, its variables expanded."""
+        import shlex
+
+        try:
+            words = shlex.split(command)
+        except ValueError:
+            return None
+        flags = {w for w in words[1:] if w.startswith("-")}
+        paths = [Files.absolute(w, self.cwd) for w in words[1:] if not w.startswith("-")]
+        files = self.out.files
+        if words[0] == "mkdir":
+            for p in paths:
+                files.mkdir(p)
+        elif len(paths) >= 2:
+            *sources, dest = paths
+            for src in sources:
+                tree = flags & {"-r", "-R", "-a", "--recursive"}
+                if tree:
+                    files.copytree(src, os.path.join(dest, os.path.basename(src)) if os.path.isdir(dest)
+                                   or dest in files.dirs else dest, where)
+                else:
+                    files.copy(src, dest, where)
+        return None
 
     def path_attr(self, base: PathVal, attr: str) -> Any:
         if attr == "parent":

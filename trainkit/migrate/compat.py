@@ -17,11 +17,10 @@ from functools import lru_cache
 
 from .compat_rules import KERAS3_KWARGS, RULES, Rule
 
-__all__ = ["Edit", "Finding", "RULES", "Rule", "scan", "scan_cells", "KERAS_TARGETS", "MAX_CHARS"]
+__all__ = ["Edit", "Finding", "RULES", "Rule", "scan", "scan_cells", "rules_markdown", "KERAS_TARGETS", "MAX_CHARS"]
 
 KERAS_TARGETS = ("2", "3")     # environment.keras: "3" is the default stack, "2" is tf_keras with trainkit's Keras 2 shim
 MAX_CHARS = 2_000_000          # a training script is kilobytes; past this the file is reported, not scanned
-KERAS_ROOTS = ("keras.", "tensorflow.keras.")   # a `keras.` rule also holds under tf.keras unless tf_keras=False
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ KERAS3_KWARGS = {
     "predict": {"x", "batch_size", "verbose", "steps", "callbacks"},
 }
 NP = "removed in numpy"
-TF1_COMPAT = ("tf.compat.v1.<name> (tf_upgrade_v2 renames it); TF 1 graph code also needs "
+TF1_COMPAT = ("its TF 2 name, else tf.compat.v1.<name> (tf_upgrade_v2 renames it); TF 1 graph code also needs "
               "tf.compat.v1.disable_eager_execution(), or rewrite it eagerly (keras, tf.function)")
 KERAS3_BACKEND = ("keras.ops.<name> (or keras.random / the tensor's own method); Keras 3.15 keeps "
                   "tf.keras.backend.<name> for old code")

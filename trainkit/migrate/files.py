@@ -21,6 +21,7 @@ class Made:
     where: str
     text: str | None = None
     disk: Path | None = None
+    url: str | None = None        # downloaded there from this URL when the notebook runs
 
 
 @dataclass
@@ -45,12 +46,18 @@ class Files:
         self.made[path] = Made(where, text=text)
         self.dirs.add(os.path.dirname(path))
 
+    def download(self, url: str, path: str, where: str) -> None:
+        """`urllib.request.urlretrieve(URL, PATH)`: PATH will hold URL's file."""
+        self.made[path] = Made(where, url=url)
+        self.dirs.add(os.path.dirname(path))
+
     def copy(self, source: str, dest: str, where: str) -> str:
         """`shutil.copy(source, dest)`: dest may be a folder. Returns the file's new path."""
         if dest in self.dirs or dest.endswith(os.sep) or os.path.isdir(dest) or not os.path.splitext(dest)[1]:
             dest = os.path.join(dest, os.path.basename(source))
         if source in self.made:
-            self.made[dest] = Made(where, text=self.made[source].text, disk=self.made[source].disk)
+            old = self.made[source]
+            self.made[dest] = Made(where, text=old.text, disk=old.disk, url=old.url)
         else:
             disk = self.readable(source, where)
             if disk is not None and disk.is_file():

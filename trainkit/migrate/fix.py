@@ -12,6 +12,7 @@ from .compat import Edit, Finding, scan
 
 UPGRADE_TIMEOUT = 600      # seconds for tf_upgrade_v2 (it imports TensorFlow: ~10 s here)
 FIX_MAX_CHARS = 300_000    # LibCST takes ~10 s per 100 kB here; a training script is a few kB
+UPGRADE_MODULE = "tensorflow.tools.compatibility.tf_upgrade_v2_main"   # what the venv's tf_upgrade_v2 runs
 LEGACY = "keras.optimizers.legacy"
 REPORT_LINE = re.compile(r"^(\d+):(\d+): (INFO|WARNING|ERROR): (.*)$")
 
@@ -101,7 +102,7 @@ def upgrade_tf1(path: str, text: str, timeout: float = UPGRADE_TIMEOUT) -> tuple
     with tempfile.TemporaryDirectory(prefix="trainkit-tf-upgrade-") as tmp:
         src, out, report = (Path(tmp) / n for n in ("in.py", "out.py", "report.txt"))
         src.write_text(text)
-        cmd = [sys.executable, "-m", "tensorflow.tools.compatibility.tf_upgrade_v2", "--infile", str(src),
+        cmd = [sys.executable, "-m", UPGRADE_MODULE, "--infile", str(src),
                "--outfile", str(out), "--reportfile", str(report)]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,

@@ -88,13 +88,29 @@ class Source:
             return []
 
 
+SHELL_FILES = re.compile(r"^!\s*(cp|mkdir|mv)\s")         # shell lines that copy files where a run needs them
+
+
+def shell_line(line: str) -> str:
+    """`!cp SRC {folder}/` as a call the analyzer follows (IPython's `{expr}` and `$name` kept for it
+    to expand), on the same line; any other shell line is blank."""
+    s = line.strip()
+    if not SHELL_FILES.match(s) or '"""' in s or "\\" in s:
+        return ""
+    body = re.sub(r"\$(\w+)", r"{\1}", s[1:].strip())
+    return f'__tk_shell__(f"""{body}""")'
+
+
 def strip_magics(code: str) -> str:
     """A notebook cell without IPython line magics and shell escapes (kept as blank lines: line
-    numbers hold); `x = !cmd` and `x = %magic` become `x = None`."""
+    numbers hold; `!cp`/`!mkdir` become a call the analyzer follows); `x = !cmd` and `x = %magic`
+    become `x = None`."""
     out = []
     for ln in code.splitlines():
         s = ln.lstrip()
-        if s.startswith(("%", "!")) or INTROSPECTION.match(s):
+        if s.startswith("!"):
+            out.append(ln[:len(ln) - len(s)] + shell_line(s) if shell_line(s) else "")
+        elif s.startswith("%") or INTROSPECTION.match(s):
             out.append("")
         else:
             out.append(re.sub(r"^(\s*[\w.\[\], ]+=\s*)[!%].*$", r"\1None", ln))

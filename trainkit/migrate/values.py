@@ -69,7 +69,13 @@ class Sdk:
     home: Any = None                                # the folder of the file it stands in (relative paths start there)
     view: bool = False
 
+    def __repr__(self) -> str:
+        return f"<{self.name} at {self.where}>"
+
     def arg(self, key: str, pos: int | None = None, default: Any = None) -> Any:
+        """An argument of the call, or a setting assigned to the object afterwards (`rc.node_count = 2`)."""
+        if key in self.attrs:
+            return self.attrs[key]
         if key in self.kwargs:
             return self.kwargs[key]
         if pos is not None and pos < len(self.args):
@@ -137,6 +143,15 @@ def bounded(value: Any) -> Any:
     if isinstance(value, (list, dict)) and len(value) > MAX_ITEMS:
         return Unknown(f"a {type(value).__name__} of {len(value)} items")
     return value
+
+
+def literal_text(value: Any) -> str | None:
+    """A literal as text (what may be written into a config); None for anything else."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
 
 
 def hashable(value: Any) -> bool:

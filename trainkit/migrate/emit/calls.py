@@ -71,6 +71,10 @@ def rest(c: Call) -> None:
         c.became = "`trainkit models serve` (see its command in How to run it)"
     elif head in OTHER:
         c.became = OTHER[head]
+    elif method in ("to_config", "create_data_reference") or head in ("DataPath", "DataPathComputeBinding"):
+        c.became = "not needed: a folder is passed to the script as a params.* argument (see the experiment)"
+    elif method in ("serialize_to_string", "save_to_file", "save", "add_channel", "set_pip_option"):
+        c.became = "the environment is its config file (conf/environment/) or trainkit's preset"
     elif method in ("as_mount", "as_download", "as_named_input", "as_hdfs"):
         c.became = "${dataset.path} in entry.arguments: the dataset's verified files, in a folder on each node"
     elif owner is not None and kind_of(owner) == "Dataset":

@@ -74,8 +74,12 @@ def sources_of(m: Migration, paths: list, root: Sdk) -> tuple[list[str], list[st
         elif isinstance(p, list) and len(p) == 2 and isinstance(p[0], Sdk) and isinstance(p[1], str):
             local = uploaded(m, p[1])
             if local:
-                urls += ["file://" + os.path.join(local, rel) for rel in sorted(m.files.tree(local, root.where))]
-                notes.append(f"datastore path {p[1]!r}: the folder uploaded there, {local}, is the source")
+                tree = m.files.tree(local, root.where)
+                urls += [made.url or "file://" + os.path.join(local, rel) for rel, made in sorted(tree.items())]
+                downloaded = any(made.url for made in tree.values())
+                notes.append(f"datastore path {p[1]!r}: " + ("the files the notebook downloaded into the folder it "
+                             "uploaded there (their URLs are the sources)" if downloaded else
+                             f"the folder uploaded there, {local}, is the source"))
             else:
                 notes.append(f"datastore path {p[1]!r}: no upload of it was found: put its files somewhere trainkit "
                              "can read (a folder, http(s), s3://...) and list that in sources")
@@ -89,7 +93,7 @@ def uploaded(m: Migration, target: str) -> str | None:
         src, dst = up.arg("src_dir", 0), up.arg("target_path", 1)
         if isinstance(src, str) and isinstance(dst, str) and dst.strip("/") == want:
             path = m.files.absolute(src, up.home)
-            if m.files.readable(path, up.where) is not None:
+            if m.files.exists(path) and (path in m.files.dirs or m.files.readable(path, up.where) is not None):
                 return path
     return None
 

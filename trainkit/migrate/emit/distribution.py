@@ -14,8 +14,14 @@ def count(value, default: int) -> int:
 
 def distribution(m: Migration, sdk: Sdk, estimator: bool) -> tuple[tuple[str, dict] | None, dict]:
     cfg = sdk.arg("distributed_training") if estimator else sdk.arg("distributed_job_config")
-    if not isinstance(cfg, Sdk) and isinstance(sdk.arg("run_config"), Sdk):
-        cfg = sdk.arg("run_config").attrs.get("mpi") or sdk.arg("run_config").attrs.get("tensorflow")
+    rc = sdk.arg("run_config") if isinstance(sdk.arg("run_config"), Sdk) else None
+    if not isinstance(cfg, Sdk) and rc is not None:   # RunConfiguration(communicator=...) with .mpi / .tensorflow
+        communicator = str(rc.arg("communicator") or "")
+        cfg = rc.attrs.get("tensorflow") if communicator == "ParameterServer" else rc.attrs.get("mpi") \
+            if communicator in ("Mpi", "IntelMpi") else None
+        if rc.arg("node_count") and isinstance(cfg, Sdk):
+            cfg.attrs.setdefault("node_count", rc.arg("node_count"))
+        m.mark(rc, "part of the experiment config: its target, environment and distribution")
     nodes = count((sdk.arg("node_count") if estimator else None) or (cfg.arg("node_count") if isinstance(cfg, Sdk)
                                                                       else None), 1)
     if isinstance(cfg, Sdk) and cfg.name in ("MpiConfiguration", "Mpi"):

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from ..envmap import EnvChoice, curated, map_conda, map_pip
-from ..values import Sdk
+from ..values import Sdk, literal_text
 from . import Migration, slug
 
 DEFINERS = ("Environment", "Environment.from_conda_specification", "Environment.from_pip_requirements",
@@ -50,7 +50,20 @@ def environment(m: Migration, sdk: Sdk) -> str:
 
 
 def requirements(m: Migration, sdk: Sdk, method: str, choice: EnvChoice) -> list[str]:
-    """Fill `choice` from the environment's files and conda dependencies; returns where they came from."""
+    """Fill `choice` from the environment's file, its conda dependencies and every add_* call on
+    them (in that order); returns where they came from."""
+    sources = from_file(m, sdk, method, choice)
+    deps = sdk.attrs.get("python.conda_dependencies")
+    if isinstance(deps, Sdk):
+        conda_dependencies(m, deps, choice, sdk)
+        return sources + [f"CondaDependencies at {deps.where}"]
+    if [c for c in m.of(*CONDA_CALLS) if c.owner() is sdk]:
+        conda_dependencies(m, None, choice, sdk)
+        return sources + ["python.conda_dependencies"]
+    return sources
+
+
+def from_file(m: Migration, sdk: Sdk, method: str, choice: EnvChoice) -> list[str]:
     if method in ("from_conda_specification", "from_pip_requirements"):
         path = sdk.arg("file_path", 1)
         if not isinstance(path, str):
@@ -66,14 +79,6 @@ def requirements(m: Migration, sdk: Sdk, method: str, choice: EnvChoice) -> list
         else:
             conda_file(text, choice, path)
         return [path]
-    deps = sdk.attrs.get("python.conda_dependencies")
-    if isinstance(deps, Sdk):
-        conda_dependencies(m, deps, choice, sdk)
-        return [f"CondaDependencies at {deps.where}"]
-    adds = [c for c in m.of(*CONDA_CALLS) if c.owner() is sdk]
-    if adds:
-        conda_dependencies(m, None, choice, sdk)
-        return ["python.conda_dependencies"]
     return []
 
 
@@ -136,7 +141,7 @@ def write(m: Migration, sdk: Sdk, option: str, choice: EnvChoice, sources: list[
             "keras": choice.keras, "device": choice.device, "pip": choice.pip}
     env_vars = sdk.attrs.get("environment_variables")
     if isinstance(env_vars, dict):
-        data["env_vars"] = {str(k): str(v) for k, v in env_vars.items()}
+        data["env_vars"] = {str(k): literal_text(v) for k, v in env_vars.items() if literal_text(v) is not None}
     header = [f"Migrated from {sdk.where} ({sdk.name})" + (f" and {', '.join(sources)}" if sources else "") + "."]
     if isinstance(docker, str):
         header.append(f"Docker base image {docker}: not used (trainkit builds a virtual environment with uv)")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import Made
-from ..values import DatasetPath, Sdk, Unknown
+from ..values import DatasetPath, Sdk, Unknown, literal_text
 from . import Command, Interp, Migration, slug
 from .computes import compute_of, is_cluster
 from .datasets import dataset_of
@@ -119,10 +119,13 @@ def build(m: Migration, exp: Experiment, estimator: bool, files: dict[str, Made]
         for extra in datasets[1:]:
             m.project.note(f"{sdk.where}: a run takes one dataset in trainkit: {extra[0]} is not mounted "
                            f"(only {option} is ${{dataset.path}})")
+    datapaths(m, exp)
     env = environment(m, exp, estimator)
     if env:
         defaults.append({"override /environment": env})
-    exp.compute = compute_of(m, sdk.arg("compute_target", 3) or sdk.attrs.get("run_config.target"))
+    rc = sdk.arg("run_config") if isinstance(sdk.arg("run_config"), Sdk) else None
+    exp.compute = compute_of(m, sdk.arg("compute_target", 3) or sdk.attrs.get("run_config.target")
+                             or (rc.arg("target") if rc is not None else None))
     if exp.compute:
         defaults.append({"override /compute": exp.compute})
     from .distribution import distribution
@@ -179,6 +182,8 @@ def arguments(m: Migration, sdk: Sdk, estimator: bool) -> tuple[list, list]:
         if found:
             datasets.append(found)
             out.append(Interp("${dataset.path}"))
+        elif isinstance(value, Sdk) and value.root().name.startswith(("DataPath", "DataReference")):
+            out.append(value.root())            # a datastore path (an earlier run's checkpoints): a param, below
         elif isinstance(value, (Unknown, Sdk, DatasetPath)) or isinstance(value, (list, dict)):
             text = value.text if isinstance(value, Unknown) else getattr(value, "name", type(value).__name__)
             out.append(f"TODO:{text}")
@@ -191,6 +196,33 @@ def arguments(m: Migration, sdk: Sdk, estimator: bool) -> tuple[list, list]:
         if found and found not in datasets:
             datasets.append(found)
     return out, datasets
+
+
+def datapaths(m: Migration, exp: Experiment) -> None:
+    """A datastore path passed as an argument (Azure's way to hand a run an earlier run's checkpoints)
+    becomes `${params.NAME}`, empty by default: pass the folder (`trainkit runs show RUN --json` gives
+    a run's path) when you run it."""
+    args = exp.args
+    for i, a in enumerate(args):
+        if isinstance(a, Sdk):
+            option = args[i - 1] if i and isinstance(args[i - 1], str) and args[i - 1].startswith("-") else "--data-path"
+            pname = slug(option.lstrip("-")).replace("-", "_").replace(".", "_")
+            args[i] = Interp("${params." + pname + "}")
+            exp.params.setdefault(pname, "")
+            node = a
+            while node is not None:
+                m.mark(node, f"params.{pname} of conf/experiment/{exp.name}.yaml (empty: pass the folder, e.g. an "
+                             f"earlier run's outputs/checkpoints, with params.{pname}=PATH)")
+                node = node.owner()
+            m.project.note(f"conf/experiment/{exp.name}.yaml: {option} was a datastore path ({a.where}): it is "
+                           f"params.{pname}, empty unless you pass a folder (trainkit keeps every run's outputs: "
+                           "`trainkit runs show RUN --json` gives its path; run.resume=RUN continues a run itself)")
+    resume = exp.sdk.arg("resume_from")
+    if isinstance(resume, Sdk):
+        m.project.note(f"{exp.sdk.where}: resume_from: trainkit keeps each run's checkpoints: `run.resume=RUN_ID` "
+                       "continues that run; to start a new run from another's checkpoint, pass its folder as an "
+                       "argument of the script")
+        m.mark(resume, "resume_from: see the notes (run.resume=RUN_ID continues a run with its checkpoints)")
 
 
 def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
@@ -305,7 +337,11 @@ def registry(m: Migration, reg: Sdk) -> dict:
     out: dict = {"model_name": slug(name if isinstance(name, str) else "model")}
     tags = reg.arg("tags")
     if isinstance(tags, dict):
-        out["tags"] = {str(k): str(v) for k, v in tags.items()}
+        out["tags"] = {str(k): literal_text(v) for k, v in tags.items() if literal_text(v) is not None}
+        dropped = [str(k) for k, v in tags.items() if literal_text(v) is None]
+        if dropped:
+            m.project.note(f"{reg.where}: tags {dropped} are not literals (e.g. another run's id): not kept "
+                           "(trainkit records each run's own id and config)")
     res = reg.arg("resource_configuration")
     if isinstance(res, Sdk):
         out["resource_configuration"] = {"cpu": number(res.arg("cpu", 0, 1), 1.0),
