@@ -322,11 +322,13 @@ def test_fix_for_keras_2_leaves_what_the_keras_2_environment_runs():
 def test_fix_leaves_what_it_cannot_rewrite_safely():
     code = ("import numpy as np\nfrom numpy import float\nimport keras\nm = keras.Sequential()\n"
             "m.fit_generator(gen, 10, 2)\nkeras.optimizers.Adam(lr=0.1, learning_rate=0.2)\nm.save('out/model', overwrite=True)\n"
-            "from keras.layers.experimental.preprocessing import (\n    Rescaling)\nfrom keras.utils import np_utils, to_categorical\n")
+            "from keras.layers.experimental.preprocessing import (\n    Rescaling)\nfrom keras.utils import np_utils, to_categorical\n"
+            "from keras.utils import (\n    np_utils)\n")      # a rewrite never joins lines: the line numbers must hold
     findings = scan("c.py", code)
     assert [(f.line, f.rule, f.mechanical) for f in findings] == [
         (2, "numpy.float", False), (5, "fit_generator", False), (6, "*keras.optimizers.*(lr)", False), (7, "save", False),
-        (8, "keras.layers.experimental.preprocessing", True), (10, "keras.utils.np_utils", False)]
+        (8, "keras.layers.experimental.preprocessing", True), (10, "keras.utils.np_utils", False),
+        (11, "keras.utils.np_utils", False)]
     code = code.replace("import (\n    Rescaling)", "import (Rescaling)\n")
     assert fix.apply("c.py", code)[0] == code.replace("keras.layers.experimental.preprocessing", "keras.layers")
 
@@ -367,6 +369,15 @@ def test_tf_upgrade_report_lists_what_it_changed():
         (13, 5, "tf1", "Renamed 'tf.Session' to 'tf.compat.v1.Session'"),
         (14, 13, "tf1", "Renamed 'tf.global_variables_initializer' to 'tf.compat.v1.global_variables_initializer'"),
         (15, 4, "tf1", "Renamed 'tf.logging.info' to 'tf.compat.v1.logging.info'")]
+
+
+def test_tf_upgrade_that_cannot_run_leaves_the_text_and_says_why(monkeypatch):
+    monkeypatch.setattr(fix, "UPGRADE_MODULE", "trainkit_no_such_module")      # a real subprocess that fails at once
+    text, changes = fix.upgrade_tf1("t.py", TF1_SNIPPET)
+    assert text == TF1_SNIPPET
+    assert [(f.line, f.kind, f.mechanical) for f in changes] == [(1, "tf1", False)]
+    assert changes[0].what == "tf_upgrade_v2 did not run (exit 1: " \
+        f"{__import__('sys').executable}: No module named trainkit_no_such_module)"
 
 
 def fake_upgrade(path, text):
