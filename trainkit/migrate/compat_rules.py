@@ -199,8 +199,9 @@ RULES: tuple[Rule, ...] = (
          "Keras: its objects do not mix with Keras 3's (or tf_keras's)", "`tensorflow.keras`", True, "tensorflow.keras"),
     Rule("keras3", "tf_keras", "`tf_keras` (Keras 2) is not installed in a Keras 3 environment",
          "run it in the Keras 2 environment (environment.keras=2), or use `keras`", keras=K3),
-    Rule("keras3", "horovod.{keras,tensorflow.keras}", "Horovod's Keras integration (DistributedOptimizer, its "
-         "callbacks) is written for Keras 2 (Horovod 0.28.1, 2023)", "the Keras 2 environment (environment.keras=2), "
+    Rule("keras3", "horovod.{keras,tensorflow.keras}", "Horovod's Keras integration is written for Keras 2 (Horovod "
+         "0.28.1, 2023): its DistributedOptimizer averages gradients in Keras 2 optimizer hooks (_aggregate_gradients, "
+         "get_gradients) that Keras 3 never calls", "the Keras 2 environment (environment.keras=2), "
          "or a custom step with `hvd.grouped_allreduce(grads, op=hvd.Average)`", keras=K3),
     Rule("keras3", "horovod.tensorflow.DistributedGradientTape", "`hvd.DistributedGradientTape` fails with Keras 3 "
          "variables (\"'Variable' object has no attribute 'ref'\")",
