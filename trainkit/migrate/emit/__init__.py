@@ -87,7 +87,7 @@ class Project:
 
 @dataclass
 class Options:
-    compute: str = "slurm"                                  # what AmlCompute clusters become
+    compute: str = ""                                       # what AmlCompute clusters become ("": compute.DEFAULT_CLUSTER)
     mirrors: dict[str, str] = field(default_factory=dict)   # URL prefix -> mirror, tried first
     fix: bool = False                                       # apply the mechanical rewrites to the project's copies
 

@@ -5,6 +5,7 @@ Ray), sized from a table of Azure VM sizes; `'local'` is this machine. Waiting f
 asking its status are notes about the cluster, never the run."""
 from __future__ import annotations
 
+from ...compute import DEFAULT as THIS_MACHINE
 from ..values import Sdk
 from . import Migration, slug
 
@@ -52,16 +53,17 @@ def named(m: Migration, sdk: Sdk) -> None:
 
 
 def compute_of(m: Migration, value) -> str | None:
-    """The compute option of a `compute_target=` value: 'local', a cluster name or a ComputeTarget."""
+    """The compute option of a `compute_target=` value: Azure's name for this machine, a cluster name
+    or a ComputeTarget."""
     if isinstance(value, str):
-        return "local" if value.lower() == AZURE_LOCAL else cluster(m, value, provisioned(m, value), "")
+        return THIS_MACHINE if value.lower() == AZURE_LOCAL else cluster(m, value, provisioned(m, value), "")
     if not isinstance(value, Sdk):
         return None
     if value.name == "ComputeTarget.create":
         return cluster(m, value.arg("name", 1), value.arg("provisioning_configuration", 2), value.where)
     name = value.arg("name", 1)
     if isinstance(name, str):
-        return "local" if name.lower() == AZURE_LOCAL else cluster(m, name, provisioned(m, name), value.where)
+        return THIS_MACHINE if name.lower() == AZURE_LOCAL else cluster(m, name, provisioned(m, name), value.where)
     return None
 
 
@@ -74,7 +76,7 @@ def provisioned(m: Migration, name: str) -> Sdk | None:
 
 def cluster(m: Migration, name, prov, where: str) -> str:
     """The compute option of an AmlCompute cluster (written once per name and size)."""
-    from ...compute import backend_class
+    from ...compute import DEFAULT_CLUSTER, backend_class
 
     name = name if isinstance(name, str) else "cluster"
     prov = prov if isinstance(prov, Sdk) else None
@@ -86,7 +88,7 @@ def cluster(m: Migration, name, prov, where: str) -> str:
     option = m.unique("compute", name, vm or "?", where)
     done[key] = option
     gpus, cpus = VM_SIZES.get(vm, (None, None))
-    kind = m.opts.compute
+    kind = m.opts.compute or DEFAULT_CLUSTER
     keys, note = backend_class(kind).from_cluster(gpus, cpus)
     rel = f"conf/compute/{option}.yaml"
     header = [f"Migrated from AmlCompute cluster {name!r}" + (f" ({prov.where}): vm_size {vm or '?'}" if prov else "") + ".",
@@ -105,3 +107,13 @@ def cluster(m: Migration, name, prov, where: str) -> str:
 
 def is_cluster(m: Migration, option: str | None) -> bool:
     return bool(option) and option in m.made.get("clusters", {})
+
+
+def takes_sizes(m: Migration) -> bool:
+    """Whether the cluster target has per-job node sizes (compute.nodes, compute.tasks_per_node)."""
+    from dataclasses import fields
+
+    from ...compute import DEFAULT_CLUSTER, backend_class
+
+    names = {f.name for f in fields(backend_class(m.opts.compute or DEFAULT_CLUSTER).schema)}
+    return {"nodes", "tasks_per_node"} <= names

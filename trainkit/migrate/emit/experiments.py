@@ -14,7 +14,7 @@ from pathlib import Path
 from ..files import Made
 from ..values import DatasetPath, Sdk, Unknown, literal_text
 from . import Command, Interp, Migration, slug
-from .computes import compute_of, is_cluster
+from .computes import THIS_MACHINE, compute_of, is_cluster, takes_sizes
 from .datasets import dataset_of
 from .environments import environment_of
 
@@ -134,7 +134,7 @@ def build(m: Migration, exp: Experiment, estimator: bool, files: dict[str, Made]
     if dist:
         defaults.append({"override /distribution": dist[0]})
         exp.body["distribution"] = dist[1]
-    if sizes and is_cluster(m, exp.compute):
+    if sizes and is_cluster(m, exp.compute) and takes_sizes(m):
         exp.body["compute"] = sizes
     defaults += [{"override /entry": "script"}, "_self_"]
     scripts(m, exp, files)
@@ -376,8 +376,8 @@ def write_all(m: Migration) -> None:
         if exp.params:
             exp.body["params"] = exp.params
         m.project.yaml(f"conf/experiment/{exp.name}.yaml", exp.header, exp.body, package_global=True)
-        smoke = " ".join([f"trainkit train +experiment={exp.name} compute=local", *exp.smoke])
+        smoke = " ".join([f"trainkit train +experiment={exp.name} compute={THIS_MACHINE}", *exp.smoke])
         m.project.commands.append(Command("smoke", smoke, exp.cannot_shorten or "a short run on this machine first"))
-        if exp.compute and exp.compute != "local":
+        if exp.compute and exp.compute != THIS_MACHINE:
             m.project.commands.append(Command("cluster", f"trainkit train +experiment={exp.name}",
                                               f"on compute={exp.compute} (conf/compute/{exp.compute}.yaml)"))
