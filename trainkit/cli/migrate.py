@@ -21,7 +21,11 @@ def cmd_migrate(ctx, args) -> int:
     dest = Path(args.to)
     if dest.exists() and not dest.is_dir():
         raise UsageError(f"--to {dest}: expected a directory, got a file")
-    result = migrate([Path(s) for s in args.sources], dest, args.compute, dict(args.mirror), args.check, args.fix)
+    from ..data.mirrors import configured
+    from ..records.workspace import WorkspacePaths
+
+    mirrors = {**configured(WorkspacePaths.at().root), **dict(args.mirror)}   # $TRAINKIT_MIRRORS, workspace.yaml, --mirror
+    result = migrate([Path(s) for s in args.sources], dest, args.compute, mirrors, args.check, args.fix)
     unmapped = sum(1 for c in result.calls if c.unmapped and not c.became)
     print(f"migrated {len(result.calls)} Azure ML SDK call(s) into {dest}: {len(result.experiments)} experiment(s), "
           f"{len(result.written)} file(s) written, {len(result.kept)} kept as they were, {unmapped} call(s) not mapped, "
@@ -48,5 +52,6 @@ def add_parser(sub) -> None:
     p.add_argument("--compute", choices=cluster_targets(), default=DEFAULT_CLUSTER,
                    help="what AmlCompute clusters become (default %(default)s)")
     p.add_argument("--mirror", type=_mirror, action="append", default=[], metavar="URL_PREFIX=MIRROR",
-                   help="a mirror tried first for dataset files under URL_PREFIX (e.g. an offline copy)")
+                   help="a mirror tried first for dataset files under URL_PREFIX (e.g. an offline copy); "
+                        "$TRAINKIT_MIRRORS and the workspace's workspace.yaml `mirrors:` are added")
     p.set_defaults(func=cmd_migrate)

@@ -26,7 +26,7 @@ from typing import Callable
 from ..errors import ChecksumError, DataError, MirrorsExhaustedError, NotFoundError
 from ..fsutil import atomic_write_json, read_json
 from ..records.workspace import WorkspacePaths
-from . import fetch
+from . import fetch, mirrors
 
 OFFLINE_HINT = ("hint: offline, use dataset=fashion_mnist (or +experiment=fashion_mnist_dnn) after "
                 "`apt-get install dataset-fashion-mnist`, or add a reachable mirror to dataset.sources.")
@@ -154,7 +154,7 @@ class DatasetStore:
                 return hit
         attempts: list[tuple[str, str]] = []
         unreachable = True    # no mirror delivered anything that then failed its checks
-        for source in ds.sources:
+        for source in mirrors.expand(ds.sources, mirrors.configured(self.ws.root)):   # $TRAINKIT_MIRRORS first
             url = fetch.join(source, entry.name)
             staging = self.ws.blobs / f".staging-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
