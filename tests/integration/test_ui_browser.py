@@ -1,8 +1,9 @@
 """`trainkit ui` in a real headless Chromium (Debian's chromium + chromium-driver, driven by
 Selenium), offline, on a workspace of real runs: a finished one and its second model version, a
 running one whose console follows live, a failed one, and a 4-trial Optuna search with a pruned
-trial. Each page is checked for what a person would see and for errors in the browser console;
-screenshots are kept in test-artifacts/ui/."""
+trial. Each page is checked for what a person would see and for errors in the browser console (a
+script or style the content security policy refuses is one), read once the page's own scripts
+said they finished and again at the end of each test; screenshots are kept in test-artifacts/ui/."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,8 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -63,7 +65,6 @@ def ui(runs):
     proc = subprocess.Popen([sys.executable, "-m", "trainkit.cli", "--workspace", str(ws), "ui", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
-    import urllib.request
 
     def up():
         try:
@@ -95,14 +96,29 @@ def browser():
     driver.quit()
 
 
+def console_errors(browser) -> list[dict]:
+    """Errors in the browser's console since the last look (reading the log empties it)."""
+    return [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
 def visit(browser, url: str, shot: str) -> str:
-    """Open a page; no error in the browser console; a screenshot kept; the page's text."""
+    """Open a page, wait until its scripts say they are done (app.js sets <body data-ready>); no
+    error in the browser console; a screenshot kept; the page's text."""
     browser.get(url)
-    time.sleep(0.5)
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    wait_for(lambda: browser.execute_script("return document.readyState === 'complete' && "
+                                            "document.body.hasAttribute('data-ready')"), 20, f"{url} to be ready")
+    errors = console_errors(browser)
     browser.save_screenshot(str(SHOTS / f"{shot}.png"))
     assert not errors, errors
     return browser.find_element("tag name", "body").text
+
+
+@pytest.fixture(autouse=True)
+def clean_console_at_the_end(browser):
+    """Whatever a test did last (a click, a live update) left no error in the console either."""
+    console_errors(browser)
+    yield
+    assert not console_errors(browser)
 
 
 def test_runs_table_experiments_and_compare(runs, ui, browser):
@@ -133,8 +149,6 @@ def test_a_run_page_has_charts_config_files_and_lineage(runs, ui, browser):
     assert "outputs/model/model.keras" in text and "limit_train: 3000" in text
     wait_for(lambda: "registered shown:2" in browser.find_element("id", "console").text, 15, "the console")
     link = browser.find_element("link text", "outputs/metrics.json").get_attribute("href")
-    import urllib.request
-
     assert json.loads(urllib.request.urlopen(link).read())["test_accuracy"] > 0
     text = visit(browser, f"{ui}/runs/{ids['failed']}", "run-failed")
     assert "failed" in text and "failing on purpose" in text
@@ -148,7 +162,22 @@ def test_the_console_of_a_running_run_follows_it_live(runs, ui, browser):
     seen = int(console.text.split("tick ")[-1].split()[0])
     wait_for(lambda: int(console.text.split("tick ")[-1].split()[0]) > seen + 3, 20, "new lines while the run writes")
     assert browser.find_element("id", "live").text == "live"
-    assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    last = lambda: browser.execute_script("var h = trainkit.history; return h && h.series.tick ? "  # noqa: E731
+                                          "h.series.tick.steps[h.series.tick.steps.length - 1] : -1")
+    first = last()
+    wait_for(lambda: last() > first + 5, 20, "the chart's history to grow while the run logs")
+    asked = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"
+                                   ".filter(n => n.indexOf('/history') >= 0)")
+    assert "since=0" not in asked[-1] and "since=" in asked[-1], asked      # only what was appended
+
+
+def test_every_answer_has_a_content_security_policy_and_another_host_name_gets_nothing(runs, ui):
+    with urllib.request.urlopen(ui + "/runs") as res:
+        assert "default-src 'self'" in res.headers["Content-Security-Policy"]
+    req = urllib.request.Request(ui + "/api/runs", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(req)
+    assert refused.value.code == 400
 
 
 def test_sweep_models_and_jobs_pages(runs, ui, browser):

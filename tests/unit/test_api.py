@@ -131,3 +131,87 @@ def test_import_trainkit_is_light():
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_filter_strings_keep_their_unicode_and_decode_only_real_escapes(tmp_path):
+    make_runs(tmp_path, n=3)
+    paths = RunPaths(WorkspacePaths(tmp_path).run_dir("fashion", "20261202-110000-abcdef"))
+    paths.root.mkdir(parents=True)
+    write_status(paths, "completed", tags={"team": "équipe", "note": 'say "hi"\tnow', "path": "C:\\data"})
+    ws = tk.Workspace(tmp_path)
+    for text in ('tags.team = "équipe"', "tags.team = '\\u00e9quipe'", 'tags.note = "say \\"hi\\"\\tnow"',
+                 "tags.note = 'say \"hi\"\tnow'", 'tags.path = "C:\\\\data"', 'tags.team like "é%"'):
+        assert [r.id for r in ws.runs(filter=text)] == ["20261202-110000-abcdef"], text
+    with pytest.raises(ValueError, match=r"unknown escape '\\\\q' at position 13"):
+        ws.runs(filter='tags.team = "\\qx"')
+
+
+HOSTILE = "\"'><img src=x onerror=alert(1)>&amp;"
+
+
+def hostile_run(root, run_id: str, **status) -> RunPaths:
+    paths = RunPaths(WorkspacePaths(root).run_dir(HOSTILE.replace("/", ""), run_id))
+    paths.root.mkdir(parents=True)
+    paths.status.write_text(json.dumps({"started": 1_800_000_000, "ended": 1_800_000_100,
+                                        "dataset": {"name": HOSTILE, "version": HOSTILE},
+                                        "final_metrics": {HOSTILE: 0.5, "test_accuracy": 0.9}, **status}))
+    paths.metrics.write_text("".join(json.dumps({"epoch": e, "loss": 1 / e, HOSTILE: e / 10}) + "\n" for e in (1, 2)))
+    return paths
+
+
+def assert_inert(html: str, *values: str) -> None:
+    """No tag or attribute came out of a value; each value is there as text (or an attribute's value)."""
+    from html.parser import HTMLParser
+
+    seen = {"tags": [], "attrs": [], "text": []}
+
+    class Parser(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            seen["tags"].append(tag)
+            seen["attrs"] += attrs
+
+        def handle_data(self, data):
+            seen["text"].append(data)
+
+    Parser().feed(html)
+    assert "img" not in seen["tags"] and not [a for a, _ in seen["attrs"] if a.startswith("on")], seen
+    text = "".join(seen["text"])
+    for v in values:
+        assert v in text or ("data-run-id", v) in seen["attrs"], (v, html[:600])
+
+
+def test_notebook_html_escapes_every_value_of_runs_and_sweeps(tmp_path, monkeypatch):
+    import os
+    import socket
+
+    from trainkit.api.notebook import RunDetails
+
+    done = hostile_run(tmp_path, HOSTILE, state=HOSTILE, exit_reason=HOSTILE)
+    hostile_run(tmp_path, "20261202-100000-live00", state="running", epoch=HOSTILE, pid=os.getpid(),
+                       host=socket.gethostname())
+    ws = tk.Workspace(tmp_path)
+    run = ws.get_run(HOSTILE)
+    html = run._repr_html_()
+    assert_inert(html, HOSTILE)
+    assert f'data-run-id="{HOSTILE}"' not in html and html.count("&lt;img") >= 5      # id, experiment, state, dataset x2
+    assert_inert(ws.get_run("20261202-100000-live00")._repr_html_(), HOSTILE)
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj.data)
+
+    import IPython.display
+
+    monkeypatch.setattr(IPython.display, "display", lambda obj, display_id=None: shown.append(obj.data) or Handle())
+    finished = hostile_run(tmp_path, "done-" + HOSTILE, state="completed")
+    RunDetails(ws.get_run(finished.root.name), every_s=0.01).show(block=True)
+    assert len(shown) == 2 and all(assert_inert(h, HOSTILE) is None for h in shown)
+    sweep = tmp_path / "sweeps" / "20261202-100000-evil"
+    for job, record in enumerate([{"run_id": done.root.name, "state": "completed", "overrides": ["a=1"]},
+                                  {"run_id": HOSTILE + "x", "state": HOSTILE, "overrides": [f"a={HOSTILE}"]}]):
+        (sweep / "jobs" / str(job)).mkdir(parents=True)
+        (sweep / "jobs" / str(job) / "job.json").write_text(json.dumps({"job": job, **record}))
+    html = ws.get_sweep("20261202-100000-evil")._repr_html_()
+    assert_inert(html, HOSTILE, HOSTILE + "x")
+    assert html.count("&lt;img") >= 4          # the state, its count, the run id, the swept value

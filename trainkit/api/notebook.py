@@ -1,6 +1,7 @@
 """Runs and sweeps in notebooks: `_repr_html_` pages (status, duration, metrics, an inline SVG of
 the curves) and `RunDetails(run).show()`, which keeps one output updated in place while the run
-goes on, as Azure ML's RunDetails widget did (IPython display handles; no widget library)."""
+goes on, as Azure ML's RunDetails widget did (IPython display handles; no widget library). Every
+value from a record goes through `e()` (HTML-escaped, quotes too): records are not trusted text."""
 from __future__ import annotations
 
 import html
@@ -12,10 +13,19 @@ STATE_COLORS = {"completed": "#2ca02c", "failed": "#d62728", "cancelled": "#7f7f
                 "running": "#1f77b4", "queued": "#bcbd22"}
 
 
+def e(value) -> str:
+    """Any value as HTML text or attribute value ('' for None)."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
-    return html.escape(str(v))
+    return e(v)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def duration(seconds: float | None) -> str:
@@ -42,7 +52,7 @@ def svg_curves(series: dict[str, list[tuple[float, float]]], width: int = 420, h
              f'viewBox="0 0 {width} {height}" style="font:10px sans-serif">',
              f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
              'fill="none" stroke="#ccc"/>',
-             f'<text x="{left}" y="12">{html.escape(title)}</text>',
+             f'<text x="{left}" y="12">{e(title)}</text>',
              f'<text x="2" y="{top + 8}">{_fmt(y1)}</text><text x="2" y="{height - bottom}">{_fmt(y0)}</text>',
              f'<text x="{left}" y="{height - 6}">{_fmt(x0)}</text>'
              f'<text x="{width - right - 30}" y="{height - 6}">{_fmt(x1)}</text>']
@@ -50,8 +60,8 @@ def svg_curves(series: dict[str, list[tuple[float, float]]], width: int = 420, h
         color = COLORS[i % len(COLORS)]
         path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in pts)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}">'
-                     f'<title>{html.escape(name)}</title></polyline>')
-        parts.append(f'<text x="{width - right - 110}" y="{top + 12 + 11 * i}" fill="{color}">{html.escape(name)}</text>')
+                     f'<title>{e(name)}</title></polyline>')
+        parts.append(f'<text x="{width - right - 110}" y="{top + 12 + 11 * i}" fill="{color}">{e(name)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -63,28 +73,25 @@ def history_series(history: list[dict], keys: list[str] | None = None) -> dict[s
     xkey = "epoch" if "epoch" in history[0] else "step"
     names = keys or [k for k in dict.fromkeys(k for h in history for k in h)
                      if k not in ("epoch", "step", "epoch_time_s", "time", "learning_rate", "image", "path")]
-    return {k: [(h[xkey], h[k]) for h in history if isinstance(h.get(k), (int, float)) and xkey in h]
-            for k in names if any(isinstance(h.get(k), (int, float)) for h in history)}
+    return {k: [(h[xkey], h[k]) for h in history if _number(h.get(k)) and _number(h.get(xkey))]
+            for k in names if any(_number(h.get(k)) and _number(h.get(xkey)) for h in history)}
 
 
 def run_html(run) -> str:
     """A run as HTML: id, experiment, status (coloured), duration, metrics table, curves."""
     status, st = run.status, run.record
-    metrics = run.metrics()
-    history = run.history()
-    series = history_series(history)
+    series = history_series(run.history())
     loss = {k: v for k, v in series.items() if "loss" in k}
     other = {k: v for k, v in series.items() if "loss" not in k}
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in metrics.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool))
-    reason = f"<div>{html.escape(str(run.reason))}</div>" if status in ("failed", "cancelled", "pruned") else ""
-    ds = st.get("dataset") or {}
-    return (f'<div class="trainkit-run" data-run-id="{run.id}">'
-            f'<b>run {html.escape(run.id)}</b> · experiment {html.escape(run.experiment)} · '
-            f'<span class="trainkit-status" style="color:{STATE_COLORS.get(status, "#000")}">{status}</span> · '
+    rows = "".join(f"<tr><td>{e(k)}</td><td>{_fmt(v)}</td></tr>" for k, v in run.metrics().items() if _number(v))
+    reason = f"<div>{e(run.reason)}</div>" if status in ("failed", "cancelled", "pruned") else ""
+    ds = st.get("dataset") if isinstance(st.get("dataset"), dict) else {}
+    return (f'<div class="trainkit-run" data-run-id="{e(run.id)}">'
+            f'<b>run {e(run.id)}</b> · experiment {e(run.experiment)} · '
+            f'<span class="trainkit-status" style="color:{STATE_COLORS.get(status, "#000")}">{e(status)}</span> · '
             f'{duration(run.duration_s)}'
-            + (f' · dataset {html.escape(str(ds.get("name")))} v{ds.get("version")}' if ds else "")
-            + (f" · epoch {st.get('epoch')}" if status == "running" and st.get("epoch") else "")
+            + (f' · dataset {e(ds.get("name"))} v{e(ds.get("version"))}' if ds else "")
+            + (f" · epoch {e(st.get('epoch'))}" if status == "running" and st.get("epoch") else "")
             + reason
             + (f'<table class="trainkit-metrics"><tr><th>metric</th><th>value</th></tr>{rows}</table>' if rows else "")
             + svg_curves(loss, title="loss") + svg_curves(other, title="metrics") + "</div>")
@@ -97,15 +104,16 @@ def sweep_html(sweep) -> str:
     best = summary["rows"][0]["run_id"] if summary["rows"] and summary["rows"][0].get(metric) is not None else None
     bold = ' style="font-weight:bold"'
     rows = "".join(
-        f'<tr{bold if r["run_id"] == best and best else ""}><td>{r["job"]}</td>'
-        f'<td>{html.escape(r["swept"] or "")}</td><td style="color:{STATE_COLORS.get(r["status"], "#000")}">{r["status"]}'
-        f'</td><td>{_fmt(r.get(metric)) if r.get(metric) is not None else ""}</td><td>{r["run_id"] or ""}</td></tr>'
+        f'<tr{bold if r["run_id"] == best and best else ""}><td>{e(r["job"])}</td>'
+        f'<td>{e(r["swept"])}</td><td style="color:{STATE_COLORS.get(r["status"], "#000")}">{e(r["status"])}'
+        f'</td><td>{_fmt(r.get(metric)) if r.get(metric) is not None else ""}</td><td>{e(r["run_id"])}</td></tr>'
         for r in summary["rows"])
     curves = {r["swept"] or r["run_id"]: [(h.get("epoch", h.get("step")), h[metric]) for h in sweep_history(sweep, r)
-                                          if isinstance(h.get(metric), (int, float))]
+                                          if _number(h.get(metric)) and _number(h.get("epoch", h.get("step")))]
               for r in summary["rows"] if r["run_id"]}
-    return (f'<div class="trainkit-sweep"><b>sweep {html.escape(summary["sweep"])}</b> · {summary["counts"]}'
-            f'<table><tr><th>job</th><th>swept</th><th>status</th><th>{html.escape(metric)}</th><th>run</th></tr>{rows}</table>'
+    counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in summary["counts"].items())
+    return (f'<div class="trainkit-sweep"><b>sweep {e(summary["sweep"])}</b> · {counts}'
+            f'<table><tr><th>job</th><th>swept</th><th>status</th><th>{e(metric)}</th><th>run</th></tr>{rows}</table>'
             + svg_curves({k: v for k, v in curves.items() if v}, title=metric) + "</div>")
 
 

@@ -7,17 +7,22 @@
 Keys: `metrics.NAME` (a run's final metrics), `tags.NAME`, `config.DOTTED.KEY` (its resolved
 config), `id`, `experiment`, `status`, `compute`, `dataset`, `dataset.version`, `started`,
 `ended`, `duration`. Operators: = == != > >= < <= like (SQL `%` and `_` wildcards); `and`, `or`,
-`not`, parentheses. Values: numbers, 'strings' or "strings", true, false, null. A comparison with
-a key a run does not have is false. A filter that does not parse raises ValueError naming the
-position and what was expected there."""
+`not`, parentheses. Values: numbers, 'strings' or "strings" (escapes: \\\\ \\" \\' \\n \\t \\r
+\\uXXXX; every other character as written, UTF-8 included), true, false, null. A `like` pattern is
+at most 256 characters and is matched in time proportional to the value's length times the
+pattern's, whatever the pattern. A comparison with a key a run does not have is false. A filter
+that does not parse raises ValueError naming the position and what was expected there."""
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Callable
 
 TOKEN = re.compile(r"""\s*(?:(?P<num>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)|(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|"""
                    r"""(?P<op>==|!=|>=|<=|=|>|<|\(|\))|(?P<word>[A-Za-z_][\w.-]*))""")
 OPS = ("=", "==", "!=", ">", ">=", "<", "<=", "like")
+LIKE_MAX = 256          # characters of a `like` pattern (matching costs up to value length x pattern length)
+ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r"}
 Getter = Callable[[str], Any]
 
 
@@ -102,7 +107,11 @@ class _Parser:
         if op not in OPS:
             self.fail(f"an operator ({' '.join(OPS)})")
         self.i += 1
+        start = self.peek()
         value = self.value()
+        if op == "like" and isinstance(value, str) and len(value) > LIKE_MAX:
+            raise ValueError(f"filter {self.text!r}: a like pattern is at most {LIKE_MAX} characters, got "
+                             f"{len(value)} at position {start[2]}")
         return lambda g: compare(g(key), op, value)
 
     def value(self):
@@ -114,11 +123,23 @@ class _Parser:
         if kind == "num":
             return float(text)
         if kind == "str":
-            return bytes(text[1:-1], "utf-8").decode("unicode_escape")
+            return self.unquote(text, tok[2])
         if kind == "word" and text.lower() in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[text.lower()]
         self.i -= 1
         self.fail("a value (a number, a quoted string, true, false or null)")
+
+    def unquote(self, text: str, where: int) -> str:
+        """A quoted string's value: its escapes decoded, every other character kept as it is."""
+        def one(m: re.Match) -> str:
+            esc = m.group(0)
+            if esc[1] == "u" and len(esc) == 6:
+                return chr(int(esc[2:], 16))
+            if esc[1] in ESCAPES:
+                return ESCAPES[esc[1]]
+            raise ValueError(f"filter {self.text!r}: unknown escape {esc!r} at position {where + 1 + m.start()}; "
+                             "expected one of \\\\ \\\" \\' \\n \\t \\r \\uXXXX")
+        return re.sub(r"\\(?:u[0-9a-fA-F]{4}|.)", one, text[1:-1], flags=re.S)
 
 
 def compare(left: Any, op: str, right: Any) -> bool:
@@ -127,8 +148,7 @@ def compare(left: Any, op: str, right: Any) -> bool:
     if left is None:
         return False
     if op == "like":
-        pattern = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in str(right))
-        return re.fullmatch(pattern, str(left), re.S) is not None
+        return like(str(left), str(right))
     if isinstance(right, float) and not isinstance(left, bool):
         try:
             left = float(left)
@@ -141,6 +161,45 @@ def compare(left: Any, op: str, right: Any) -> bool:
                 ">=": left >= right, "<": left < right, "<=": left <= right}[op]
     except TypeError:
         return False
+
+
+def like(text: str, pattern: str) -> bool:
+    """SQL LIKE (`%` any characters, `_` one character) without backtracking: the pieces between
+    `%`s are found in order, each at its leftmost place after the one before (leftmost is always
+    safe: it leaves the most text for the rest), the first anchored at the start, the last at the
+    end. A piece holds no repetition, so finding it costs at most len(text) x len(piece)."""
+    first, *pieces = _pieces(pattern)
+    if not pieces:
+        return len(text) == len(pattern) and first.match(text) is not None
+    if first.match(text) is None:
+        return False
+    pos, last = len(first.pattern_text), pieces.pop()
+    for piece in pieces:
+        found = piece.search(text, pos)
+        if found is None:
+            return False
+        pos = found.end()
+    start = len(text) - len(last.pattern_text)
+    return start >= pos and last.match(text, start) is not None
+
+
+class _Piece:
+    """A run of a pattern between `%`s: characters and `_` (any one), no repetition."""
+
+    def __init__(self, text: str):
+        self.pattern_text = text
+        self.rx = re.compile("".join("." if c == "_" else re.escape(c) for c in text), re.S)
+
+    def match(self, text: str, pos: int = 0):
+        return self.rx.match(text, pos)
+
+    def search(self, text: str, pos: int):
+        return self.rx.search(text, pos)
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(pattern: str) -> list[_Piece]:
+    return [_Piece(p) for p in pattern.split("%")]
 
 
 def parse_filter(text: str | None) -> Callable[[Getter], bool]:

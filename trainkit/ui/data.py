@@ -3,9 +3,12 @@ same code as `trainkit runs` and the Python API, and never written: a Slurm job 
 is shown as failed without the record being changed, sweeps are summarised without summary files.
 
 Run rows come from an index of every run's status.json that re-reads only the files whose size or
-modification time changed, so a workspace of thousands of runs pages in well under a second."""
+modification time changed, so a workspace of thousands of runs pages in well under a second. A
+record that is not what trainkit writes is skipped with a warning (records.py): functions take the
+request's `Warnings` and add to it."""
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -13,53 +16,82 @@ from pathlib import Path
 
 from ..api.query import parse_filter, parse_order, sort_by
 from ..compute import job_for
-from ..errors import NotFoundError, UsageError
+from ..errors import NotFoundError, TrainkitError, UsageError
 from ..fsutil import read_json
-from ..records.runs import read_history, run_files
+from ..records.runs import run_files
 from ..records.workspace import RunPaths, WorkspacePaths
+from . import history as history_file
+from .records import ENTRY, STATUS, Warnings, checked
 
 DEFAULT_METRICS = ("test_accuracy", "val_accuracy", "test_loss")
 PAGE = 50
 
 
 class RunIndex:
-    """Every run's status, cached by (size, mtime) of its status.json."""
+    """Every run's row, cached by (size, mtime) of its status.json; a bad record is cached as its warning."""
 
     def __init__(self, ws: WorkspacePaths):
         self.ws = ws
-        self._cache: dict[Path, tuple[tuple[int, int], dict]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int], dict | None, str]] = {}
         self._lock = threading.Lock()
 
-    def rows(self) -> list[dict]:
-        out = []
-        exp_root = self.ws.experiments
-        if not exp_root.is_dir():
-            return out
-        seen = set()
+    def rows(self, warn: Warnings | None = None) -> list[dict]:
+        out, seen = [], set()
         with self._lock:
-            for exp in os.scandir(exp_root):
-                runs = Path(exp.path) / "runs"
-                if not runs.is_dir():
+            for run, experiment in run_dirs(self.ws):
+                status_path = RunPaths(run).status
+                try:
+                    st = status_path.stat()
+                except OSError:
                     continue
-                for entry in os.scandir(runs):
-                    status_path = RunPaths(Path(entry.path)).status
-                    try:
-                        st = status_path.stat()
-                    except OSError:
-                        continue
-                    key = (st.st_size, st.st_mtime_ns)
-                    cached = self._cache.get(status_path)
-                    if cached is None or cached[0] != key:
-                        status = read_json(status_path)
-                        if status is None:
-                            continue
-                        cached = (key, status)
-                        self._cache[status_path] = cached
-                    seen.add(status_path)
-                    out.append(row_of(Path(entry.path), exp.name, cached[1]))
+                key = (st.st_size, st.st_mtime_ns)
+                cached = self._cache.get(status_path)
+                if cached is None or cached[0] != key:
+                    cached = self._cache[status_path] = (key, *_status(status_path))
+                seen.add(status_path)
+                if cached[1] is None:
+                    continue                 # written half (being replaced): not yet a record
+                row, problem = _row_or_problem(run, experiment, cached[1], cached[2])
+                if problem:
+                    (warn if warn is not None else Warnings()).skip(_relative(self.ws, status_path), [problem])
+                else:
+                    out.append(row)
             for gone in set(self._cache) - seen:
                 del self._cache[gone]
         return sorted(out, key=lambda r: r["id"], reverse=True)
+
+
+def run_dirs(ws: WorkspacePaths):
+    """(run directory, experiment) of every directory under experiments/*/runs/ (files there are not runs)."""
+    if not ws.experiments.is_dir():
+        return
+    for exp in os.scandir(ws.experiments):
+        runs = Path(exp.path) / "runs"
+        if exp.is_dir() and runs.is_dir():
+            for entry in os.scandir(runs):
+                if entry.is_dir(follow_symlinks=False):
+                    yield Path(entry.path), exp.name
+
+
+def _status(path: Path) -> tuple[dict | None, str]:
+    """status.json checked: (its values coerced, problems); (None, '') when there is none."""
+    try:
+        raw = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, ""
+    except (OSError, ValueError) as e:
+        return {}, f"not readable as JSON ({e})"
+    status, problems = checked(raw, STATUS)
+    return status, "; ".join(problems)
+
+
+def _row_or_problem(run: Path, experiment: str, status: dict, problem: str) -> tuple[dict | None, str]:
+    if problem:
+        return None, problem
+    try:
+        return row_of(run, experiment, status), ""
+    except (TrainkitError, TypeError, ValueError, KeyError, AttributeError, OSError) as e:
+        return None, f"not a run record trainkit can read ({type(e).__name__}: {e})"
 
 
 def row_of(run_dir: Path, experiment: str, status: dict) -> dict:
@@ -98,14 +130,15 @@ def _getter(row: dict):
 
 
 def runs_page(index: RunIndex, experiment: str | None = None, filter: str | None = None,
-              order_by: str | None = None, page: int = 1, per_page: int = PAGE, metrics: list[str] | None = None) -> dict:
+              order_by: str | None = None, page: int = 1, per_page: int = PAGE, metrics: list[str] | None = None,
+              warn: Warnings | None = None) -> dict:
     """One page of the runs table: rows, the metric columns, the total after filtering."""
     try:
         keep = parse_filter(filter)
         order = parse_order(order_by) if order_by else [("id", True)]
     except ValueError as e:
         raise UsageError(str(e)) from None
-    rows = [r for r in index.rows() if (not experiment or r["experiment"] == experiment) and keep(_getter(r))]
+    rows = [r for r in index.rows(warn) if (not experiment or r["experiment"] == experiment) and keep(_getter(r))]
     rows = sort_by(rows, order, lambda r, k: _getter(r)(k))
     seen = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
     columns = metrics or [m for m in DEFAULT_METRICS if m in seen] or seen[:3]
@@ -116,9 +149,9 @@ def runs_page(index: RunIndex, experiment: str | None = None, filter: str | None
             "experiment": experiment, "filter": filter or "", "order_by": order_by or ""}
 
 
-def experiments(index: RunIndex) -> list[dict]:
+def experiments(index: RunIndex, warn: Warnings | None = None) -> list[dict]:
     out: dict[str, dict] = {}
-    for r in index.rows():
+    for r in index.rows(warn):
         e = out.setdefault(r["experiment"], {"name": r["experiment"], "runs": 0, "last": None, "states": {}})
         e["runs"] += 1
         e["last"] = max(e["last"] or 0, r["started"] or 0) or None
@@ -127,20 +160,31 @@ def experiments(index: RunIndex) -> list[dict]:
 
 
 def run_dir(ws: WorkspacePaths, run_id: str) -> Path:
-    from ..records.runs import get_run
+    """The run whose id is (or starts with) `run_id`, found by the run directories' names alone."""
+    matches = []
+    if run_id and "/" not in run_id and run_id not in (".", ".."):
+        for run, _ in run_dirs(ws):
+            if run.name == run_id:
+                return run
+            if run.name.startswith(run_id) and RunPaths(run).status.exists():
+                matches.append(run)
+    if len(matches) != 1:
+        what = "no run" if not matches else f"{len(matches)} runs"
+        raise NotFoundError(f"{what} matching {run_id!r} in workspace {ws.root}; see `trainkit runs list`")
+    return matches[0]
 
-    return get_run(ws, run_id).path
 
-
-def run_detail(ws: WorkspacePaths, registry, run_id: str) -> dict:
+def run_detail(ws: WorkspacePaths, registry, run_id: str, warn: Warnings | None = None) -> dict:
     """A run's page: its row, config, overrides, environment, source snapshot, lineage, files."""
     import yaml
 
     path = run_dir(ws, run_id)
     paths = RunPaths(path)
-    status = read_json(paths.status, {}) or {}
+    status, problem = _status(paths.status)
+    row, problem = _row_or_problem(path, path.parent.parent.name, status or {}, problem)
+    if problem:
+        raise UsageError(f"run {path.name}: {paths.status}: {problem}")
     spec = read_json(paths.spec, {}) or {}
-    row = row_of(path, path.parent.parent.name, status)
     source = read_json(paths.source_info) or {}
     files = sorted(str(p.relative_to(path)) for p in run_files(path) if p.relative_to(path).parts[0] != "source")
     ds = status.get("dataset") or {}
@@ -150,7 +194,7 @@ def run_detail(ws: WorkspacePaths, registry, run_id: str) -> dict:
                                                       for p in run_files(paths.source / "files"))[:500]}
             if source else {},
             "lineage": {"dataset": {k: ds.get(k) for k in ("name", "version", "digest")} if ds else None,
-                        "models": models_of_run(registry, row["id"])},
+                        "models": models_of_run(registry, row["id"], warn)},
             "files": files[:2000], "ranks": sorted(_ranks(paths)), "exit_reason": status.get("exit_reason"),
             "final_metrics": status.get("final_metrics") or {}}
 
@@ -160,49 +204,11 @@ def _ranks(paths: RunPaths) -> list[int]:
     return ranks + [int(p.stem.split("-")[1]) for p in paths.logs.glob("rank-*.log") if p.stem.split("-")[1].isdigit()]
 
 
-def history(ws: WorkspacePaths, run_id: str) -> dict:
-    """The run's metrics per epoch (or logged step), with the time of each, for the charts."""
-    rows = read_history(run_dir(ws, run_id))
-    x = "epoch" if rows and "epoch" in rows[0] else "step"
-    keys = list(dict.fromkeys(k for r in rows for k, v in r.items()
-                              if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in ("epoch", "step")))
-    t, elapsed = 0.0, []
-    for r in rows:   # seconds since the start: epoch times summed (script steps carry their own time)
-        t = t + r.get("epoch_time_s", 0.0) if "epoch_time_s" in r else (r.get("time") or t)
-        elapsed.append(round(t, 3))
-    return {"x": x, "steps": [r.get(x) for r in rows], "time": elapsed, "series": {k: [r.get(k) for r in rows] for k in keys}}
-
-
-def logs(ws: WorkspacePaths, run_id: str, rank: int | None = None, offset: int = 0) -> dict:
-    """The console (all ranks) or one rank's output from byte `offset`, and whether the run ended."""
-    path = run_dir(ws, run_id)
-    job = job_for(path, write=False)
-    log = job.log_path(rank)
-    text, end = "", offset
-    if log.exists():
-        with open(log, "rb") as f:
-            f.seek(offset)
-            data = f.read(4 << 20)
-        cut = data.rfind(b"\n") + 1 if not job.state().done else len(data)   # whole lines while it runs
-        text, end = data[:cut].decode(errors="replace"), offset + cut
-    return {"text": text, "offset": end, "done": job.state().done, "status": job.state().name}
-
-
-def file_path(ws: WorkspacePaths, run_id: str, rel: str) -> Path:
-    """A file of the run's record to download: a regular file inside it, reached through no link."""
-    root = run_dir(ws, run_id)
-    parts = Path(rel).parts
-    if not rel or Path(rel).is_absolute() or any(p in ("..", ".", "") for p in parts) or "\\" in rel \
-            or any(ord(c) < 32 for c in rel):
-        raise UsageError(f"file {rel!r}: expected a path inside run {run_id}")
-    node = root
-    for part in parts:
-        node = node / part
-        if node.is_symlink():
-            raise NotFoundError(f"file {rel!r} of run {run_id}: a link; links are never followed")
-    if not node.is_file() or root.resolve() not in node.resolve().parents:
-        raise NotFoundError(f"file {rel!r}: no such file in run {run_id}")
-    return node
+def history(ws: WorkspacePaths, run_id: str, since: int = 0, elapsed: float = 0.0,
+            points: int = history_file.POINTS) -> dict:
+    """The run's metrics per epoch (or logged step) and the seconds of each, thinned for the charts,
+    from byte `since` of its metrics.jsonl (history.py)."""
+    return history_file.read(RunPaths(run_dir(ws, run_id)).metrics, since, elapsed, points)
 
 
 def compare(ws: WorkspacePaths, ids: list[str]) -> dict:
@@ -221,7 +227,8 @@ def sweeps(ws: WorkspacePaths) -> list[dict]:
     return list_sweeps(ws)[::-1]
 
 
-def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: str | None = None) -> dict:
+def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: str | None = None,
+          warn: Warnings | None = None) -> dict:
     """A sweep's trials (pruned marked), its swept parameters per trial, the best trial."""
     from ..api.sweeps import find_sweep, summarize
 
@@ -229,6 +236,8 @@ def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: st
     saved = read_json(path / "summary.json") or {}
     s = summarize(ws, path, metric or saved.get("metric") or _sweep_metric(path) or "test_accuracy",
                   mode or saved.get("mode") or "max")
+    for where, problem in s.get("skipped", []):
+        (warn if warn is not None else Warnings()).skip(_relative(ws, where), [problem])
     for r in s["rows"]:
         r["params"] = dict(o.split("=", 1) for o in r["swept"].split() if "=" in o)
     done = [r for r in s["rows"] if r["status"] == "completed" and r.get(s["metric"]) is not None]
@@ -237,23 +246,49 @@ def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: st
     return s
 
 
+def _relative(ws: WorkspacePaths, path) -> str:
+    path = Path(path)
+    return str(path.relative_to(ws.root)) if path.is_relative_to(ws.root) else str(path)
+
+
 def _sweep_metric(path: Path) -> str | None:
     """An Optuna search's metric (from its study), so its trials are ranked by what it optimised."""
-    jobs = sorted(path.glob("jobs/*/job.json"))
-    for job in jobs:
-        for o in (read_json(job) or {}).get("overrides", []):
-            if o.startswith("run.trial=") and "metric:" in o:
+    for job in sorted(path.glob("jobs/*/job.json")):
+        record = read_json(job)
+        overrides = record.get("overrides") if isinstance(record, dict) else None
+        for o in overrides if isinstance(overrides, list) else []:
+            if isinstance(o, str) and o.startswith("run.trial=") and "metric:" in o:
                 return o.split("metric:", 1)[1].split(",", 1)[0].strip("}'\" ")
     return None
 
 
-def models(registry) -> list[dict]:
+def models(registry, warn: Warnings | None = None) -> list[dict]:
+    """Every registered model's versions; a name or version that is not a registry's own is skipped."""
     from ..registry.store import ModelRef
 
+    warn = warn if warn is not None else Warnings()
     out = []
     for name in registry.names():
-        versions = [registry.entry(ModelRef(name, v)) for v in registry.versions(name)]
-        out.append({"name": name, "versions": [model_row(e) for e in versions]})
+        try:
+            numbers = registry.versions(name)
+        except (TrainkitError, OSError, ValueError) as e:
+            warn.skip(f"models/{name}", [str(e)])
+            continue
+        rows = []
+        for number in numbers:
+            try:
+                entry, problems = checked(registry.entry(ModelRef(name, number)), ENTRY)
+            except (TrainkitError, OSError, ValueError) as e:
+                entry, problems = {}, [str(e)]
+            if not problems and (entry.get("name"), entry.get("version")) != (name, number):
+                problems = [f"name, version: expected {name!r}, {number} (where it is stored), got "
+                            f"{entry.get('name')!r}, {entry.get('version')!r}"]
+            if problems:
+                warn.skip(f"models/{name}/versions/{number}/entry.json", problems)
+            else:
+                rows.append(model_row(entry))
+        if rows:
+            out.append({"name": name, "versions": rows})
     return out
 
 
@@ -267,17 +302,21 @@ def model_row(e: dict) -> dict:
             "serve": f"trainkit models serve {e['name']}:{e['version']}"}
 
 
-def models_of_run(registry, run_id: str) -> list[dict]:
+def models_of_run(registry, run_id: str, warn: Warnings | None = None) -> list[dict]:
     try:
-        return [m for entry in models(registry) for m in entry["versions"] if m["run_id"] == run_id]
-    except (OSError, NotFoundError):
+        return [m for entry in models(registry, warn) for m in entry["versions"] if m["run_id"] == run_id]
+    except OSError:
         return []
 
 
-def jobs(index: RunIndex, limit: int = 200) -> list[dict]:
+def jobs(index: RunIndex, limit: int = 200, warn: Warnings | None = None) -> list[dict]:
+    warn = warn if warn is not None else Warnings()
     out = []
-    for r in index.rows()[:limit]:
-        job = job_for(Path(r["path"]), write=False)
-        d = job.describe()
+    for r in index.rows(warn)[:limit]:
+        try:
+            d = job_for(Path(r["path"]), write=False).describe()
+        except (TrainkitError, TypeError, ValueError, KeyError, AttributeError, OSError) as e:
+            warn.skip(_relative(index.ws, RunPaths(Path(r["path"])).status), [f"{type(e).__name__}: {e}"])
+            continue
         out.append({**d, "experiment": r["experiment"]})
     return out

@@ -1,5 +1,8 @@
 """The dashboard's pages as server-rendered HTML: every table reads without JavaScript; app.js adds
-the charts, live logs and compare selection. Every value is escaped."""
+the charts, live logs and compare selection. Every value is escaped. No page holds a script, a
+style or an event handler of its own (the content security policy forbids them): app.js finds its
+work in `<body data-page=...>` and the page's JSON in `#page-data`. Records a page skipped are
+listed at its top."""
 from __future__ import annotations
 
 import html
@@ -44,17 +47,27 @@ def run_link(run_id) -> str:
     return f'<a href="/runs/{quote(str(run_id))}">{e(run_id)}</a>' if run_id else ""
 
 
-def page(title: str, body: str, script: str | None = None, data: dict | None = None) -> str:
+def page(title: str, body: str, script: str | None = None, data: dict | None = None, warnings=()) -> str:
     nav = "".join(f'<a href="{href}">{name}</a>' for href, name in NAV)
     safe = json.dumps(data, default=str).replace("<", "\\u003c") if data is not None else ""   # no </script> inside
     blob = f'<script type="application/json" id="page-data">{safe}</script>' if data is not None else ""
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{e(title)} · trainkit</title>'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<link rel="icon" href="data:,"><link rel="stylesheet" href="/static/app.css">'
+            '<link rel="icon" href="/favicon.svg"><link rel="stylesheet" href="/static/app.css">'
             '<link rel="stylesheet" href="/static/vendor/uplot/uPlot.min.css"></head>'
-            f'<body><header><b>trainkit</b><nav>{nav}</nav></header><main><h1>{e(title)}</h1>{body}</main>{blob}'
+            f'<body data-page="{e(script or "")}"><header><b>trainkit</b><nav>{nav}</nav></header>'
+            f'<main><h1>{e(title)}</h1>{warnings_block(warnings)}{body}</main>{blob}'
             '<script src="/static/vendor/uplot/uPlot.iife.min.js"></script><script src="/static/app.js"></script>'
-            + (f"<script>trainkit.{script}();</script>" if script else "") + "</body></html>")
+            "</body></html>")
+
+
+def warnings_block(warnings, shown: int = 50) -> str:
+    """The records this page left out, and why."""
+    if not warnings:
+        return ""
+    more = f"<li>... and {len(warnings) - shown} more (see the dashboard's log)</li>" if len(warnings) > shown else ""
+    return (f'<div class="warnings"><p>{len(warnings)} record(s) skipped: not what trainkit writes</p><ul>'
+            + "".join(f"<li>{e(w)}</li>" for w in warnings[:shown]) + more + "</ul></div>")
 
 
 def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
@@ -64,15 +77,15 @@ def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 
 # ----------------------------------------------------------------------------- pages
-def experiments_page(exps: list[dict]) -> str:
+def experiments_page(exps: list[dict], warnings=()) -> str:
     rows = [[f'<a href="/runs?{urlencode({"experiment": x["name"]})}">{e(x["name"])}</a>', e(x["runs"]),
              " ".join(f"{state(s)} {n}" for s, n in sorted(x["states"].items())), ts(x["last"])] for x in exps]
     body = table(["experiment", "runs", "states", "last run"], rows, "experiments") if rows else \
         "<p>No runs yet: <code>trainkit train +experiment=fashion_mnist_dnn</code></p>"
-    return page("Experiments", body)
+    return page("Experiments", body, warnings=warnings)
 
 
-def runs_page(d: dict) -> str:
+def runs_page(d: dict, warnings=()) -> str:
     metrics = d["metrics"]
     qs = {k: d[k] for k in ("experiment", "filter", "order_by") if d.get(k)}
     form = ('<form class="filter" method="get" action="/runs">'
@@ -92,13 +105,13 @@ def runs_page(d: dict) -> str:
     body = (form + f'<p class="count">{d["total"]} run(s){" in " + e(d["experiment"]) if d.get("experiment") else ""} · '
             f'page {d["page"]} of {d["pages"]} · <button id="compare" disabled>Compare selected</button></p>'
             + table(head, rows, "runs") + f'<p class="pager">{pager}</p>')
-    return page("Runs", body, "runsPage")
+    return page("Runs", body, "runsPage", warnings=warnings)
 
 
-def run_page(d: dict) -> str:
+def run_page(d: dict, warnings=()) -> str:
     lin = d["lineage"]
     ds = lin["dataset"]
-    models = " ".join(f'<a href="/models#{e(m["name"])}">{e(m["name"])}:{m["version"]}</a>' for m in lin["models"])
+    models = " ".join(f'<a href="/models#{e(m["name"])}">{e(m["name"])}:{e(m["version"])}</a>' for m in lin["models"])
     lineage = (f'<p class="lineage">dataset {e(ds["name"]) + " v" + e(ds["version"]) + " (" + e((ds["digest"] or "")[:12]) + ")" if ds else "none"}'
                f' → run {e(d["id"])} → {models or "no registered model"}</p>')
     metrics = table(["metric", "value"], [[e(k), num(v)] for k, v in d["final_metrics"].items()
@@ -126,10 +139,10 @@ def run_page(d: dict) -> str:
             + f"<p>overrides: <code>{e(' '.join(d['overrides']))}</code></p>"
             + f"<h2>Environment</h2><pre>{e(json.dumps(d['environment'], indent=2))}</pre>"
             + f"<h2>Source</h2>{source}<h2>Files</h2><ul class='files'>{files}</ul>")
-    return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]})
+    return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]}, warnings)
 
 
-def compare_page(d: dict) -> str:
+def compare_page(d: dict, warnings=()) -> str:
     runs = d["runs"]
     head = ["", *(run_link(r["id"]) for r in runs)]
     rows = [["status", *(state(r["status"]) for r in runs)],
@@ -137,15 +150,20 @@ def compare_page(d: dict) -> str:
     rows += [[e(m), *(num(r["metrics"][m]) for r in runs)] for m in (runs[0]["metrics"] if runs else {})]
     rows += [[e(k), *(e(json.dumps(v)) for v in vals)] for k, vals in d["differing_config"].items()]
     body = ('<div id="charts" class="charts"></div>' + table(head, rows, "compare"))
-    return page("Compare runs", body, "comparePage", {"ids": [r["id"] for r in runs]})
+    return page("Compare runs", body, "comparePage", {"ids": [r["id"] for r in runs]}, warnings)
 
 
-def sweeps_page(rows: list[dict]) -> str:
+def sweeps_page(rows: list[dict], warnings=()) -> str:
     body = table(["sweep", "jobs", "states", "finished", "optuna"],
                  [[f'<a href="/sweeps/{quote(r["sweep"])}">{e(r["sweep"])}</a>', e(r["jobs"]),
-                   " ".join(f"{state(s)} {n}" for s, n in r["counts"].items()), "yes" if r["finished"] else "no",
+                   " ".join(f"{state(s)} {e(n)}" for s, n in _counts(r["counts"])), "yes" if r["finished"] else "no",
                    "yes" if r["study"] else ""] for r in rows], "sweeps") if rows else "<p>No sweeps yet.</p>"
-    return page("Sweeps", body)
+    return page("Sweeps", body, warnings=warnings)
+
+
+def _counts(counts) -> list:
+    """A summary's {state: count} (summary.json is read as found: anything else shows nothing)."""
+    return list(counts.items()) if isinstance(counts, dict) else []
 
 
 def parallel_coordinates(s: dict) -> str:
@@ -194,18 +212,18 @@ def _isnum(v) -> bool:
         return False
 
 
-def sweep_page(s: dict) -> str:
+def sweep_page(s: dict, warnings=()) -> str:
     metric = s["metric"]
     rows = [[e(r["job"]), run_link(r["run_id"]), state(r["status"], r.get("error")) + (" ✂" if r["status"] == "pruned" else ""),
              e(r["swept"]), num(r.get(metric)), "best" if r["run_id"] and r["run_id"] == s["best"] else ""]
             for r in s["rows"]]
     best = f'<p class="best">best trial: {run_link(s["best"])} by {e(metric)}</p>' if s["best"] else "<p>no completed trial yet</p>"
-    body = (f"<p>{' '.join(f'{state(k)} {n}' for k, n in s['counts'].items())}</p>{best}"
+    body = (f"<p>{' '.join(f'{state(k)} {e(n)}' for k, n in s['counts'].items())}</p>{best}"
             + parallel_coordinates(s) + table(["job", "run", "status", "swept", e(metric), ""], rows, "trials"))
-    return page(f"Sweep {s['sweep']}", body)
+    return page(f"Sweep {s['sweep']}", body, warnings=warnings)
 
 
-def models_page(models: list[dict]) -> str:
+def models_page(models: list[dict], warnings=()) -> str:
     parts = []
     for m in models:
         rows = [[e(v["version"]), e(", ".join(v["aliases"])), e(v["onnx"]["status"]),
@@ -215,15 +233,15 @@ def models_page(models: list[dict]) -> str:
         parts.append(f'<h2 id="{e(m["name"])}">{e(m["name"])}</h2>'
                      + table(["version", "aliases", "onnx", "max_abs_diff", "argmax_agreement", "tags", "run",
                               "test_accuracy", "serve"], rows, "models"))
-    return page("Models", "".join(parts) or "<p>No registered models yet.</p>")
+    return page("Models", "".join(parts) or "<p>No registered models yet.</p>", warnings=warnings)
 
 
-def jobs_page(jobs: list[dict]) -> str:
+def jobs_page(jobs: list[dict], warnings=()) -> str:
     rows = [[run_link(j["id"]), e(j["experiment"]), e(j["backend"]), e(j["backend_id"] or ",".join(j["hosts"] or [])),
              state(j["state"], j["reason"]), e(_queue(j.get("queue"))), e(j["epoch"]), ts(j["submitted"]),
              num(j["test_accuracy"])] for j in jobs]
     return page("Jobs", table(["job", "experiment", "backend", "where", "state", "queue", "epoch", "submitted",
-                               "test_accuracy"], rows, "jobs"))
+                               "test_accuracy"], rows, "jobs"), warnings=warnings)
 
 
 def _queue(q) -> str:

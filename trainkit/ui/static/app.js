@@ -35,6 +35,21 @@ var trainkit = (function () {
     return new uPlot(opts, [xs].concat(names.map(function (n) { return series[n]; })), div);
   }
 
+  // Series with x values of their own, as uPlot wants them: one sorted x array, each series
+  // on it (null where it has no value). `tables`: [[xs, ys], ...], each xs ascending.
+  function align(tables) {
+    var seen = {}, xs = [];
+    tables.forEach(function (t) { t[0].forEach(function (x) { if (!(x in seen)) { seen[x] = true; xs.push(x); } }); });
+    xs.sort(function (a, b) { return a - b; });
+    var at = {};
+    xs.forEach(function (x, i) { at[x] = i; });
+    return [xs].concat(tables.map(function (t) {
+      var ys = xs.map(function () { return null; });
+      t[0].forEach(function (x, i) { ys[at[x]] = t[1][i]; });
+      return ys;
+    }));
+  }
+
   function groups(series) {
     var loss = {}, other = {};
     Object.keys(series).forEach(function (k) {
@@ -46,41 +61,62 @@ var trainkit = (function () {
 
   function drawRun(h, xmode, chosen) {
     var el = document.getElementById("charts");
-    el.innerHTML = "";
-    var xs = xmode === "time" ? h.time : h.steps;
+    el.textContent = "";
     var label = xmode === "time" ? "seconds" : h.x;
     groups(h.series).forEach(function (g) {
+      var names = Object.keys(g[1]).filter(function (k) { return chosen[k]; });
+      var data = align(names.map(function (k) { return [xmode === "time" ? g[1][k].time : g[1][k].steps, g[1][k].values]; }));
       var picked = {};
-      Object.keys(g[1]).forEach(function (k) { if (!chosen || chosen[k]) { picked[k] = g[1][k]; } });
-      chart(el, g[0], xs, picked, label);
+      names.forEach(function (k, i) { picked[k] = data[i + 1]; });
+      chart(el, g[0], data[0], picked, label);
     });
   }
 
+  // The history so far and what came after it (the server answers from the offset it was asked for).
+  function extend(h, more) {
+    if (!h || more.reset) { return more; }
+    Object.keys(more.series).forEach(function (k) {
+      var old = h.series[k], add = more.series[k];
+      if (!old) { h.series[k] = add; return; }
+      ["steps", "time", "values"].forEach(function (f) { old[f] = old[f].concat(add[f]); });
+    });
+    h.offset = more.offset;
+    h.elapsed = more.elapsed;
+    return h;
+  }
+
+  function longest(h) {
+    return Object.keys(h.series).reduce(function (n, k) { return Math.max(n, h.series[k].values.length); }, 0);
+  }
+
   function runPage() {
-    var d = pageData(), history = null, chosen = null;
+    var d = pageData(), history = null, chosen = {};
     var xsel = document.getElementById("xaxis"), pick = document.getElementById("series");
     function redraw() { if (history) { drawRun(history, xsel.value, chosen); } }
+    function addBoxes() {
+      Object.keys(history.series).forEach(function (k) {
+        if (k in chosen) { return; }
+        chosen[k] = k !== "learning_rate" && k !== "epoch_time_s";
+        var label = document.createElement("label");
+        var box = document.createElement("input");
+        box.type = "checkbox"; box.checked = chosen[k];
+        box.onchange = function () { chosen[k] = box.checked; redraw(); };
+        label.appendChild(box); label.appendChild(document.createTextNode(" " + k + " "));
+        pick.appendChild(label);
+      });
+    }
     function loadHistory() {
-      return getJSON("/api/runs/" + encodeURIComponent(d.id) + "/history").then(function (h) {
-        history = h;
-        if (chosen === null) {
-          chosen = {};
-          pick.innerHTML = "";
-          Object.keys(h.series).forEach(function (k) {
-            chosen[k] = k !== "learning_rate" && k !== "epoch_time_s";
-            var label = document.createElement("label");
-            var box = document.createElement("input");
-            box.type = "checkbox"; box.checked = chosen[k];
-            box.onchange = function () { chosen[k] = box.checked; redraw(); };
-            label.appendChild(box); label.appendChild(document.createTextNode(" " + k + " "));
-            pick.appendChild(label);
-          });
-        }
+      if (history && longest(history) > 4000) { history = null; }     // thinned afresh from the start
+      var url = "/api/runs/" + encodeURIComponent(d.id) + "/history" +
+        (history ? "?since=" + history.offset + "&t=" + history.elapsed : "");
+      return getJSON(url).then(function (more) {
+        history = api.history = extend(history, more);
+        addBoxes();
         redraw();
       });
     }
     xsel.onchange = redraw;
-    loadHistory();
+    loadHistory().then(ready, ready);
     var rank = document.getElementById("rank"), out = document.getElementById("console");
     var source = null;
     function follow() {
@@ -116,32 +152,33 @@ var trainkit = (function () {
     }
     Array.prototype.forEach.call(boxes, function (b) { b.onchange = update; });
     update();
+    ready();
   }
 
   function comparePage() {
     var d = pageData();
     getJSON("/api/compare?ids=" + d.ids.map(encodeURIComponent).join(",")).then(function (c) {
       var el = document.getElementById("charts");
-      var metrics = {};
-      Object.keys(c.histories).forEach(function (id) {
-        Object.keys(c.histories[id].series).forEach(function (m) { metrics[m] = true; });
-      });
+      var ids = Object.keys(c.histories), metrics = {};
+      ids.forEach(function (id) { Object.keys(c.histories[id].series).forEach(function (m) { metrics[m] = true; }); });
       Object.keys(metrics).filter(function (m) { return m !== "learning_rate" && m !== "epoch_time_s"; })
         .forEach(function (m) {
-          var longest = [];
-          Object.keys(c.histories).forEach(function (id) {
-            if (c.histories[id].steps.length > longest.length) { longest = c.histories[id].steps; }
-          });
+          var have = ids.filter(function (id) { return c.histories[id].series[m]; });
+          var data = align(have.map(function (id) { return [c.histories[id].series[m].steps, c.histories[id].series[m].values]; }));
           var series = {};
-          Object.keys(c.histories).forEach(function (id) {
-            var h = c.histories[id], byStep = {};
-            h.steps.forEach(function (s, i) { byStep[s] = h.series[m] ? h.series[m][i] : null; });
-            series[id] = longest.map(function (s) { return s in byStep ? byStep[s] : null; });
-          });
-          chart(el, m, longest, series, "epoch / step");
+          have.forEach(function (id, i) { series[id] = data[i + 1]; });
+          chart(el, m, data[0], series, "epoch / step");
         });
-    });
+    }).then(ready, ready);
   }
 
-  return { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart };
+  // Pages say which of these to run (<body data-page=...>): no script is written into a page.
+  // <body data-ready> tells a watcher (the browser tests) that the page's first work is done.
+  function ready() { document.body.setAttribute("data-ready", "1"); }
+
+  // `history`: the run page's history as drawn (for a look from the browser's console).
+  var api = { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart, align: align, history: null };
+  var start = { runPage: runPage, runsPage: runsPage, comparePage: comparePage }[document.body.getAttribute("data-page")];
+  if (start) { start(); } else { ready(); }
+  return api;
 })();
