@@ -33,12 +33,31 @@ def metric_names(finals: list[dict]) -> list[str]:
     return sorted(names, key=lambda k: (not k.startswith("test_"), names.index(k)))
 
 
-def job_rows(sweep_dir: Path, runs: dict[str, RunInfo]) -> list[dict]:
+def job_problem(job) -> str | None:
+    """What makes a job.json unusable ('KEY: expected X, got Y'), or None."""
+    if not isinstance(job, dict):
+        return f"expected a JSON object, got {type(job).__name__}"
+    for key, ok, expected in (("job", lambda v: type(v) is int, "an integer"),
+                              ("state", lambda v: isinstance(v, str), "a state"),
+                              ("run_id", lambda v: isinstance(v, str), "a run id"),
+                              ("overrides", lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
+                               "a list of overrides")):
+        if job.get(key) is not None and not ok(job[key]):
+            return f"{key}: expected {expected}, got {job[key]!r}"
+    return None
+
+
+def job_rows(sweep_dir: Path, runs: dict[str, RunInfo], skipped: list | None = None) -> list[dict]:
     """One row per job: overrides, status, metrics, time, run id (jobs that never made a run too).
-    `runs` maps run ids to the workspace's runs, listed once by the caller."""
+    `runs` maps run ids to the workspace's runs, listed once by the caller. A job.json that is not
+    one is left out, and (file, problem) added to `skipped`."""
     rows = []
-    for job_file in sorted((sweep_dir / "jobs").glob("*/job.json"), key=lambda p: int(p.parent.name)):
+    for job_file in sorted((sweep_dir / "jobs").glob("*/job.json"), key=lambda p: (len(p.parent.name), p.parent.name)):
         job = read_json(job_file, {})
+        problem = job_problem(job)
+        if problem:
+            (skipped if skipped is not None else []).append((str(job_file), problem))
+            continue
         row = {"job": job.get("job"), "overrides": " ".join(job.get("overrides", [])),
                "status": job.get("state", "failed"), "run_id": job.get("run_id"),
                "error": job.get("error"), "time_s": None}
@@ -67,14 +86,15 @@ def summarize(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy"
               runs: dict | None = None) -> dict:
     """A sweep's summary from its jobs and their runs (nothing written): rows best first by `metric`."""
     runs = {r.id: r for r in list_runs(ws)} if runs is None else runs
-    rows = sort_rows(job_rows(sweep_dir, runs), metric, mode)
+    skipped: list[tuple[str, str]] = []
+    rows = sort_rows(job_rows(sweep_dir, runs, skipped), metric, mode)
     metrics = metric_names(rows)
     common = set.intersection(*(set(r["overrides"].split()) for r in rows)) if rows else set()
     for r in rows:   # what this job varies, without the overrides every job shares
         r["swept"] = " ".join(o for o in r["overrides"].split() if o not in common and not o.startswith("run.trial="))
     counts = {s: sum(r["status"] == s for r in rows) for s in sorted({r["status"] for r in rows})}
     return {"sweep": sweep_dir.name, "path": str(sweep_dir), "metric": metric, "mode": mode,
-            "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows}
+            "metrics": metrics, "jobs": len(rows), "counts": counts, "rows": rows, "skipped": skipped}
 
 
 def best_row(summary: dict) -> dict:
