@@ -81,21 +81,58 @@ def config_groups() -> list[tuple[str, str, type]]:
     return groups
 
 
+ALTERNATIVES = ("dataset", "environment")   # groups whose options are different things, not defaults
+
+
+def _section_overrides(title: str) -> list[str]:
+    """What a page section shows: the option it names (`compute=slurm`), the schema every option of a
+    group of alternatives inherits (`dataset`), or the default config (`trainer`, `run`)."""
+    prefix = title.split("=")[0]
+    return [title] if "=" in title else [f"{prefix}=base_{prefix}"] if prefix in ALTERNATIVES else []
+
+
+def composed_groups(titles: list[str]) -> dict[str, dict]:
+    """section title -> its group as Hydra composes the YAML files, interpolations as written; one
+    composition takes one section of every group at once (as many as the largest group has options)."""
+    from itertools import zip_longest
+
+    from .config.compose import compose_unresolved
+
+    by_group: dict[str, list[str]] = {}
+    for title in titles:
+        by_group.setdefault(title.split("=")[0], []).append(title)
+    out: dict[str, dict] = {}
+    for batch in zip_longest(*by_group.values()):
+        cfg = compose_unresolved([o for title in batch if title for o in _section_overrides(title)])
+        out.update({title: cfg[title.split("=")[0]] for title in batch if title})
+    return out
+
+
+def _at(group: dict, key: str):
+    for part in key.split(".")[1:]:
+        group = group[part]
+    return group
+
+
 def config_reference() -> str:
     out = ["# Config reference\n",
            "Every key of every config group, with its default and what it is for, read from the typed "
            "schema (`trainkit/config/schema.py`, each compute backend's `trainkit/compute/<name>.py`, "
-           "`trainkit/distributions.py`): a default changed there changes this page. Override any key on the "
+           "`trainkit/distributions.py`) and the option's YAML file in `conf/` as Hydra composes them: a "
+           "default changed in either changes this page. Override any key on the "
            "command line (`trainer.epochs=5`), in an experiment preset or in your project's `conf/`. "
            "`model` has no schema: `_target_` names the builder and its other keys are the builder's arguments "
            "(checked against its signature). `params` holds free values of your own (`${params.NAME}`).\n"]
-    for title, prefix, cls in config_groups():
+    groups = config_groups()
+    composed = composed_groups([title for title, _, _ in groups])
+    for title, prefix, cls in groups:
         doc = (inspect.getdoc(cls) or "").splitlines()
         out.append(f"## `{title}`\n")
         if doc and not doc[0].startswith(cls.__name__ + "("):
             out.append(doc[0] + "\n")
         out.append("| key | default | meaning |\n|---|---|---|")
-        out += [f"| `{k}` | {d} | {m.replace('|', '/')} |" for k, d, m in schema_rows(cls, prefix)]
+        group = composed[title]
+        out += [f"| `{k}` | {_show(_at(group, k))} | {m.replace('|', '/')} |" for k, _, m in schema_rows(cls, prefix)]
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -157,8 +194,17 @@ def http_api() -> str:
             + rest.split("\n\nNo route")[0] + "\n```\n\n" + "No route" + rest.split("\n\nNo route")[1] + "\n")
 
 
+def migrate_rules() -> str:
+    from .migrate.compat import rules_markdown
+
+    return ("# Compatibility rules of `trainkit migrate`\n\nWhat `trainkit migrate` reports in a project's scripts "
+            "because it breaks on today's stack (TensorFlow 2.21, Keras 3 or the Keras 2 environment, numpy 2), with "
+            "the fix; `--fix` applies the mechanical ones to the project's copies (never to your files). Read from "
+            "`trainkit/migrate/compat_rules.py`:\n\n" + rules_markdown() + "\n")
+
+
 PAGES = {"config.md": config_reference, "cli.md": cli_reference, "exit-codes.md": exit_codes,
-         "http-api.md": http_api}
+         "http-api.md": http_api, "migrate-rules.md": migrate_rules}
 
 
 def write(dest: Path) -> list[Path]:

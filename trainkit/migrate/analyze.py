@@ -20,7 +20,7 @@ from typing import Any
 
 from .files import Files
 from .source import Source, Unit
-from .values import DatasetPath, FileHandle, Func, Module, PathVal, Sdk, Unknown, bounded, hashable, short
+from .values import DatasetPath, Derived, FileHandle, Func, Module, PathVal, Sdk, Unknown, bounded, hashable, short
 
 # Names whose calls are the SDK's (what `from azureml... import` brings).
 SDK_ROOTS = {
@@ -293,22 +293,38 @@ class Interpreter:
         if self.unit is not None and self.unit.cell is None:
             self.out.azureml_files.add(self.unit.path.resolve())
 
-    def follow(self, func: Func) -> Any:
-        """A function's body, once, in its own scope (its parameters unknown)."""
+    def follow(self, func: Func, args: list | None = None, kwargs: dict | None = None) -> Any:
+        """A function's body, once, in its own scope: its parameters bound to the arguments of the
+        first call that reaches it (`get_or_create(ws, 'gpu-cluster', 'STANDARD_NC6')`), else unknown."""
         if func.followed:
             return func.returns
         func.followed = True
         outer, self.scope = self.scope, Scope(func.scope)
         try:
-            args = func.node.args
-            for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
-                if a is not None:
-                    self.scope.vars[a.arg] = Unknown(a.arg)
+            self.bind(func.node.args, args or [], kwargs or {})
             self.block(func.node.body)
             func.returns = self.scope.vars.get("<return>")
         finally:
             self.scope = outer
         return func.returns
+
+    def bind(self, spec: ast.arguments, args: list, kwargs: dict) -> None:
+        positional = [*spec.posonlyargs, *spec.args]
+        defaults = dict(zip([a.arg for a in positional[len(positional) - len(spec.defaults):]], spec.defaults))
+        defaults.update({a.arg: d for a, d in zip(spec.kwonlyargs, spec.kw_defaults) if d is not None})
+        for i, a in enumerate([*positional, *spec.kwonlyargs]):
+            if i < len(positional) and i < len(args):
+                value = args[i]
+            elif a.arg in kwargs:
+                value = kwargs[a.arg]
+            elif a.arg in defaults:
+                value = self.eval(defaults[a.arg])
+            else:
+                value = Unknown(a.arg)
+            self.scope.vars[a.arg] = value
+        for extra in (spec.vararg, spec.kwarg):
+            if extra is not None:
+                self.scope.vars[extra.arg] = Unknown(extra.arg)
 
     # ------------------------------------------------------------------ assignment
     def assign(self, target: ast.expr, value: Any) -> None:
@@ -390,6 +406,8 @@ class Interpreter:
             if isinstance(left, (str, list)) and len(left) + len(right) > 20_000:
                 return Unknown(node)
             return bounded(left + right)
+        if isinstance(node.op, ast.Add) and (isinstance(left, Derived) or isinstance(right, Derived)):
+            return Derived(node, [*getattr(left, "sdks", []), *getattr(right, "sdks", [])])
         if isinstance(node.op, (ast.Mult, ast.Sub)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                              and abs(v) < 1e12 for v in (left, right)):
             return left * right if isinstance(node.op, ast.Mult) else left - right
@@ -525,7 +543,9 @@ class Interpreter:
             self.record(node, made)
             return made
         if isinstance(callee, Func):
-            return self.follow(callee)
+            returned = self.follow(callee, args, kwargs)
+            given = [a for a in [*args, *kwargs.values()] if isinstance(a, Sdk)]
+            return Derived(node, given) if given and (returned is None or isinstance(returned, Unknown)) else returned
         if isinstance(callee, Sdk) and callee.view and not callee.parent:   # Dataset.File (a view) called
             made = Sdk(callee.name, args, kwargs, self.where(node))
             self.record(node, made)

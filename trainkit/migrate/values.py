@@ -44,6 +44,17 @@ def short(node, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+class Derived(Unknown):
+    """An unknown value computed from SDK objects (`best_of(sweep_1, n=3) + best_of(sweep_2)`): the
+    objects are kept, so a warm start still knows which sweeps it came from."""
+
+    __slots__ = ("sdks",)
+
+    def __init__(self, text, sdks: list):
+        super().__init__(text)
+        self.sdks = sdks
+
+
 class PathVal(str):
     """A `pathlib.Path` value: a string that joins with `/`."""
 

@@ -55,7 +55,9 @@ def rest(c: Call) -> None:
     name, method = c.sdk.name, c.sdk.method
     head = name.split(".")[0]
     owner = c.sdk.owner()
-    if head in NOT_IN_TRAINKIT:
+    if method in ("get_default_datastore", "register_azure_blob_container", "register_azure_file_share"):
+        c.became = "a datastore is a folder or URL a dataset reads from (its sources): nothing to register"
+    elif head in NOT_IN_TRAINKIT:
         c.unmapped = f"{head}: {NOT_IN_TRAINKIT[head]}"
     elif owner is not None and method in RUN_METHODS and kind_of(owner) == "Run":
         c.became = RUN_METHODS[method]

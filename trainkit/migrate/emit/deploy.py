@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 
+from ..analyze import kind
 from ..values import Sdk
 from . import Command, Migration, slug
 
@@ -20,6 +21,14 @@ SERVICE_CALLS = {
 }
 
 
+MODEL_CALLS = {
+    "delete": "`trainkit models delete NAME:VERSION` (the number is never reused)",
+    "download": "`trainkit models download NAME:VERSION --to DIR` / tk.Workspace().model(REF).download(DIR)",
+    "add_tags": "`trainkit models register ... --tag` at registration; tags live with the version",
+    "get_model_path": "under `trainkit models serve --score`, AZUREML_MODEL_DIR holds the version's files",
+}
+
+
 def emit(m: Migration) -> None:
     for sdk in m.of("Model.register"):
         name = sdk.arg("model_name", 2)
@@ -27,6 +36,9 @@ def emit(m: Migration) -> None:
         m.mark(sdk, f"`trainkit models register {slug(name) if isinstance(name, str) else 'NAME'} "
                     f"{path if isinstance(path, str) else 'PATH'}` (a run registers its own model: registry.model_name)")
     m.each(m.of("Model.deploy", "Webservice.deploy_from_model", "Model.package"), deploy)
+    for sdk in m.of(*MODEL_CALLS):
+        if sdk.owner() is not None and (kind(sdk.owner()) == "Model" or sdk.owner().method == "register_model"):
+            m.mark(sdk, MODEL_CALLS[sdk.method])
     for sdk in m.of(*SERVICE_CALLS):
         if sdk.owner() is not None and sdk.owner().name.endswith(("deploy", "Webservice", "AciWebservice",
                                                                    "LocalWebservice")):

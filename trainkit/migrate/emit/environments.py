@@ -115,12 +115,12 @@ def conda_dependencies(m: Migration, deps: Sdk | None, choice: EnvChoice, env: S
 
 def add(m: Migration, call: Sdk, choice: EnvChoice) -> None:
     value = call.arg("pip_package", 0) if call.method.startswith("add_pip") else call.arg("conda_package", 0)
-    if call.method == "add_pip_package" and isinstance(value, str):
-        map_pip([value], choice, f"add_pip_package at {call.where}")
-        m.mark(call, f"environment.pip: {value}")
-    elif call.method == "add_conda_package" and isinstance(value, str):
-        map_conda([value], choice, f"add_conda_package at {call.where}")
-        m.mark(call, f"environment (conda {value}: {'pip ' + choice.pip[-1] if choice.pip else 'see the notes'})")
+    if call.method in ("add_pip_package", "add_conda_package") and isinstance(value, str):
+        before, notes = list(choice.pip), len(choice.notes)
+        (map_pip if call.method == "add_pip_package" else map_conda)([value], choice, f"{call.method} at {call.where}")
+        added = [p for p in choice.pip if p not in before]
+        m.mark(call, f"environment.pip: {', '.join(added)}" if added else
+               (choice.notes[-1].split(": ", 2)[-1] if len(choice.notes) > notes else "already in the environment"))
     elif call.method.startswith("add_tensorflow"):
         gpu = str(call.arg("core_type", 0, "cpu")).lower() == "gpu"
         version = call.arg("version", 1)

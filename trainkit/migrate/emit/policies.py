@@ -11,7 +11,7 @@ POLICIES = {   # Azure policy -> (pruner name, {Azure argument: (pruner key, pos
                                                  "delay_evaluation": ("delay_evaluation", 1)}),
     "TruncationSelectionPolicy": ("truncation_selection", {
         "truncation_percentage": ("truncation_percentage", 0), "evaluation_interval": ("evaluation_interval", 1),
-        "delay_evaluation": ("delay_evaluation", 2), "exclude_finished_jobs": ("exclude_finished_jobs", 3)}),
+        "delay_evaluation": ("delay_evaluation", 2)}),
     "NoTerminationPolicy": ("none", {}),
 }
 
@@ -27,8 +27,10 @@ def pruner_of(pol: Sdk) -> tuple[dict, str | None]:
         value = pol.arg(arg, pos)
         if value is None:
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(value, bool) and key.startswith("exclude"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             pruner[key] = value
         else:
             missing.append(arg)
-    return pruner, (f"{pol.name}: {', '.join(missing)} not literal: the pruner's default is used" if missing else None)
+    if pol.arg("exclude_finished_jobs", 3) is True:
+        missing.append("exclude_finished_jobs=True (trainkit compares with finished trials too)")
+    return pruner, (f"{pol.name}: {', '.join(missing)}: not carried over" if missing else None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from ..values import Sdk, Unknown
+from ..values import Derived, Sdk, Unknown
 from . import Command, Interp, Migration, slug
 from .experiments import experiment
 
@@ -143,7 +143,16 @@ def warm_start(m: Migration, hd: Sdk) -> None:
         return
     sources = []
     for key in ("resume_from", "resume_child_runs"):
-        for ref in listed(hd.arg(key)):
+        value = hd.arg(key)
+        if isinstance(value, Derived):    # runs picked at run time from these sweeps (best_of(sweep, n=3) ...)
+            found = [s for s in (sweep_of(m, x) for x in value.sdks) if s is not None]
+            sources += [s.name for s in found]
+            if found:
+                me.notes.append(f"{key}: runs chosen at run time from {', '.join(s.name for s in found)}: warm-started "
+                                "from all their finished trials (list chosen trials' run ids in "
+                                "hydra.sweeper.warm_start to take only those)")
+                continue
+        for ref in listed(value):
             earlier = sweep_of(m, ref)
             if earlier is not None:
                 sources.append(earlier.name)
