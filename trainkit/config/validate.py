@@ -172,12 +172,12 @@ def _check_entry(c: _Checker) -> None:
     if mp is not None and (Path(mp).is_absolute() or ".." in Path(mp).parts or not str(mp).strip()):
         c.fail(f"entry.model_path: expected null or a path inside the run (like outputs/model.keras), got {mp!r}")
     if entry.get("azureml_compat"):
-        import importlib.util
+        from ..azureml_shim import real_azureml
 
-        found = importlib.util.find_spec("azureml")
-        if found is not None:
+        found = real_azureml()   # trainkit's own shim (a notebook's %load_ext trainkit.azureml) is not one
+        if found:
             c.fail(f"entry.azureml_compat: expected no azureml package here, got one at "
-                   f"{list(found.submodule_search_locations or [found.origin])} (a real Azure ML SDK is installed: "
+                   f"{found} (a real Azure ML SDK is installed: "
                    "trainkit does not shadow it; set entry.azureml_compat=false)")
     py = entry["python"]
     if py and _backend(c) is not None and _backend(c).runs_here and not os.access(os.path.expanduser(py), os.X_OK):

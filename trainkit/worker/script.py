@@ -100,14 +100,14 @@ def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None) -> 
 def azureml_shim(spec) -> Path:
     """entry.azureml_compat: the folder whose `azureml` package gives a script trainkit's Run; a
     real azureml installed in the script's interpreter is never shadowed (ConfigError, exit 2)."""
-    from ..azureml_shim import PATH
+    from ..azureml_shim import PATH, foreign
     from ..errors import ConfigError
 
     python = spec.cfg.entry.python or sys.executable
     probe = subprocess.run([python, "-c", "import importlib.util as u; s = u.find_spec('azureml'); "
-                            "print(list(s.submodule_search_locations) if s else '')"],
+                            "print('\\n'.join(s.submodule_search_locations or [s.origin]) if s else '')"],
                            capture_output=True, text=True)
-    if probe.stdout.strip():
+    if foreign(probe.stdout.split("\n")):   # the shim itself (TRAINKIT_AZUREML=1 in this process's environment) is not one
         raise ConfigError([f"entry.azureml_compat: expected no azureml package in {python}, got one at "
                            f"{probe.stdout.strip()} (a real Azure ML SDK is installed: trainkit does not shadow it; "
                            "set entry.azureml_compat=false, or run the script in an environment without it)"])
