@@ -164,6 +164,24 @@ def compose_job(overrides: list[str]) -> dict:
     return validate(cfg, list(overrides))
 
 
+def compose_unresolved(overrides: list[str]) -> dict:
+    """The composed config as a plain dict, interpolations as written and nothing validated (the
+    config reference shows each group option's defaults from it)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from .store import register_configs
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("trainkit.conf", version_base="1.3"):
+            return OmegaConf.to_container(compose("config", overrides=list(overrides)), resolve=False)
+    finally:
+        GlobalHydra.instance().clear()
+
+
 def _first_lines(message: str) -> str:
     """Hydra's error without its details: the first line, and the next when the first only
     introduces it ("ConfigKeyError raised while composing config:" / "Key 'nodes' not in 'SshConfig'")."""
