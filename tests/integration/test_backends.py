@@ -48,7 +48,6 @@ class TestRay(BackendContract):
     @pytest.fixture(scope="class")
     @classmethod
     def target(cls):
-        pytest.importorskip("ray", reason="compute=ray needs the ray extra (scripts/setup.sh installs it)")
         start("ray_up.sh")
 
 

@@ -72,7 +72,7 @@ def test_image_folder_of_rgb_pngs_trains_the_cnn(workspace, data_dir):
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory) -> Path:
     """Real small tables shipped inside scikit-learn's wheel (no download), as CSV."""
-    datasets = pytest.importorskip("sklearn.datasets")
+    from sklearn import datasets
     out = tmp_path_factory.mktemp("tables")
     for name, loader in (("diabetes", datasets.load_diabetes), ("cancer", datasets.load_breast_cancer)):
         d = loader()

@@ -55,7 +55,6 @@ def test_own_model(workspace, tmp_path):
 
 
 def test_csv_data(workspace, tmp_path):
-    pytest.importorskip("sklearn")
     project = copy("csv_data", tmp_path)
     env = {"TRAINKIT_DATA": str(tmp_path / "data")}
     prepared = python(project / "prepare.py", env=env)
@@ -96,7 +95,6 @@ def test_sweep(workspace, tmp_path):
 
 
 def test_serving_client(workspace, tmp_path):
-    pytest.importorskip("tritonclient.http")
     from .test_serve import Server
 
     completed(run_trainkit(["+debug=smoke", "dataset.limit_train=6000", "run.experiment=to_serve"]))

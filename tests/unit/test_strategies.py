@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
 CHILD = textwrap.dedent("""
     import json, sys
     import numpy as np

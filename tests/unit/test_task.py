@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-
-from trainkit.config import keras_api  # noqa: E402
-from trainkit.config.schema import TrainerConfig  # noqa: E402
-from trainkit.train.task import MetricSet, Schedule, Task, make_metric  # noqa: E402
+from trainkit.config import keras_api
+from trainkit.config.schema import TrainerConfig
+from trainkit.train.task import MetricSet, Schedule, Task, make_metric
 
 
 def test_shipped_keras_table_matches_the_installed_keras():
