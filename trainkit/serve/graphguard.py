@@ -66,7 +66,7 @@ DENIED = (   # (pattern, why): refused wherever they are, even if a list above n
     (re.compile(r"Summary|Debug|Print|Audio"), "writes summaries, debug dumps or printed output (to files)"),
     (re.compile(r"Send|Recv|Remote|Collective|Rpc|Nccl"), "talks to other processes"),
 )
-NOT_LISTED = "is not an op of Keras inference graphs"
+NOT_LISTED = "not an op that Keras inference graphs use"
 
 
 class UnsafeModelError(DataError):
