@@ -97,3 +97,37 @@ def test_optuna_search_prunes_and_resumes_the_same_study_after_a_kill(workspace)
     assert pruned_run, "a pruned trial's run should be recorded as pruned"
     [sweep] = json.loads(run_cli(["sweeps", "list", "--json"]).stdout)
     assert sweep["study"] and sweep["sweep"] == "hpo_smoke_search"
+
+
+def test_a_bandit_search_then_a_search_warm_started_from_its_trials(workspace):
+    """One trial at a time, so each trial is compared with exactly the ones before it. The random
+    sampler draws the learning rates 0.003, 1e-05 (seed 6): the second is far behind the first at
+    epoch 1 and bandit stops it there. The second search (seed 0) draws 1e-05 for its only trial,
+    which is stopped at epoch 1 by the first search's trials alone: nothing else has reported."""
+    args = ["-m", "+debug=smoke", "+hparams_search=smoke_optuna", "trainer.epochs=2", "hydra.sweeper.n_jobs=1",
+            "hydra.sweeper.pruner.name=bandit", "hydra.sweeper.pruner.slack_factor=0.1"]
+    first = run_trainkit([*args, "run.experiment=hpo_a", "hydra.sweeper.n_trials=2", "hydra.sweeper.seed=6"])
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    a = study_trials(workspace / "sweeps" / "hpo_a_smoke_search" / "study.db", "hpo_a_smoke_search")
+    assert [(t.state.name, t.params["trainer.learning_rate"], len(t.intermediate_values)) for t in a] == \
+        [("COMPLETE", "0.003", 2), ("PRUNED", "1e-05", 1)]                     # stopped at interval 1
+    assert a[1].intermediate_values[1] * 1.1 < a[0].intermediate_values[1]    # the bandit rule
+
+    second = run_trainkit([*args, "run.experiment=hpo_b", "hydra.sweeper.n_trials=1", "hydra.sweeper.seed=0",
+                           "hydra.sweeper.warm_start=[hpo_a_smoke_search]"])
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "warm start: 2 trial(s) added from hpo_a_smoke_search (study 'hpo_a_smoke_search', 2 finished)" \
+        in second.stdout
+    assert "0 finished trial(s) so far, target 1" in second.stdout
+    b = study_trials(workspace / "sweeps" / "hpo_b_smoke_search" / "study.db", "hpo_b_smoke_search")
+    warm, new = b[:2], b[2:]
+    assert [(t.user_attrs["warm_start"]["sweep"], t.user_attrs["warm_start"]["number"]) for t in warm] == \
+        [("hpo_a_smoke_search", 0), ("hpo_a_smoke_search", 1)]
+    assert [(t.state, t.params, t.value, t.intermediate_values) for t in warm] == \
+        [(t.state, t.params, t.value, t.intermediate_values) for t in a]
+    assert len(new) == 1 and "warm_start" not in new[0].user_attrs            # n_trials new trials ran
+    assert (new[0].params["trainer.learning_rate"], new[0].state.name, len(new[0].intermediate_values)) == \
+        ("1e-05", "PRUNED", 1)                                                 # by the warm-started trials
+    runs = json.loads(run_cli(["runs", "list", "--json"]).stdout)
+    assert sorted((r["experiment"], r["status"]) for r in runs) == \
+        [("hpo_a", "completed"), ("hpo_a", "pruned"), ("hpo_b", "pruned")]

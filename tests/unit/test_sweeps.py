@@ -86,17 +86,21 @@ def test_a_bad_search_setting_exits_2_with_every_problem_and_creates_nothing(wor
     assert not workspace.exists()
 
 
-def test_bad_azure_policy_settings_and_an_unknown_warm_start_exit_2_and_create_nothing(workspace):
+@pytest.mark.parametrize("overrides, message", [
+    (["hydra.sweeper.pruner.name=bandit", "hydra.sweeper.pruner.slack_factor=0.1",
+      "hydra.sweeper.pruner.slack_amount=0.05"],
+     "hydra.sweeper.pruner.slack_factor, slack_amount: expected exactly one of them (a ratio or an absolute "
+     "amount), got both (slack_factor=0.1, slack_amount=0.05)"),
+    (["hydra.sweeper.warm_start=[no_such_search]"],
+     "hydra.sweeper.warm_start[0]: expected the sweep id of an earlier Optuna search (`trainkit sweeps list`) "
+     "or the run id of one of its trials (`trainkit runs list`), got 'no_such_search'"),
+], ids=["both-slacks", "unknown-warm-start"])
+def test_a_bad_azure_policy_setting_or_warm_start_exits_2_and_creates_nothing(workspace, overrides, message):
     from ..conftest import run_trainkit
 
-    proc = run_trainkit(["-m", "+debug=smoke", "+hparams_search=smoke_optuna", "hydra.sweeper.pruner.name=bandit",
-                         "hydra.sweeper.pruner.slack_factor=0.1", "hydra.sweeper.pruner.slack_amount=0.05",
-                         "hydra.sweeper.warm_start=[no_such_search]"])
+    proc = run_trainkit(["-m", "+debug=smoke", "+hparams_search=smoke_optuna", *overrides])
     assert proc.returncode == 2, proc.stderr
-    assert ("hydra.sweeper.pruner.slack_factor, slack_amount: expected exactly one of them (a ratio or an absolute "
-            "amount), got both (slack_factor=0.1, slack_amount=0.05)") in proc.stderr
-    assert ("hydra.sweeper.warm_start[0]: expected the sweep id of an earlier Optuna search (`trainkit sweeps list`) "
-            "or the run id of one of its trials (`trainkit runs list`), got 'no_such_search'") in proc.stderr
+    assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not workspace.exists()
 
