@@ -189,7 +189,9 @@ def cmd_serve(ctx, args) -> int:
         header_timeout_s=args.header_timeout_s, body_timeout_s=args.body_timeout_s,
         poll_s=args.poll_s, allow_nonfinite=args.allow_nonfinite,
         drain_timeout_s=args.drain_timeout_s, access_log=args.access_log, runtime=args.runtime,
-        trust_model=args.trust_model)
+        trust_model=args.trust_model, auth_key_file=args.auth_key_file, score=args.score, environment=args.environment,
+        pip=tuple(args.pip), workspace=str(ctx.ws.root), score_timeout_s=args.score_timeout_s,
+        score_init_timeout_s=args.score_init_timeout_s, score_max_response_mb=args.score_max_response_mb)
     return serve(reg, settings)
 
 
@@ -304,7 +306,11 @@ def add_serve(p: argparse.ArgumentParser) -> None:
 
     d = {f.name: f.default for f in fields(ServeSettings)}
     p.add_argument("refs", nargs="+", metavar="REF", help="NAME, NAME:VERSION or NAME@ALIAS (followed); one per model name")
-    p.add_argument("--host", default=d["host"], help="address to listen on (default %(default)s; the API has no auth)")
+    p.add_argument("--host", default=d["host"], help="address to listen on (default %(default)s; without "
+                   "--auth-key-file the API has no auth)")
+    p.add_argument("--auth-key-file", metavar="FILE", help="every request but /v2/health/* needs `Authorization: "
+                   "Bearer KEY`, a key of FILE (one a line; created with two random keys, mode 0600, if missing)")
+    add_score_flags(p, d)
     p.add_argument("--port", type=int, default=d["port"], help="port (default %(default)s; 0: any free port, logged at start)")
     p.add_argument("--max-batch", type=int, default=d["max_batch"], help="rows per runtime call (default %(default)s)")
     add_runtime_flag(p)
@@ -336,3 +342,20 @@ def add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--access-log", action="store_true", help="one log line per request")
     p.add_argument("--cache-dir", help="where verified artifact copies go (default <workspace>/serving-cache)")
     add_registry_flag(p)
+
+
+def add_score_flags(p: argparse.ArgumentParser, d: dict) -> None:
+    """--score and its options: Azure ML's init()/run() contract (serve/score.py)."""
+    p.add_argument("--score", metavar="PATH", help="a score.py (Azure ML's contract: init() once with "
+                   "AZUREML_MODEL_DIR set, run(raw_data) per request) served on POST /score, in a worker process; "
+                   "the v2 inference routes are not served then")
+    p.add_argument("--environment", metavar="ENV", help="with --score: run the worker in this trainkit environment "
+                   "(conf/environment/ENV.yaml; built with uv like a run's when it has pip/keras 2 requirements)")
+    p.add_argument("--pip", action="append", default=[], metavar="REQ", help="with --environment: a requirement "
+                   "line added to the environment's (repeatable)")
+    p.add_argument("--score-timeout-s", type=float, default=d["score_timeout_s"],
+                   help="run() taking longer gets 503 and its worker is restarted (default %(default)s)")
+    p.add_argument("--score-init-timeout-s", type=float, default=d["score_init_timeout_s"],
+                   help="how long init() may take (default %(default)s)")
+    p.add_argument("--score-max-response-mb", type=float, default=d["score_max_response_mb"],
+                   help="run()'s JSON answer may be this large, 500 beyond (default %(default)s)")

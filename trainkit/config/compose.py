@@ -194,3 +194,28 @@ def compose_dataset(name: str, overrides: list[str] = ()) -> dict:
     of its own keys, validated as part of a whole config."""
     job = compose_job([f"dataset={name}", *(o if o.startswith("dataset.") else f"dataset.{o}" for o in overrides)])
     return job["dataset"]
+
+
+def compose_group(group: str, option: str) -> dict:
+    """One option of a config group (the project's or trainkit's) as a plain dict, without composing
+    and validating a whole job (`trainkit models serve --environment NAME`); ConfigError listing the
+    options when there is no such option."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .store import register_configs
+
+    check_choices([f"{group}={option}"])
+    register_configs()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("trainkit.conf", version_base="1.3"):
+            cfg = compose("config", overrides=[f"{group}={option}"])
+        return OmegaConf.to_container(cfg[group], resolve=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError([f"{group}={option}: {_first_lines(str(e))}"]) from None
+    finally:
+        GlobalHydra.instance().clear()

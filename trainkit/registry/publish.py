@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import NotFoundError, UsageError
 from ..fsutil import read_json
+from .files import files_record, original_artifacts, run_files
 from .store import ModelRef, Registry
 
 def framework() -> dict:
@@ -82,9 +83,11 @@ def register_run_model(spec, model, model_dir: Path, x_test, y_test, metrics: di
                    data=f"{ds['name']} v{ds['version']} test[:{min(n, len(x_test))}]", kind=kind)
     exported = model_dir / "model.onnx" if onnx.get("status") in ("ok", "failed") else None
     arts = _artifacts(model_dir / "model.keras", model_dir / "saved_model", exported)
-    return Registry(reg["root"]).register(name or reg["model_name"] or spec.experiment, arts,
-                                          run_metadata(spec, model, onnx, metrics, kind, dict(tags or {}),
-                                                       saved=saved),
+    metadata = run_metadata(spec, model, onnx, metrics, kind, dict(tags or {}), saved=saved)
+    if saved:   # a script's model: its files as it saved them too (registry/files.py: AZUREML_MODEL_DIR)
+        arts.update(run_files(Path(spec.run_dir), saved["path"], saved))
+        metadata["files"] = files_record(Path(spec.run_dir) / saved["path"], saved)
+    return Registry(reg["root"]).register(name or reg["model_name"] or spec.experiment, arts, metadata,
                                           aliases=list(reg["aliases"]))
 
 
@@ -111,7 +114,13 @@ def register_from_run(registry: Registry, run_dir: Path, name: str, path: str | 
     if model_file is None:
         raise NotFoundError(f"run {spec.run_id}: no model at {' or '.join(c for c in candidates if c)} "
                             f"(files under outputs/: see `trainkit runs show {spec.run_id}`)")
-    model, saved = load_model_file(model_file, spec, paths.root)
+    try:
+        model, saved = load_model_file(model_file, spec, paths.root)
+    except Exception as e:  # noqa: BLE001 - files named by the caller are registered as they are all the same
+        if not path:
+            raise
+        return register_run_files(registry, spec, status, model_file, name, tags=tags, aliases=aliases,
+                                  description=description, problem=e)
     model = servable(model)
     kind = model_kind(spec, model)
     x, y, data = run_test_split(spec, paths, model)
@@ -119,9 +128,11 @@ def register_from_run(registry: Registry, run_dir: Path, name: str, path: str | 
         out = Path(tmp)
         onnx = _export(model, out, spec.config["export"]["onnx"], x, y, data, kind=kind)
         arts = _run_artifacts(model, model_file, saved, paths.root, out)
-        metrics = status.get("final_metrics") or {}
-        return registry.register(name, arts, run_metadata(spec, model, onnx, metrics, kind, tags, description,
-                                                          saved), aliases=aliases)
+        metadata = run_metadata(spec, model, onnx, status.get("final_metrics") or {}, kind, tags, description, saved)
+        if path:   # the files as they are, under their own name (registry/files.py: AZUREML_MODEL_DIR)
+            arts.update(run_files(paths.root, path, saved))
+            metadata["files"] = files_record(model_file, saved or {"format": "keras"})
+        return registry.register(name, arts, metadata, aliases=aliases)
 
 
 def _run_artifacts(model, model_file: Path, saved: dict | None, run_dir: Path, out: Path) -> dict[str, Path]:
@@ -267,3 +278,110 @@ def reexport(registry: Registry, ref: str, opset: int | None, samples: int | Non
                        kind=entry.get("task", "classification"))
         arts = {"model.onnx": out / "model.onnx"} if (out / "model.onnx").exists() else {}
         return registry.update(name, version, {"onnx": onnx}, arts)
+
+
+# ------------------------------------------------------------------ files as they are (registry/files.py)
+def load_for_export(path: Path):
+    """(a Keras 3 model, what `keras2_shim.formats.locate` found, '') for the model at `path`, or
+    (None, what was found or None, why trainkit cannot load it). A SavedModel's graph is checked
+    (serve/graphguard.py) before TensorFlow loads it."""
+    from ..errors import ConfigError
+    from ..keras2_shim.formats import locate
+
+    try:
+        saved = locate(path)
+    except ConfigError as e:
+        return None, None, "; ".join(e.problems)
+    if saved is None:
+        return None, None, (f"{path}: not a Keras model trainkit loads (a .keras file, a SavedModel folder, an .h5 "
+                            "file or a model's JSON with its weights); the files are kept for score.py")
+    try:
+        return _load_saved(saved), saved, ""
+    except Exception as e:  # noqa: BLE001 - the files are registered all the same
+        return None, saved, f"trainkit could not load it with Keras 3 ({type(e).__name__}: {e}); the files are kept"
+
+
+def _load_saved(saved: dict):
+    import keras
+
+    if saved["format"] == "saved_model":
+        from ..serve.graphguard import check_saved_model
+        from ..worker.script import wrap_saved_model
+
+        check_saved_model(saved["model"])
+        return wrap_saved_model(saved["model"])
+    if saved["format"] == "json+weights":
+        model = keras.models.model_from_json(Path(saved["model"]).read_text())
+        model.load_weights(str(saved["weights"]))
+        return model
+    return keras.saving.load_model(saved["model"], compile=False)
+
+
+def beside_files(model, saved: dict, onnx: dict, out: Path) -> dict[str, Path]:
+    """What goes beside the files: model.onnx (when exported), model.keras (the file itself, or saved
+    again by Keras 3; not for a SavedModel), saved_model (a SavedModel without a usable ONNX export)."""
+    arts: dict[str, Path] = {}
+    if (out / "model.onnx").exists():
+        arts["model.onnx"] = out / "model.onnx"
+    if saved["format"] == "keras":
+        arts["model.keras"] = Path(saved["model"])
+    elif saved["format"] != "saved_model":
+        model.save(out / "model.keras")
+        arts["model.keras"] = out / "model.keras"
+    elif onnx.get("status") != "ok":
+        arts["saved_model"] = Path(saved["model"])
+    return arts
+
+
+def register_files(registry: Registry, name: str, path: Path, *, tags: dict, description: str = "",
+                   aliases: list[str] = (), resources: dict | None = None, properties: dict | None = None,
+                   onnx_cfg: dict | None = None, samples: int = 200, framework_version: str | None = None,
+                   lineage: dict | None = None) -> dict:
+    """Register the file or folder at `path` as it is (under files/<its name>), with ONNX beside it
+    when trainkit can load the model; returns the entry. Never fails for a failed export (see `onnx`).
+    `lineage`: a run's fields (run_id, dataset, metrics, ...) replacing those of a file's."""
+    from dataclasses import asdict
+
+    from ..config.schema import ResourceConfiguration
+    from .export import keras_signature, random_inputs, servable
+
+    arts = original_artifacts(path)
+    model, saved, reason = load_for_export(path)
+    with tempfile.TemporaryDirectory(prefix="trainkit-register-") as tmp:
+        out = Path(tmp)
+        if model is None:
+            signature, onnx = {"inputs": [], "outputs": []}, {"status": "skipped", "reason": reason}
+        else:
+            model = servable(model)
+            signature = keras_signature(model)
+            onnx = _export(model, out, onnx_cfg or onnx_settings(), random_inputs(signature, samples), None,
+                           data=f"random({samples})")
+            arts.update(beside_files(model, saved, onnx, out))
+        fw = framework() if model is not None else {"framework": None, "framework_version": None, "keras_version": None}
+        if framework_version:
+            fw["framework_version"] = framework_version
+        metadata = {**fw, "resource_configuration": resources or asdict(ResourceConfiguration()),
+                    "description": description, "tags": dict(tags), "properties": dict(properties or {}),
+                    "metrics": {}, "run_id": None, "experiment": None, "dataset": None, "config_hash": None,
+                    "signature": signature, "onnx": onnx, "source": {"kind": "path", "path": str(path.resolve())},
+                    "files": files_record(path, saved),
+                    **(lineage or {})}
+        return registry.register(name, arts, metadata, aliases=list(aliases))
+
+
+def register_run_files(registry: Registry, spec, status: dict, path: Path, name: str, *, tags: dict,
+                       aliases: list[str], description: str, problem: Exception) -> dict:
+    """`run.register_model(name, model_path)` of files the run's own loader could not read (say, a
+    model's JSON with weights from a Keras 3 script): registered as they are, with the run's lineage."""
+    import logging
+
+    cfg = spec.config
+    logging.getLogger("trainkit").warning("run %s: %s: %s; registering the files as they are", spec.run_id, path,
+                                          problem)
+    lineage = {"resource_configuration": dict(cfg["registry"]["resource_configuration"]),
+               "metrics": status.get("final_metrics") or {}, "run_id": spec.run_id, "experiment": spec.experiment,
+               "dataset": {k: spec.dataset[k] for k in ("name", "version", "digest")},
+               "config_hash": spec.config_hash, "source": {"kind": "run", "run_dir": spec.run_dir}}
+    return register_files(registry, name, path, tags={**cfg["run"]["tags"], **cfg["registry"]["tags"], **tags},
+                          description=description or f"{spec.experiment}, run {spec.run_id}", aliases=aliases,
+                          lineage=lineage)

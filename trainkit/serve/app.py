@@ -119,6 +119,14 @@ class Serving:
                 task = follow_alias(holder, self.registry, self.settings.poll_s, life)
                 self._followers.append(asyncio.get_running_loop().create_task(task))
 
+    def is_ready(self) -> bool:
+        """What GET /v2/health/ready answers: not once draining."""
+        return not self.drain.is_set()
+
+    def extra_routes(self) -> list:
+        """Routes besides the v2 ones (--score adds POST /score)."""
+        return []
+
     def begin_drain(self, grace_s: float) -> None:
         """Report not ready now; a request body still arriving is read for `grace_s` more (a
         request a client sent just as the signal came is answered), then cut with a 503."""
@@ -271,9 +279,9 @@ class Routes:
         return json_response({"live": True})
 
     async def ready(self, request):
-        """503 once draining, so that a load balancer stops sending."""
-        draining = self.serving.drain.is_set()
-        return json_response({"ready": not draining}, 503 if draining else 200)
+        """503 once draining (or while nothing can answer), so that a load balancer stops sending."""
+        ready = self.serving.is_ready()
+        return json_response({"ready": ready}, 200 if ready else 503)
 
     async def model_metadata(self, request):
         served = self._served(request)
@@ -366,7 +374,7 @@ def create_app(serving: Serving):
               Route(model, r.model_metadata), Route(version, r.model_metadata),
               Route(f"{model}/ready", r.model_ready), Route(f"{version}/ready", r.model_ready),
               Route(f"{model}/infer", r.infer, methods=["POST"]), Route(f"{version}/infer", r.infer, methods=["POST"]),
-              Route("/metrics", r.metrics)]
+              Route("/metrics", r.metrics), *serving.extra_routes()]
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -376,8 +384,11 @@ def create_app(serving: Serving):
         finally:
             await serving.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={ProtocolError: on_protocol_error, HTTPException: on_http_error})
+    from .auth import protect
+
+    return protect(Starlette(routes=routes, lifespan=lifespan,
+                             exception_handlers={ProtocolError: on_protocol_error, HTTPException: on_http_error}),
+                   serving.settings, serving.metrics)
 
 
 def app_from_env():

@@ -95,9 +95,9 @@ def uvicorn_config(app, settings: ServeSettings, **kw) -> uvicorn.Config:
     return config
 
 
-def warn_if_exposed(host: str) -> None:
-    """The API has no authentication: say so when it listens beyond this machine."""
-    if host not in ("127.0.0.1", "localhost", "::1"):
+def warn_if_exposed(host: str, authenticated: bool = False) -> None:
+    """Without --auth-key-file the API has no authentication: say so when it listens beyond this machine."""
+    if host not in ("127.0.0.1", "localhost", "::1") and not authenticated:
         log.warning("listening on %s: the inference API has no authentication; anyone who can reach this "
                     "port can use the model. Put an authenticating proxy in front, or bind 127.0.0.1", host)
 
@@ -105,6 +105,10 @@ def warn_if_exposed(host: str) -> None:
 def announce(sock: socket.socket, models: list[str], settings: ServeSettings) -> None:
     host, port = sock.getsockname()[:2]
     url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    if settings.score:
+        log.info("serving %s on %s (score.py on POST %s/score, health under /v2/health, metrics at /metrics%s)",
+                 ", ".join(models), url, url, "; key required" if settings.auth_key_file else "")
+        return
     log.info("serving %s on %s (v2 API under /v2, metrics at /metrics; workers %d, max batch %d rows, "
              "max delay %g ms)", ", ".join(models), url, settings.workers, settings.max_batch, settings.max_delay_ms)
 
@@ -112,13 +116,24 @@ def announce(sock: socket.socket, models: list[str], settings: ServeSettings) ->
 def serve(registry: Registry, settings: ServeSettings) -> int:
     """Serve until SIGTERM or SIGINT; 0 after a clean drain."""
     configure_logging()
-    warn_if_exposed(settings.host)
+    warn_if_exposed(settings.host, bool(settings.auth_key_file))
+    if settings.auth_key_file:   # created (or refused) before anything starts
+        from .auth import load_key_file
+
+        load_key_file(settings.auth_key_file)
     if settings.workers > 1:
         return serve_workers(registry, settings)
-    serving = load_serving(settings, registry)
+    if settings.score:
+        from .score import load_score_serving
+
+        serving = load_score_serving(settings, registry)
+        described = [f"{serving.models.describe()} [score.py {settings.score}]"]
+    else:
+        serving = load_serving(settings, registry)
+        described = [f"{h.describe()} [{h.current.runtime.name}, {h.current.threads} thread(s)]"
+                     for h in serving.holders.values()]
     sock = bind(settings.host, settings.port)
-    announce(sock, [f"{h.describe()} [{h.current.runtime.name}, {h.current.threads} thread(s)]"
-                    for h in serving.holders.values()], settings)
+    announce(sock, described, settings)
     server = DrainingServer(uvicorn_config(create_app(serving), settings),
                             on_drain=lambda: serving.begin_drain(KEEPALIVE_GRACE_S))
     server.run(sockets=[sock])

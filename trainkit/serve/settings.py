@@ -40,6 +40,14 @@ class ServeSettings:
     allow_nonfinite: bool = False   # NaN/Inf in float inputs are refused (400) unless set
     drain_timeout_s: float = 30.0   # SIGTERM: how long in-flight requests may take before they are cut
     access_log: bool = False        # one log line per request (costs throughput)
+    auth_key_file: str | None = None  # every request but health needs `Authorization: Bearer KEY` (created, 0600, if missing)
+    score: str | None = None        # a score.py: Azure's init()/run(raw_data) on POST /score, in a worker process
+    environment: str | None = None  # with --score: the trainkit environment the worker runs in (built with uv)
+    pip: tuple[str, ...] = ()       # requirement lines added to --environment's (an Environment's extra packages)
+    workspace: str | None = None    # where --environment's builds go (<workspace>/environments); None: the default
+    score_timeout_s: float = 60.0   # run() longer than this: 503, the worker is killed and restarted (Azure's 60 s)
+    score_init_timeout_s: float = 600.0  # init() (loading a model, TensorFlow's import) may take this long
+    score_max_response_mb: float = 64.0  # run()'s JSON answer larger than this: 500
 
     def __post_init__(self):
         problems = [f"{flag}: expected {want}, got {value!r}" for flag, want, value, ok in (
@@ -62,6 +70,12 @@ class ServeSettings:
             ("--body-timeout-s", "a number > 0", self.body_timeout_s, self.body_timeout_s > 0),
             ("--poll-s", "a number > 0", self.poll_s, self.poll_s > 0),
             ("--drain-timeout-s", "a number > 0", self.drain_timeout_s, self.drain_timeout_s > 0),
+            ("--environment", "together with --score", self.environment, not self.environment or bool(self.score)),
+            ("--pip", "together with --environment", list(self.pip), not self.pip or bool(self.environment)),
+            ("--workers", "1 with --score (one score worker process)", self.workers, not self.score or self.workers == 1),
+            ("--score-timeout-s", "a number > 0", self.score_timeout_s, self.score_timeout_s > 0),
+            ("--score-init-timeout-s", "a number > 0", self.score_init_timeout_s, self.score_init_timeout_s > 0),
+            ("--score-max-response-mb", "a number > 0", self.score_max_response_mb, self.score_max_response_mb > 0),
         ) if not ok]
         if problems:
             raise UsageError("invalid serve options:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -80,7 +94,7 @@ class ServeSettings:
     @classmethod
     def from_env(cls) -> "ServeSettings":
         data = json.loads(os.environ[ENV])
-        data["refs"] = tuple(data["refs"])
+        data["refs"], data["pip"] = tuple(data["refs"]), tuple(data.get("pip", ()))
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
