@@ -237,12 +237,17 @@ class Webservice:
         except (OSError, KeyError):
             return ""
 
-    def __getattr__(self, name: str):
-        if name in UNSUPPORTED:
-            def refuse(*args, **kwargs):
-                unsupported(f"Webservice.{name}", UNSUPPORTED[name])
-            return refuse
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+def _refusal(name: str, instead: str):
+    def refuse(self, *args, **kwargs):
+        unsupported(f"Webservice.{name}", instead)
+
+    refuse.__name__, refuse.__doc__ = name, f"Not supported; instead: {instead}."
+    return refuse
+
+
+for _name, _instead in UNSUPPORTED.items():
+    setattr(Webservice, _name, _refusal(_name, _instead))
 
 
 def webservices_of(workspace) -> dict:
