@@ -240,3 +240,27 @@ def test_the_compatibility_report_names_what_breaks_with_its_fix(migrated):
     for where, text in (("tf1_ps_mnist.py", "tf1"), ("keras_mlp.py:36", "np.float"), ("train_subclassed.py", "keras3"),
                         ("train_digits.py", "azureml")):
         assert any(where in ln and text in ln for ln in compat.splitlines()), (where, text)
+
+
+def test_names_that_collide_across_notebooks_stay_distinct_and_are_reported(migrated):
+    dest, _, report = migrated
+    first, second = conf(dest, "dataset/mnist-dataset.yaml"), conf(dest, "dataset/mnist-dataset-2.yaml")
+    assert first["sources"][-1] == "https://azureopendatasets.blob.core.windows.net/mnist/"
+    assert second["sources"][-1] == "http://yann.lecun.com/exdb/mnist/"
+    assert "another dataset is also named 'mnist-dataset' with a different definition: this one is 'mnist-dataset-2'" \
+        in report
+
+
+def test_fix_rewrites_the_projects_copies_only_and_lists_each_rewrite(tmp_path):
+    source = CORPUS / "keras-subclass-serve" / "train_subclassed.py"
+    before = source.read_bytes()
+    dest = tmp_path / "fixed"
+    res = run_cli(["migrate", str(CORPUS / "keras-subclass-serve"), "--to", str(dest), "--fix"], timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert source.read_bytes() == before
+    copy = (dest / "src" / "train_subclassed.py").read_text()
+    line = copy.splitlines()[50]                                   # line 51 keeps its number
+    assert "Adam(learning_rate=args.learning_rate)" in line and "Adam(lr=" in before.decode().splitlines()[50]
+    report = (dest / "MIGRATION.md").read_text()
+    assert "`--fix` rewrote the project's copies (never your files)" in report
+    assert re.search(r"\| src/train_subclassed\.py:51 \| .*lr=.* \| .*learning_rate=", report), report
