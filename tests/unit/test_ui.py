@@ -238,6 +238,8 @@ def test_one_bad_record_is_skipped_with_a_warning_never_a_broken_page(client, ca
     bad = made[3]["id"]
     status = next(ws.glob(f"experiments/*/runs/{bad}/status.json"))
     status.write_text(json.dumps({**json.loads(status.read_text()), "started": "yesterday"}))
+    foreign = next(ws.glob(f"experiments/*/runs/{made[4]['id']}/status.json"))     # well-formed, but no backend of ours
+    foreign.write_text(json.dumps({**json.loads(foreign.read_text()), "job": {"backend": "kubernetes"}}))
     (ws / "models" / "bad name" / "versions").mkdir(parents=True)
     register_entry(ws, "good", 1, made[0]["id"])
     sweep = ws / "sweeps" / "20261202-100000-demo"
@@ -253,13 +255,15 @@ def test_one_bad_record_is_skipped_with_a_warning_never_a_broken_page(client, ca
         assert res.status_code == 200, (url, res.status_code, res.text[:500])
         warning = re.search(r'<div class="warnings">(.*?)</div>', res.text, re.S)
         assert warning and all(w in html.unescape(warning.group(1)) for w in words), (url, warning and warning.group(1))
-    assert bad not in rows_of(c.get("/runs").text) and len(rows_of(c.get("/runs").text)) == 20
+    runs_page = c.get("/runs").text
+    assert bad not in rows_of(runs_page) and made[4]["id"] not in rows_of(runs_page) and len(rows_of(runs_page)) == 19
+    assert "compute.name: expected one of" in html.unescape(runs_page) and made[4]["id"] in runs_page
     assert "good:1" in c.get(f"/runs/{made[0]['id']}").text and "good" in c.get("/models").text
     assert len(rows_of(c.get(f"/sweeps/{sweep.name}").text)) == 2
     for url in ("/api/runs", "/api/experiments", "/api/jobs", "/api/models", f"/api/sweeps/{sweep.name}"):
         res = c.get(url)
         assert res.status_code == 200 and json.loads(res.headers["x-trainkit-warnings"]), url
-    assert c.get("/api/runs").json()["total"] == 20
+    assert c.get("/api/runs").json()["total"] == 19
     logged = [r.getMessage() for r in caplog.records if r.name == "trainkit.ui"]
     assert any("yesterday" in m for m in logged) and any("bad name" in m for m in logged)
     assert any("job.json" in m for m in logged)
