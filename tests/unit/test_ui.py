@@ -241,6 +241,7 @@ def test_one_bad_record_is_skipped_with_a_warning_never_a_broken_page(client, ca
     foreign = next(ws.glob(f"experiments/*/runs/{made[4]['id']}/status.json"))     # well-formed, but no backend of ours
     foreign.write_text(json.dumps({**json.loads(foreign.read_text()), "job": {"backend": "kubernetes"}}))
     (ws / "models" / "bad name" / "versions").mkdir(parents=True)
+    (status.parent.parent / "notes.txt").write_text("a stray file where runs are")
     register_entry(ws, "good", 1, made[0]["id"])
     sweep = ws / "sweeps" / "20261202-100000-demo"
     for i, r in enumerate(made[:3]):
@@ -260,6 +261,7 @@ def test_one_bad_record_is_skipped_with_a_warning_never_a_broken_page(client, ca
     assert "compute.name: expected one of" in html.unescape(runs_page) and made[4]["id"] in runs_page
     assert "good:1" in c.get(f"/runs/{made[0]['id']}").text and "good" in c.get("/models").text
     assert len(rows_of(c.get(f"/sweeps/{sweep.name}").text)) == 2
+    assert c.get(f"/compare?ids={made[0]['id']},{made[1]['id']}").status_code == 200
     for url in ("/api/runs", "/api/experiments", "/api/jobs", "/api/models", f"/api/sweeps/{sweep.name}"):
         res = c.get(url)
         assert res.status_code == 200 and json.loads(res.headers["x-trainkit-warnings"]), url

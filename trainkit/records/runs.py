@@ -95,7 +95,7 @@ def list_runs(ws: WorkspacePaths, experiment: str | None = None) -> list[RunInfo
         if not runs_dir.is_dir():
             continue
         for run_dir in runs_dir.iterdir():
-            status = read_json(RunPaths(run_dir).status)
+            status = read_json(RunPaths(run_dir).status) if run_dir.is_dir() else None   # a stray file is no run
             if status is not None:
                 out.append(RunInfo(run_dir.name, exp_dir.name, run_dir, status))
     return sorted(out, key=lambda r: r.id)
