@@ -157,8 +157,10 @@ class OptunaSweeper(Sweeper):
         c = self.cfg
         self.storage_url = c["storage"] or f"sqlite:///{self.sweep_dir / 'study.db'}"
         problems = self._problems()
-        sources, more = prepare(c["warm_start"], WorkspacePaths.at(OmegaConf.select(self.config, "workspace.root")),
-                                self.storage_url, c["study_name"], c["direction"], c["metric"])
+        sources, more = [], []
+        if c["warm_start"]:   # earlier searches are found in this workspace (a local one)
+            ws = WorkspacePaths.at(OmegaConf.select(self.config, "workspace.root"))
+            sources, more = prepare(c["warm_start"], ws, self.storage_url, c["study_name"], c["direction"], c["metric"])
         if problems + more:
             raise ConfigError(problems + more)
         return sources
