@@ -14,6 +14,7 @@ and the pruners but not toward `n_trials`.
 sys.modules, where dataclasses cannot resolve string annotations.)
 """
 
+import math
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ class OptunaSweeperConf:
     metric: str = "val_accuracy"      # final-epoch metric to optimise; also what runs report per epoch
     n_trials: int = 10                # finished (COMPLETE or PRUNED) trials the search aims for, resumes included
     n_jobs: int = 2                   # trials launched at once
-    sampler: str = "tpe"              # tpe | random
+    sampler: str = "tpe"              # tpe | random | grid (every combination of choices, Azure's GridParameterSampling)
     seed: int = 0                     # sampler seed
     pruner: PrunerConf = field(default_factory=PrunerConf)
     # key -> {type: interval|log_interval|int|choice, low, high, choices}
@@ -81,19 +82,48 @@ def check_params(params: dict) -> list[str]:
                 problems.append(f"{where}: expected numbers low < high, got low={low!r} high={high!r}")
             elif kind == "log_interval" and low <= 0:
                 problems.append(f"{where}.low: expected > 0 for log_interval, got {low!r}")
+            elif spec.get("step") is not None and (kind == "log_interval" or not isinstance(spec["step"], (int, float))
+                                                   or spec["step"] <= 0 or kind == "int" and spec["step"] != int(spec["step"])):
+                problems.append(f"{where}.step: expected a number > 0 (a whole number for int; no step on a "
+                                f"log_interval), got {spec['step']!r}")
     return problems
+
+
+def grid_sampler(space: dict, seed: int):
+    """Optuna's GridSampler, without its `study.stop()` once the grid is done (that only works inside
+    `study.optimize`; the sweeper's ask/tell loop stops at the grid's size itself)."""
+    import optuna
+
+    class Grid(optuna.samplers.GridSampler):
+        def after_trial(self, study, trial, state, values) -> None:
+            pass
+
+    return Grid(space, seed=seed)
+
+
+def grid_space(params: dict) -> tuple[dict, list[str]]:
+    """Azure's GridParameterSampling: every combination of choice values (Optuna's GridSampler)."""
+    space, problems = {}, []
+    for key, spec in params.items():
+        if spec.get("type") != "choice":
+            problems.append(f"hydra.sweeper.params.{key}.type: expected 'choice' with sampler=grid (a grid "
+                            f"enumerates choices), got {spec.get('type')!r}")
+        else:
+            space[key] = [str(c) for c in spec["choices"]]
+    return space, problems
 
 
 def distribution(spec: dict):
     """The Optuna distribution of one `params` entry (a choice's values as strings)."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    kind = spec["type"]
+    kind, step = spec["type"], spec.get("step")
     if kind == "choice":
         return CategoricalDistribution([str(c) for c in spec["choices"]])
     if kind == "int":
-        return IntDistribution(int(spec["low"]), int(spec["high"]))
-    return FloatDistribution(float(spec["low"]), float(spec["high"]), log=kind == "log_interval")
+        return IntDistribution(int(spec["low"]), int(spec["high"]), step=int(step or 1))
+    return FloatDistribution(float(spec["low"]), float(spec["high"]), log=kind == "log_interval",
+                             step=float(step) if step and kind == "interval" else None)
 
 
 def suggest(trial, params: dict) -> list[str]:
@@ -106,9 +136,9 @@ def suggest(trial, params: dict) -> list[str]:
         if isinstance(d, CategoricalDistribution):
             value = trial.suggest_categorical(key, list(d.choices))
         elif isinstance(d, IntDistribution):
-            value = trial.suggest_int(key, d.low, d.high)
+            value = trial.suggest_int(key, d.low, d.high, step=d.step)
         else:
-            value = trial.suggest_float(key, d.low, d.high, log=d.log)
+            value = trial.suggest_float(key, d.low, d.high, log=d.log, step=d.step)
         out.append(f"{key}={value}")
     return out
 
@@ -139,8 +169,10 @@ class OptunaSweeper(Sweeper):
     def _problems(self) -> list[str]:
         c = self.cfg
         problems = check_params(dict(c["params"]))
-        if c["sampler"] not in ("tpe", "random"):
-            problems.append(f"hydra.sweeper.sampler: expected 'tpe' or 'random', got {c['sampler']!r}")
+        if c["sampler"] not in ("tpe", "random", "grid"):
+            problems.append(f"hydra.sweeper.sampler: expected 'tpe', 'random' or 'grid', got {c['sampler']!r}")
+        elif c["sampler"] == "grid":
+            problems += grid_space(dict(c["params"]))[1]
         if c["direction"] not in ("maximize", "minimize"):
             problems.append(f"hydra.sweeper.direction: expected 'maximize' or 'minimize', got {c['direction']!r}")
         return problems + pruner_problems(dict(c["pruner"]), asdict(PrunerConf()))
@@ -170,7 +202,8 @@ class OptunaSweeper(Sweeper):
 
         c = self.cfg
         sampler = (optuna.samplers.TPESampler(seed=c["seed"], n_startup_trials=2) if c["sampler"] == "tpe"
-                   else optuna.samplers.RandomSampler(seed=c["seed"]))
+                   else grid_sampler(grid_space(dict(c["params"]))[0], c["seed"])
+                   if c["sampler"] == "grid" else optuna.samplers.RandomSampler(seed=c["seed"]))
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         self.trial_settings = trial_settings(c["metric"], c["pruner"])
         study = optuna.create_study(study_name=c["study_name"], storage=storage(self.storage_url), sampler=sampler,
@@ -209,11 +242,14 @@ class OptunaSweeper(Sweeper):
         study = self._start()
         finished = (TrialState.COMPLETE, TrialState.PRUNED)
         done = lambda: sum(not is_warm(t) for t in study.get_trials(deepcopy=False, states=finished))  # noqa: E731
-        print(f"optuna study {study.study_name!r} in {self.storage_url}: {done()} finished trial(s) so far, "
-              f"target {self.cfg['n_trials']}", flush=True)
         metric, params = self.cfg["metric"], dict(self.cfg["params"])
-        while done() < self.cfg["n_trials"]:
-            batch = [study.ask() for _ in range(min(self.cfg["n_jobs"], self.cfg["n_trials"] - done()))]
+        target = self.cfg["n_trials"]
+        if self.cfg["sampler"] == "grid":   # a grid ends when every combination ran (Azure's too)
+            target = min(target, math.prod(len(v) for v in grid_space(params)[0].values()))
+        print(f"optuna study {study.study_name!r} in {self.storage_url}: {done()} finished trial(s) so far, "
+              f"target {target}", flush=True)
+        while done() < target:
+            batch = [study.ask() for _ in range(min(self.cfg["n_jobs"], target - done()))]
             jobs = [list(arguments) + suggest(t, params)
                     + [f"run.trial={{study:{study.study_name},storage:'{self.storage_url}',"
                        f"trial_id:{t._trial_id},number:{t.number},{self.trial_settings}}}"] for t in batch]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import check_params, distribution, suggest, trial_settings
+from hydra_plugins.trainkit_optuna_sweeper.optuna_sweeper import (check_params, distribution, grid_sampler, grid_space, suggest,
+                                                                  trial_settings)
 from trainkit.api.sweeps import sort_rows
 from trainkit.records.workspace import WorkspacePaths
 
@@ -41,6 +42,45 @@ def test_suggestions_become_overrides():
     keys = [o.split("=", 1)[0] for o in out]
     assert keys == ["trainer.learning_rate", "model.hidden", "trainer.epochs"]
     assert 1e-4 <= float(out[0].split("=")[1]) <= 1e-2 and out[1].split("=", 1)[1] in ("[300,100]", "[512]")
+
+
+def test_a_grid_runs_every_combination_of_choices_once():
+    """Azure's GridParameterSampling: 3 x 2 choices are six trials, each combination once."""
+    import itertools
+
+    import optuna
+
+    params = {"params.units": {"type": "choice", "choices": [100, 300, 500]},
+              "params.batch_size": {"type": "choice", "choices": [32, 64]}}
+    space, problems = grid_space(params)
+    assert problems == []
+    study = optuna.create_study(sampler=grid_sampler(space, 0))
+    seen = []
+    for _ in range(6):
+        trial = study.ask()
+        seen.append(tuple(suggest(trial, params)))
+        study.tell(trial, 0.5)
+    assert sorted(seen) == sorted((f"params.units={u}", f"params.batch_size={b}")
+                                  for u, b in itertools.product([100, 300, 500], [32, 64]))
+    assert grid_space({"x": {"type": "interval", "low": 0, "high": 1}})[1] == [
+        "hydra.sweeper.params.x.type: expected 'choice' with sampler=grid (a grid enumerates choices), got 'interval'"]
+
+
+def test_a_stepped_range_samples_only_its_steps():
+    """quniform(64, 512, 64) and quniform(0.1, 0.5, 0.1): only multiples of the step."""
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    params = {"params.units": {"type": "int", "low": 64, "high": 512, "step": 64},
+              "params.rate": {"type": "interval", "low": 0.1, "high": 0.5, "step": 0.1}}
+    for _ in range(20):
+        units, rate = (float(o.split("=")[1]) for o in suggest(study.ask(), params))
+        assert units % 64 == 0 and 64 <= units <= 512
+        assert abs(rate * 10 - round(rate * 10)) < 1e-9
+    assert check_params({"a": {"type": "log_interval", "low": 1e-3, "high": 1, "step": 0.1},
+                         "b": {"type": "int", "low": 1, "high": 9, "step": 1.5}}) == [
+        "hydra.sweeper.params.a.step: expected a number > 0 (a whole number for int; no step on a log_interval), got 0.1",
+        "hydra.sweeper.params.b.step: expected a number > 0 (a whole number for int; no step on a log_interval), got 1.5"]
 
 
 def test_rows_sort_best_first_and_unfinished_last():
@@ -79,7 +119,7 @@ def test_a_bad_search_setting_exits_2_with_every_problem_and_creates_nothing(wor
     proc = run_trainkit(["-m", "+debug=smoke", "+hparams_search=smoke_optuna", "hydra.sweeper.sampler=bogus",
                          "hydra.sweeper.pruner.name=x"])
     assert proc.returncode == 2, proc.stderr
-    assert "hydra.sweeper.sampler: expected 'tpe' or 'random', got 'bogus'" in proc.stderr
+    assert "hydra.sweeper.sampler: expected 'tpe', 'random' or 'grid', got 'bogus'" in proc.stderr
     assert ("hydra.sweeper.pruner.name: expected one of median, successive_halving, none, bandit, median_stopping, "
             "truncation_selection, got 'x'") in proc.stderr
     assert "Traceback" not in proc.stderr
