@@ -542,6 +542,8 @@ class Interpreter:
             made = Sdk(sdk, args, kwargs, self.where(node))
             self.record(node, made)
             return made
+        if name in ("dict", "list", "tuple") and not self.scope.has(name):
+            return self.builtin(name, args, kwargs, node)
         if isinstance(callee, Func):
             returned = self.follow(callee, args, kwargs)
             given = [a for a in [*args, *kwargs.values()] if isinstance(a, Sdk)]
@@ -550,6 +552,15 @@ class Interpreter:
             made = Sdk(callee.name, args, kwargs, self.where(node))
             self.record(node, made)
             return made
+        return Unknown(node)
+
+    @staticmethod
+    def builtin(name: str, args: list, kwargs: dict, node) -> Any:
+        """dict(d, **more), dict(a=1), list(known), tuple(known): evaluated; anything else unknown."""
+        if name == "dict" and len(args) <= 1 and (not args or isinstance(args[0], dict)):
+            return bounded({**(args[0] if args else {}), **kwargs})
+        if name in ("list", "tuple") and len(args) == 1 and isinstance(args[0], list) and not kwargs:
+            return list(args[0])
         return Unknown(node)
 
     def method(self, node: ast.Call, owner: Sdk, attr: str, args: list, kwargs: dict) -> Any:

@@ -173,6 +173,11 @@ def source_folder(m: Migration, sdk: Sdk, name: str) -> tuple[str, dict[str, Mad
 def arguments(m: Migration, sdk: Sdk, estimator: bool) -> tuple[list, list]:
     """The script's arguments as strings (a dataset's mount -> ${dataset.path}), and the datasets used."""
     raw = sdk.arg("script_params") if estimator else sdk.arg("arguments", 2)
+    if raw is not None and not isinstance(raw, (list, dict)):
+        text = raw.text if isinstance(raw, Unknown) else type(raw).__name__
+        m.project.note(f"{sdk.where}: the script's arguments are not literal ({text}): entry.arguments is empty: "
+                       "fill it in (TODO)")
+        return ["TODO:" + text], []
     if isinstance(raw, dict):
         raw = [x for k, v in raw.items() for x in ((k, v) if v not in ("", None) else (k,))]
     out, datasets = [], []
