@@ -18,7 +18,8 @@ from ..fsutil import atomic_write_json, atomic_write_text, read_json
 from ..records.runs import RunInfo, get_run, list_runs, read_history
 from ..records.workspace import RunPaths, WorkspacePaths
 
-BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "job", "time_s")
+BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "steps_per_call",
+               "job", "time_s")
 
 
 def state_of(run: RunInfo) -> str:

@@ -91,7 +91,7 @@ class TrainerConfig:
     min_lr_ratio: float = 0.0                             # cosine: the last step's lr = learning_rate * this
     mixed_precision: str = "off"                          # off | auto (bfloat16 on CPU, float16 on GPU) | mixed_float16 | mixed_bfloat16
     seed: int = 42                                        # seeds weights, dropout and per-epoch shuffles
-    steps_per_call: int = 50                              # train steps fused into one tf.function call
+    steps_per_call: int = 50                              # train steps fused into one tf.function call (fewer when a group of batches would exceed 64 MB)
     jit_compile: Any = "auto"                             # auto | true | false: XLA for the train step; auto = on, but off on CPU for a model with convolutions (XLA's CPU convolutions made a small CNN 60x slower)
     shuffle_buffer: int = 0                               # 0 = whole train split (exact per-epoch shuffle)
     scale_lr_by_world_size: bool = False                  # linear LR scaling for multi-process runs

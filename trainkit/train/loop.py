@@ -24,12 +24,24 @@ def emit_progress(**event) -> None:
     print("@@progress " + json.dumps(event), flush=True)
 
 
+# One input pipeline element holds a whole group of steps' batches, and tf.data prefetches several:
+# at batch 1024 x 50 steps of 28x28 float32 images an element was 160 MB and a streamed run peaked at
+# 1.5 GB. Bigger batches get fewer steps per call instead (docs/operations/benchmarks.md).
+GROUP_BUDGET_BYTES = 64 << 20
+
+
+def steps_per_call_for(steps_per_call: int, batch_bytes: int, budget: int = GROUP_BUDGET_BYTES) -> int:
+    """trainer.steps_per_call, lowered so that one group of batches stays within `budget` bytes (at least 1)."""
+    return max(1, min(steps_per_call, budget // max(batch_bytes, 1)))
+
+
 @dataclass
 class TrainResult:
     history: list[dict] = field(default_factory=list)
     test: dict = field(default_factory=dict)
     start_epoch: int = 0
     stopped_early: bool = False
+    steps_per_call: int = 0       # steps fused per call, after the memory bound
 
 
 class DistributedSteps:
@@ -149,7 +161,7 @@ class DistributedSteps:
 
     def train_epoch(self, data, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yields (steps done so far, sums of this call) after each call."""
-        t, k = self.t, self.t.cfg.steps_per_call
+        t, k = self.t, self.t.steps_per_call
         chunks = self._dataset(data.train, shuffle_seed=t.cfg.seed * 1000 + epoch, steps_per_element=k)
         done = 0
         for xs, ys, n in chunks:
@@ -251,6 +263,7 @@ class Trainer:
             # (TensorBoard, ReduceLROnPlateau, ...) work; training never calls fit().
             model.compile(optimizer=self.optimizer, loss=task.loss)
         x, y = sample
+        self.steps_per_call = self._bounded_steps_per_call(x, y)
         task.metrics.prepare(y, tf.cast(model(x, training=False), tf.float32))
         jit = use_xla(cfg.jit_compile, model, gpus=bool(tf.config.list_logical_devices("GPU")))
         if cfg.jit_compile == "auto" and not jit and is_chief:
@@ -265,6 +278,17 @@ class Trainer:
         self.sums_size = 2 + task.metrics.size          # [loss sum, count, metric state deltas...]
         self.callbacks = keras.callbacks.CallbackList(callbacks or [], model=model)
         self.steps = strategy.steps(self)
+
+    def _bounded_steps_per_call(self, x, y) -> int:
+        """trainer.steps_per_call within GROUP_BUDGET_BYTES for this global batch (said once when lowered)."""
+        batch_bytes = self.global_batch * (np.asarray(x[0], np.float32).nbytes + np.asarray(y[0]).nbytes)
+        k = steps_per_call_for(self.cfg.steps_per_call, batch_bytes)
+        if k < self.cfg.steps_per_call and self.is_chief:
+            self.log(f"steps per call: {k} instead of trainer.steps_per_call={self.cfg.steps_per_call}: a group of "
+                     f"{self.cfg.steps_per_call} batches of {self.global_batch} examples would hold "
+                     f"{self.cfg.steps_per_call * batch_bytes / 2**20:.0f} MB, over the {GROUP_BUDGET_BYTES >> 20} MB "
+                     "an input pipeline element may take")
+        return k
 
     # ---------------------------------------------------------------- steps
     def replica_step(self, jit_grads: bool | None = None):
@@ -335,7 +359,7 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise TrainkitError(f"trainer.batch_size: expected at most the {data.train.count} training examples "
                                 f"(one global batch per step), got {self.global_batch}")
-        result = TrainResult()
+        result = TrainResult(steps_per_call=self.steps_per_call)
         ckpt_vars = self.checkpoint_variables()
         state = self.ckpt.restore(ckpt_vars) if self.ckpt else None
         if state:

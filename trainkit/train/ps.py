@@ -31,7 +31,7 @@ class CoordinatedSteps:
         uint8 when they are whole numbers in 0..255, 4x smaller than float32)."""
         import tensorflow as tf
 
-        gb, k = self.t.global_batch, self.t.cfg.steps_per_call
+        gb, k = self.t.global_batch, self.t.steps_per_call
         if not split.in_memory:
             def from_files(ctx):   # traced once here, run by every worker: each reads the files in its own order
                 ds = split.stream.batched(1, 0, None, True, gb, buffer=self.t.cfg.shuffle_buffer, unseeded=True)
@@ -56,7 +56,7 @@ class CoordinatedSteps:
         """Schedule one epoch's worth of step groups, wait for all, yield their sums once."""
         if self._iterator is None:
             self._iterator = self._per_worker_iterator(data.train)
-        k = self.t.cfg.steps_per_call
+        k = self.t.steps_per_call
         calls = -(-self.t.steps_per_epoch // k)
         results = [self.coordinator.schedule(self._worker_fn, args=(self._iterator,)) for _ in range(calls)]
         self.coordinator.join()

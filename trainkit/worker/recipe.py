@@ -294,7 +294,8 @@ def final_metrics(result, train_time_s: float) -> dict:
     """test_<metric>, the last epoch's metrics and how the training went."""
     final = {f"test_{k}": v for k, v in result.test.items()}
     final.update(epochs_completed=len(result.history), train_time_s=train_time_s,
-                 resumed_at_epoch=result.start_epoch, peak_rss_mb=peak_rss_mb())
+                 resumed_at_epoch=result.start_epoch, peak_rss_mb=peak_rss_mb(),
+                 steps_per_call=result.steps_per_call)
     if result.history:
         final.update({k: v for k, v in result.history[-1].items() if k not in ("epoch", "epoch_time_s")})
     return final
