@@ -48,3 +48,17 @@ def note(text: str) -> None:
 
 def azure_status(state: str) -> str:
     return STATUS.get(state, state.capitalize())
+
+
+class Surface:
+    """A v1 class whose known-but-unsupported members raise NotImplementedError naming trainkit's
+    equivalent (`_unsupported`: name -> equivalent); an unknown name stays an AttributeError."""
+
+    _unsupported: dict[str, str] = {}
+
+    def __getattr__(self, name: str):
+        for klass in type(self).__mro__:
+            instead = vars(klass).get("_unsupported", {}).get(name)
+            if instead is not None:
+                unsupported(f"{type(self).__name__}.{name}", instead)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")

@@ -20,8 +20,8 @@ class Workspace:
     """The trainkit workspace, as Azure ML's Workspace."""
 
     def __init__(self, subscription_id: str | None = None, resource_group: str | None = None,
-                 workspace_name: str | None = None, auth=None, **kwargs):
-        self._tk = tk_workspace()
+                 workspace_name: str | None = None, auth=None, _root: str | None = None, **kwargs):
+        self._tk = tk_workspace(_root)
         self._name = workspace_name
         self.subscription_id = subscription_id or PLACEHOLDER
         self.resource_group = resource_group or PLACEHOLDER
@@ -32,6 +32,11 @@ class Workspace:
         return self._name or self._tk.root.name.lstrip(".") or "trainkit"
 
     # ------------------------------------------------------------------ getting one
+    @classmethod
+    def _at(cls, root=None) -> "Workspace":
+        """The workspace at `root` (a run's own, seen from its script); None: the default one."""
+        return cls(_root=None if root is None else str(root))
+
     @classmethod
     def from_config(cls, path: str | None = None, auth=None, _logger=None, _file_name: str | None = None,
                     **kwargs) -> "Workspace":
@@ -100,10 +105,9 @@ class Workspace:
 
     @property
     def datastores(self) -> dict:
-        from .datastore import Datastore
+        from .datastore import DEFAULT, Datastore, datastores
 
-        store = Datastore.get_default(self)
-        return {store.name: store}
+        return {n: Datastore(self, n) for n in dict.fromkeys([DEFAULT, *datastores(self)])}
 
     def get_default_datastore(self):
         from .datastore import Datastore

@@ -1,0 +1,4 @@
+"""`from azureml.data.tabular_dataset import TabularDataset`."""
+from ..core.dataset import TabularDataset
+
+__all__ = ["TabularDataset"]
