@@ -1,14 +1,25 @@
 """The compatibility review of an experiment's scripts: what breaks on today's stack (numpy 2,
 Keras 3, TF 1, run-time downloads, azureml imports), each with its place and fix; with `--fix`
-the mechanical rewrites are applied to the project's copies (never to the sources)."""
+the mechanical rewrites are applied to the project's copies (never to the sources).
+
+Scripts that use Keras 2 APIs with no mechanical Keras 3 rewrite (`_set_inputs`, `model.save` of a
+SavedModel folder, `fit_generator` with workers...) run in the Keras 2 environment instead, unless
+their environment asked for Keras 3 explicitly (a TensorFlow 2.16+ pin)."""
 from __future__ import annotations
 
 from . import Migration
+
+KERAS2_PRESETS = {"tensorflow-2.21-cpu": "tensorflow-2.21-keras2-cpu", "tensorflow-2.21-gpu": "tensorflow-2.21-keras2-gpu"}
 
 
 def review(m: Migration, exp) -> None:
     from ..compat import scan
 
+    if exp.keras == "3" and not exp.keras_pinned:
+        needs = sorted({f"{f.path}:{f.line}" for path, text in exp.scripts.items()
+                        for f in scan(path, text, keras="3") if f.kind == "keras3" and not f.mechanical})
+        if needs:
+            keras2(m, exp, needs)
     for path, text in exp.scripts.items():
         if m.opts.fix:
             from ..fix import apply
@@ -20,4 +31,20 @@ def review(m: Migration, exp) -> None:
                 m.project.fixed += applied
                 exp.scripts[path] = new
                 text = new
-        m.project.findings += [f for f in scan(path, text, keras=exp.keras)]
+        m.project.findings += scan(path, text, keras=exp.keras)
+
+
+def keras2(m: Migration, exp, where: list[str]) -> None:
+    """Run the experiment in the Keras 2 environment (its scripts use Keras 2 APIs)."""
+    exp.keras = "2"
+    defaults = exp.body["defaults"]
+    env = next((d for d in defaults if isinstance(d, dict) and "override /environment" in d), None)
+    if env is None:
+        defaults.insert(1, {"override /environment": "tensorflow-2.21-keras2-cpu"})
+    elif env["override /environment"] in KERAS2_PRESETS:
+        env["override /environment"] = KERAS2_PRESETS[env["override /environment"]]
+    else:
+        exp.body["environment"] = {"keras": "2"}
+    m.project.note(f"conf/experiment/{exp.name}.yaml: its scripts use Keras 2 APIs that Keras 3 does not have "
+                   f"({', '.join(where[:4])}{', ...' if len(where) > 4 else ''}): it runs in the Keras 2 environment "
+                   "(tf-keras, unchanged scripts); port them and set environment.keras=3 to move on")

@@ -35,6 +35,7 @@ def environment(m: Migration, sdk: Sdk) -> str:
         choice = curated(name)
         for n in choice.notes:
             m.project.note(f"{sdk.where}: {n}")
+        m.made.setdefault("keras_pinned", {})[choice.preset()] = choice.tensorflow is not None
         m.mark(sdk, f"environment={choice.preset()} (curated {name}: "
                     + ("TensorFlow 1.x, scripts need a port" if choice.tf1 else
                        f"Keras {choice.keras}, {choice.device}") + ")")
@@ -45,6 +46,7 @@ def environment(m: Migration, sdk: Sdk) -> str:
     if isinstance(docker, str) and ("gpu" in docker.lower() or "cuda" in docker.lower()):
         choice.device = "gpu"
     option = m.unique("environment", name, repr((choice.pip, choice.keras, choice.device)), sdk.where)
+    m.made.setdefault("keras_pinned", {})[option] = choice.tensorflow is not None
     write(m, sdk, option, choice, sources, docker)
     return m.remember("environment", sdk, option)
 
@@ -158,7 +160,10 @@ def strings(value) -> list[str]:
 
 
 def environment_of(m: Migration, value) -> str | None:
-    """The environment option of a value passed as `environment=` (an Environment object)."""
+    """The environment option of a value passed as `environment=` (an Environment object, or what
+    its `.register(ws)` returned)."""
+    if isinstance(value, Sdk) and value.method == "register":
+        value = value.root()
     if isinstance(value, Sdk) and value.name in DEFINERS:
         return environment(m, value)
     return None

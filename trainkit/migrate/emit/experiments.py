@@ -39,6 +39,7 @@ class Experiment:
     params: dict = field(default_factory=dict)
     compute: str | None = None
     keras: str = "3"
+    keras_pinned: bool = False                    # the environment asked for Keras 3 (TensorFlow 2.16+): kept
     smoke: list[str] = field(default_factory=list)   # overrides that shorten the run (params.epochs=1)
     cannot_shorten: str = ""
     scripts: dict[str, str] = field(default_factory=dict)   # .py files of its folder: project path -> text
@@ -241,6 +242,7 @@ def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
     option = environment_of(m, value)
     if option:
         exp.keras = "2" if "keras2" in option or keras_of(m, option) == "2" else "3"
+        exp.keras_pinned = m.made.get("keras_pinned", {}).get(option, False)
         return option
     if not estimator:
         return None
@@ -254,6 +256,7 @@ def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
     map_conda([str(p) for p in sdk.arg("conda_packages") or [] if isinstance(sdk.arg("conda_packages"), list)],
               choice, f"conda_packages at {sdk.where}")
     exp.keras = choice.keras
+    exp.keras_pinned = choice.tensorflow is not None
     if not choice.pip:
         for n in choice.notes:
             m.project.note(f"{sdk.where}: {n}")
