@@ -114,8 +114,9 @@ def visit(browser, url: str, shot: str) -> str:
 
 
 @pytest.fixture(autouse=True)
-def clean_console_at_the_end(browser):
-    """Whatever a test did last (a click, a live update) left no error in the console either."""
+def clean_console_at_the_end(runs, ui, browser):
+    """Whatever a test did last (a click, a live update) left no error in the console either (the
+    browser is started after the server, so it closes its live streams first)."""
     console_errors(browser)
     yield
     assert not console_errors(browser)

@@ -270,3 +270,27 @@ def test_one_bad_record_is_skipped_with_a_warning_never_a_broken_page(client, ca
     assert any("yesterday" in m for m in logged) and any("bad name" in m for m in logged)
     assert any("job.json" in m for m in logged)
     assert c.get(f"/runs/{bad}").status_code == 400 and "started: expected" in c.get(f"/runs/{bad}").text
+
+
+def test_sigterm_stops_the_dashboard_while_a_live_console_is_open(tmp_path):
+    import http.client
+
+    from .test_ui_security import make_running
+
+    made = make_runs(tmp_path / "ws", n=1)
+    make_running(tmp_path / "ws", made[0]["id"])
+    proc, port = start_ui(tmp_path / "ws")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", f"/api/runs/{made[0]['id']}/logs/stream")
+    res = conn.getresponse()
+    assert res.status == 200 and res.readline() == b"data: line 1\n"      # a live page is open
+    t0 = time.monotonic()
+    proc.terminate()
+    try:
+        proc.wait(timeout=8)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the dashboard waited for the live console to close instead of stopping")
+    finally:
+        conn.close()
+    assert time.monotonic() - t0 < 8

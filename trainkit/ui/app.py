@@ -240,7 +240,8 @@ def serve(ws: WorkspacePaths, registry, host: str = "127.0.0.1", port: int = 826
     url_host = f"[{host}]" if ":" in host else host
     print(f"trainkit ui: http://{url_host}:{port}/  (workspace {ws.root}; answers to Host "
           f"{', '.join(sorted(app.allowed))}; read-only, no authentication)", flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=2)    # an open live console does not hold Ctrl-C
     uvicorn.Server(config).run()
     return 0
 
