@@ -55,4 +55,5 @@ class _Calling:
         return self.strategy.__exit__(*exc)
 
 
-setup(cmdclass={"build_py": build_py_with_pth, "editable_wheel": editable_wheel_with_pth()})
+if __name__ == "__main__":   # how setuptools' build backend runs this file (tests import it)
+    setup(cmdclass={"build_py": build_py_with_pth, "editable_wheel": editable_wheel_with_pth()})

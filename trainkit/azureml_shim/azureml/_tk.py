@@ -50,15 +50,30 @@ def azure_status(state: str) -> str:
     return STATUS.get(state, state.capitalize())
 
 
-class Surface:
+def _refuse(owner: str, klass: type, name: str):
+    for k in klass.__mro__:
+        instead = vars(k).get("_unsupported", {}).get(name)
+        if instead is not None:
+            unsupported(f"{owner}.{name}", instead)
+    raise AttributeError(f"{owner!r} object has no attribute {name!r}")
+
+
+class _SurfaceType(type):
+    """Class-level access too (`Datastore.register_azure_blob_container(...)` is a static method in v1)."""
+
+    def __getattr__(cls, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _refuse(cls.__name__, cls, name)
+
+
+class Surface(metaclass=_SurfaceType):
     """A v1 class whose known-but-unsupported members raise NotImplementedError naming trainkit's
     equivalent (`_unsupported`: name -> equivalent); an unknown name stays an AttributeError."""
 
     _unsupported: dict[str, str] = {}
 
     def __getattr__(self, name: str):
-        for klass in type(self).__mro__:
-            instead = vars(klass).get("_unsupported", {}).get(name)
-            if instead is not None:
-                unsupported(f"{type(self).__name__}.{name}", instead)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        if name.startswith("__"):
+            raise AttributeError(name)
+        _refuse(type(self).__name__, type(self), name)
