@@ -50,7 +50,7 @@ class RunIndex:
                     cached = self._cache[status_path] = (key, *_status(status_path))
                 seen.add(status_path)
                 if cached[1] is None:
-                    continue                 # written half (being replaced): not yet a record
+                    continue                 # gone between the listing and the read
                 row, problem = _row_or_problem(run, experiment, cached[1], cached[2])
                 if problem:
                     (warn if warn is not None else Warnings()).skip(_relative(self.ws, status_path), [problem])
