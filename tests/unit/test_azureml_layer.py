@@ -223,8 +223,9 @@ def test_hyperdrive_space_policy_and_sampling_become_the_sweepers_config(ws):
     hd = HyperDriveConfig(run_config=ScriptRunConfig(".", "t.py"), hyperparameter_sampling=GridParameterSampling(ps),
                           policy=BanditPolicy(evaluation_interval=2, slack_amount=0.05, delay_evaluation=4),
                           primary_metric_name="val_loss", primary_metric_goal=PrimaryMetricGoal.MINIMIZE,
-                          max_total_runs=6, max_concurrent_runs=3)
+                          max_total_runs=6, max_concurrent_runs=3, resume_child_runs=["20260101-000001-bbbbbb"])
     data, _ = search_config(hd, "s", params, {})
+    assert data["hydra"]["sweeper"]["warm_start"] == ["20260101-000001-bbbbbb"]
     sweeper = data["hydra"]["sweeper"]
     assert sweeper["pruner"] == {"name": "bandit", "evaluation_interval": 2, "slack_amount": 0.05, "delay_evaluation": 4}
     assert (sweeper["sampler"], sweeper["direction"], sweeper["n_trials"], sweeper["n_jobs"]) == ("grid", "minimize", 6, 3)

@@ -138,11 +138,16 @@ class Run(Surface):
         """Block until the run ended (`show_output` streams its console); its details."""
         from trainkit.errors import RunFailed
 
+        if show_output:
+            streaming(self, "azureml-logs/70_driver_log.txt")
         try:
             self._api.wait(show_output=show_output)
         except RunFailed as e:
             if raise_on_error:
                 raise ActivityFailedException(f"run {self.id} {self.get_status()}: {e}") from None
+        finally:
+            if show_output:
+                summary(self)
         return self.get_details()
 
     def cancel(self) -> None:
@@ -376,3 +381,14 @@ class Run(Surface):
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) or type(value).__module__ == "numpy" \
         and hasattr(value, "item") and isinstance(value.item(), (int, float)) and not isinstance(value.item(), bool)
+
+
+def streaming(run, log: str) -> None:
+    """What Azure printed before a run's streamed log."""
+    print(f"RunId: {run.id}\nWeb View: {run.get_portal_url()}\n\nStreaming {log}\n{'=' * (10 + len(log))}\n",
+          flush=True)
+
+
+def summary(run) -> None:
+    """What Azure printed when the run ended."""
+    print(f"\nExecution Summary\n=================\nRunId: {run.id}\nWeb View: {run.get_portal_url()}\n", flush=True)

@@ -65,7 +65,13 @@ class HyperDriveRun(Surface):
 
     def wait_for_completion(self, show_output: bool = False, wait_post_processing: bool = False,
                             raise_on_error: bool = True) -> dict:
+        from ...core.run import streaming, summary
+
+        if show_output:
+            streaming(self, "azureml-logs/hyperdrive.txt")
         self._sweep.wait(show_output=show_output)
+        if show_output:
+            summary(self)
         if raise_on_error and self.get_status() == "Failed":
             raise ActivityFailedException(f"HyperDrive run {self.id} failed: no trial completed "
                                           f"(see the sweep's log and `trainkit sweeps show {self.id}`)")
