@@ -383,3 +383,23 @@ def test_an_azureml_json_round_trip_of_the_submission_record(tmp_path):
     assert (got["script"], got["communicator"], got["target"]) == ("t.py", "Mpi", "local")
     assert run_definition(config, json.loads(json.dumps({"input_name": "x"})))["arguments"][1] == \
         "DatasetConsumptionConfig:x"
+
+
+def test_an_interactive_run_of_the_notebook_is_a_trainkit_run(ws):
+    """exp.start_logging(): what the notebook logs is a run of the experiment until it completes."""
+    from azureml.core import Experiment
+
+    from trainkit.api.workspace import Workspace
+
+    with Experiment(ws, "summary").start_logging(snapshot_directory=None) as summary:
+        summary.log_row("grid", run_id="20260101-000001-bbbbbb", val_accuracy=0.9)
+        summary.log_row("grid", run_id="20260101-000002-cccccc", val_accuracy=0.8)
+        summary.log("best", 0.9)
+        summary.tag("summary_of", "sweep-1")
+        assert summary.get_status() == "Running"
+    assert summary.get_status() == "Completed"
+    assert summary.get_metrics() == {"grid/run_id": ["20260101-000001-bbbbbb", "20260101-000002-cccccc"],
+                                     "grid/val_accuracy": [0.9, 0.8], "best": 0.9}
+    assert summary.get_tags() == {"summary_of": "sweep-1"}
+    [run] = Workspace().runs(experiment="summary")
+    assert run.id == summary.id and run.status == "completed"
