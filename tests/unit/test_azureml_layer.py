@@ -403,3 +403,7 @@ def test_an_interactive_run_of_the_notebook_is_a_trainkit_run(ws):
     assert summary.get_tags() == {"summary_of": "sweep-1"}
     [run] = Workspace().runs(experiment="summary")
     assert run.id == summary.id and run.status == "completed"
+    exp = Experiment(ws, "summary")
+    assert [r.id for r in exp.get_runs(tags="summary_of")] == [summary.id]
+    assert [r.id for r in exp.get_runs(tags={"summary_of": "sweep-1"})] == [summary.id]
+    assert list(exp.get_runs(tags={"summary_of": "other"})) == [] and list(exp.get_runs(tags="nope")) == []

@@ -41,10 +41,8 @@ class Experiment(Surface):
         from .run import Run
 
         for api in reversed(self.workspace._tk.runs(experiment=self._trainkit_name)):
-            if tags and any(str(api.tags.get(k)) != str(v) for k, v in (tags.items() if isinstance(tags, dict)
-                                                                      else {tags: None}.items()) if v is not None):
-                continue
-            yield Run._of(api=api, experiment=self)
+            if _has_tags(api.tags, tags):
+                yield Run._of(api=api, experiment=self)
 
     @staticmethod
     def list(workspace, experiment_name: str | None = None, view_type: str = "ActiveOnly", tags=None) -> list:
@@ -79,6 +77,15 @@ class Experiment(Surface):
 
     def __hash__(self) -> int:
         return hash((self.workspace, self.name))
+
+
+def _has_tags(have: dict, wanted) -> bool:
+    """Azure's tag filter: a tag name (present), or {name: value} (all equal)."""
+    if not wanted:
+        return True
+    if isinstance(wanted, str):
+        return wanted in have
+    return all(k in have and (v is None or str(have[k]) == str(v)) for k, v in wanted.items())
 
 
 def end_interactive(run_dir, state: str, reason: str | None = None) -> None:
