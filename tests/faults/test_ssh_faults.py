@@ -131,23 +131,34 @@ def test_cancel_never_signals_a_process_that_reused_a_recorded_pid(tmp_path):
         bystander.kill()
 
 
+LIST_CODE = """import json, os
+def files(top):
+    return sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
+shipped = os.path.join(os.getcwd(), "..", "..", "code")          # <workdir>/runs/<id>/code: what rsync brought
+print("CODE " + json.dumps({"cwd": os.getcwd(), "files": files("."), "shipped": files(shipped)}), flush=True)
+"""
+
+
 def test_project_secrets_are_not_shipped_and_env_files_do_not_stay(workspace, tmp_path):
     project = tmp_path / "proj"
     (project / "conf").mkdir(parents=True)
-    shutil.copy(SCRIPTS / "resumable.py", project / "train.py")
+    (project / "train.py").write_text(LIST_CODE)        # runs on the host: lists what arrived there
     (project / ".env").write_text("API_TOKEN=supersecret\n")
     (project / "deploy.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
     (project / ".gitignore").write_text("local_notes.txt\n")
     subprocess.run(["git", "init", "-q", str(project)], check=True)
     (project / "local_notes.txt").write_text("ignored by git\n")
-    args = ["+debug=smoke", "entry=script", "entry.script=train.py", "entry.model_path=null",
-            'entry.arguments=["--epochs=1","--seconds=0"]']
+    args = ["+debug=smoke", "entry=script", "entry.script=train.py", "entry.model_path=null"]
     proc = run_trainkit([*args, *ssh_overrides([LOCALHOST], workdir=tmp_path / "remote", wait="true"),
                          "run.experiment=secrets"], cwd=project)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run = Path(job_status(submitted_id(proc.stdout))["path"])
     shipped = sorted(p.relative_to(run / "source" / "files").as_posix() for p in (run / "source" / "files").rglob("*"))
-    assert shipped == [".gitignore", "train.py"]                              # what the snapshot and ssh take
+    assert shipped == [".gitignore", "train.py"]                              # what the snapshot takes
+    on_host = json.loads(re.search(r"CODE (\{.*\})", proc.stdout).group(1))   # the host's own directories
+    assert on_host["cwd"].startswith(str(tmp_path / "remote" / "runs")) and on_host["cwd"].endswith("/run/code"), on_host
+    assert on_host["shipped"] == [".gitignore", "train.py"], on_host              # the project copy in <run>/code
+    assert on_host["files"] == [".gitignore", "train.py"], on_host                # the script's snapshot of it
     shared = run_trainkit([*args, *ssh_overrides([LOCALHOST], wait="true", shared_fs="true"),
                            "run.experiment=secrets_shared"], cwd=project)
     assert shared.returncode == 0, shared.stdout[-3000:] + shared.stderr[-3000:]
