@@ -52,3 +52,9 @@ def test_a_keras2_script_runs_unchanged_and_what_it_saved_registers_with_onnx_pa
                               **({"keras_version": "2.21.0", "model_class": "Sequential", "inputs": [[None, 784]]}
                                  if "converted_to" in saved else {})}
     assert entry["signature"]["inputs"][0]["shape"] == [None, 784]
+    if save == "json":   # registered again after the run, by the CLI (the base interpreter, Keras 3): the same
+        again = run_cli(["models", "register", "again", "--run", run["id"], "--path", model_path], timeout=300)
+        assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+        second = json.loads(run_cli(["models", "show", "again", "--json"]).stdout)
+        assert second["saved"] == entry["saved"] and second["onnx"]["status"] == "ok", second["onnx"]
+        assert second["run_id"] == run["id"] and "model.keras" in second["manifest"]
