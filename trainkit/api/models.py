@@ -76,8 +76,8 @@ class ModelVersion:
         onnx = e.get("onnx") or {}
         metrics = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4f}</td></tr>" for k, v in (e.get("metrics") or {}).items()
                           if isinstance(v, float))
-        return (f"<div class='trainkit-model'><b>model {html.escape(self.name)}:{self.version}</b> "
+        return (f"<div class='trainkit-model'><b>model {html.escape(self.name)}:{html.escape(str(self.version))}</b> "
                 f"aliases {html.escape(', '.join(self.aliases) or '-')} · run {html.escape(str(e.get('run_id')))} · "
                 f"onnx {html.escape(str(onnx.get('status')))}"
-                + (f" (max_abs_diff {onnx['max_abs_diff']:.2g})" if "max_abs_diff" in onnx else "")
+                + (f" (max_abs_diff {onnx['max_abs_diff']:.2g})" if isinstance(onnx.get("max_abs_diff"), float) else "")
                 + (f"<table>{metrics}</table>" if metrics else "") + "</div>")
