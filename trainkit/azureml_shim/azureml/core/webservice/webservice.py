@@ -156,7 +156,7 @@ class Webservice:
         """Wait until the service is Healthy; WebserviceException with the log's end when it fails."""
         deadline = time.monotonic() + (timeout_sec or self._record.get("deploy_timeout_s", 1800))
         state = self.state
-        while state in ("Transitioning", "Unhealthy") and time.monotonic() < deadline:
+        while state == "Transitioning" and time.monotonic() < deadline:
             if show_output:
                 print(".", end="", flush=True)
             time.sleep(1.0)
