@@ -114,7 +114,7 @@ def fetch_urls(urls: list[str], target: Path, ws_root: Path) -> list[Path]:
             except Exception as e:   # noqa: BLE001 - try the next mirror
                 errors.append(f"{fetch.join(source, name)}: {type(e).__name__}: {e}")
         else:
-            from ..exceptions import DatasetException
+            from .exceptions import DatasetException
 
             raise DatasetException(f"{url}: every source failed: {'; '.join(errors)}")
     return out

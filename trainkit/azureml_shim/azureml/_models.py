@@ -9,7 +9,7 @@ def register(run, name: str, model_path: str | None, tags, properties, framework
              resources):
     from trainkit.errors import TrainkitError
 
-    from ..exceptions import UserErrorException
+    from .exceptions import UserErrorException
     from .core.model import Model
 
     try:
