@@ -337,3 +337,19 @@ def test_score_worker_answers_without_a_process():
     kind, payload = answer(lambda raw: "x" * 200, b"", 100)
     assert kind == frames.FAILED and "returned 202 bytes of JSON, expected at most 100" in json.loads(payload)["message"]
     assert os.environ.get("AZUREML_MODEL_DIR") is None
+
+
+def test_models_register_keeps_any_other_file_or_folder_as_it_is(tmp_path):
+    from ..conftest import run_cli
+
+    folder = tmp_path / "outputs" / "model"
+    folder.mkdir(parents=True)
+    (folder / "linear.json").write_text(json.dumps(WEIGHTS))
+    env = {"TRAINKIT_WORKSPACE": str(tmp_path / "ws")}
+    done = run_cli(["models", "register", "weights", str(folder), "--tag", "kind=linear"], env)
+    assert done.returncode == 0, done.stderr
+    assert "registered weights:1 -> " in done.stdout and "(files: model, onnx: skipped)" in done.stdout
+    shown = run_cli(["models", "show", "weights"], env).stdout
+    assert "files       files/model as registered (not a Keras model)" in shown
+    missing = run_cli(["models", "register", "weights", str(tmp_path / "nope")], env)
+    assert missing.returncode == 4 and "expected a file or a folder, got nothing there" in missing.stderr

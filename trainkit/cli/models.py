@@ -45,6 +45,8 @@ def cmd_show(ctx, args) -> Output:
 def show_entry(e: dict) -> None:
     print(f"model {e['name']}:{e['version']}  aliases: {', '.join(e['aliases']) or '(none)'}")
     print(f"path        {e['path']}")
+    if e.get("files"):
+        print(f"files       files/{e['files']['name']} as registered ({e['files'].get('format') or 'not a Keras model'})")
     print(f"created     {ts(e['created'])}")
     print(f"framework   {e['framework']} {e['framework_version']} (keras {e.get('keras_version')})")
     print(f"resources   {e['resource_configuration']}")
@@ -68,7 +70,7 @@ def show_entry(e: dict) -> None:
 
 def cmd_register(ctx, args) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ..registry.publish import onnx_settings, register_path
+    from ..registry.publish import onnx_settings, register_files, register_path
 
     tags = dict(_kv(t, "--tag") for t in args.tag)
     path = args.path_flag or args.path
@@ -79,15 +81,22 @@ def cmd_register(ctx, args) -> int:
                                   description=args.description)
     else:
         if not path:
-            raise UsageError("models register: expected PATH (a .keras file or a directory with model.keras) "
-                             "or --run RUN_ID, got neither")
-        entry = register_path(ctx.registry, args.name, Path(path), framework_version=args.framework_version,
-                              description=args.description, tags=tags, aliases=args.alias,
-                              resources={"cpu": args.cpu, "memory_gb": args.memory_gb, "gpu": args.gpu},
-                              onnx_cfg=onnx_settings(enabled=not args.no_onnx, opset=args.opset), samples=args.samples)
-    print(f"registered {entry['name']}:{entry['version']} -> {entry['path']} (onnx: {entry['onnx']['status']})")
+            raise UsageError("models register: expected PATH (a .keras file or a directory with model.keras, or "
+                             "any model file or folder, kept as it is) or --run RUN_ID, got neither")
+        register = register_path if keras_path(Path(path)) else register_files   # else: the files as they are
+        entry = register(ctx.registry, args.name, Path(path), framework_version=args.framework_version,
+                         description=args.description, tags=tags, aliases=args.alias,
+                         resources={"cpu": args.cpu, "memory_gb": args.memory_gb, "gpu": args.gpu},
+                         onnx_cfg=onnx_settings(enabled=not args.no_onnx, opset=args.opset), samples=args.samples)
+    files = f"files: {entry['files']['name']}, " if entry.get("files") else ""
+    print(f"registered {entry['name']}:{entry['version']} -> {entry['path']} ({files}onnx: {entry['onnx']['status']})")
     raise_if_failed(entry)
     return 0
+
+
+def keras_path(path: Path) -> bool:
+    """A .keras file, or a directory with model.keras: registered as trainkit's own artifacts."""
+    return path.suffix == ".keras" or (path.is_dir() and (path / "model.keras").is_file())
 
 
 def register_from_run(ctx, run_id: str, name: str, path: str | None, tags: dict, aliases: list[str],
@@ -230,8 +239,9 @@ def add_parser(sub) -> None:
     add("list", cmd_list, "every version of every model (or of NAME)", json=True).add_argument("name", nargs="?")
     add("show", cmd_show, "one version's entry", json=True).add_argument("ref", help=ref_help)
     res = ResourceConfiguration()
-    p = add("register", cmd_register, "register a Keras model: a .keras file or a dir with model.keras, or a finished "
-            "run's model (--run) with its lineage")
+    p = add("register", cmd_register, "register a Keras model: a .keras file or a dir with model.keras; any other "
+            "model file or folder (a SavedModel, a JSON + .h5 pair) kept as it is under files/, with ONNX beside it "
+            "when Keras 3 loads it; or a finished run's model (--run) with its lineage")
     p.add_argument("name")
     p.add_argument("path", nargs="?", help="the model file; with --run, a path inside the run "
                    "(default: outputs/model/model.keras, else the script's entry.model_path)")
