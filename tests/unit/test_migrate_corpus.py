@@ -270,6 +270,10 @@ def test_fix_rewrites_the_projects_copies_only_and_lists_each_rewrite(tmp_path):
 
 def test_scripts_with_keras_2_apis_run_in_the_keras_2_environment(migrated):
     dest, _, report = migrated
-    assert conf(dest, "experiment/subclassed-local.yaml")["environment"] == {"keras": "2"}
+    local = conf(dest, "experiment/subclassed-local.yaml")
+    assert local["environment"] == {"keras": "2"}
+    # arguments=['--data-folder', './mnist-local'] after mnist.download(target_path='./mnist-local'): that dataset
+    assert local["entry"]["arguments"][:2] == ["--data-folder", "${dataset.path}"]
+    assert {"override /dataset": "mnist-dataset"} in local["defaults"]
     assert ("conf/experiment/subclassed-local.yaml: its scripts use Keras 2 APIs that Keras 3 does not have "
             "(src/train_subclassed.py:63)") in report

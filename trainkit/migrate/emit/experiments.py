@@ -188,6 +188,9 @@ def arguments(m: Migration, sdk: Sdk, estimator: bool) -> tuple[list, list]:
         if found:
             datasets.append(found)
             out.append(Interp("${dataset.path}"))
+        elif isinstance(value, str) and downloaded(m, value, sdk) is not None:
+            datasets.append(downloaded(m, value, sdk))    # the folder the notebook downloaded a dataset into
+            out.append(Interp("${dataset.path}"))
         elif isinstance(value, Sdk) and value.root().name.startswith(("DataPath", "DataReference")):
             out.append(value.root())            # a datastore path (an earlier run's checkpoints): a param, below
         elif isinstance(value, (Unknown, Sdk, DatasetPath)) or isinstance(value, (list, dict)):
@@ -202,6 +205,19 @@ def arguments(m: Migration, sdk: Sdk, estimator: bool) -> tuple[list, list]:
         if found and found not in datasets:
             datasets.append(found)
     return out, datasets
+
+
+def downloaded(m: Migration, value: str, sdk: Sdk):
+    """The dataset a notebook downloaded into the folder `value` names (`ds.download(target_path=...)`),
+    as (option, version); None when it names no such folder."""
+    if not value or value.startswith("-") or "/" not in value and value not in (".",) and not value.startswith("."):
+        return None
+    path = m.files.absolute(value, sdk.home)
+    for dl in m.of("Dataset.download"):
+        target = dl.arg("target_path", 0)
+        if isinstance(target, str) and m.files.absolute(target, dl.home) == path:
+            return dataset_of(m, dl.owner())
+    return None
 
 
 def datapaths(m: Migration, exp: Experiment) -> None:
