@@ -113,6 +113,7 @@ class ScriptEntryConfig(EntryConfig):
     model_path: Optional[str] = "outputs/model.keras"     # registered (with ONNX) when the script saved it; a .keras file or a SavedModel dir; null = register nothing
     python: Optional[str] = None                          # interpreter for the script; null = the worker's
     azureml_compat: bool = False                          # an Azure ML SDK v1 script: `from azureml.core import Run` gets trainkit's run (never shadows a real azureml package)
+    keras_datasets: Dict[str, str] = field(default_factory=dict)  # Keras loader -> trainkit dataset answering it offline, e.g. {mnist: mnist}: keras.datasets.mnist.load_data() returns that dataset
 
 
 @dataclass

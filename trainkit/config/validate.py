@@ -179,9 +179,21 @@ def _check_entry(c: _Checker) -> None:
             c.fail(f"entry.azureml_compat: expected no azureml package here, got one at "
                    f"{found} (a real Azure ML SDK is installed: "
                    "trainkit does not shadow it; set entry.azureml_compat=false)")
+    _check_keras_datasets(c, entry.get("keras_datasets") or {})
     py = entry["python"]
     if py and _backend(c) is not None and _backend(c).runs_here and not os.access(os.path.expanduser(py), os.X_OK):
         c.fail(f"entry.python: expected an executable interpreter, got {py!r}")
+
+
+def _check_keras_datasets(c: _Checker, wanted: dict) -> None:
+    from ..keras_datasets import LOADERS
+
+    for loader, name in wanted.items():
+        if loader not in LOADERS:
+            c.fail(f"entry.keras_datasets.{loader}: expected a Keras loader trainkit datasets can answer "
+                   f"({', '.join(LOADERS)}), got {loader!r}")
+        if not isinstance(name, str) or not name.strip():
+            c.fail(f"entry.keras_datasets.{loader}: expected the name of a trainkit dataset (like {loader}), got {name!r}")
 
 
 def _check_task(c: _Checker) -> None:

@@ -79,6 +79,7 @@ class RunPaths:
     final_metrics = property(lambda self: self.root / "outputs" / "metrics.json")
     registered_model = property(lambda self: self.root / "outputs" / "registered_model.json")
     tags = property(lambda self: self.root / "tags.json")                  # tags a script added (run.tag)
+    params = property(lambda self: self.root / "params.json")              # parameters a script logged (mlflow.log_param)
     pruned = property(lambda self: self.root / "pruned.json")              # why a script's trial was pruned
     register_request = property(lambda self: self.root / "register_model.json")   # an Azure-style script's run.register_model
     code = property(lambda self: self.root / "code")                       # entry=script: the script's snapshot, its cwd

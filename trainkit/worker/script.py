@@ -22,8 +22,11 @@ from ..fsutil import read_json
 from ..hpo import PRUNED_EXIT, Pruned
 from ..keras2_shim import is_keras2
 from ..keras2_shim import script_env as keras2_env
+from ..keras_datasets import ENV as KERAS_DATASETS_ENV
+from ..keras_datasets import PATH as KERAS_DATASETS_PATH
 from ..run import RUN_DIR_ENV, RUN_ID_ENV, TRIAL_ENV
 from ..records.workspace import RunPaths
+from ..tracking import script_env as tracking_env
 
 DATASET_TOKEN = "<dataset.path>"   # dataset.path's default: replaced on each worker
 
@@ -81,7 +84,9 @@ def dataset_mount(dataset: dict, run_dir: Path) -> Path:
     return final
 
 
-def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None) -> dict:
+def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None, keras_datasets: dict | None = None) -> dict:
+    """The script's variables: the run's (TRAINKIT_*), MLflow's (logging into the run: trainkit.tracking),
+    entry.keras_datasets' files (`keras_datasets`: what keras_datasets.prepare gave), PYTHONPATH."""
     env = dict(os.environ)
     shim = [str(azureml_shim(spec))] if spec.cfg.entry.azureml_compat else []
     env.update({RUN_DIR_ENV: str(paths.root), RUN_ID_ENV: spec.run_id, "PYTHONUNBUFFERED": "1",
@@ -92,6 +97,9 @@ def script_env(spec, paths: RunPaths, code: Path, mount: Path | None = None) -> 
     if trial.get("study"):
         env[TRIAL_ENV] = json.dumps(trial)
     env.pop("TRAINKIT_LAUNCHER_OWNS_STATE", None)
+    env.update(tracking_env(spec.run_id, spec.experiment, paths.root, spec.config["environment"].get("env_vars")))
+    env[KERAS_DATASETS_ENV] = json.dumps(keras_datasets or {})
+    env["PYTHONPATH"] = os.pathsep.join([str(KERAS_DATASETS_PATH), env["PYTHONPATH"]])
     if is_keras2(spec.config["environment"]):   # the script gets Keras 2; this worker keeps Keras 3
         env = keras2_env(env)
     return env
@@ -114,6 +122,20 @@ def azureml_shim(spec) -> Path:
     return PATH
 
 
+def prepare_keras_datasets(spec, paths: RunPaths) -> dict:
+    """entry.keras_datasets' files on this host; the chief records which dataset answers each loader."""
+    if not spec.cfg.entry.keras_datasets:
+        return {}
+    from ..keras_datasets import prepare
+    from ..records.runs import write_status
+    from ..topology import WorkerEnv
+
+    env, record = prepare(spec)
+    if WorkerEnv.detect().is_chief:
+        write_status(paths, "running", keras_datasets=record)
+    return env
+
+
 def _pump(stream, out, tail: list[str]) -> None:
     from .tfquiet import NOISE
 
@@ -132,12 +154,13 @@ def run_script(spec, paths: RunPaths) -> None:
     entry = spec.cfg.entry
     code = paths.code
     mount = dataset_mount(spec.dataset, paths.root)
+    keras_datasets = prepare_keras_datasets(spec, paths)
     args = [str(a).replace(DATASET_TOKEN, str(mount)) for a in entry.arguments]
     cmd = [entry.python or sys.executable, entry.script, *args]
     print(f"script: {' '.join(cmd[1:])} (in {code})", flush=True)
     from ..records.runs import die_with_parent
 
-    proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code, mount), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=code, env=script_env(spec, paths, code, mount, keras_datasets), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, preexec_fn=die_with_parent)
     tail: list[str] = []
     pumps = [threading.Thread(target=_pump, args=(proc.stdout, sys.stdout, tail), daemon=True),
