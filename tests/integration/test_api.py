@@ -67,7 +67,8 @@ def test_submit_returns_at_once_then_wait_metrics_match_runs_show_and_predict_ma
 
 AZURE = ROOT / "examples" / "azure_script"       # the example project the docs show
 AZURE_ARGS = ["+experiment=azure_mnist",
-              'entry.arguments=["--data-folder","${dataset.path}","--batch-size","64","--limit","4000"]']
+              'entry.arguments=["--data-folder","${dataset.path}","--batch-size","64","--limit","4000",'
+              '"--epochs","${trainer.epochs}"]']
 
 
 @pytest.mark.parametrize("dist", [["distribution=single"], ["distribution=horovod", "distribution.processes=2"]],
@@ -89,6 +90,10 @@ def test_an_azure_ml_v1_script_runs_unchanged_and_its_model_is_registered_with_o
     assert shown["tags"]["framework"] == "tf2"                                 # run.tag
     run_dir = Path(shown["path"])
     assert "azureml.core.Run" in (run_dir / "logs" / "stdout.log").read_text()  # the shim answered the import
+    size = 2 if "horovod" in dist[0] else 1                                    # every rank ran, and knew its place
+    for rank in range(size):
+        log = run_dir / "logs" / ("stdout.log" if rank == 0 else f"rank-{rank}.log")
+        assert f"rank {rank} of {size}: " in log.read_text(), (log.name, log.read_text()[-2000:])
     assert (run_dir / "outputs" / "model" / "saved_model.pb").exists()
     model = json.loads(run_cli(["models", "show", name, "--json"]).stdout)
     assert model["run_id"] == run_id and model["onnx"]["status"] == "ok" and model["onnx"]["max_abs_diff"] < 1e-4
