@@ -43,6 +43,7 @@ def run_notebook(name: str, where: Path, first_cell: str | None = ACTIVATE, env:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        nbformat.write(nb, where / f"executed-{name}")   # what ran, outputs and all (for a failure's reader)
     return [cell_text(c) for c in nb.cells if c.cell_type == "code"]
 
 
@@ -56,9 +57,15 @@ def cell_text(cell) -> str:
 
 
 def literal(text: str, start: str):
-    """The Python literal printed on the line starting with `start` (a dict or list repr)."""
-    line = next(ln for ln in text.splitlines() if ln.startswith(start))
-    return ast.literal_eval(line)
+    """The Python literal printed from the line starting with `start` (a repr, one line or pretty-printed)."""
+    lines = text.splitlines()
+    first = next(i for i, ln in enumerate(lines) if ln.startswith(start))
+    for last in range(first, len(lines)):
+        try:
+            return ast.literal_eval("\n".join(lines[first:last + 1]))
+        except SyntaxError:
+            continue
+    raise AssertionError(f"no literal from {start!r} in {text!r}")
 
 
 @pytest.fixture
@@ -81,13 +88,15 @@ def test_train_register_download_on_local_with_a_curated_era_environment(mirrore
     for expected in ("tensorflow-gpu==2.2.0: TensorFlow 2.2 came with Keras 2", "python=3.6.2: trainkit's environments "
                      "use Python 3.11", "azureml-defaults: not needed", "h5py<=2.10.0: the base environment has h5py",
                      "keras<=2.3.1: Keras 2", "Docker image mcr.microsoft.com/azureml/openmpi3.1.2-cuda10.1-cudnn7-"
-                     "ubuntu18.04: recorded, not used", "fixed in the run's copy of the code: tf_mnist.py:29 np.float -> float",
-                     "fixed in the run's copy of the code: tf_mnist.py:31 np.float -> float"):
+                     "ubuntu18.04: recorded, not used", "fixed in the run's copy of the code: tf_mnist.py:27 np.float -> float",
+                     "fixed in the run's copy of the code: tf_mnist.py:29 np.float -> float"):
         assert expected in submit, submit
         assert everything.count(expected) == 1            # each change printed once
     assert "<td>Tutorial-TF-Mnist</td>" in submit and "<td>azureml.scriptrun</td>" in submit
     run_id = re.search(r"<td>(\d{8}-\d{6}-[0-9a-f]{6})</td>", submit).group(1)
     assert "test accuracy:" in out[10] and "'status': 'Completed'" in out[10] and f"'runId': '{run_id}'" in out[10]
+    assert out[10].startswith(f"RunId: {run_id}\nWeb View: http://127.0.0.1:8265/runs/{run_id}\n\nStreaming azureml-logs/")
+    assert "Execution Summary\n=================" in out[10]
     status, metrics_line, files_line = out[11].splitlines()[:3]
     metrics, files = ast.literal_eval(metrics_line), ast.literal_eval(files_line)
     assert status == "Completed" and sorted(metrics) == ["final_acc", "loss", "val_accuracy"]
@@ -110,10 +119,10 @@ def test_train_register_download_on_local_with_a_curated_era_environment(mirrore
     assert "astype(float)" in (record / "code" / "tf_mnist.py").read_text()       # the run's copy was fixed
     assert "astype(np.float)" in (tmp_path / "tf-mnist" / "tf_mnist.py").read_text()   # the user's file was not
     azure = json.loads((record / "azureml.json").read_text())
-    assert azure["fixes"] == ["tf_mnist.py:29 np.float -> float", "tf_mnist.py:31 np.float -> float"]
+    assert azure["fixes"] == ["tf_mnist.py:27 np.float -> float", "tf_mnist.py:29 np.float -> float"]
     assert json.loads((record / "environment.json").read_text())["tf_keras"] == "2.21.0"   # the Keras 2 environment
     model = json.loads(run_cli(["models", "show", "tf-mnist", "--json"]).stdout)
-    assert model["run_id"] == run_id and model["tags"]["area"] == "mnist"
+    assert model["run_id"] == run_id and model["tags"]["area"] == "mnist" and model["onnx"]["status"] == "ok"
 
 
 @pytest.mark.skipif(not HAVE_HOROVOD, reason="needs bash scripts/build_horovod.sh")

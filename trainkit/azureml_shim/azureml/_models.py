@@ -7,11 +7,14 @@ from __future__ import annotations
 
 def register(run, name: str, model_path: str | None, tags, properties, framework, framework_version, description,
              resources):
+    import os
+
     from trainkit.errors import TrainkitError
 
     from .exceptions import UserErrorException
     from .core.model import Model
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow loads here: no C++ info lines in the cell
     try:
         mv = run._api.register_model(name, model_path, tags={str(k): str(v) for k, v in (tags or {}).items()},
                                      description=description or "")

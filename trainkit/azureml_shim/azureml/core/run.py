@@ -190,7 +190,8 @@ class Run(Surface):
                                                                      if azure.get("fixes") else {})},
                 "inputDatasets": [{"dataset": {"name": ds["name"], "version": ds["version"]}}] if ds else [],
                 "runDefinition": run_definition(self._api.config, azure),
-                "logFiles": {n: str(self._dir / n) for n in self.get_file_names() if n.startswith("azureml-logs/")}}
+                "logFiles": {n: str(resolve(self._dir, n, self._world_size())) for n in self.get_file_names()
+                             if n.startswith("azureml-logs/")}}
 
     def get_portal_url(self) -> str:
         """The run's page in trainkit's dashboard (`trainkit ui`)."""
