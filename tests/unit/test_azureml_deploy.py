@@ -196,3 +196,22 @@ def test_get_model_path_inside_a_service_without_trainkits_variables(v1, tmp_pat
     monkeypatch.setenv("TRAINKIT_SCORE_MODELS", json.dumps({"tiny": 1}))
     with pytest.raises(Exception, match="not deployed with this service"):
         Model.get_model_path("other")
+
+
+def test_an_environment_becomes_the_score_workers_environment_and_packages(v1, tmp_path):
+    from azureml.core import Environment
+    from azureml.core.conda_dependencies import CondaDependencies
+    from azureml.core.model import InferenceConfig
+    from azureml.core.webservice import AciWebservice
+    from azureml.core.webservice._launch import command, worker_environment
+
+    env = Environment("score-env")
+    env.python.conda_dependencies = CondaDependencies.create(pip_packages=["tensorflow==2.4.0", "tabulate"])
+    env.environment_variables = {"SCORE_MODE": "fast"}
+    option, pip, variables = worker_environment(InferenceConfig("score.py", environment=env).environment)
+    assert option == "tensorflow-2.21-keras2-cpu" and pip == ["tabulate"] and variables == {"SCORE_MODE": "fast"}
+    assert worker_environment("tensorflow-2.21-cpu") == ("tensorflow-2.21-cpu", [], {})
+    cmd = command(v1, "svc", ["tiny:1"], tmp_path / "score.py", AciWebservice.deploy_configuration(auth_enabled=True),
+                  (option, pip, variables))
+    assert cmd[cmd.index("--environment") + 1] == option and "--pip=tabulate" in cmd
+    assert cmd[cmd.index("--auth-key-file") + 1].endswith("webservices/svc.key") and cmd[cmd.index("--port") + 1] == "0"
