@@ -407,3 +407,35 @@ def test_an_interactive_run_of_the_notebook_is_a_trainkit_run(ws):
     assert [r.id for r in exp.get_runs(tags="summary_of")] == [summary.id]
     assert [r.id for r in exp.get_runs(tags={"summary_of": "sweep-1"})] == [summary.id]
     assert list(exp.get_runs(tags={"summary_of": "other"})) == [] and list(exp.get_runs(tags="nope")) == []
+
+
+def test_the_tensorflow_estimator_runs_as_the_script_run_config_it_stands_for(ws, tmp_path):
+    from azureml._submit import arguments_override, plan_script
+    from azureml.core import Experiment
+    from azureml.data import OutputFileDatasetConfig
+    from azureml.train.dnn import Mpi, TensorFlow
+
+    ds = registered(ws, tmp_path)
+    out = OutputFileDatasetConfig(destination=(ws.get_default_datastore(), "results"))
+    est = TensorFlow(source_directory=".", entry_script="train.py", compute_target="local",
+                     script_params={"--batch-size": 50, "--verbose": "", "--out": out},
+                     pip_packages=["keras"], framework_version="2.1", use_gpu=True,
+                     distributed_training=Mpi(process_count_per_node=2), inputs=[ds.as_named_input("digits")])
+    plan = plan_script(Experiment(ws, "est"), est._script_run_config())
+    assert "environment=tensorflow-2.21-keras2-gpu" in plan.overrides
+    assert ["distribution=horovod", "distribution.processes=2"] == [o for o in plan.overrides if o.startswith("distr")]
+    assert plan.overrides[-3:] == ["dataset=mnist-dataset", "dataset.version=1",
+                                   "++environment.env_vars.TRAINKIT_DATASET_INPUT='digits'"]
+    results = ws._tk.root / "azureml" / "datastores" / "workspaceblobstore" / "results"
+    assert arguments_override(plan.items) == f"entry.arguments=['--batch-size','50','--verbose','--out','{results}']"
+    assert results.is_dir()
+
+
+def test_authentication_objects_are_accepted_and_ask_for_nothing(az):
+    from azureml.core import Workspace
+    from azureml.core.authentication import InteractiveLoginAuthentication
+
+    auth = InteractiveLoginAuthentication(tenant_id="t")
+    assert Workspace.from_config(auth=auth).location == "local"
+    with pytest.raises(NotImplementedError, match="the trainkit workspace is local"):
+        auth.get_authentication_header()

@@ -130,7 +130,7 @@ def local_path(value, ws) -> str | None:
 
     if isinstance(value, Datastore):
         return str(value.root)
-    if hasattr(value, "local_path") and hasattr(value, "datastore"):
+    if type(value).__name__ in ("DataReference", "DataPath", "OutputFileDatasetConfig"):
         return str(value.local_path)
     found = dataset_of(value, ws)
     return str(mount_folder(ws._tk.root, *found[:2])) if found else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from .._tk import Surface, unsupported
 from .conda_dependencies import CondaDependencies
+from .environment import DEFAULT_CPU_IMAGE, DEFAULT_GPU_IMAGE
 
 
 class MpiConfiguration:
@@ -83,4 +84,4 @@ class RunConfiguration(Surface):
 
 
 __all__ = ["RunConfiguration", "MpiConfiguration", "TensorflowConfiguration", "PyTorchConfiguration",
-           "DockerConfiguration", "CondaDependencies"]
+           "DockerConfiguration", "CondaDependencies", "DEFAULT_CPU_IMAGE", "DEFAULT_GPU_IMAGE"]

@@ -3,7 +3,7 @@ from importlib import import_module
 
 _WHERE = {"FileDataset": "file_dataset", "TabularDataset": "tabular_dataset", "DataPath": "datapath",
           "DataReference": "data_reference", "DatasetConsumptionConfig": "dataset_consumption_config",
-          "DataPathComputeBinding": "datapath"}
+          "DataPathComputeBinding": "datapath", "OutputFileDatasetConfig": "output_dataset_config"}
 
 __all__ = list(_WHERE)
 
