@@ -46,5 +46,16 @@ if [ -n "$tf_minor" ] && ! ls "$CACHE"/tf_keras-"$tf_minor".*-py3-none-any.whl >
   mkdir -p "$CACHE"
   .venv/bin/python -m pip download -q --no-deps -d "$CACHE" "tf-keras~=$tf_minor.0"
 fi
+# The full MLflow (its `mlflow server`) in an environment of its own: the export tests start a real
+# tracking server from it. trainkit's .venv has the client only (mlflow-skinny, the dev extra); the
+# server's pins (pyarrow, Flask...) stay out of it. Built once (.ready), offline afterwards.
+MLFLOW_SERVER=.cache/mlflow-server
+if [ ! -f "$MLFLOW_SERVER/.ready" ]; then
+  echo "setup: building $MLFLOW_SERVER (the MLflow tracking server the export tests start)"
+  rm -rf "$MLFLOW_SERVER"
+  .venv/bin/uv venv -q --python "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" "$MLFLOW_SERVER"
+  .venv/bin/uv pip install -q --python "$MLFLOW_SERVER/bin/python" "mlflow>=3.5,<4"
+  touch "$MLFLOW_SERVER/.ready"
+fi
 .venv/bin/python -c "import tensorflow as tf, keras, hydra; print(f'setup: ok (tensorflow {tf.__version__}, keras {keras.__version__}, hydra {hydra.__version__})')" 2>/dev/null \
   | grep -v -i warning || true

@@ -68,6 +68,14 @@ class Run:
         return {**self.record.get("tags", {}), **(read_json(RunPaths(self.path).tags) or {})}
 
     @property
+    def params(self) -> dict:
+        """The parameters the run's script logged (mlflow.log_param / log_params), by name."""
+        from ..fsutil import read_json
+        from ..records.workspace import RunPaths
+
+        return read_json(RunPaths(self.path).params, {}) or {}
+
+    @property
     def config(self) -> dict:
         """The run's fully resolved config."""
         from ..fsutil import read_json
@@ -156,6 +164,14 @@ class Run:
                                   aliases=list(aliases), description=description)
         raise_if_failed(entry)
         return ModelVersion(self.workspace, entry["name"], entry["version"])
+
+    def export_mlflow(self, tracking_uri: str) -> dict:
+        """Export the run to an MLflow tracking server: parameters, metric histories (steps and
+        timestamps), tags, outputs/ and the registered model as a model version. Exporting again
+        updates the same MLflow run (tag trainkit.run_id), never a second one."""
+        from ..tracking.export import export_run
+
+        return export_run(self, tracking_uri)
 
     def get(self, key: str) -> Any:
         """One value by its filter key (metrics.X, tags.X, config.a.b, status, experiment, ...)."""

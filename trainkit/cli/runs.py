@@ -52,6 +52,7 @@ def run_details(ws, run_id: str) -> dict:
             "dataset": run.status.get("dataset"), "exit_reason": state.reason if state.done else None,
             "overrides": read_json(paths.spec, {}).get("overrides", []),
             "code_changes": run.status.get("code_changes") or [],   # entry=script: resumed by id with changed code
+            "params": read_json(paths.params, {}) or {},               # what the script logged (mlflow.log_param)
             "files": sorted(str(p.relative_to(run.path)) for p in run_files(run.path)
                             if "source" not in p.relative_to(run.path).parts)[:200]}
 
@@ -68,6 +69,8 @@ def cmd_show(ctx, args) -> Output:
         print(f"overrides {' '.join(d['overrides']) or '(none)'}")
         if d["exit_reason"]:
             print(f"reason    {d['exit_reason']}")
+        if d["params"]:
+            print("params    " + " ".join(f"{k}={v}" for k, v in sorted(d["params"].items())))
         for change in d["code_changes"]:
             print(f"code      changed when resumed {ts(change['at'])}: {', '.join(change['files'])}")
         if d["history"]:
@@ -137,6 +140,23 @@ def cmd_compare(ctx, args) -> Output:
     return Output(d, show)
 
 
+def cmd_export(ctx, args) -> Output:
+    from ..api.workspace import Workspace
+
+    ws = Workspace(ctx.ws.root)
+    runs = [ws.get_run(run_id) for run_id in args.run_ids]   # every id checked before anything is sent
+    done = [run.export_mlflow(args.tracking_uri) for run in runs]
+
+    def show() -> None:
+        for d in done:
+            model = d["model_version"]
+            print(f"run {d['run_id']} -> MLflow run {d['mlflow_run_id']} ({'created' if d['created'] else 'updated'}: "
+                  f"{d['metrics']} metric points, {d['params']} params"
+                  + (f", model {model['name']} version {model['version']}" if model else "") + f") {d['url']}")
+
+    return Output(done, show)
+
+
 def _stream(text: str) -> str:
     import argparse
 
@@ -167,6 +187,12 @@ def add_parser(sub) -> None:
                    help="drop the prefix from target paths (the seeds' append_prefix=False)")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=cmd_download)
+    r = runs.add_parser("export", help="send runs to an MLflow tracking server (again: updates the same MLflow run)")
+    r.add_argument("run_ids", nargs="+", metavar="RUN_ID")
+    r.add_argument("--to", required=True, choices=["mlflow"], help="where to (mlflow)")
+    r.add_argument("--tracking-uri", required=True, help="the MLflow tracking server, e.g. http://127.0.0.1:5000")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_export)
     r = runs.add_parser("compare", help="config differences, final metrics and a curves plot of runs")
     r.add_argument("run_ids", nargs="+")
     r.add_argument("--plot", help="where to write the curves PNG (default ./compare-<ids>.png)")

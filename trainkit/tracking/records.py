@@ -16,12 +16,30 @@ from ..records.workspace import RunPaths
 
 ID = re.compile(r"[A-Za-z0-9][\w\-]{0,255}")   # run and model ids: one path component
 SYSTEM = "mlflow."                              # MLflow's own tags: kept on the MLflow side
+BOOKKEEPING = ("step", "epoch", "time", "epoch_time_s")   # metrics.jsonl keys that are no metric
 
 
 def checked_id(value: str) -> str:
     if not isinstance(value, str) or not ID.fullmatch(value):
         raise ValueError(f"expected an MLflow id (letters, digits, '_' or '-'), got {value!r}")
     return value
+
+
+def history_rows(paths: RunPaths) -> list[dict]:
+    """{key, value, timestamp (ms), step} of every value the chief recorded in metrics.jsonl: a
+    script's rows (by step) and trainkit's own loop's (by epoch)."""
+    from ..records.runs import metric_rows
+
+    out, clock = [], float((read_json(paths.status, {}) or {}).get("started") or 0)
+    for row in metric_rows(paths.metrics):
+        step = row.get("step", row.get("epoch"))
+        if "rank" in row or "image" in row or not isinstance(step, int):
+            continue
+        clock += float(row.get("epoch_time_s") or 0)        # trainkit's loop: no time per row, epochs since start
+        when = int(float(row.get("time", clock)) * 1000)
+        out += [{"key": k, "value": float(v), "timestamp": when, "step": step} for k, v in row.items()
+                if k not in BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return out
 
 
 class SideRecords:
@@ -135,17 +153,7 @@ class TrainkitRecord:
         return found
 
     def metric_rows(self) -> list[dict]:
-        """{key, value, timestamp (ms), step} of every value the chief logged (metrics.jsonl)."""
-        from ..records.runs import metric_rows
-
-        out = []
-        for row in metric_rows(self.paths.metrics):
-            if "rank" in row or "image" in row or "step" not in row:
-                continue
-            when = int(float(row.get("time", 0)) * 1000)
-            out += [{"key": k, "value": v, "timestamp": when, "step": row["step"]}
-                    for k, v in row.items() if k not in ("step", "time", "epoch", "epoch_time_s")]
-        return out
+        return history_rows(self.paths)
 
     def log_metrics(self, rows: list[dict]) -> None:
         """One metrics.jsonl row per step (and TensorBoard), as `run.log_dict(values, step)`."""
