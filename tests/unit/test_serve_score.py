@@ -353,3 +353,25 @@ def test_models_register_keeps_any_other_file_or_folder_as_it_is(tmp_path):
     assert "files       files/model as registered (not a Keras model)" in shown
     missing = run_cli(["models", "register", "weights", str(tmp_path / "nope")], env)
     assert missing.returncode == 4 and "expected a file or a folder, got nothing there" in missing.stderr
+
+
+def test_a_killed_server_leaves_no_score_worker_behind_even_one_busy_in_run(ws, tmp_path, served):
+    import threading
+
+    s = served(ws, score_file(tmp_path))
+    worker = worker_pids(s.text())[0]
+    def hang() -> None:
+        try:
+            s.post(data("hang"))
+        except OSError:   # the server is killed while the request waits: the connection drops
+            pass
+
+    threading.Thread(target=hang, daemon=True).start()
+    time.sleep(0.5)
+    assert not gone(worker)
+    s.proc.kill()
+    s.proc.wait()
+    deadline = time.monotonic() + 10
+    while not gone(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone(worker)
