@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -144,10 +143,13 @@ def test_a_failed_tf_keras_install_names_environment_keras():
 
 
 # ------------------------------------------------------------------ the script's process
-def script_spec(keras: str | None) -> SimpleNamespace:
-    cfg = SimpleNamespace(entry=SimpleNamespace(azureml_compat=False))
-    return SimpleNamespace(cfg=cfg, config={"environment": {"keras": keras}, "run": {}}, run_id="r1",
-                           project_root="/proj")
+def script_spec(keras: str | None, tmp_path: Path):
+    """A real JobSpec of a script run whose environment asks for `keras`."""
+    from trainkit.records.spec import JobSpec
+
+    config = validate_free([*SCRIPT, f"environment.keras={'null' if keras is None else keras}"])
+    return JobSpec(run_id="20261207-101500-ab12cd", experiment="k", run_dir=str(tmp_path), workspace=str(tmp_path),
+                   config=config, overrides=[], config_hash="0", dataset={}, project_root="/proj")
 
 
 @pytest.mark.parametrize("keras", ["2", "3", None])
@@ -156,7 +158,7 @@ def test_only_a_keras2_script_gets_legacy_keras_and_the_shim_first_on_its_path(k
     from trainkit.worker.script import script_env
 
     monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
-    env = script_env(script_spec(keras), RunPaths(tmp_path), tmp_path / "code")
+    env = script_env(script_spec(keras, tmp_path), RunPaths(tmp_path), tmp_path / "code")
     path = env["PYTHONPATH"].split(os.pathsep)
     if is_keras2({"keras": keras}):
         assert env["TF_USE_LEGACY_KERAS"] == "1" and path[0] == str(PATH) and str(tmp_path / "code") in path
