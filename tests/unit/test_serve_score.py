@@ -150,6 +150,14 @@ def data(rows) -> str:
     return json.dumps({"data": rows})
 
 
+def wait_inflight(s: Served, timeout: float = 20) -> None:
+    """Until the server holds one request (under load a thread's request may take a while to arrive)."""
+    deadline = time.monotonic() + timeout
+    while "trainkit_serve_inflight_requests 1.0" not in s.get("/metrics")[1]:
+        assert time.monotonic() < deadline, "the request never reached the server"
+        time.sleep(0.05)
+
+
 def worker_pids(log: str) -> list[int]:
     return [int(p) for p in re.findall(r"score worker (\d+) started", log)]
 
@@ -225,7 +233,7 @@ def test_sigterm_drains_a_request_in_flight_and_stops_the_worker(ws, tmp_path, s
     answers = []
     thread = threading.Thread(target=lambda: answers.append(s.post(data("slow"))))
     thread.start()
-    time.sleep(0.5)
+    wait_inflight(s)
     assert s.stop() == 0
     thread.join()
     assert answers == [(200, '"slow done"')]
@@ -367,7 +375,7 @@ def test_a_killed_server_leaves_no_score_worker_behind_even_one_busy_in_run(ws, 
             pass
 
     threading.Thread(target=hang, daemon=True).start()
-    time.sleep(0.5)
+    wait_inflight(s)
     assert not gone(worker)
     s.proc.kill()
     s.proc.wait()
