@@ -33,6 +33,7 @@ GROUPS = {   # test file, or file::class -> group
     "tests/integration/test_ui_browser.py": "browser",
     "tests/integration/test_project.py": "project",
     "tests/integration/test_export_matrix.py": "matrix",
+    "tests/integration/test_mlflow.py": "mlflow",
 }
 ORDER = list(dict.fromkeys(GROUPS.values()))     # longest first
 
@@ -187,6 +188,17 @@ def wait_ready(go: Path, n: int, timeout: float = 60) -> None:
     while len(list(go.parent.glob(f"{go.name}.ready-*"))) < n:
         assert time.time() < deadline, f"only {len(list(go.parent.glob(f'{go.name}.ready-*')))} of {n} children ready"
         time.sleep(0.01)
+
+
+def wait_until(pred, timeout: float, what: str, poll: float = 0.02):
+    """pred()'s first truthy value, polled; AssertionError naming `what` after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := pred()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
+        time.sleep(poll)
+    return value
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:

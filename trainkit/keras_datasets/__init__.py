@@ -14,8 +14,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PATH = Path(__file__).resolve().parent / "pythonpath"   # on every script's PYTHONPATH
 ENV = "TRAINKIT_KERAS_DATASETS"                          # JSON {loader: {"path": npz, "dataset": "name vN"}}

@@ -18,11 +18,13 @@ from __future__ import annotations
 import atexit
 import getpass
 import os
+import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
-from mlflow.entities import (Experiment, LifecycleStage, Metric, Param, Run, RunData, RunInfo, RunInputs,
+from mlflow.entities import (Experiment, LifecycleStage, Param, Run, RunData, RunInfo, RunInputs,
                              RunOutputs, RunStatus, RunTag, ViewType)
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
@@ -39,6 +41,13 @@ from .logged import LoggedModels
 from .records import NestedRun, RootRun, SideRecords, SideRun, TrainkitRecord
 
 NOTE_PREFIX = "trainkit (MLflow):"
+
+
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):   # no passwd entry (a container's uid)
+        return str(os.getuid())
 
 
 def not_found(what: str) -> MlflowException:
@@ -73,7 +82,7 @@ class TrainkitStore(LoggedModels, AbstractStore):
         """Say something once per process on stderr."""
         if text not in self._noted:
             self._noted.add(text)
-            print(f"{NOTE_PREFIX} {text}", file=__import__("sys").stderr, flush=True)
+            print(f"{NOTE_PREFIX} {text}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ the experiment
     def _experiment(self) -> Experiment:
@@ -119,7 +128,7 @@ class TrainkitStore(LoggedModels, AbstractStore):
         return info
 
     def _new_info(self, run_id: str, name: str, parent: str | None, artifacts: Path) -> dict:
-        info = {"run_id": run_id, "run_name": name, "experiment_id": self.experiment_id, "user_id": getpass.getuser(),
+        info = {"run_id": run_id, "run_name": name, "experiment_id": self.experiment_id, "user_id": user(),
                 "status": "RUNNING", "start_time": int(time.time() * 1000), "end_time": None,
                 "lifecycle_stage": LifecycleStage.ACTIVE, "artifact_uri": artifacts.as_uri(), "parent": parent}
         self.side.write(run_id, "info.json", info)
@@ -167,7 +176,7 @@ class TrainkitStore(LoggedModels, AbstractStore):
                 return self._run(self.root_id)
             self._info(parent)
             name = self._nested_name(run_name or tags.get(MLFLOW_RUN_NAME))
-            run_id = __import__("uuid").uuid4().hex
+            run_id = uuid.uuid4().hex
             info = self._new_info(run_id, name, parent, self.outputs / name)
             self._data(run_id, info).set_tags({**tags, MLFLOW_RUN_NAME: name})
             return self._run(run_id)
