@@ -203,6 +203,9 @@ def test_experiments_hold_what_their_notebooks_say(migrated):
     assert hvd["compute"] == {"nodes": 2, "tasks_per_node": 2}
     ps = conf(dest, "experiment/tf1-parameter-server.yaml")
     assert ps["distribution"] == {"workers": 2, "ps": 1} and {"override /environment": "tensorflow-2.21-keras2-gpu"} in ps["defaults"]
+    multi = conf(dest, "experiment/mnist-multiworker.yaml")     # only the sweep's best run is registered
+    assert multi["registry"] == {"enabled": False}
+    assert multi["entry"]["model_path"] == "outputs/keras-model/model.keras"
     second = conf(dest, "experiment/tf-hvd-estimator-2.yaml")      # script_params=dict(script_params, **{'--epochs': 5})
     assert second["entry"]["arguments"][:4] == ["--data-folder", "${dataset.path}", "--batch-size", "64"]
     assert second["params"] == {"epochs": 5}

@@ -342,11 +342,17 @@ def script_options(text: str) -> dict[str, object]:
 
 
 def registration(m: Migration, exp: Experiment) -> None:
+    """registry.* and entry.model_path from the notebook's `run.register_model(...)` of this run; a run
+    the notebook never registers is not registered either (Azure registers only when asked), but its
+    model path is kept for `trainkit sweeps best --register` and `trainkit models register --run`."""
     submits = [s for s in m.of("submit") if s.arg("config", 0) is exp.sdk]
     register = [r for r in m.of("register_model") if r.parent in submits]
     entry = exp.body["entry"]
     if not register:
-        entry["model_path"] = "outputs/model"
+        later = [r for r in m.of("register_model") if isinstance(r.arg("model_path", 1), str)
+                 and searched_from(m, r) is exp.sdk]
+        entry["model_path"] = later[0].arg("model_path", 1) if later else "outputs/model"
+        exp.body["registry"] = {"enabled": False}
         return
     reg = register[0]
     path = reg.arg("model_path", 1)
@@ -354,6 +360,18 @@ def registration(m: Migration, exp: Experiment) -> None:
     exp.body["registry"] = registry(m, reg)
     m.mark(reg, f"conf/experiment/{exp.name}.yaml: registry.model_name={exp.body['registry']['model_name']}, "
                 f"entry.model_path={entry['model_path']} (registered after the run, ONNX exported beside it)")
+
+
+def searched_from(m: Migration, reg: Sdk):
+    """The run config a registered run came from through a sweep (best_run of exp.submit(hd))."""
+    node = reg.parent
+    while node is not None:
+        if node.method == "submit":
+            config = node.arg("config", 0)
+            return (config.arg("run_config") or config.arg("estimator")) if isinstance(config, Sdk) \
+                and config.name == "HyperDriveConfig" else config
+        node = node.parent
+    return None
 
 
 def registry(m: Migration, reg: Sdk) -> dict:
