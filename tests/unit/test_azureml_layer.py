@@ -383,6 +383,8 @@ def test_an_azureml_json_round_trip_of_the_submission_record(tmp_path):
     assert (got["script"], got["communicator"], got["target"]) == ("t.py", "Mpi", "local")
     assert run_definition(config, json.loads(json.dumps({"input_name": "x"})))["arguments"][1] == \
         "DatasetConsumptionConfig:x"
+    config["environment"]["env_vars"] = {"TRAINKIT_DATASET_INPUT": "digits"}   # a HyperDrive trial's own config
+    assert run_definition(config, {})["arguments"][1] == "DatasetConsumptionConfig:digits"
 
 
 def test_an_interactive_run_of_the_notebook_is_a_trainkit_run(ws):

@@ -81,7 +81,8 @@ def resolve(run_dir: Path, name: str, world_size: int) -> Path | None:
 
 def arguments_of(config: dict, input_name: str | None = None) -> list[str]:
     """The script's arguments as Azure's runDefinition shows them (a dataset as its consumption config)."""
-    name = input_name or (config.get("dataset") or {}).get("name", "input")
+    given = ((config.get("environment") or {}).get("env_vars") or {}).get("TRAINKIT_DATASET_INPUT")   # as_named_input
+    name = input_name or given or (config.get("dataset") or {}).get("name", "input")
     return [f"DatasetConsumptionConfig:{name}" if str(a) == DATASET_PLACEHOLDER else str(a)
             for a in (config.get("entry") or {}).get("arguments") or []]
 
