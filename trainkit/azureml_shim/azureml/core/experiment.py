@@ -38,7 +38,7 @@ class Experiment(Surface):
 
     def get_runs(self, type=None, tags=None, properties=None, include_children: bool = False):
         """The experiment's runs, newest first."""
-        from .run import Run
+        from . import Run   # Run and Experiment refer to each other, as in Azure's API: through the package
 
         for api in reversed(self.workspace._tk.runs(experiment=self._trainkit_name)):
             if _has_tags(api.tags, tags):
@@ -55,7 +55,7 @@ class Experiment(Surface):
         from trainkit.records.runs import new_run_id, write_status
         from trainkit.records.workspace import RunPaths
 
-        from .run import Run
+        from . import Run
 
         run_id = new_run_id()
         paths = RunPaths(self.workspace._tk.paths.run_dir(self._trainkit_name, run_id))

@@ -3,7 +3,9 @@
 Every Workspace object is that one local workspace: `from_config`, `get` and `create` differ only
 in the name they report. `ws._tk` is the trainkit.Workspace (runs, sweeps, models, datasets).
 `ws.models` and `ws.webservices` come from `azureml.core.model.models_of(ws)` and
-`azureml.core.webservice.webservices_of(ws)` (the deployment side), imported when first asked."""
+`azureml.core.webservice.webservices_of(ws)` (the deployment side), imported when first asked.
+The workspace is the bottom layer: what lies above it (Experiment) is found through the package's
+names (`azureml.core.__getattr__`), so this module imports none of them."""
 from __future__ import annotations
 
 import json
@@ -79,7 +81,7 @@ class Workspace:
     # ------------------------------------------------------------------ what it holds
     @property
     def experiments(self) -> dict:
-        from .experiment import Experiment
+        from . import Experiment   # the layers above the workspace, through the package's names
 
         root = self._tk.paths.experiments
         names = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
