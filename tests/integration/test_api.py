@@ -4,6 +4,7 @@ runs unchanged under entry.azureml_compat on one process and under Horovod."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,10 +24,10 @@ def test_the_quickstart_notebook_runs_top_to_bottom_on_a_real_kernel(workspace, 
 
     nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = ["".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", "")) +
-                       o.get("data", {}).get("text/html", "") for o in c.get("outputs", [])) for c in nb.cells
-               if c.cell_type == "code"]
-    text = "\n".join(outputs)
+    outputs = {c.source: "".join(o.get("text", "") + "".join(o.get("data", {}).get("text/plain", "")) +
+                                 o.get("data", {}).get("text/html", "") for o in c.get("outputs", []))
+               for c in nb.cells if c.cell_type == "code"}
+    text = "\n".join(outputs.values())
     assert "Traceback" not in text and "Error" not in text, text[-3000:]
     run_id = next(line.split()[0] for line in text.splitlines() if line.endswith(" queued") or line.endswith(" running"))
     shown = json.loads(run_cli(["runs", "show", run_id, "--json"]).stdout)
@@ -35,6 +36,13 @@ def test_the_quickstart_notebook_runs_top_to_bottom_on_a_real_kernel(workspace, 
     assert f"test accuracy {acc:.4f}" in text and acc > 0.8
     assert f"ONNX accuracy on 10000 test images: {acc:.4f}" in text            # predict == the run's own metric
     assert "<svg" in text and f'data-run-id="{run_id}"' in text                # the run's HTML with its curves
+    streamed = next(out for src, out in outputs.items() if "run.wait(show_output=True)" in src)
+    for n in (1, 2, 3):                                                        # the log, streamed as it grew
+        assert re.search(rf"^epoch {n}/3 loss=\d\.\d{{4}} .*accuracy=", streamed, re.M), streamed[-3000:]
+    assert "argmax_agreement=" in streamed and streamed.rstrip().endswith("completed")   # to its last line
+    details = next(out for src, out in outputs.items() if "RunDetails(run)" in src)   # its last update
+    assert f'data-run-id="{run_id}"' in details and ">completed<" in details and "<svg" in details
+    assert f"{acc:.4f}" in details                                             # the final metrics, in the table
     assert "ModelVersion('fashion-notebook', 1) ok fashion_mnist" in text
     model = json.loads(run_cli(["models", "show", "fashion-notebook@staging", "--json"]).stdout)
     assert model["run_id"] == run_id and model["config_hash"] == shown["status_detail"]["config_hash"]
