@@ -75,6 +75,8 @@ SCRIPT = """
             mlflow.log_metric("acc", 0.7, step=1)
             mlflow.log_param("fold", 1)
             mlflow.log_text("child", "child.txt")
+        from mlflow.entities import Metric      # as log_model does: the step's values linked to a model, sent again
+        mlflow.MlflowClient().log_batch(run.info.run_id, metrics=[Metric("custom", 1.0, 1, 2, model_id="m-1")])
         try:
             mlflow.log_param("lr", 0.02)
         except mlflow.exceptions.MlflowException as e:

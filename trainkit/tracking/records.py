@@ -130,7 +130,7 @@ class TrainkitRecord:
 
         self.paths = RunPaths(Path(run_dir))
         self.run = Run(Path(run_dir), run_id)   # not get_context(): that would take over the script's SIGTERM
-        self._seen: set[tuple] = set()          # (key, step, timestamp, value) written: MLflow re-logs a model's metrics
+        self._written: set[tuple] = set()       # (key, step, value) written by this process
 
     def params(self) -> dict:
         return read_json(self.paths.params, {}) or {}
@@ -156,13 +156,14 @@ class TrainkitRecord:
         return history_rows(self.paths)
 
     def log_metrics(self, rows: list[dict]) -> None:
-        """One metrics.jsonl row per step (and TensorBoard), as `run.log_dict(values, step)`."""
+        """One metrics.jsonl row per step (and TensorBoard), as `run.log_dict(values, step)`; a value
+        MLflow sends again only to link it to a logged model (`model_id`) is not a second point."""
         by_step: dict[int, dict] = {}
         for r in rows:
-            seen = (r["key"], r["step"], r["timestamp"], r["value"])
-            if seen in self._seen:
+            point = (r["key"], r["step"], r["value"])
+            if r.get("model_id") and point in self._written:   # log_model links the step's metrics to the model: no new value
                 continue
-            self._seen.add(seen)
+            self._written.add(point)
             by_step.setdefault(int(r["step"]), {})[r["key"]] = r["value"]
         for step, values in sorted(by_step.items()):
             self.run.log_dict(values, step=step)

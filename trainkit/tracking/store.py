@@ -248,7 +248,7 @@ class TrainkitStore(LoggedModels, AbstractStore):
                                           f"new value '{value}'.", INVALID_PARAMETER_VALUE)
             data.log_params(given)
             data.log_metrics([{"key": m.key, "value": float(m.value), "timestamp": int(m.timestamp),
-                               "step": int(m.step or 0)} for m in metrics])
+                               "step": int(m.step or 0), "model_id": m.model_id} for m in metrics])
             data.set_tags({t.key: str(t.value) for t in tags})
             name = next((t.value for t in tags if t.key == MLFLOW_RUN_NAME), None)
             if name is not None:
