@@ -36,6 +36,7 @@ def environment(m: Migration, sdk: Sdk) -> str:
         for n in choice.notes:
             m.project.note(f"{sdk.where}: {n}")
         m.made.setdefault("keras_pinned", {})[choice.preset()] = choice.tensorflow is not None
+        m.made.setdefault("tf1", {})[id(sdk)] = choice.tf1
         m.mark(sdk, f"environment={choice.preset()} (curated {name}: "
                     + ("TensorFlow 1.x, scripts need a port" if choice.tf1 else
                        f"Keras {choice.keras}, {choice.device}") + ")")
@@ -47,6 +48,7 @@ def environment(m: Migration, sdk: Sdk) -> str:
         choice.device = "gpu"
     option = m.unique("environment", name, repr((choice.pip, choice.keras, choice.device)), sdk.where)
     m.made.setdefault("keras_pinned", {})[option] = choice.tensorflow is not None
+    m.made.setdefault("tf1", {})[id(sdk)] = choice.tf1
     write(m, sdk, option, choice, sources, docker)
     return m.remember("environment", sdk, option)
 

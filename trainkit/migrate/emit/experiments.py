@@ -40,6 +40,7 @@ class Experiment:
     compute: str | None = None
     keras: str = "3"
     keras_pinned: bool = False                    # the environment asked for Keras 3 (TensorFlow 2.16+): kept
+    tf1: bool = False                             # written for TensorFlow 1.x: runs once its scripts are ported
     smoke: list[str] = field(default_factory=list)   # overrides that shorten the run (params.epochs=1)
     cannot_shorten: str = ""
     scripts: dict[str, str] = field(default_factory=dict)   # .py files of its folder: project path -> text
@@ -259,6 +260,8 @@ def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
     if option:
         exp.keras = "2" if "keras2" in option or keras_of(m, option) == "2" else "3"
         exp.keras_pinned = m.made.get("keras_pinned", {}).get(option, False)
+        root = value.root() if isinstance(value, Sdk) and value.method == "register" else value
+        exp.tf1 = m.made.get("tf1", {}).get(id(root), False)
         return option
     if not estimator:
         return None
@@ -273,6 +276,7 @@ def environment(m: Migration, exp: Experiment, estimator: bool) -> str | None:
               choice, f"conda_packages at {sdk.where}")
     exp.keras = choice.keras
     exp.keras_pinned = choice.tensorflow is not None
+    exp.tf1 = choice.tf1
     if not choice.pip:
         for n in choice.notes:
             m.project.note(f"{sdk.where}: {n}")
@@ -419,7 +423,11 @@ def write_all(m: Migration) -> None:
             exp.body["params"] = exp.params
         m.project.yaml(f"conf/experiment/{exp.name}.yaml", exp.header, exp.body, package_global=True)
         smoke = " ".join([f"trainkit train +experiment={exp.name} compute={THIS_MACHINE}", *exp.smoke])
-        m.project.commands.append(Command("smoke", smoke, exp.cannot_shorten or "a short run on this machine first"))
+        why = exp.cannot_shorten or "a short run on this machine first"
+        if exp.tf1:
+            why = ("written for TensorFlow 1.x: it runs once its scripts are ported (What breaks, below; `--fix` "
+                   "applies tf_upgrade_v2's part)")
+        m.project.commands.append(Command("smoke", smoke, why))
         if exp.compute and exp.compute != THIS_MACHINE:
             m.project.commands.append(Command("cluster", f"trainkit train +experiment={exp.name}",
                                               f"on compute={exp.compute} (conf/compute/{exp.compute}.yaml)"))
