@@ -167,3 +167,17 @@ def test_no_run_record_there_is_a_clear_mlflow_error(tmp_path):
     proc = run_script("import mlflow; mlflow.start_run()", tmp_path / "nothing", tmp_path)
     assert proc.returncode == 1
     assert f"no trainkit run there (expected {tmp_path / 'nothing' / 'job_spec.json'})" in proc.stderr
+
+
+def test_an_export_to_a_server_that_is_not_there_fails_soon_naming_it(run_dir):
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"      # nothing listens there once closed
+    started = time.monotonic()
+    proc = run_cli(["runs", "export", RUN_ID, "--to", "mlflow", "--tracking-uri", dead], timeout=120)
+    assert proc.returncode == 1 and time.monotonic() - started < 60
+    assert proc.stderr.startswith(f"error: export of run {RUN_ID} to {dead}: ") and "Connection refused" in proc.stderr
+    assert proc.stdout == ""

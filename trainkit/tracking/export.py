@@ -37,12 +37,28 @@ def export_run(run, tracking_uri: str) -> dict:
 
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
-        with contextlib.redirect_stdout(sys.stderr):   # MLflow prints links when a run ends: stdout stays the command's
+        with contextlib.redirect_stdout(sys.stderr), few_retries():   # MLflow prints links when a run ends: stdout stays the command's
             return _export(client, run, tracking_uri)
     except MlflowException as e:
         raise ExportError(f"export of run {run.id} to {tracking_uri}: {e.message}") from None
     except OSError as e:   # requests' ConnectionError is one
         raise ExportError(f"export of run {run.id} to {tracking_uri}: cannot reach the tracking server ({e})") from None
+
+
+@contextlib.contextmanager
+def few_retries():
+    """MLflow retries a refused request 7 times with growing pauses (4 minutes for a wrong URI);
+    an export retries twice unless MLFLOW_HTTP_REQUEST_MAX_RETRIES / _BACKOFF_FACTOR say otherwise."""
+    import os
+
+    wanted = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+    added = {k: v for k, v in wanted.items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def _export(client, run, tracking_uri: str) -> dict:
