@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ..conftest import FASHION, ROOT, run_cli, run_trainkit
+from ..conftest import FASHION, ROOT, run_cli, run_trainkit, wait_until
 
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(not FASHION.exists(), reason="needs apt-get install dataset-fashion-mnist")]
@@ -288,18 +288,24 @@ def start_load(port: int, models: Models, clients: int, stop_on_error: bool = Fa
     return until, threads, results
 
 
+def every_client_answered(results: list[list], n: int, since: list[int] | None = None) -> bool:
+    """Each client has had `n` answers (more than `since` counts): the load really runs."""
+    return all(len(r) >= n + (since[k] if since else 0) for k, r in enumerate(results))
+
+
 def test_moving_the_alias_under_32_clients_fails_no_request_and_switches_within_5_s(models, tmp_path):
     srv = Server([f"{MODEL}@production"], models.env, tmp_path / "server.log")
     try:
         until, threads, results = start_load(srv.port, models, 32)
-        time.sleep(1.5)
+        wait_until(lambda: every_client_answered(results, 3), 60, "every client answered 3 requests")
         t_alias = time.monotonic()        # the window below includes the CLI's own start-up
         moved = run_cli(["models", "alias", f"{MODEL}:2", "production"], models.env)
         assert moved.returncode == 0, moved.stderr
         deadline = t_alias + 15
         while time.monotonic() < deadline and not all(r and r[-1].version == "2" for r in results):
             time.sleep(0.1)
-        time.sleep(0.5)
+        switched = [len(r) for r in results]      # then more answers from every client: no flapping back
+        wait_until(lambda: every_client_answered(results, 3, switched), 60, "3 more answers per client")
         until.set()
         for t in threads:
             t.join(30)
@@ -326,7 +332,7 @@ def test_moving_the_alias_under_32_clients_fails_no_request_and_switches_within_
 def test_sigterm_under_load_answers_in_flight_requests_and_exits_0(models, tmp_path):
     srv = Server([f"{MODEL}:2", "--max-batch", "8"], models.env, tmp_path / "server.log")
     until, threads, results = start_load(srv.port, models, 16, stop_on_error=True)
-    time.sleep(1.5)
+    wait_until(lambda: every_client_answered(results, 3), 60, "every client answered 3 requests")
     t_term = time.monotonic()
     code = srv.stop(signal.SIGTERM, timeout=30)
     for t in threads:
@@ -427,6 +433,17 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def parser_started(pid: int) -> float | None:
+    """The server's memory (MB) once its JSON parser process runs and has settled (same RSS 0.2 s
+    apart), else None."""
+    children = [c for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+    if not any(b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes() for c in children):
+        return None
+    before = tree_rss_mb(pid)
+    time.sleep(0.2)
+    return before if abs(tree_rss_mb(pid) - before) < 1 else None
+
+
 def small_client(port: int, x: np.ndarray, until: threading.Event, latencies: list, errors: list) -> None:
     """One image at a time over one keep-alive connection, as fast as answers come."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -446,8 +463,7 @@ def test_large_json_requests_parse_off_the_loop_under_a_value_cap_while_a_small_
     and a concurrent one-image client keeps its p99 under 50 ms."""
     srv = Server([f"{MODEL}:1"], models.env, tmp_path / "server.log")
     try:
-        time.sleep(1.0)                                    # the parser process has started
-        base = tree_rss_mb(srv.proc.pid)
+        base = wait_until(lambda: parser_started(srv.proc.pid), 60, "the JSON parser process")
         header = b'{"inputs":[{"name":"image","shape":[19132,28,28],"datatype":"FP32","data":['
         bomb = header + b"0.5," * (19132 * 784 - 1) + b"0.5]}]}"
         assert 59e6 < len(bomb) < 64 * 2**20
@@ -465,7 +481,7 @@ def test_large_json_requests_parse_off_the_loop_under_a_value_cap_while_a_small_
 
         sampler = threading.Thread(target=sample)
         sampler.start()
-        time.sleep(0.5)
+        wait_until(lambda: len(latencies) >= 20, 30, "the small client's first 20 answers")
         during = len(latencies)
         outcomes = []
         for body in (bomb, valid, bomb, valid):
@@ -546,7 +562,7 @@ def test_500_idle_slow_and_stalled_connections_neither_starve_a_normal_client_no
         assert metric(text, "trainkit_serve_requests_total", model=MODEL, status="500") == 0
         assert metric(text, "trainkit_serve_requests_total", model=MODEL, status="400") == 0
         upload = open_socket(srv.port, head + b"Content-Length: 4096\r\n\r\n" + b'{"inputs": [')
-        time.sleep(0.3)
+        wait_until(lambda: metric(srv.metrics(), "trainkit_serve_inflight_requests") == 1, 10, "the upload in the app")
         signalled = time.monotonic()
         srv.proc.send_signal(signal.SIGTERM)
         assert closed_by_server(upload).startswith(b"HTTP/1.1 503 ")
@@ -561,19 +577,24 @@ def test_500_idle_slow_and_stalled_connections_neither_starve_a_normal_client_no
     assert "Traceback" not in log and "failed" not in log, log[-2000:]
 
 
+def answers(port: int, x: np.ndarray) -> bool:
+    try:
+        return request(port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(x))[0] == 200
+    except (ConnectionError, http.client.HTTPException):   # closed: still 20 open for the server
+        return False
+
+
 def test_connections_over_the_limit_are_closed_at_once_and_the_rest_keep_working(models, tmp_path):
     """Issue 23 item 3: --max-connections is a hard cap on open connections."""
     srv = Server([f"{MODEL}:1", "--max-connections", "20"], models.env, tmp_path / "server.log")
     try:
         held = [open_socket(srv.port) for _ in range(20)]
-        time.sleep(0.3)
-        extra = open_socket(srv.port)
+        extra = open_socket(srv.port)             # accepted after the 20 (the backlog is first come, first served)
         extra.settimeout(3)
         assert closed_by_server(extra) == b""
         for s in held[:5]:
             s.close()
-        time.sleep(0.3)
-        assert request(srv.port, "POST", f"/v2/models/{MODEL}/infer", *binary_infer(models.x[:1]))[0] == 200
+        wait_until(lambda: answers(srv.port, models.x[:1]), 10, "a request answered once 5 connections closed")
         assert "refusing connections: 20 open (--max-connections 20)" in srv.log.read_text()
     finally:
         assert srv.stop() == 0, srv.log.read_text()
