@@ -71,6 +71,11 @@ SCRIPT = """
         mlflow.log_text("hello", "notes.txt")
         open("local.txt", "w").write("a file")
         mlflow.log_artifact("local.txt", "files")
+        import matplotlib; matplotlib.use("Agg"); import matplotlib.pyplot as plt; import numpy as np
+        figure = plt.figure(); plt.plot([1, 2, 3])
+        mlflow.log_figure(figure, "plots/curve.png")
+        mlflow.log_image(np.zeros((8, 8, 3), np.uint8), "images/black.png")
+        mlflow.log_image(np.full((8, 8, 3), 255, np.uint8), key="white", step=1)
         with mlflow.start_run(nested=True, run_name="fold-1"):
             mlflow.log_metric("acc", 0.7, step=1)
             mlflow.log_param("fold", 1)
@@ -109,6 +114,8 @@ def test_mlflow_calls_land_in_the_trainkit_run(run_dir, tmp_path):
     assert json.loads((outputs / "meta" / "classes.json").read_text()) == {"classes": 10}
     assert (outputs / "notes.txt").read_text() == "hello" and (outputs / "files" / "local.txt").read_text() == "a file"
     assert (outputs / "fold-1" / "child.txt").read_text() == "child"          # a nested run's artifacts
+    assert (outputs / "plots" / "curve.png").read_bytes()[:4] == b"\x89PNG" and (outputs / "images" / "black.png").is_file()
+    assert list((outputs / "images").glob("white+step+1+*.png"))              # log_image(key=, step=): MLflow's naming
     system = read_json(run_dir / "mlflow" / "runs" / mlflow_run_id(RUN_ID) / "tags.json")
     assert system["mlflow.source.type"] == "LOCAL" and "mlflow.user" in system
 
