@@ -303,8 +303,13 @@ def test_alias_follower_switches_skips_unloadable_versions_and_survives_a_remove
     from trainkit.registry.store import ModelRef
     from trainkit.serve.models import Lifecycle, ModelHolder, ServedVersion, follow_alias
 
-    aliases = {"production": 1}
-    registry = type("FakeRegistry", (), {"aliases": lambda self, name: dict(aliases)})()
+    aliases, polls = {"production": 1}, [0]
+
+    def read_aliases(self, name):
+        polls[0] += 1
+        return dict(aliases)
+
+    registry = type("FakeRegistry", (), {"aliases": read_aliases})()
     loads, events = [], []
 
     def load(name, version):
@@ -318,12 +323,17 @@ def test_alias_follower_switches_skips_unloadable_versions_and_survives_a_remove
         life = Lifecycle(load, lambda v: events.append(("start", v.version)), lambda n, ok: events.append(("switch", ok)))
         task = asyncio.get_running_loop().create_task(follow_alias(holder, registry, 0.01, life))
         seen = []
-        for target in (3, 2, None, 2):        # unloadable, fine, alias removed, back
-            if target is None:
+        settled = {3: lambda: ("switch", False) in events, 2: lambda: holder.current.version == 2,
+                   None: lambda: "the alias is gone" in caplog.text}
+        for target, done in ((3, settled[3]), (2, settled[2]), (None, settled[None]), (2, lambda: True)):
+            if target is None:        # unloadable, fine, alias removed, back
                 aliases.pop("production")
             else:
                 aliases["production"] = target
-            await asyncio.sleep(0.1)
+            start, deadline = polls[0], time.monotonic() + 10
+            while not (done() and polls[0] >= start + 3):       # its effect, and 3 polls seeing the change
+                assert time.monotonic() < deadline, f"alias -> {target}: not followed in 10 s"
+                await asyncio.sleep(0.005)
             seen.append(holder.current.version)
         task.cancel()
         return seen
