@@ -33,6 +33,7 @@ GROUPS = {   # test file, or file::class -> group
     "tests/integration/test_ui_browser.py": "browser",
     "tests/integration/test_project.py": "project",
     "tests/integration/test_export_matrix.py": "matrix",
+    "tests/integration/test_migrate_smoke.py": "migrate-smoke",
     "tests/integration/test_mlflow.py": "mlflow",
 }
 ORDER = list(dict.fromkeys(GROUPS.values()))     # longest first

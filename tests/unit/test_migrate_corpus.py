@@ -222,6 +222,8 @@ def test_three_sweeps_on_one_script_keep_their_own_settings_and_warm_start(migra
     assert searches["hdc_2"]["warm_start"] == ["mnist-warm-start-hdc_1"]
     assert searches["hdc_3"]["warm_start"] == ["mnist-warm-start-hdc_1", "mnist-warm-start-hdc_2"]
     experiment = (dest / "conf" / "experiment" / "mnist-warm-start.yaml").read_text()
+    # its script falls back to tf.keras.datasets.mnist.load_data(): answered by the run's own dataset, offline
+    assert yaml.safe_load(experiment)["entry"]["keras_datasets"] == {"mnist": "mnist-dataset"}
     assert "${params.learning_rate}" in experiment
     params = yaml.safe_load(experiment)["params"]
     assert not [v for v in params.values() if isinstance(v, str) and "${" in v], params     # never a self-reference

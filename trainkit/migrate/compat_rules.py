@@ -296,11 +296,11 @@ RULES: tuple[Rule, ...] = (
          "from `${dataset.path}` (pass `--data-folder=${dataset.path}`)"),
     # ---------------------------------------------------------------- downloads at run time (there is no internet)
     Rule("download", "keras.datasets.mnist.load_data", "`mnist.load_data()` downloads MNIST at run time",
-         "trainkit's `dataset=mnist`: read the IDX files from `${dataset.path}` (pass "
-         "`--data-folder=${dataset.path}`)"),
+         "`entry.keras_datasets: {mnist: DATASET}` (trainkit migrate sets it): the loader returns a trainkit "
+         "dataset's arrays, offline; or read the IDX files from `${dataset.path}`"),
     Rule("download", "keras.datasets.fashion_mnist.load_data", "`fashion_mnist.load_data()` downloads Fashion-MNIST "
-         "at run time", "trainkit's `dataset=fashion_mnist` (offline, from Debian's package): read the IDX files from "
-         "`${dataset.path}` (pass `--data-folder=${dataset.path}`)"),
+         "at run time", "`entry.keras_datasets: {fashion_mnist: fashion_mnist}` (trainkit migrate sets it): the loader "
+         "returns trainkit's dataset (offline, from Debian's package); or read the IDX files from `${dataset.path}`"),
     Rule("download", "keras.datasets.{cifar10,cifar100,imdb,reuters,boston_housing,california_housing}.load_data",
          "`<name>.load_data()` downloads the data set at run time", DOWNLOAD),
     Rule("download", "keras.utils.get_file", "`get_file` downloads at run time", DOWNLOAD),

@@ -7,8 +7,12 @@ SavedModel folder, `fit_generator` with workers...) run in the Keras 2 environme
 their environment asked for Keras 3 explicitly (a TensorFlow 2.16+ pin)."""
 from __future__ import annotations
 
+import re
+
 from . import Migration
 
+LOADER = re.compile(r"^(?:tensorflow\.)?keras\.datasets\.(\w+)\.load_data$")
+IMAGE_LOADERS = ("mnist", "fashion_mnist")   # what an MNIST-format (IDX, 10 classes) dataset answers; trainkit has both
 KERAS2_PRESETS = {"tensorflow-2.21-cpu": "tensorflow-2.21-keras2-cpu", "tensorflow-2.21-gpu": "tensorflow-2.21-keras2-gpu"}
 
 
@@ -20,6 +24,7 @@ def review(m: Migration, exp) -> None:
                         for f in scan(path, text, keras="3") if f.kind == "keras3" and not f.mechanical})
         if needs:
             keras2(m, exp, needs)
+    loaders: set[str] = set()
     for path, text in exp.scripts.items():
         if m.opts.fix:
             from ..fix import apply
@@ -31,7 +36,11 @@ def review(m: Migration, exp) -> None:
                 m.project.fixed += applied
                 exp.scripts[path] = new
                 text = new
-        m.project.findings += scan(path, text, keras=exp.keras)
+        found = scan(path, text, keras=exp.keras)
+        m.project.findings += found
+        loaders |= {hit.group(1) for f in found if (hit := LOADER.match(f.rule or ""))}
+    if loaders:
+        keras_datasets(m, exp, loaders)
 
 
 def keras2(m: Migration, exp, where: list[str]) -> None:
@@ -48,3 +57,25 @@ def keras2(m: Migration, exp, where: list[str]) -> None:
     m.project.note(f"conf/experiment/{exp.name}.yaml: its scripts use Keras 2 APIs that Keras 3 does not have "
                    f"({', '.join(where[:4])}{', ...' if len(where) > 4 else ''}): it runs in the Keras 2 environment "
                    "(tf-keras, unchanged scripts); port them and set environment.keras=3 to move on")
+
+
+def keras_datasets(m: Migration, exp, loaders: set[str]) -> None:
+    """`keras.datasets.<name>.load_data()` in the scripts: answered offline by the run's dataset when
+    it is MNIST-format, else by trainkit's dataset of that name (`entry.keras_datasets`)."""
+    defaults = exp.body["defaults"]
+    own = next((d["override /dataset"] for d in defaults if isinstance(d, dict) and "override /dataset" in d), None)
+    mapping, rest = {}, sorted(loaders - set(IMAGE_LOADERS))
+    for loader in sorted(loaders & set(IMAGE_LOADERS)):
+        if own is None:
+            own = loader
+            defaults.insert(0, {"override /dataset": loader})
+        mapping[loader] = own
+    if mapping:
+        exp.body["entry"]["keras_datasets"] = mapping
+        m.project.note(f"conf/experiment/{exp.name}.yaml: the script calls keras.datasets "
+                       f"{', '.join(f'{k}.load_data()' for k in mapping)}: entry.keras_datasets answers it with the "
+                       f"dataset {', '.join(sorted(set(mapping.values())))} (offline, no download)")
+    if rest:
+        m.project.note(f"conf/experiment/{exp.name}.yaml: keras.datasets {', '.join(rest)}: no trainkit dataset "
+                       "answers it here: configure one and add it to entry.keras_datasets (cifar10/cifar100), or give "
+                       "the script its data")
