@@ -95,7 +95,7 @@ def test_findings_say_where_what_and_how():
     assert by_line[36].what.endswith("(path 'model')") and by_line[36].mechanical is False           # os.path.join
     assert by_line[34].where == "tf2_keras.py:34" and by_line[34].col == 7
     mnist = {f.rule: f for f in scan("keras_mnist.py", (FIXTURES / "keras_mnist.py").read_text())}
-    assert "dataset=mnist" in mnist["keras.datasets.mnist.load_data"].fix
+    assert "entry.keras_datasets: {mnist:" in mnist["keras.datasets.mnist.load_data"].fix
     assert "entry.azureml_compat=true" in mnist["azureml.core.Run"].fix
     sdk = scan("s.py", "import azureml.core as aml\nfrom azureml.core.run import Run\nws = aml.Workspace.from_config()\n"
                        "r = Run.get_context()\naml.Run.get_context()\n")
