@@ -6,7 +6,9 @@ every test below, run against the real target:
   `trainkit jobs logs -f` streams the console and ends with the job's exit code;
 - a dead rank fails the job naming that rank; rerunning the same command resumes from the last
   checkpoint (kill, then rerun resumes);
-- cancel stops the job and leaves no process of it anywhere.
+- cancel stops the job and leaves no process of it anywhere: the ranks' own worker processes are
+  gone, and so is what the backend keeps for a job (Ray: its actors and placement group);
+- every detached submit returns at once (within `submit_bound_s`), the job still queued or running.
 
 The last two are about the backend, not TensorFlow: their ranks run tests/scripts/resumable.py (an
 'epoch' is a sleep, its state in the run's checkpoint directory), under MultiWorkerMirrored's
@@ -18,6 +20,7 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
 
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
@@ -30,6 +33,14 @@ def sleeper(epochs: int, seconds: float) -> list[str]:
     """Overrides that run tests/scripts/resumable.py on every rank."""
     return ["entry=script", f"entry.source_dir={ROOT / 'tests' / 'scripts'}", "entry.script=resumable.py",
             "entry.model_path=null", f'entry.arguments=["--epochs={epochs}","--seconds={seconds}"]']
+
+
+def alive(pid: int) -> bool:
+    """A process that exists and is not a zombie (killed, waiting for its parent to reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def console(job_id: str) -> str:
@@ -58,13 +69,25 @@ class BackendContract:
 
     overrides: list[str] = []
     timeout_s = 300
+    submit_bound_s = 20      # a detached submit (3-5 s measured): compose, snapshot, start the supervisor or sbatch (2 tests at once)
+
+    holds_remains = False    # the backend holds something for a running job besides processes
+
+    def remains(self, job_id: str) -> list[str]:
+        """What the backend still holds for a job besides processes (Ray: actors, placement groups)."""
+        return []
 
     def submit(self, args: list[str], cwd: Path | None = None) -> str:
         kw = {"cwd": cwd} if cwd else {}
+        started = time.monotonic()
         proc = run_trainkit(["+debug=smoke", *self.overrides, "compute.wait=false", *args], **kw)
+        took = time.monotonic() - started
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "completed" not in proc.stdout                    # it returned at submit time
-        return submitted_id(proc.stdout)
+        job_id = submitted_id(proc.stdout)
+        state = job_status(job_id)["state"]
+        assert took < self.submit_bound_s and state in ("queued", "running"), \
+            f"a detached submit returned after {took:.1f} s with the job {state}"      # it returned at submit time
+        return job_id
 
     def test_a_project_model_runs_detached_registers_and_its_logs_follow_to_the_end(self, target, workspace, tmp_path):
         from .test_project import wide_project
@@ -105,8 +128,12 @@ class BackendContract:
     def test_cancel_stops_the_job_and_leaves_no_process(self, target, workspace):
         job_id = self.submit([*MWM, *sleeper(300, 1.0), "run.experiment=contract_cancel"])
         wait_for(lambda: "epoch 1 done" in console(job_id), self.timeout_s, "the first epoch")
+        ranks = [wait_for(lambda r=r: rank_pid(job_id, r), 30, f"rank {r}'s worker") for r in (0, 1)]
+        assert bool(self.remains(job_id)) == self.holds_remains, "the remains check sees the running job's"
         res = run_cli(["jobs", "cancel", job_id], timeout=120)
         assert res.returncode == 0 and "cancelled" in res.stdout, res.stdout + res.stderr
         st = job_status(job_id)
-        assert st["state"] == "cancelled" and "jobs cancel" in st["exit_reason"], st
+        assert st["state"] == "cancelled" and "jobs cancel" in st["exit_reason"], st    # (recorded by cancel itself)
+        wait_for(lambda: not any(alive(p) for p in ranks), 15, f"the ranks' workers {ranks} gone")   # really stopped
         wait_for(lambda: not processes_mentioning(job_id), 30, "no process of the job left")
+        wait_for(lambda: not self.remains(job_id), 30, "nothing of the job left on the backend")

@@ -4,6 +4,8 @@ and a two-node Ray cluster (head on 10.77.0.1, a node in namespace tkh1)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -42,8 +44,25 @@ class TestSsh(BackendContract):
         start("ssh_up.sh")
 
 
+RAY_REMAINS = """import json, sys, ray
+from ray.util import list_named_actors, placement_group_table
+ray.init(address=sys.argv[1], namespace="trainkit", logging_level="ERROR", log_to_driver=False)
+actors = [a for a in list_named_actors(all_namespaces=False) if a.startswith(sys.argv[2])]
+groups = [g["name"] for g in placement_group_table().values() if g["name"].startswith(sys.argv[2]) and g["state"] != "REMOVED"]
+print(json.dumps(actors + groups))
+"""
+
+
 class TestRay(BackendContract):
     overrides = ["compute=ray", "compute.address=10.77.0.1:6379"]
+    holds_remains = True
+
+    def remains(self, job_id: str) -> list[str]:
+        """The job's named actors (`<id>-rank<r>`) and placement group (`<id>-ranks`) still alive on the cluster."""
+        res = subprocess.run([sys.executable, "-c", RAY_REMAINS, "10.77.0.1:6379", job_id], capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])
 
     @pytest.fixture(scope="class")
     @classmethod
