@@ -28,9 +28,21 @@ def test_skipped():
 """
 
 
+MODULE_SKIPPED = """
+import pytest
+
+pytest.importorskip("no_such_module_anywhere")     # a whole module skipped at collection
+
+
+def test_never_collected():
+    pass
+"""
+
+
 def run_suite(tmp_path, ci: str | None, *args: str) -> subprocess.CompletedProcess:
     (tmp_path / "conftest.py").write_text(CONFTEST)
     (tmp_path / "test_few.py").write_text(TESTS)
+    (tmp_path / "test_module.py").write_text(MODULE_SKIPPED)
     env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci is not None else {})
     env["PYTHONPATH"] = str(ROOT)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
@@ -41,6 +53,7 @@ def test_under_ci_an_unexpected_skip_fails_the_session_and_is_named(tmp_path):
     res = run_suite(tmp_path, "true", "-n", "2")
     assert res.returncode == 1, res.stdout
     assert "SKIPPED (not allowed under CI): test_few.py::test_skipped: the feature's package is missing" in res.stdout
+    assert "SKIPPED (not allowed under CI): test_module.py: could not import 'no_such_module_anywhere'" in res.stdout
     assert "allowed skip: test_few.py::test_allowed (allowed here: the test of the allow-list)" in res.stdout
     assert "test_few.py::test_allowed: " not in res.stdout          # the allowed one is not a failure
 
@@ -48,7 +61,7 @@ def test_under_ci_an_unexpected_skip_fails_the_session_and_is_named(tmp_path):
 def test_outside_ci_a_skip_is_only_a_skip(tmp_path):
     res = run_suite(tmp_path, "false", "-n", "0")
     assert res.returncode == 0, res.stdout
-    assert "1 passed, 2 skipped" in res.stdout and "not allowed under CI" not in res.stdout
+    assert "1 passed, 3 skipped" in res.stdout and "not allowed under CI" not in res.stdout
 
 
 def test_under_ci_only_allowed_skips_pass(tmp_path):
