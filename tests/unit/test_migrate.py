@@ -165,3 +165,22 @@ def test_check_names_the_experiment_file_and_key_of_a_problem(tmp_path):
     res = run_cli(["migrate", str(FIXTURES / "train-tensorflow.ipynb"), "--to", str(dest), "--check"])
     assert res.returncode == 2, res.stdout
     assert "conf/experiment/Tutorial-TF-Mnist.yaml: check: export.onnx.opset: expected" in res.stdout
+
+
+def test_a_tensorflow_configuration_without_a_parameter_server_count_has_azures_one(tmp_path):
+    import json as _json
+
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v1" / "train.py").write_text("print(1)\n")
+    cells = ["from azureml.core import ScriptRunConfig, Experiment, Workspace\n"
+             "from azureml.core.runconfig import TensorflowConfiguration\nws = Workspace.from_config()\n"
+             "a = ScriptRunConfig('.', 'train.py', distributed_job_config=TensorflowConfiguration(worker_count=2))\n"
+             "b = ScriptRunConfig('.', 'train.py', distributed_job_config=TensorflowConfiguration(2, 0))\n"
+             "Experiment(ws, 'ps').submit(a)\nExperiment(ws, 'mwm').submit(b)\n"]
+    (tmp_path / "v1" / "nb.ipynb").write_text(_json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {},
+                                                                    "outputs": [], "execution_count": None} for c in cells],
+                                                         "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    dest = tmp_path / "out"
+    assert run_cli(["migrate", str(tmp_path / "v1"), "--to", str(dest)]).returncode == 0
+    assert conf(dest, "experiment/ps.yaml")["distribution"] == {"workers": 2, "ps": 1}
+    assert conf(dest, "experiment/mwm.yaml")["distribution"] == {"workers": 2}

@@ -30,8 +30,10 @@ def distribution(m: Migration, sdk: Sdk, estimator: bool) -> tuple[tuple[str, di
         return ("horovod", {"processes": nodes * per}), ({"nodes": nodes, "tasks_per_node": per} if nodes > 1 else {})
     if isinstance(cfg, Sdk) and cfg.name in ("TensorflowConfiguration", "ParameterServer"):
         workers = count(cfg.arg("worker_count", 0) or (sdk.arg("worker_count") if estimator else None), 1)
-        ps = cfg.arg("parameter_server_count", 1) or (sdk.arg("parameter_server_count") if estimator else None) or 0
-        ps = ps if isinstance(ps, int) else 0
+        ps = cfg.arg("parameter_server_count", 1)
+        if ps is None and estimator:
+            ps = sdk.arg("parameter_server_count")
+        ps = 1 if ps is None else ps if isinstance(ps, int) and not isinstance(ps, bool) else 0   # Azure's default: 1
         if ps:
             m.mark(cfg, f"distribution=parameter_server, workers={workers}, ps={ps} (+1 chief process: trainkit's "
                         "coordinator; Azure ML made worker 0 the chief)")

@@ -31,9 +31,18 @@ def _workspace_root(workspace) -> Path:
     return (workspace._tk if workspace is not None else tk_workspace()).root
 
 
+class _Framework:
+    """`Model.Framework.TENSORFLOW` and the rest: the names Azure's register_model takes."""
+
+    CUSTOM, MULTI, ONNX, PYTORCH, SCIKITLEARN, TENSORFLOW, KERAS = (
+        "Custom", "Multi", "Onnx", "PyTorch", "ScikitLearn", "TensorFlow", "Keras")
+
+
 class Model:
     """One registered version: `Model(ws, name)` (the latest), `Model(ws, name, version=2)`,
     `Model(ws, id="name:2")`; `tags`, `properties`, `run_id` filter as Azure's do."""
+
+    Framework = _Framework
 
     def __init__(self, workspace, name: str | None = None, id: str | None = None, tags=None, properties=None,
                  version: int | None = None, run_id: str | None = None, model_framework: str | None = None,
