@@ -175,14 +175,19 @@ def train_overrides(argv: list[str]) -> list[str]:
     return out
 
 
-def command_words(parser, words: list[str]) -> bool:
-    """`trainkit jobs` / `trainkit models serve` named in prose: a command (group) the parser has."""
+def named_in_prose(parser, argv: list[str]) -> bool:
+    """`trainkit jobs`, `trainkit models serve`, `trainkit migrate --fix` named in prose: a command
+    (group) the parser has, and only flags that command has (without their values)."""
+    words = [a for a in argv if not a.startswith("-")]
+    flags = argv[len(words):]
+    if argv[:len(words)] != words or not all(w.isalpha() for w in words):
+        return False
     for word in words:
         subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
         if not subs or word not in subs[0].choices:
             return False
         parser = subs[0].choices[word]
-    return True
+    return all(f in parser._option_string_actions for f in flags)
 
 
 @pytest.mark.parametrize("page, command", COMMANDS, ids=[f"{p}:{c[:60]}" for p, c in COMMANDS])
@@ -195,7 +200,7 @@ def test_a_documented_command_matches_the_code(page, command, projects, tmp_path
         try:
             build_parser().parse_args(argv)
         except SystemExit as e:
-            if not (all(w.isalpha() for w in argv) and command_words(build_parser(), argv)):
+            if not named_in_prose(build_parser(), argv):
                 pytest.fail(f"{page}: `{command}` does not parse (exit {e.code})")
         return
     overrides = train_overrides(argv[1:])
