@@ -108,8 +108,8 @@ def map_pip(lines: list[str], choice: EnvChoice, source: str) -> None:
         if not name:
             choice.notes.append(f"{source}: {line!r}: not a requirement line: left out")
         elif AZUREML_MLFLOW.match(low):
-            choice.pip.append("mlflow-skinny")
             choice.notes.append(f"{source}: {line}: mlflow-skinny instead (MLflow logs into the trainkit run)")
+            keep(choice, "mlflow-skinny", "", "mlflow-skinny", source)
         elif AZUREML.match(low):
             choice.notes.append(f"{source}: {line}: not needed (trainkit answers `azureml` imports: entry.azureml_compat)")
         elif FRAMEWORK.match(low):

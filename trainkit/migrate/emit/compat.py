@@ -72,9 +72,13 @@ def keras_datasets(m: Migration, exp, loaders: set[str]) -> None:
         mapping[loader] = own
     if mapping:
         exp.body["entry"]["keras_datasets"] = mapping
+        builtin = sorted(set(mapping.values()) & {"mnist"})
         m.project.note(f"conf/experiment/{exp.name}.yaml: the script calls keras.datasets "
                        f"{', '.join(f'{k}.load_data()' for k in mapping)}: entry.keras_datasets answers it with the "
-                       f"dataset {', '.join(sorted(set(mapping.values())))} (offline, no download)")
+                       f"dataset {', '.join(sorted(set(mapping.values())))}, no download in the run"
+                       + ("; trainkit's mnist is fetched and verified once, then cached: offline, Debian's "
+                          "Fashion-MNIST stands in with dataset=fashion_mnist 'entry.keras_datasets={mnist: "
+                          "fashion_mnist}'" if builtin else ""))
     if rest:
         m.project.note(f"conf/experiment/{exp.name}.yaml: keras.datasets {', '.join(rest)}: no trainkit dataset "
                        "answers it here: configure one and add it to entry.keras_datasets (cifar10/cifar100), or give "
