@@ -44,7 +44,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_holds_trainkit_its_configs_and_models_and_nothing_else(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names}
-    assert {t for t in tops if not t.endswith(".dist-info")} == {"trainkit", "hydra_plugins"}
+    # trainkit_azureml.pth: one line that does nothing unless $TRAINKIT_AZUREML=1 (setup.py)
+    assert {t for t in tops if not t.endswith(".dist-info")} == {"trainkit", "hydra_plugins", "trainkit_azureml.pth"}
     assert "trainkit/conf/config.yaml" in names and "trainkit/models/mnist_dnn.py" in names
     assert {f"trainkit/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")} <= set(names)
     assert not any(n.startswith(("models/", "conf/", "tests/", "scripts/")) for n in names)
@@ -77,7 +78,8 @@ def test_from_a_fresh_venv_init_a_project_that_trains_registers_and_exports(whee
     assert entry["onnx"]["status"] == "ok" and entry["version"] == 1
     record = (next((venv / "lib").glob("python3.*/site-packages/trainkit-*.dist-info")) / "RECORD").read_text()
     installed = {line.split(",")[0].split("/")[0] for line in record.splitlines()}
-    assert {t for t in installed if not t.endswith(".dist-info") and t != ".."} == {"trainkit", "hydra_plugins"}
+    assert {t for t in installed if not t.endswith(".dist-info") and t != ".."} == {"trainkit", "hydra_plugins",
+                                                                                  "trainkit_azureml.pth"}
 
 
 def wide_project(tmp_path: Path, width: int = 64, depth: int = 3) -> Path:

@@ -217,3 +217,19 @@ def test_parity_differences_count_a_nan_on_one_side_as_infinite_and_equal_infini
     assert two["tokens"].dtype == np.int32 and 0 <= two["tokens"].min() and two["tokens"].max() <= 255
     one = random_inputs({"inputs": [{"name": "image", "shape": [None, 4], "dtype": "float32"}]}, 3)
     assert isinstance(one, np.ndarray) and one.shape == (3, 4)
+
+
+def test_parity_counts_a_class_flip_between_keras_scores_tied_up_to_rounding_as_agreeing():
+    """CI once failed an export at 99.99% agreement: one of 10,000 test images had two softmax
+    scores 1e-6 apart, and onnxruntime's rounding picked the other. That is a tie, not a disagreement;
+    a flip between scores further apart than the tolerance still counts against the export."""
+    import numpy as np
+
+    from trainkit.registry.export import _near_ties
+
+    want = np.array([[0.5, 0.5 - 1e-6, 0.0], [0.6, 0.3, 0.1], [0.2, 0.7, 0.1]])
+    pb = want.argmax(1)
+    pa = np.array([1, 1, 1])          # flips the tie and the clear first row; agrees on the third
+    assert _near_ties(want, pa, pb, 1e-5).tolist() == [True, False, False]
+    assert _near_ties(want, pa, pb, 1e-7).tolist() == [False, False, False]
+    assert _near_ties(np.array([[0.9], [0.1]]), np.array([True, False]), np.array([False, False]), 1.0).tolist() == [False, False]
