@@ -12,6 +12,8 @@ from pathlib import Path
 from trainkit.migrate.analyze import analyze
 from trainkit.migrate.source import read
 
+from ..conftest import run_cli
+
 
 def notebook(path: Path, *cells: str) -> Path:
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
@@ -187,3 +189,30 @@ def test_a_big_generated_file_is_not_followed_past_the_budget(tmp_path, monkeypa
     assert [c.where.rsplit("/", 1)[1] for c in a.calls] == ["z.py, line 2"]
     assert a.not_understood == [f"{tmp_path / 'gen.py'}, line 0: not followed further: more than 1000 steps of "
                                 "analysis in this file (generated code?)"]
+
+
+def test_a_file_written_with_unknown_content_or_to_an_unknown_path_is_no_phantom_file(tmp_path):
+    """Seen on public v1 notebooks: `open(os.path.join(folder, name), 'w')` with a name the analyzer
+    cannot know became a file called 'w', and a script written from a download (content unknown)
+    was then read as a path named 'None', outside the folders given."""
+    nb = notebook(tmp_path / "nb.ipynb",
+                  """
+                  import os, requests
+                  from azureml.core import ScriptRunConfig
+                  exp_dir = './sample_projects/demo'
+                  os.makedirs(exp_dir, exist_ok=True)
+                  code = requests.get('https://example.com/train.py')
+                  with open(os.path.join(exp_dir, 'train.py'), 'w') as f:
+                      f.write(code.text)
+                  with open(os.path.join(exp_dir, some_name()), 'w') as f:
+                      f.write('x')
+                  src = ScriptRunConfig(exp_dir, script='train.py')
+                  """)
+    a = analyze(read([nb]))
+    folder = str(tmp_path / "sample_projects" / "demo")
+    tree = a.files.tree(folder, "t")
+    assert sorted(tree) == ["train.py"] and tree["train.py"].text is None and tree["train.py"].disk is None
+    out = run_cli(["migrate", str(tmp_path), "--to", str(tmp_path / "out")])
+    assert out.returncode == 0, out.stderr
+    assert "None: outside" not in out.stdout + out.stderr and "/w:" not in out.stdout + out.stderr
+    assert "demo/train.py: its content is not known" in out.stdout

@@ -85,6 +85,9 @@ class Job:
         """The job's state, from `st` (one status read, so callers' fields agree with it) or a fresh read."""
         st = self.status() if st is None else st
         name = st.get("state", "queued")
+        if name not in ("queued", "running", *FINISHED):    # a hand-edited or foreign status.json: never wait on it forever
+            return JobState("failed", f"{self.paths.status}: state {name!r} is not one of "
+                                      f"queued, running, {', '.join(sorted(FINISHED))}")
         if name in ("queued", "running") and not self.kind.owner_alive(st):
             return JobState("failed", f"interrupted: the process that owned the job (pid {st.get('pid')} on "
                                       f"{st.get('host')}) is gone; rerun the same command to resume")

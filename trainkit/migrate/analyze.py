@@ -662,10 +662,11 @@ class Interpreter:
             return Unknown(node)
         if name == "__tk_shell__" and strs:
             return self.shell(strs[0], where)
-        if name in ("open", "io.open") and strs:
+        path = args[0] if args else kwargs.get("file")
+        if name in ("open", "io.open") and isinstance(path, str):      # open(unknown, 'w'): not the file 'w'
             mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
             if isinstance(mode, str) and ("w" in mode or "a" in mode):
-                return FileHandle(Files.absolute(strs[0], self.cwd))
+                return FileHandle(Files.absolute(path, self.cwd))
         return Unknown(node)
 
     def shell(self, command: str, where: str) -> None:

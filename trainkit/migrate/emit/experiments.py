@@ -301,6 +301,8 @@ def scripts(m: Migration, exp: Experiment, files: dict[str, Made]) -> None:
     for rel, made in files.items():
         if not rel.endswith(".py"):
             continue
+        if made.text is None and made.disk is None:     # written with content not known: reported as such
+            continue
         text = made.text if made.text is not None else m.files.read_text(str(made.disk), exp.sdk.where)
         if text is None:
             continue
