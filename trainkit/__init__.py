@@ -20,7 +20,7 @@ _NAMES = {   # public name -> the module that defines it
     "ModelVersion": "trainkit.api.models", "DatasetVersion": "trainkit.api.datasets",
     "submit": "trainkit.api.submit", "sweep": "trainkit.api.submit", "RunDetails": "trainkit.api.notebook",
     "ConfigError": "trainkit.errors", "RunFailed": "trainkit.errors", "TrainkitError": "trainkit.errors",
-    "DataError": "trainkit.errors",
+    "DataError": "trainkit.errors", "UsageError": "trainkit.errors",
 }
 _ALIASES = {"NotFound": ("trainkit.errors", "NotFoundError")}
 

@@ -138,6 +138,7 @@ def test_datasets_register_download_and_a_run_pinned_to_a_version(workspace, tmp
     tiny_project(project, seed=2)                                               # the files change
     v2 = ws.datasets.register("tiny", project=project)
     assert v2.version == 2 and v2.digest != ws.dataset("tiny:1").digest
+    assert sorted(v2.files()) == sorted(v2.files) == ["test.npz", "train.npz"]  # called, as on runs, or read
     res = run_cli(["datasets", "download", "tiny:1", "--to", str(tmp_path / "dl")])
     assert res.returncode == 0, res.stderr
     assert hashlib.sha256((tmp_path / "dl" / "train.npz").read_bytes()).digest() == hashlib.sha256(first).digest()

@@ -176,11 +176,17 @@ class Spread(keras.callbacks.Callback):
 
 
 def test_a_callback_in_trainkits_loop_logs_its_own_metric(workspace, tmp_path):
-    (tmp_path / "conf").mkdir()
+    """No project here (no conf/): the directory is snapshotted because the config names its code
+    (mycallbacks:Spread); a notebook folder whose code it does not name is not (unit test_runs)."""
     (tmp_path / "mycallbacks.py").write_text(CALLBACK)
+    (tmp_path / ".gitignore").write_text("scratch/\n")
+    (tmp_path / "scratch").mkdir()
+    (tmp_path / "scratch" / "big.npy").write_bytes(b"0" * 1000)
     proc = run_trainkit(["+debug=smoke", "trainer.epochs=2", "registry.enabled=false", "run.experiment=cb",
                          "trainer.callbacks=[{cls: 'mycallbacks:Spread'}]"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     d = run_of(proc)
     assert all("loss_gap" in h for h in d["history"]) and "loss_gap" in d["metrics"]
+    source = json.loads((Path(d["path"]) / "source" / "source.json").read_text())
+    assert source["kind"] == "copy" and source["files"] == 2, source         # .gitignore, mycallbacks.py
     assert d["history"][-1]["loss_gap"] == pytest.approx(d["history"][-1]["val_loss"] - d["history"][-1]["loss"])

@@ -62,6 +62,47 @@ def test_runs_filter_agrees_with_the_same_filter_computed_by_hand(tmp_path):
         assert got, f"the case {text!r} selects nothing: it tests nothing"
 
 
+def test_cli_runs_list_filters_orders_limits_and_shows_columns_as_the_api_does(tmp_path):
+    """`trainkit runs list` speaks the API's filter language and lists newest first, as the dashboard."""
+    from ..conftest import run_cli
+
+    made = make_runs(tmp_path)
+    env = {"TRAINKIT_WORKSPACE": str(tmp_path)}
+    listed = json.loads(run_cli(["runs", "list", "--json"], env).stdout)
+    assert [r["id"] for r in listed] == [r["id"] for r in reversed(made)]          # newest first
+    text = 'metrics.test_accuracy > 0.8 and tags.team != "z"'
+    args = ["runs", "list", "--filter", text, "--order-by", "metrics.test_accuracy desc", "--limit", "3",
+            "--columns", "id,metrics.test_accuracy,tags.team,config.trainer.learning_rate"]
+    got = json.loads(run_cli([*args, "--json"], env).stdout)
+    want = tk.Workspace(tmp_path).runs(filter=text, order_by="metrics.test_accuracy desc", limit=3)
+    assert [r["id"] for r in got] == [r.id for r in want] and len(got) == 3
+    assert [(r["metrics.test_accuracy"], r["tags.team"], r["config.trainer.learning_rate"]) for r in got] == \
+        [(r.metrics()["test_accuracy"], r.tags["team"], r.config["trainer"]["learning_rate"]) for r in want]
+    shown = run_cli(args, env)
+    assert shown.returncode == 0 and "config.trainer.learning_rate" in shown.stdout
+    assert _num_cell(want[0].metrics()["test_accuracy"]) in shown.stdout
+    bad = run_cli(["runs", "list", "--filter", "metrics.test_accuracy >> 1"], env)
+    assert bad.returncode == 2 and "runs list:" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _num_cell(v: float) -> str:
+    from trainkit.numfmt import number
+
+    return number(v)
+
+
+def test_one_number_format_for_cli_notebook_and_dashboard():
+    from trainkit.api.notebook import _fmt
+    from trainkit.cli.fmt import num
+    from trainkit.numfmt import number
+    from trainkit.ui.pages import num as page_num
+
+    cases = {0.00075: "0.00075", 8.94e-07: "8.94e-07", 0.90661: "0.9066", 0.0: "0", 3: "3", 123456.7: "123457",
+             None: "", float("nan"): "nan", True: "True"}
+    for v, text in cases.items():
+        assert number(v) == num(v) == _fmt(v) == page_num(v) == text, v
+
+
 def test_runs_order_limit_status_and_tags(tmp_path):
     made = make_runs(tmp_path)
     ws = tk.Workspace(tmp_path)
@@ -86,6 +127,10 @@ def test_a_run_reads_history_files_and_downloads_like_runs_show(tmp_path):
     assert "outputs/model.txt" in run.files() and "status.json" in run.files()
     written = run.download(prefix="outputs", to=tmp_path / "dl")
     assert [p.relative_to(tmp_path / "dl").as_posix() for p in written] == ["model.txt"]
+    with pytest.raises(tk.UsageError, match=r"pass overwrite=True or another `to`") as again:
+        run.download(prefix="outputs", to=tmp_path / "dl")                   # worded for Python, not the CLI
+    assert "--overwrite" not in str(again.value)
+    assert run.download(prefix="outputs", to=tmp_path / "dl", overwrite=True) == written
     cli = subprocess.run([sys.executable, "-m", "trainkit.cli", "--workspace", str(tmp_path), "runs", "show", run.id,
                           "--json"], capture_output=True, text=True)
     assert json.loads(cli.stdout)["metrics"] == run.metrics()
@@ -123,6 +168,9 @@ def test_wait_with_a_timeout_leaves_the_run_running(tmp_path):
     write_status(paths, "failed", exit_reason="boom")
     with pytest.raises(tk.RunFailed, match="boom"):
         run.wait()
+    paths.status.write_text(json.dumps({**json.loads(paths.status.read_text()), "state": "paused"}))
+    with pytest.raises(tk.RunFailed, match=r"status.json: state 'paused' is not one of queued, running, cancelled"):
+        run.wait(timeout=5)             # a state no one writes: an error at once, never a wait that lasts forever
 
 
 def test_import_trainkit_is_light():

@@ -105,7 +105,10 @@ def poisoned_tensorflow(tmp_path) -> dict:
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("trainer.epochz=3", ["trainer.epochz", "not in 'TrainerConfig'"]),
+    ("trainer.epochz=3", ["trainer.epochz: expected a key of trainer (epochs,", "(did you mean trainer.epochs?)"]),
+    ("+trainer.epochz=3", ["trainer.epochz: unknown key of TrainerConfig (did you mean trainer.epochs?)"]),
+    ("trainer.checkpoint.kep=3", ["(did you mean trainer.checkpoint.keep?)"]),
+    ("model=mnist_dnnn", ["got 'mnist_dnnn' (did you mean model=mnist_dnn?)"]),
     ("trainer.epochs=abc", ["trainer.epochs", "'abc'", "could not be converted to Integer"]),
     ("model._target_=???", ["model._target_: expected a value, got ???"]),
     ("model.widht=3", ["model.widht", "not in struct"]),

@@ -54,7 +54,8 @@ def test_run_details_follows_a_run_from_running_to_completed_in_one_output(tmp_p
     paths.root.mkdir(parents=True)
     write_status(paths, "running", pid=os.getpid(), host=socket.gethostname(), job={"backend": "local"})
     epoch(paths, 1, 0.6123)
-    details = tk.RunDetails(Run(None, paths.root), every_s=0.02).show()
+    details = tk.RunDetails(Run(None, paths.root), every_s=0.02)
+    assert details.show() is None                          # as Azure's widget: the cell prints nothing after it
     [handle] = handles
     first = handle.shown[0]
     assert 'data-run-id="20261207-101500-ab12cd"' in first and ">running<" in first and "epoch 1" in first
@@ -85,3 +86,27 @@ def test_run_details_of_an_ended_run_shows_it_once_blocking(tmp_path, handles):
     tk.RunDetails(Run(None, paths.root), every_s=0.02).show(block=True)
     [handle] = handles
     assert ">failed<" in handle.shown[-1] and "rank 1 exited with 137" in handle.shown[-1]
+
+
+def test_run_details_of_a_sweep_shows_its_trials_with_curves_and_counts(tmp_path, handles):
+    """RunDetails(sweep).show() raised AttributeError ('Sweep' object has no attribute 'status')."""
+    import trainkit as tk
+
+    ids = ["20261207-101502-aa0001", "20261207-101503-aa0002"]
+    for i, run_id in enumerate(ids):
+        paths = RunPaths(tmp_path / "experiments" / "nb" / "runs" / run_id)
+        paths.root.mkdir(parents=True)
+        for n in (1, 2):
+            with open(paths.metrics, "a") as f:
+                f.write(json.dumps({"epoch": n, "val_accuracy": 0.5 + i / 10 + n / 100}) + "\n")
+        write_status(paths, "completed", final_metrics={"val_accuracy": 0.52 + i / 10}, job={"backend": "local"})
+        job = tmp_path / "sweeps" / "20261207-101500-sweep0" / "jobs" / str(i)
+        job.mkdir(parents=True)
+        (job / "job.json").write_text(json.dumps({"job": i, "run_id": run_id, "state": "completed",
+                                                  "overrides": [f"trainer.learning_rate={i / 100}"]}))
+    sweep = tk.Workspace(tmp_path).get_sweep("20261207-101500-sweep0")
+    assert tk.RunDetails(sweep, every_s=0.01).show(block=True) is None
+    [handle] = handles
+    last = handle.shown[-1]
+    assert 'class="trainkit-sweep"' in last and "completed: 2" in last and "{" not in last.split("<table")[0]
+    assert "trainer.learning_rate=0.01" in last and last.count("<polyline") == 2     # one curve per trial

@@ -116,6 +116,51 @@ def test_snapshot_copy_honours_trainkitignore(tmp_path):
     assert ignored("a/__pycache__/x.pyc", ["__pycache__"]) and not ignored("src/x.py", ["*.pyc"])
 
 
+def test_snapshot_honours_amlignore_or_else_gitignore_as_azure_did_and_warns_past_10_mb(tmp_path):
+    from trainkit.launch.snapshot import check_size, project_files
+
+    proj = tmp_path / "proj"
+    (proj / "data" / "raw").mkdir(parents=True)
+    (proj / "data" / "raw" / "x.csv").write_text("1\n")
+    (proj / "models").mkdir()
+    (proj / "models" / "m.h5").write_bytes(b"0" * 11_000_000)
+    (proj / "sub" / "models").mkdir(parents=True)
+    (proj / "sub" / "models" / "keep.py").write_text("k = 1\n")
+    (proj / "train.py").write_text("print(1)\n")
+    (proj / ".gitignore").write_text("/models\n!models/keep.h5\ndata/raw/\n")
+    assert project_files(proj) == [".gitignore", "sub/models/keep.py", "train.py"]   # /models: only the top one
+    (proj / ".amlignore").write_text("*.py\n")                 # with an .amlignore, .gitignore is not read
+    assert project_files(proj) == [".amlignore", ".gitignore", "data/raw/x.csv", "models/m.h5"]
+    warned = []
+    files = ["models/m.h5", "train.py"]
+    assert check_size(proj, files, 300, warn=warned.append) == 11_000_009
+    assert len(warned) == 1 and "11.0 MB in 2 files" in warned[0] and "models/m.h5 (11.0 MB)" in warned[0]
+    check_size(proj, ["train.py"], 300, warn=warned.append)
+    assert len(warned) == 1                                          # under 10 MB: nothing said
+
+
+def test_a_run_whose_code_is_all_trainkits_snapshots_nothing_of_the_working_directory(tmp_path):
+    from trainkit.launch.project import snapshot_root
+
+    home = tmp_path / "home"
+    (home / "notebooks").mkdir(parents=True)
+    builtin = {"model": {"_target_": "trainkit.models.mnist_dnn.build"}, "entry": {"name": "trainer"},
+               "trainer": {"loss": "sparse_categorical_crossentropy"}, "dataset": {"loader": None}}
+    assert snapshot_root(builtin, home) is None                                  # from ~: nothing
+    info = snapshot_source(None, tmp_path / "snap")
+    assert info["kind"] == "none" and info["files"] == 0 and not (tmp_path / "snap" / "files").exists()
+    (home / "mymodels").mkdir()
+    own = {**builtin, "model": {"_target_": "mymodels.wide.build"}}
+    assert snapshot_root(own, home) == home.resolve()                            # its builder lives here
+    assert snapshot_root({**builtin, "trainer": {"loss": "losses:focal"}}, home) is None   # no losses.py here
+    (home / "losses.py").write_text("def focal(): pass\n")
+    assert snapshot_root({**builtin, "trainer": {"loss": "losses:focal"}}, home) == home.resolve()
+    assert snapshot_root({**builtin, "entry": {"name": "script", "source_dir": None}}, home) == home.resolve()
+    assert snapshot_root({**builtin, "entry": {"name": "script", "source_dir": "/elsewhere"}}, home) is None
+    (home / "notebooks" / "conf").mkdir()
+    assert snapshot_root(builtin, home / "notebooks") == (home / "notebooks").resolve()   # a project: always
+
+
 def test_snapshot_leaves_out_a_workspace_inside_the_project(tmp_path):
     from trainkit.launch.snapshot import project_files
 

@@ -20,6 +20,8 @@ def pkg(tmp_path, monkeypatch):
         "class Head:\n    def __init__(self, units, /, scale=1.0):\n        pass\n")
     (root / "mymodels" / "reexport.py").write_text("from mymodels.impl import make as build\n")
     (root / "mymodels" / "impl.py").write_text("def make(a, b=1):\n    pass\n")
+    for name in [m for m in sys.modules if m.startswith("mymodels")]:   # another test's mymodels, imported earlier
+        del sys.modules[name]
     monkeypatch.syspath_prepend(str(root))
     yield root
     for name in [m for m in sys.modules if m.startswith("mymodels")]:

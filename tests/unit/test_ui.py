@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from trainkit.numfmt import number
+
 from .test_api import make_runs
 from .test_ui_security import markup, raw_get, register_entry, served, app_for
 
@@ -85,7 +87,7 @@ def test_the_runs_table_is_server_rendered_with_its_metric_columns(client):
     c, made, ws = client
     final = {r["id"]: json.loads(next(ws.glob(f"experiments/*/runs/{r['id']}/status.json")).read_text())["final_metrics"]
              for r in made}
-    cell = lambda run, m: f"{final[run][m]:.4f}" if m in final[run] else ""  # noqa: E731
+    cell = lambda run, m: number(final[run][m]) if m in final[run] else ""  # noqa: E731
     for params, columns in (({}, ["test_accuracy", "test_loss"]), ({"metrics": "test_loss"}, ["test_loss"])):
         page = c.get("/runs", params=params).text
         head = re.search(r"<thead>(.*?)</thead>", page, re.S).group(1)

@@ -42,12 +42,12 @@ def _files(dv) -> list[tuple[str, Path, str | None]]:
     return out
 
 
-def download(dv, to: Path, overwrite: bool = False) -> list[Path]:
+def download(dv, to: Path, overwrite: bool = False, hint: str = "pass overwrite=True or another `to`") -> list[Path]:
     """Copy a version's cached files into `to`, each file checked against its sha256 after copying."""
     files = _files(dv)
     clash = [str(to / rel) for rel, _, _ in files if (to / rel).exists()]
     if clash and not overwrite:
-        raise UsageError(f"{len(clash)} target(s) exist, e.g. {clash[0]}; pass overwrite (--overwrite) or another target")
+        raise UsageError(f"{len(clash)} target(s) exist, e.g. {clash[0]}; {hint}")
     written = []
     for rel, src, sha in files:
         target = to / rel
@@ -64,6 +64,13 @@ def download(dv, to: Path, overwrite: bool = False) -> list[Path]:
     return written
 
 
+class FileList(list):
+    """A list of file names that also answers being called (`ds.files()`, as `run.files()`)."""
+
+    def __call__(self) -> list[str]:
+        return list(self)
+
+
 class DatasetVersion:
     """One registered version: name, version, digest, format, files; `download(to)`."""
 
@@ -77,9 +84,10 @@ class DatasetVersion:
     records = property(lambda self: (self._dv.info or {}).get("records"))
 
     @property
-    def files(self) -> list[str]:
-        """The version's files, as `download` lays them out."""
-        return [rel for rel, _, _ in _files(self._dv)]
+    def files(self) -> "FileList":
+        """The version's files, as `download` lays them out: a list, and callable like a run's
+        `files()`, so `ds.files` and `ds.files()` both answer."""
+        return FileList(rel for rel, _, _ in _files(self._dv))
 
     def download(self, to: str | Path = ".", overwrite: bool = False) -> list[Path]:
         """Copy the files into `to` (sha256 checked)."""

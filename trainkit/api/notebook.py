@@ -19,9 +19,9 @@ def e(value) -> str:
 
 
 def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
-    return e(v)
+    from ..numfmt import number
+
+    return e(number(v))
 
 
 def _number(v) -> bool:
@@ -108,13 +108,23 @@ def sweep_html(sweep) -> str:
         f'<td>{e(r["swept"])}</td><td style="color:{STATE_COLORS.get(r["status"], "#000")}">{e(r["status"])}'
         f'</td><td>{_fmt(r.get(metric)) if r.get(metric) is not None else ""}</td><td>{e(r["run_id"])}</td></tr>'
         for r in summary["rows"])
-    curves = {r["swept"] or r["run_id"]: [(h.get("epoch", h.get("step")), h[metric]) for h in sweep_history(sweep, r)
-                                          if _number(h.get(metric)) and _number(h.get("epoch", h.get("step")))]
-              for r in summary["rows"] if r["run_id"]}
+    histories = {r["swept"] or r["run_id"]: sweep_history(sweep, r) for r in summary["rows"] if r["run_id"]}
+    curve = curve_metric(metric, [h for rows in histories.values() for h in rows])
+    curves = {name: [(h.get("epoch", h.get("step")), h[curve]) for h in rows
+                     if _number(h.get(curve)) and _number(h.get("epoch", h.get("step")))]
+              for name, rows in histories.items()}
     counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in summary["counts"].items())
     return (f'<div class="trainkit-sweep"><b>sweep {e(summary["sweep"])}</b> · {counts}'
             f'<table><tr><th>job</th><th>swept</th><th>status</th><th>{e(metric)}</th><th>run</th></tr>{rows}</table>'
-            + svg_curves({k: v for k, v in curves.items() if v}, title=metric) + "</div>")
+            + svg_curves({k: v for k, v in curves.items() if v}, title=curve) + "</div>")
+
+
+def curve_metric(metric: str, history: list[dict]) -> str:
+    """The per-epoch metric to draw for a sweep ranked by `metric`: itself when the trials logged
+    it over time, else its validation counterpart (test_accuracy is measured once, at the end)."""
+    if any(metric in h for h in history) or not metric.startswith("test_"):
+        return metric
+    return "val_" + metric[len("test_"):]
 
 
 def sweep_history(sweep, row: dict) -> list[dict]:
@@ -125,28 +135,39 @@ def sweep_history(sweep, row: dict) -> list[dict]:
 
 
 class RunDetails:
-    """A run's page in a notebook, updated in place while it goes on (Azure ML's RunDetails)."""
+    """A run's or a sweep's page in a notebook, updated in place while it goes on (Azure ML's
+    RunDetails): a run's status, metrics and curves; a sweep's trials, best first, and their curves."""
 
     def __init__(self, run, every_s: float = 2.0):
+        """`run`: a trainkit Run or Sweep."""
         self.run, self.every_s = run, every_s
         self.thread: threading.Thread | None = None
 
-    def show(self, block: bool = False) -> "RunDetails":
-        """Display the run now and refresh the same output every `every_s` seconds until it ended;
-        `block`: return only then (otherwise a background thread keeps it current)."""
+    def _is_sweep(self) -> bool:
+        return callable(getattr(self.run, "summary", None))
+
+    def html(self) -> str:
+        return sweep_html(self.run) if self._is_sweep() else run_html(self.run)
+
+    def ended(self) -> bool:
+        return self.run.done() if self._is_sweep() else self.run.job.state().done
+
+    def show(self, block: bool = False) -> None:
+        """Display it now and refresh the same output every `every_s` seconds until it ended;
+        `block`: return only then (otherwise a background thread keeps it current). Returns None,
+        as Azure's widget did, so the cell prints nothing after it."""
         from IPython.display import HTML, display
 
-        handle = display(HTML(run_html(self.run)), display_id=True)
+        handle = display(HTML(self.html()), display_id=True)
 
         def follow() -> None:
-            while not self.run.job.state().done:
+            while not self.ended():
                 time.sleep(self.every_s)
-                handle.update(HTML(run_html(self.run)))
-            handle.update(HTML(run_html(self.run)))
+                handle.update(HTML(self.html()))
+            handle.update(HTML(self.html()))
 
         if block:
             follow()
         else:
             self.thread = threading.Thread(target=follow, daemon=True)
             self.thread.start()
-        return self

@@ -149,7 +149,8 @@ class Run:
         output_directory, append_prefix=False)); returns the files written."""
         from ..records.runs import download
 
-        return download(self.path, self.id, prefix, Path(to), strip_prefix, overwrite)
+        return download(self.path, self.id, prefix, Path(to), strip_prefix, overwrite,
+                        hint="pass overwrite=True or another `to`")
 
     def register_model(self, name: str, path: str | None = None, tags: dict | None = None,
                        aliases: list[str] | tuple[str, ...] = (), description: str = ""):

@@ -71,7 +71,7 @@ def cmd_download(ctx, args) -> int:
     from ..data.datasets import DatasetStore
 
     dv = DatasetStore(ctx.ws).get(*parse_ref(args.ref))
-    written = download(dv, Path(args.to), args.overwrite)
+    written = download(dv, Path(args.to), args.overwrite, hint="pass --overwrite or another --to")
     print(f"downloaded {len(written)} file(s) of dataset {dv.name} v{dv.version} to {args.to} (sha256 verified)")
     return 0
 

@@ -26,8 +26,10 @@ def ts(t: float | None) -> str:
 
 
 def num(v) -> str:
-    """A metric value for a table cell."""
-    return "" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
+    """A metric value for a table cell (trainkit.numfmt: the dashboard's and notebooks' too)."""
+    from ..numfmt import number
+
+    return number(v)
 
 
 def print_sweep_summary(summary: dict) -> None:

@@ -9,13 +9,14 @@ from .fmt import num, table, ts
 from .main import Output
 
 
-def summary(run) -> dict:
-    """One row of `runs list`: the run's state as its Job handle tells it."""
+def summary(run, st: dict | None = None) -> dict:
+    """One row of `runs list`: the run's state as its Job handle tells it. `run`: a record
+    (records.runs.RunInfo) or the API's Run, with its status record `st`."""
     from ..compute import job_for
     from ..fsutil import read_json
     from ..records.workspace import RunPaths
 
-    st = run.status
+    st = run.status if st is None else st
     return {"id": run.id, "experiment": run.experiment, "status": job_for(run.path, st).state().name,
             "path": str(run.path), "started": st.get("started"), "ended": st.get("ended"),
             "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
@@ -23,14 +24,29 @@ def summary(run) -> dict:
             "tags": {**(st.get("tags") or {}), **(read_json(RunPaths(run.path).tags) or {})}}   # + what a script tagged
 
 
-def cmd_list(ctx, args) -> Output:
-    from ..records.runs import list_runs
+COLUMNS = "id,experiment,status,metrics.test_accuracy,started"
 
-    runs = [summary(r) for r in list_runs(ctx.ws, args.experiment)]
-    return Output(runs, lambda: table(
-        ["id", "experiment", "status", "test_accuracy", "started"],
-        [[r["id"], r["experiment"], r["status"], num(r["test_accuracy"]), ts(r["started"])] for r in runs],
-        title=f"runs in {ctx.ws.root}"))
+
+def cmd_list(ctx, args) -> Output:
+    """Runs newest first (the dashboard's order), or by --order-by; --filter in the Python API's
+    filter language; --columns any filter keys (metrics.X, tags.X, config.a.b, status, ...)."""
+    from ..api.workspace import Workspace
+
+    try:
+        found = Workspace(ctx.ws.root).runs(experiment=args.experiment, filter=args.filter,
+                                             order_by=args.order_by or None)
+    except ValueError as e:
+        raise UsageError(f"runs list: {e}") from None
+    if not args.order_by:
+        found.reverse()                                   # runs() lists oldest first
+    found = found[:args.limit] if args.limit is not None else found
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()]
+    rows = [{**summary(run, run.record), **{c: run.get(c) for c in columns if c not in ("id", "experiment", "status")}}
+            for run in found]
+    cell = lambda c, v: ts(v) if c in ("started", "ended") else num(v) if isinstance(v, float) else (  # noqa: E731
+        "" if v is None else str(v))
+    return Output(rows, lambda: table(columns, [[cell(c, r.get(c)) for c in columns] for r in rows],
+                                      title=f"runs in {ctx.ws.root}"))
 
 
 def run_details(ws, run_id: str) -> dict:
@@ -167,8 +183,13 @@ def _stream(text: str) -> str:
 
 def add_parser(sub) -> None:
     runs = sub.add_parser("runs", help="list, show and read logs of runs").add_subparsers(dest="cmd", required=True)
-    r = runs.add_parser("list", help="all runs, oldest first")
+    r = runs.add_parser("list", help="runs, newest first")
     r.add_argument("--experiment")
+    r.add_argument("--filter", help="the Python API's filter language: 'metrics.test_accuracy > 0.85 and tags.team = \"x\"'")
+    r.add_argument("--order-by", action="append", default=[], metavar="KEY [asc|desc]",
+                   help="sort by a filter key (repeatable): 'metrics.val_accuracy desc'; default: newest first")
+    r.add_argument("--limit", type=int, help="at most N runs (after ordering)")
+    r.add_argument("--columns", default=COLUMNS, help=f"comma-separated filter keys to show (default {COLUMNS})")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_list)
     r = runs.add_parser("show", help="one run's status, metrics and dataset")

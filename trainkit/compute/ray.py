@@ -274,10 +274,12 @@ class Supervisor:
     def shipment(self, ray) -> dict:
         """What every node needs, in Ray's object store: the project's files, the dataset blobs
         and the run record (a resumed run's checkpoints with it)."""
+        from ..launch.project import snapshot_root
         from ..launch.snapshot import project_files
 
         root = Path(self.spec.project_root)
-        code = _tar({f: root / f for f in project_files(root, self.spec.workspace)})
+        shipped = project_files(root, self.spec.workspace) if snapshot_root(self.spec.config, root) is not None else []
+        code = _tar({f: root / f for f in shipped})
         record = _tar({str(p.relative_to(self.paths.root)): p for p in self.paths.root.rglob("*")
                        if p.is_file() and not p.is_symlink()
                        and p.relative_to(self.paths.root).parts[0] not in ("source", "logs", self.c.name)})

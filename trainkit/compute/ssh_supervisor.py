@@ -148,7 +148,7 @@ class Supervisor:
         listing = tmp / "project-files.txt"
         if not listing.exists():
             listing.write_text("".join(f + "\n" for f in shipped_project_files(Path(self.spec.project_root),
-                                                                                self.spec.workspace)))
+                                                                                self.spec.workspace, self.spec.config)))
         host.rsync(f"{self.spec.project_root}/", f"{base}/code/", files_from=str(listing))
         for src, dest in trainkit_sources():
             host.rsync(f"{src}/", f"{base}/lib/{dest}/", LIB_EXCLUDES)
@@ -348,11 +348,16 @@ class Supervisor:
         return 0
 
 
-def shipped_project_files(root: Path, workspace) -> list[str]:
+def shipped_project_files(root: Path, workspace, cfg: dict | None = None) -> list[str]:
     """The project's files to ship to code/, less trainkit's own code when the project holds it
     (trainkit's checkout as the project): that goes to lib/ once, and a partial copy in code/, the
-    worker's working directory, would shadow it (its models live outside the package)."""
+    worker's working directory, would shadow it (its models live outside the package). None when
+    the run's code is all trainkit's (`cfg`: launch.project.snapshot_root)."""
+    from ..launch.project import snapshot_root
     from ..launch.snapshot import project_files
+
+    if cfg is not None and snapshot_root(cfg, root) is None:
+        return []
 
     own = [src.resolve() for src, _ in trainkit_sources()]
     root = root.resolve()

@@ -98,7 +98,12 @@ def check_choices(args: list[str]) -> None:
         except HydraException:
             continue                                   # Hydra reports its own syntax errors
         group = o.key_or_group
-        if "." in group or "/" in group or group == "hydra" or o.is_delete():
+        if group.split(".")[0] == "hydra" or o.is_delete():
+            continue
+        if "." in group and not o.is_add() and not o.is_force_add():
+            problems += unknown_key(group)
+            continue
+        if "." in group or "/" in group:
             continue
         try:
             options_of = options_of or option_lister(line.overrides, line.config_dir, line.config_name or "config")
@@ -109,9 +114,46 @@ def check_choices(args: list[str]) -> None:
             continue
         values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
         problems += [f"{group}={v}: expected an option of config group '{group}' ({', '.join(options)}), got {v!r}"
-                     for v in values if v not in options]
+                     + did_you_mean(v, options, f"{group}=") for v in values if v not in options]
     if problems:
         raise ConfigError(problems)
+
+
+def did_you_mean(word: str, known, prefix: str = "") -> str:
+    """' (did you mean PREFIXclosest?)', or '' when nothing is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(known), n=1)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+def unknown_key(key: str) -> list[str]:
+    """`trainer.epochz=3`: a problem naming the closest key when `key` is not in the schema of a
+    group whose schema is fixed (trainer, dataset, environment, entry, run, registry, export,
+    workspace; compute and distribution depend on the option chosen and are left to Hydra)."""
+    import dataclasses
+    import typing
+
+    from .schema import GROUP_SCHEMAS, ExportConfig, RegistryConfig, RunConfig, ScriptEntryConfig, WorkspaceConfig
+
+    schemas = {**GROUP_SCHEMAS, "entry": ScriptEntryConfig, "run": RunConfig, "registry": RegistryConfig,
+               "export": ExportConfig, "workspace": WorkspaceConfig}
+    head, *path = key.split(".")
+    node, where = schemas.get(head), head
+    for part in path:
+        if node is None or not dataclasses.is_dataclass(node):
+            return []
+        hints = typing.get_type_hints(node)
+        if part not in hints:
+            return [f"{where}.{part}: expected a key of {where} ({', '.join(hints)}), got {part!r}"
+                    + did_you_mean(part, hints, f"{where}.")]
+        tp = hints[part]
+        node = tp if dataclasses.is_dataclass(tp) else next((a for a in typing.get_args(tp)
+                                                             if dataclasses.is_dataclass(a)), None)
+        if typing.get_origin(tp) is list:
+            return []
+        where = f"{where}.{part}"
+    return []
 
 
 def overrides_of(overrides) -> list[str]:

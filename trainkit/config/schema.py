@@ -228,9 +228,8 @@ GROUP_SCHEMAS = {
 }
 
 
-def load(data: dict) -> TrainkitConfig:
-    """The whole resolved config as dataclasses; each group by the schema of its chosen option (the
-    compute backend's and the distribution's own)."""
+def schemas_of(data: dict) -> dict[str, type]:
+    """Each typed group's schema for this config: the chosen compute backend's and distribution's own."""
     from ..compute import backend_class
     from ..distributions import describe
 
@@ -238,5 +237,46 @@ def load(data: dict) -> TrainkitConfig:
                "distribution": describe(data["distribution"]).schema,
                "entry": ScriptEntryConfig if data["entry"]["name"] == "script" else EntryConfig}
     schemas.update(workspace=WorkspaceConfig, registry=RegistryConfig, export=ExportConfig, run=RunConfig)
+    return schemas
+
+
+def load(data: dict) -> TrainkitConfig:
+    """The whole resolved config as dataclasses; each group by the schema of its chosen option (the
+    compute backend's and the distribution's own)."""
     return TrainkitConfig(model=dict(data["model"]), params=dict(data.get("params") or {}),
-                          **{g: from_dict(s, data[g]) for g, s in schemas.items()})
+                          **{g: from_dict(s, data[g]) for g, s in schemas_of(data).items()})
+
+
+def unknown_keys(data: dict) -> list[str]:
+    """Keys a typed group does not have (`+trainer.epochz=3` gets past Hydra), each with its
+    closest known key: 'trainer.epochz: unknown key (did you mean trainer.epochs?)'."""
+    out: list[str] = []
+    for group, schema in schemas_of(data).items():
+        if isinstance(data.get(group), dict):
+            out += _unknown(schema, data[group], group)
+    return out
+
+
+def _unknown(schema: type, value, where: str) -> list[str]:
+    import dataclasses
+    import difflib
+    import typing
+
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _unknown(schema, v, f"{where}[{i}]")]
+    if not isinstance(value, dict):
+        return []
+    hints = typing.get_type_hints(schema)
+    out = []
+    for key, v in value.items():
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), list(hints), n=1)
+            out.append(f"{where}.{key}: unknown key of {schema.__name__}"
+                       + (f" (did you mean {where}.{close[0]}?)" if close else f" (known: {', '.join(hints)})"))
+            continue
+        inner = [a for a in (typing.get_args(hints[key]) or (hints[key],)) if dataclasses.is_dataclass(a)]
+        if dataclasses.is_dataclass(hints[key]):
+            inner = [hints[key]]
+        if inner:
+            out += _unknown(inner[0], v, f"{where}.{key}")
+    return out

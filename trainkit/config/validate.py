@@ -401,6 +401,10 @@ def validate(cfg: Any, overrides: list[str] | None = None) -> dict:
     problems = [f"{k}: unknown top-level key (expected one of {sorted(known)}), got {k}={data[k]!r}"
                 for k in data if k not in known]
     problems += check_config(data)
+    if not problems:
+        from .schema import unknown_keys
+
+        problems += unknown_keys(data)
     problems += _script_settings(cfg, data, overrides)
     if problems:
         raise ConfigError(problems)

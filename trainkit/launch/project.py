@@ -4,10 +4,12 @@ source snapshot.
 
 Found as: `$TRAINKIT_PROJECT` if set, else the nearest directory holding a `conf/` directory,
 starting at the working directory and going up. Without one, the working directory stands in
-(importable and snapshotted, but no config overlay)."""
+(importable, no config overlay), and it is snapshotted only when the run's code lives there: a run
+of a built-in experiment from `~` or a notebook folder copies nothing (snapshot_root)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -34,6 +36,44 @@ def find_project(cwd: str | Path | None = None, environ=None) -> Path | None:
 def project_root(cwd: str | Path | None = None) -> Path:
     """The project directory, else the working directory."""
     return find_project(cwd) or Path(cwd or os.getcwd()).resolve()
+
+
+_REF = re.compile(r"^([A-Za-z_]\w*)(\.[A-Za-z_]\w*)*(:[A-Za-z_][\w.]*)?$")
+
+
+def code_refs(cfg) -> list[str]:
+    """The `module` of every code reference in a composed config: `_target_` values and
+    `module:attr` strings (loaders, losses, callbacks), wherever they are."""
+    out: list[str] = []
+    if isinstance(cfg, dict):
+        for k, v in cfg.items():
+            if isinstance(v, str) and _REF.match(v) and (k == "_target_" or ":" in v):
+                out.append(v.split(":")[0] if ":" in v else v.rsplit(".", 1)[0])
+            else:
+                out += code_refs(v)
+    elif isinstance(cfg, list):
+        for v in cfg:
+            out += code_refs(v)
+    return out
+
+
+def snapshot_root(cfg: dict, cwd: str | Path | None = None) -> Path | None:
+    """Where a run's source snapshot comes from: the project, when there is one; else the working
+    directory only when the run's code lives there (a script with no source_dir of its own, or a
+    module named in the config that the directory holds). None: all the run's code is trainkit's
+    own (a built-in experiment run from anywhere) and nothing is snapshotted."""
+    project = find_project(cwd)
+    if project is not None:
+        return project
+    here = Path(cwd or os.getcwd()).resolve()
+    entry = cfg.get("entry") or {}
+    if entry.get("name") == "script" and not entry.get("source_dir"):
+        return here
+    for module in code_refs(cfg):
+        top = module.split(".")[0]
+        if (here / f"{top}.py").is_file() or (here / top).is_dir():
+            return here
+    return None
 
 
 def builtin_conf_dir() -> Path:

@@ -3,9 +3,13 @@ commit and uncommitted diff when the project is a git repository.
 
 One selection decides what the snapshot holds and what `compute=ssh` ships: in a git repository
 the files git knows (tracked, and untracked ones not in .gitignore), otherwise every file; then
-minus trainkit's defaults and the patterns in `.trainkitignore` (fnmatch, one a line, `#`
-comments). Symbolic links are never followed or copied. More than `run.snapshot_max_mb` is
-refused (as Azure ML refuses snapshots over 300 MB): put data in a dataset, not the project.
+minus trainkit's defaults and the patterns in `.trainkitignore` and, as Azure ML reads them,
+`.amlignore` or (without one) `.gitignore` (fnmatch patterns, one a line, `#` comments; `!`
+negations are not supported). Symbolic links are never followed or copied. More than 10 MB is
+copied with a warning; more than `run.snapshot_max_mb` is refused (as Azure ML refuses snapshots
+over 300 MB): put data in a dataset, not the project. A run whose code is all trainkit's (no
+project, and nothing of the working directory named in its config) snapshots nothing
+(launch/project.py snapshot_root).
 
 An entry=script run's own snapshot, `<run>/code`, is recorded with each file's content hash
 (`<run>/code.json`): a rerun compares it with what the same selection of `entry.source_dir` holds
@@ -49,13 +53,33 @@ def git_commit(root: Path) -> str | None:
 def read_ignore(path: Path) -> list[str]:
     if not path.exists():
         return []
-    return [ln.strip() for ln in path.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return [ln.strip() for ln in path.read_text(errors="replace").splitlines()
+            if ln.strip() and not ln.startswith(("#", "!"))]      # negations are not supported: left out
+
+
+def ignore_files(root: Path) -> list[Path]:
+    """The ignore files a project's snapshot honours: `.trainkitignore`, and Azure ML's rule for the
+    others: `.amlignore` when there is one, else `.gitignore`."""
+    aml = root / ".amlignore"
+    return [root / ".trainkitignore", aml if aml.exists() else root / ".gitignore"]
 
 
 def ignored(rel: str, patterns: list[str]) -> bool:
+    """Whether `rel` (a POSIX path under the root) matches a pattern: one without a slash matches
+    any part of the path, one with a slash the path or a folder it is in (`/x` anchors at the root)."""
     parts = rel.split("/")
-    return any(fnmatch.fnmatch(rel, p) or any(fnmatch.fnmatch(part, p) for part in parts)
-               for p in (q.rstrip("/") for q in patterns))
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    for q in patterns:
+        p = q.strip().rstrip("/")
+        p = p[3:] if p.startswith("**/") else p
+        if not p:
+            continue
+        if "/" in p:
+            if any(fnmatch.fnmatch(prefix, p.lstrip("/")) for prefix in prefixes):
+                return True
+        elif any(fnmatch.fnmatch(part, p) for part in parts):
+            return True
+    return False
 
 
 def _walk(root: Path, patterns: list[str]) -> list[str]:
@@ -86,7 +110,7 @@ def project_files(root: Path, workspace: Path | str | None = None) -> list[str]:
     """The project's files as sorted relative POSIX paths: regular files only, ignores applied
     (and the `workspace`'s own directories when it lies inside the project)."""
     root = Path(root)
-    patterns = DEFAULT_IGNORE + read_ignore(root / ".trainkitignore") + workspace_ignore(root, workspace)
+    patterns = DEFAULT_IGNORE + [p for f in ignore_files(root) for p in read_ignore(f)] + workspace_ignore(root, workspace)
     try:
         listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
         candidates = [f for f in listed if f and not ignored(f, patterns)]
@@ -96,20 +120,40 @@ def project_files(root: Path, workspace: Path | str | None = None) -> list[str]:
                   and not any(p.is_symlink() for p in (root / f).parents if root in p.parents))
 
 
-def check_size(root: Path, files: list[str], max_mb: float) -> int:
-    """Total bytes of `files`; refuses more than max_mb, naming the biggest files."""
+WARN_MB = 10.0      # a snapshot bigger than this is copied with a warning naming its biggest files
+
+
+def biggest(sizes: dict[str, int], n: int = 5) -> str:
+    return ", ".join(f"{f} ({s / 1e6:.1f} MB)" for f, s in sorted(sizes.items(), key=lambda kv: -kv[1])[:n])
+
+
+def check_size(root: Path, files: list[str], max_mb: float, warn=None) -> int:
+    """Total bytes of `files`; refuses more than max_mb, naming the biggest files; `warn(text)`
+    is told about more than WARN_MB."""
     sizes = {f: (root / f).stat().st_size for f in files}
     total = sum(sizes.values())
+    if warn is not None and WARN_MB * 1e6 < total <= max_mb * 1e6:
+        warn(f"warning: the source snapshot of {root} holds {total / 1e6:.1f} MB in {len(files)} files "
+             f"(biggest: {biggest(sizes, 3)}); keep data and outputs out of it with .trainkitignore, "
+             ".amlignore or .gitignore")
     if total > max_mb * 1e6:
-        biggest = ", ".join(f"{f} ({s / 1e6:.1f} MB)" for f, s in sorted(sizes.items(), key=lambda kv: -kv[1])[:5])
         raise ConfigError([f"run.snapshot_max_mb: the project {root} holds {total / 1e6:.1f} MB in {len(files)} files, "
-                           f"more than the {max_mb:g} MB allowed; biggest: {biggest}. Add them to "
+                           f"more than the {max_mb:g} MB allowed; biggest: {biggest(sizes)}. Add them to "
                            f"{root / '.trainkitignore'} (data belongs in a dataset) or raise run.snapshot_max_mb"])
     return total
 
 
-def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, workspace: Path | str | None = None) -> dict:
-    """Copy the project's files to dest/files/, write dest/source.json (+ diff.patch in git)."""
+def snapshot_source(project_root: Path | None, dest: Path, max_mb: float = 300.0,
+                    workspace: Path | str | None = None) -> dict:
+    """Copy the project's files to dest/files/, write dest/source.json (+ diff.patch in git).
+    `project_root` None: the run's code is all trainkit's; the record says so and holds no files."""
+    if project_root is None:
+        dest.mkdir(parents=True, exist_ok=True)
+        info = {"kind": "none", "project_root": None, "files": 0, "bytes": 0,
+                "reason": "no project and no code of the working directory in the config: "
+                          "the run's code is trainkit's own"}
+        atomic_write_json(dest / SOURCE_INFO, info)
+        return info
     root = Path(project_root)
     files = project_files(root, workspace)
     total = check_size(root, files, max_mb)
@@ -119,7 +163,7 @@ def snapshot_source(project_root: Path, dest: Path, max_mb: float = 300.0, works
         shutil.copy2(root / rel, target, follow_symlinks=False)
     dest.mkdir(parents=True, exist_ok=True)
     info = {"project_root": str(root), "files": len(files), "bytes": total,
-            "ignore": read_ignore(root / ".trainkitignore")}
+            "ignore": [p for f in ignore_files(root) for p in read_ignore(f)]}
     commit = git_commit(root)
     if commit:
         diff = _git(root, "diff", "HEAD", "--binary")

@@ -21,7 +21,7 @@ from ..records.runs import RunInfo, get_run, list_runs, new_run_id, write_status
 from ..records.spec import JobSpec, config_hash
 from ..records.workspace import RunPaths, WorkspacePaths
 from ..topology import process_count
-from .project import project_root
+from .project import project_root, snapshot_root
 
 CONFIG_ERROR = EXIT_CODES[ConfigError]   # 2
 
@@ -138,12 +138,10 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
     """Prepare the dataset (before any run directory exists), then create or reopen the run."""
     ws = WorkspacePaths.at(cfg["workspace"]["root"])
     root = project_root()
-    files = None
-    if cfg["run"]["snapshot_source"]:   # a too-big project is refused before anything is fetched
+    if cfg["run"]["snapshot_source"] and snapshot_root(cfg) is not None:   # too big: refused before any fetch
         from .snapshot import check_size, project_files
 
-        files = project_files(root, ws.root)
-        check_size(root, files, cfg["run"]["snapshot_max_mb"])
+        check_size(root, project_files(root, ws.root), cfg["run"]["snapshot_max_mb"], warn=echo)
     dataset = prepare_dataset(ws, cfg["dataset"])
     chash = config_hash(cfg)
     run_id, resuming = choose_run(ws, cfg, chash, echo)
@@ -188,7 +186,7 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
     if cfg["run"]["snapshot_source"]:
         from .snapshot import snapshot_source
 
-        snapshot_source(root, paths.source, cfg["run"]["snapshot_max_mb"], spec.workspace)
+        snapshot_source(snapshot_root(cfg), paths.source, cfg["run"]["snapshot_max_mb"], spec.workspace)
     code = {}
     if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
         code = {"code_hash": _snapshot_script(paths, cfg, spec.workspace)}

@@ -153,7 +153,7 @@ def run_files(root: Path) -> list[Path]:
 
 
 def download(run_root: Path, run_id: str, prefix: str, dest: Path, strip_prefix: bool = False,
-             overwrite: bool = False) -> list[Path]:
+             overwrite: bool = False, hint: str = "pass --overwrite or another --to") -> list[Path]:
     """Copy a run's files under `prefix` to `dest`, like the seeds' run.download_files(prefix,
     output_directory); returns the files written."""
     import shutil
@@ -169,7 +169,7 @@ def download(run_root: Path, run_id: str, prefix: str, dest: Path, strip_prefix:
     targets = [(f, dest / (f.relative_to(base) if f != base else f.name)) for f in files]
     clash = [str(t) for _, t in targets if t.exists()]
     if clash and not overwrite:
-        raise UsageError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; pass --overwrite or another --to")
+        raise UsageError(f"{len(clash)} target file(s) exist, e.g. {clash[0]}; {hint}")
     for src, target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)

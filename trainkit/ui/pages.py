@@ -19,11 +19,9 @@ def e(value) -> str:
 
 
 def num(v) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 1e5 else f"{v:.4g}"
-    return e(v)
+    from ..numfmt import number
+
+    return e(number(v))
 
 
 def ts(t) -> str:
@@ -122,7 +120,7 @@ def run_page(d: dict, warnings=()) -> str:
               + (f', commit <code>{e(src.get("commit"))}</code>{" (uncommitted changes)" if src.get("dirty") else ""}'
                  if src.get("commit") else "") + "</p>"
               + "<ul class='files'>" + "".join(f"<li>{e(f)}</li>" for f in src.get("files_list", [])) + "</ul>") \
-        if src else "<p>no source snapshot</p>"
+        if src and src.get("kind") != "none" else f'<p>no source snapshot{": " + e(src["reason"]) if src.get("reason") else ""}</p>'
     ranks = "".join(f'<option value="{r}">rank {r}</option>' for r in d["ranks"])
     body = (f'<p>{state(d["status"], d["reason"])} experiment <a href="/runs?{urlencode({"experiment": d["experiment"]})}">'
             f'{e(d["experiment"])}</a> · started {ts(d["started"])} · {dur(d["duration"])} · compute {e(d["compute"])}'

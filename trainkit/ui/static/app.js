@@ -17,6 +17,14 @@ var trainkit = (function () {
   }
 
   // One chart: x values and named series (null gaps allowed); zoom by dragging, values on hover.
+  // trainkit.numfmt.number's rule: up to 4 significant digits, whole numbers past 10,000.
+  function number(v) {
+    if (v == null) { return ""; }
+    if (typeof v !== "number" || Number.isInteger(v) || !isFinite(v)) { return String(v); }
+    if (Math.abs(v) >= 1e4) { return v.toFixed(0); }
+    return String(Number(v.toPrecision(4)));
+  }
+
   function chart(el, title, xs, series, xlabel) {
     var names = Object.keys(series);
     if (!names.length || !xs.length) { return null; }
@@ -26,7 +34,7 @@ var trainkit = (function () {
       axes: [{ label: xlabel }, {}],
       series: [{ label: xlabel }].concat(names.map(function (n, i) {
         return { label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
-                 value: function (u, v) { return v == null ? "" : v.toFixed(4); } };
+                 value: function (u, v) { return number(v); } };
       }))
     };
     var div = document.createElement("div");
