@@ -205,7 +205,7 @@ def add_parser(sub) -> None:
     r.add_argument("--prefix", default="outputs", help="only files under this path in the run (default outputs)")
     r.add_argument("--to", default=".", help="target directory (default .)")
     r.add_argument("--strip-prefix", action="store_true",
-                   help="drop the prefix from target paths (the seeds' append_prefix=False)")
+                   help="drop the prefix from target paths (Azure's append_prefix=False)")
     r.add_argument("--overwrite", action="store_true")
     r.set_defaults(func=cmd_download)
     r = runs.add_parser("export", help="send runs to an MLflow tracking server (again: updates the same MLflow run)")

@@ -170,8 +170,8 @@ class RunConfig:
 
 @dataclass
 class ResourceConfiguration:
-    cpu: float = 1.0                                      # cores a serving replica needs (seeds: cpu=1)
-    memory_gb: float = 0.5                                # memory a serving replica needs (seeds: 0.5 GB)
+    cpu: float = 1.0                                      # cores a serving replica needs (Azure's samples: cpu=1)
+    memory_gb: float = 0.5                                # memory a serving replica needs (Azure's samples: 0.5 GB)
     gpu: int = 0                                          # GPUs a serving replica needs
 
 
