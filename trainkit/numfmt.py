@@ -21,3 +21,8 @@ def number(v) -> str:
     if abs(v) >= 1e4:
         return f"{v:.0f}"
     return f"{v:.4g}"
+
+
+def counts_text(counts) -> str:
+    """A sweep's states as words: {'completed': 3, 'pruned': 1} -> '3 completed, 1 pruned'."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items()) if isinstance(counts, dict) else ""

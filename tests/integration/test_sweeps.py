@@ -21,8 +21,7 @@ pytestmark = [pytest.mark.integration,
 
 def test_grid_sweep_with_a_failing_job_summarises_all_jobs_and_compares_runs(workspace, tmp_path):
     # 5000 > the 2500 training images of the debug subset: that job's run fails in the worker
-    proc = run_trainkit(["-m", "+debug=smoke", "run.experiment=grid", "registry.enabled=false",
-                         "trainer.batch_size=32,64,128,5000"])
+    proc = run_trainkit(["-m", "+debug=smoke", "run.experiment=grid", "trainer.batch_size=32,64,128,5000"])
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "1 sweep job(s) failed" in proc.stderr
     [sweep] = json.loads(run_cli(["sweeps", "list", "--json"]).stdout)
@@ -30,8 +29,15 @@ def test_grid_sweep_with_a_failing_job_summarises_all_jobs_and_compares_runs(wor
     summary = json.loads(run_cli(["sweeps", "show", sweep["sweep"], "--json"]).stdout)
     rows = summary["rows"]
     assert [r["status"] for r in rows] == ["completed"] * 3 + ["failed"]          # sorted, failures last
-    accs = [r["test_accuracy"] for r in rows[:3]]
+    assert summary["metric"] == "val_accuracy" and summary["mode"] == "max"          # the sweep's objective
+    accs = [r["val_accuracy"] for r in rows[:3]]
     assert accs == sorted(accs, reverse=True)
+    # trials register nothing; the sweep registers its best trial once, when it ends
+    [model] = json.loads(run_cli(["models", "list", "--json"]).stdout)
+    assert (model["name"], model["version"], model["run_id"]) == ("grid", 1, rows[0]["run_id"]), model
+    assert f"registered grid:1 from the best trial {rows[0]['run_id']}" in proc.stdout
+    assert proc.stdout.count("this trial's model stays in outputs/model") == 3
+    assert json.loads(run_cli(["models", "show", "grid:1", "--json"]).stdout)["tags"]["sweep"] == sweep["sweep"]
     assert rows[-1]["swept"] == "trainer.batch_size=5000" and "at most the 2500 training examples" in rows[-1]["error"]
     assert len({r["run_id"] for r in rows}) == 4                                    # one run per job
     sweep_dir = Path(summary["path"])

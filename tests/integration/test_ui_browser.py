@@ -16,6 +16,8 @@ import urllib.request
 
 import pytest
 
+from trainkit.numfmt import number
+
 from ..conftest import FASHION, ROOT, run_cli, run_trainkit
 from .clusters import wait_for
 
@@ -131,7 +133,7 @@ def test_runs_table_experiments_and_compare(runs, ui, browser):
         assert ids[key] in text
     assert "failed" in text and "running" in text and "pruned" in text
     finished = json.loads(run_cli(["--workspace", str(runs[0]), "runs", "show", ids["finished1"], "--json"]).stdout)
-    assert f"{finished['metrics']['test_accuracy']:.4f}" in text
+    assert number(finished["metrics"]["test_accuracy"]) in text
     text = visit(browser, ui + "/runs?filter=" + "metrics.test_accuracy%20%3E%200", "runs-filtered")
     assert ids["failed"] not in text and ids["finished1"] in text
     for key in ("finished1", "finished2"):
@@ -170,6 +172,36 @@ def test_the_console_of_a_running_run_follows_it_live(runs, ui, browser):
     asked = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)"
                                    ".filter(n => n.indexOf('/history') >= 0)")
     assert "since=0" not in asked[-1] and "since=" in asked[-1], asked      # only what was appended
+
+
+def test_a_run_opened_before_its_first_metric_goes_live_and_the_runs_table_follows_its_state(runs, ui, browser):
+    """Opened while the run is silent: charts, metrics and status come in without a reload; the
+    runs table, open while another run goes on, shows it completed without a reload."""
+    ws, _ = runs
+    env = {"TRAINKIT_WORKSPACE": str(ws)}
+
+    def submit(arguments: str) -> str:
+        proc = run_trainkit([*TICKER, f"entry.arguments={arguments}", "compute.wait=false", "run.experiment=late"],
+                            env=env)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("submitted job ")[1].split()[0]
+
+    run_id = submit('["--seconds","6","--delay","6"]')
+    browser.get(f"{ui}/runs/{run_id}")
+    wait_for(lambda: browser.execute_script("return document.body.hasAttribute('data-ready')"), 20, "the run page")
+    head = lambda: browser.find_element("id", "run-head")   # noqa: E731 - replaced on each refresh
+    assert head().get_attribute("data-status") in ("queued", "running")
+    assert not browser.find_elements("css selector", "#charts .uplot canvas"), "a chart before any metric"
+    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot canvas"), 40, "the first chart")
+    wait_for(lambda: head().get_attribute("data-status") == "completed", 60, "the status to turn completed")
+    assert "completed" in head().text and "tick" in browser.find_element("id", "run-metrics").text
+    browser.save_screenshot(str(SHOTS / "run-live-from-the-start.png"))
+
+    other = submit('["--seconds","4"]')
+    browser.get(f"{ui}/runs")
+    row = lambda: browser.find_element("xpath", f"//tr[td//a[text()='{other}']]").text   # noqa: E731
+    assert "completed" not in row()
+    wait_for(lambda: "completed" in row(), 60, "the runs table to show the run completed")
 
 
 def test_every_answer_has_a_content_security_policy_and_another_host_name_gets_nothing(runs, ui):

@@ -108,5 +108,5 @@ def test_run_details_of_a_sweep_shows_its_trials_with_curves_and_counts(tmp_path
     assert tk.RunDetails(sweep, every_s=0.01).show(block=True) is None
     [handle] = handles
     last = handle.shown[-1]
-    assert 'class="trainkit-sweep"' in last and "completed: 2" in last and "{" not in last.split("<table")[0]
+    assert 'class="trainkit-sweep"' in last and "2 completed" in last and "{" not in last.split("<table")[0]
     assert "trainer.learning_rate=0.01" in last and last.count("<polyline") == 2     # one curve per trial

@@ -113,8 +113,11 @@ def sweep_html(sweep) -> str:
     curves = {name: [(h.get("epoch", h.get("step")), h[curve]) for h in rows
                      if _number(h.get(curve)) and _number(h.get("epoch", h.get("step")))]
               for name, rows in histories.items()}
-    counts = ", ".join(f"{e(k)}: {e(v)}" for k, v in summary["counts"].items())
-    return (f'<div class="trainkit-sweep"><b>sweep {e(summary["sweep"])}</b> · {counts}'
+    from ..numfmt import counts_text
+
+    counts = e(counts_text(summary["counts"]))
+    return (f'<div class="trainkit-sweep"><b>sweep {e(summary["sweep"])}</b> · {counts} · best first by '
+            f'{e(metric)} ({e(summary["mode"])})'
             f'<table><tr><th>job</th><th>swept</th><th>status</th><th>{e(metric)}</th><th>run</th></tr>{rows}</table>'
             + svg_curves({k: v for k, v in curves.items() if v}, title=curve) + "</div>")
 

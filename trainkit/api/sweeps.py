@@ -1,9 +1,15 @@
 """Sweep summaries and run comparison, from the run records and each run's Job state. No Hydra,
 no TensorFlow.
 
-A sweep directory (`<workspace>/sweeps/<id>/`) holds `jobs/<n>/job.json` (each job's overrides
-and result, written as the job ends) and, once the sweep ends, `summary.json`, `summary.csv` and
-`curves.png`. The Optuna search also keeps `study.db` there.
+A sweep directory (`<workspace>/sweeps/<id>/`) holds `objective.json` (the metric and direction
+that rank its trials, written as it starts), `jobs/<n>/job.json` (each job's overrides and result,
+written as the job ends) and, once the sweep ends, `summary.json`, `summary.csv` and `curves.png`.
+The Optuna search also keeps `study.db` there.
+
+A sweep has one objective, used by its summary, the dashboard, `trainkit sweeps` and `best_run()`
+alike: an Optuna search's `hydra.sweeper.metric` and `direction`, else
+`hydra.callbacks.sweep_summary.metric` and `mode`; by default `val_accuracy`, max. Never a test
+metric by default: the test split is for the final word on the chosen model, not for choosing it.
 """
 from __future__ import annotations
 
@@ -20,6 +26,32 @@ from ..records.workspace import RunPaths, WorkspacePaths
 
 BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "steps_per_call",
                "job", "time_s")
+
+
+DEFAULT_OBJECTIVE = ("val_accuracy", "max")
+
+
+def objective(sweep_dir: Path) -> tuple[str, str]:
+    """(metric, "max" | "min") that ranks this sweep's trials: what it was started with
+    (objective.json), else what its summary was written with, else an Optuna trial's metric found in
+    a job's overrides (sweeps from before objective.json), else DEFAULT_OBJECTIVE."""
+    for name in ("objective.json", "summary.json"):
+        saved = read_json(Path(sweep_dir) / name)
+        if isinstance(saved, dict) and isinstance(saved.get("metric"), str):
+            return saved["metric"], "min" if saved.get("mode") == "min" else "max"
+    for job in sorted(Path(sweep_dir).glob("jobs/*/job.json")):
+        record = read_json(job)
+        overrides = record.get("overrides") if isinstance(record, dict) else None
+        for o in overrides if isinstance(overrides, list) else []:
+            if isinstance(o, str) and o.startswith("run.trial=") and "metric:" in o:
+                return o.split("metric:", 1)[1].split(",", 1)[0].strip("}'\" "), "max"
+    return DEFAULT_OBJECTIVE
+
+
+def direction(metric: str) -> str:
+    """The better way for a metric named without a mode: "min" for losses and errors, else "max"."""
+    name = metric.lower()
+    return "min" if any(w in name for w in ("loss", "error", "mse", "mae", "rmse")) else "max"
 
 
 def state_of(run: RunInfo) -> str:
@@ -83,9 +115,12 @@ def sort_rows(rows: list[dict], metric: str, mode: str = "max") -> list[dict]:
     return sorted(rows, key=key)
 
 
-def summarize(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max",
+def summarize(ws: WorkspacePaths, sweep_dir: Path, metric: str | None = None, mode: str | None = None,
               runs: dict | None = None) -> dict:
-    """A sweep's summary from its jobs and their runs (nothing written): rows best first by `metric`."""
+    """A sweep's summary from its jobs and their runs (nothing written): rows best first by `metric`
+    (default: the sweep's objective)."""
+    own_metric, own_mode = objective(sweep_dir)
+    metric, mode = metric or own_metric, mode or (own_mode if metric in (None, own_metric) else direction(metric))
     runs = {r.id: r for r in list_runs(ws)} if runs is None else runs
     skipped: list[tuple[str, str]] = []
     rows = sort_rows(job_rows(sweep_dir, runs, skipped), metric, mode)
@@ -108,7 +143,38 @@ def best_row(summary: dict) -> dict:
     return done[0]
 
 
-def write_summary(ws: WorkspacePaths, sweep_dir: Path, metric: str = "test_accuracy", mode: str = "max") -> dict:
+def register_best(ws: WorkspacePaths, summary: dict) -> str:
+    """When the sweep has ended: its best trial's model registered once, under the trials' own
+    registry settings (registry.model_name, else the experiment; their tags and aliases, plus
+    `sweep`), with ONNX checked as a run's own registration is. Trials never register (the worker
+    skips it for a run of a sweep). Returns what happened, one line for the sweep's output."""
+    from ..registry.publish import register_from_run
+    from ..registry.store import Registry, raise_if_failed
+
+    if any(r["status"] in ("queued", "running") for r in summary["rows"]):
+        return (f"trials still running: when they end, `trainkit sweeps best {summary['sweep']} --register NAME` "
+                "registers the best")
+    try:
+        best = best_row(summary)
+    except NotFoundError as e:
+        return f"no model registered: {e}"
+    run = get_run(ws, best["run_id"])
+    spec = read_json(RunPaths(run.path).spec, {}) or {}
+    reg = (spec.get("config") or {}).get("registry") or {}
+    if not reg.get("enabled", True):
+        return "no model registered (registry.enabled=false)"
+    name = reg.get("model_name") or spec.get("experiment")
+    entry = register_from_run(Registry(reg["root"]), run.path, name, None,
+                              tags={"sweep": summary["sweep"]}, aliases=list(reg.get("aliases") or []),
+                              description=f"best trial of sweep {summary['sweep']} by {summary['metric']} "
+                                          f"({summary['mode']}): run {best['run_id']}")
+    onnx = entry["onnx"].get("status")
+    raise_if_failed(entry)
+    return (f"registered {entry['name']}:{entry['version']} from the best trial {best['run_id']} "
+            f"({summary['metric']}={best[summary['metric']]:.4g}); ONNX: {onnx}")
+
+
+def write_summary(ws: WorkspacePaths, sweep_dir: Path, metric: str | None = None, mode: str | None = None) -> dict:
     """summary.json, summary.csv and curves.png in the sweep directory; returns the summary."""
     from ..plots import plot_comparison
 
@@ -203,18 +269,22 @@ class Sweep:
         return self.path.name
 
     def summary(self, metric: str | None = None, mode: str | None = None) -> dict:
-        """Trials best first (`metric`, default the sweep's own: its Optuna metric, else test_accuracy)."""
-        saved = read_json(self.path / "summary.json") or {}
-        return summarize(self.workspace.paths, self.path, metric or saved.get("metric") or "test_accuracy",
-                         mode or saved.get("mode") or "max")
+        """Trials best first by `metric` (default: the sweep's objective, see objective())."""
+        return summarize(self.workspace.paths, self.path, metric, mode)
+
+    @property
+    def objective(self) -> tuple[str, str]:
+        """(metric, "max" | "min"): what ranks the trials, here, in the dashboard and the CLI."""
+        return objective(self.path)
 
     def runs(self) -> list:
         """The trials' runs, in job order (jobs that never made a run are left out)."""
         rows = sorted(self.summary()["rows"], key=lambda r: r["job"] if r["job"] is not None else -1)
         return [run for run in (self.workspace.find_run(r["run_id"]) for r in rows) if run is not None]
 
-    def best_run(self, metric: str = "val_accuracy", mode: str = "max"):
-        """The completed trial with the best final `metric` (HyperDrive's get_best_run_by_primary_metric)."""
+    def best_run(self, metric: str | None = None, mode: str | None = None):
+        """The completed trial with the best final `metric`, default the sweep's objective
+        (HyperDrive's get_best_run_by_primary_metric)."""
         return self.workspace.get_run(best_row(self.summary(metric, mode))["run_id"])
 
     def done(self) -> bool:

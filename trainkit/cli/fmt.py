@@ -32,12 +32,20 @@ def num(v) -> str:
     return number(v)
 
 
+def counts_text(counts) -> str:
+    from ..numfmt import counts_text
+
+    return counts_text(counts)
+
+
 def print_sweep_summary(summary: dict) -> None:
     metric = summary["metric"]
     others = [m for m in summary.get("metrics", []) if m != metric][:2]
     table(["job", "swept overrides", "status", metric, *others, "time_s", "run"],
           [[r["job"], r["swept"], r["status"], num(r.get(metric)), *(num(r.get(o)) for o in others),
             r["time_s"], r["run_id"]] for r in summary["rows"]],
-          title=f"sweep {summary['sweep']}: {summary['counts']} (sorted by {metric})")
+          title=f"sweep {summary['sweep']}: {counts_text(summary['counts'])} (best first by {metric}, "
+                f"{summary.get('mode', 'max')})")
+
     print(f"summary: {summary['path']}/summary.csv, summary.json, curves.png\n"
           f"  trainkit sweeps show {summary['sweep']}")

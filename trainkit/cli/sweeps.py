@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 
-from .fmt import print_sweep_summary, table
+from ..numfmt import number
+from .fmt import counts_text, print_sweep_summary, table
 from .main import Output
 
 
@@ -13,7 +14,7 @@ def cmd_list(ctx, args) -> Output:
     rows = list_sweeps(ctx.ws)
     return Output(rows, lambda: table(
         ["sweep", "jobs", "counts", "finished", "optuna study"],
-        [[r["sweep"], r["jobs"], r["counts"], r["finished"], r["study"]] for r in rows],
+        [[r["sweep"], r["jobs"], counts_text(r["counts"]), r["finished"], r["study"]] for r in rows],
         title=f"sweeps in {ctx.ws.root / 'sweeps'}"))
 
 
@@ -54,7 +55,8 @@ def cmd_best(ctx, args) -> Output:
 
     summary = write_summary(ctx.ws, find_sweep(ctx.ws, args.sweep_id), args.metric, args.mode)
     best = best_row(summary)
-    out = {"sweep": summary["sweep"], "metric": args.metric, "mode": args.mode, "best": best}
+    metric, mode = summary["metric"], summary["mode"]
+    out = {"sweep": summary["sweep"], "metric": metric, "mode": mode, "best": best}
     if args.register:
         from .models import register_from_run
 
@@ -62,8 +64,8 @@ def cmd_best(ctx, args) -> Output:
         out["registered"] = f"{entry['name']}:{entry['version']}"
 
     def show() -> None:
-        print(f"best run of sweep {summary['sweep']} by {args.metric} ({args.mode}): {best['run_id']} "
-              f"{args.metric}={best.get(args.metric):.4f}  ({best['swept'] or best['overrides']})")
+        print(f"best run of sweep {summary['sweep']} by {metric} ({mode}): {best['run_id']} "
+              f"{metric}={number(best.get(metric))}  ({best['swept'] or best['overrides']})")
         if "registered" in out:
             print(f"registered {out['registered']}")
 
@@ -80,8 +82,8 @@ def add_parser(sub) -> None:
                              ("best", cmd_best, "the best completed run of a sweep (--register NAME: register its model)")):
         w = sw.add_parser(name, help=help)
         w.add_argument("sweep_id", help="sweep id (a unique prefix is enough)")
-        w.add_argument("--metric", default="test_accuracy")
-        w.add_argument("--mode", default="max", choices=["max", "min"])
+        w.add_argument("--metric", help="rank by this metric (default: the sweep's objective, see `sweeps show`)")
+        w.add_argument("--mode", choices=["max", "min"], help="default: the objective's, else min for a loss")
         if name == "wait":
             w.add_argument("--poll", type=float, default=5.0, help="seconds between checks")
         else:

@@ -401,7 +401,7 @@ class Supervisor:
             write_status(self.paths, "failed", exit_reason=st.get("chief_error") or
                          "the chief ended without reporting completion")
             return 1
-        if self.spec.cfg.registry.enabled and not st.get("registered_model"):
+        if self.spec.registers and not st.get("registered_model"):
             write_status(self.paths, "running")
             res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(self.paths.spec)],
                                  capture_output=True, text=True, cwd=self.spec.project_root)

@@ -42,6 +42,12 @@ class JobSpec:
 
         return load(self.config)
 
+    @property
+    def registers(self) -> bool:
+        """Whether this run registers its model when it completes: registry.enabled, and not a
+        sweep's trial (the sweep registers its best trial once, when it ends)."""
+        return bool(self.config["registry"]["enabled"]) and not self.config["run"].get("sweep")
+
     def write(self, path: str | Path) -> None:
         atomic_write_json(path, asdict(self))
 

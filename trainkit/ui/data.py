@@ -233,9 +233,7 @@ def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: st
     from ..api.sweeps import find_sweep, summarize
 
     path = find_sweep(ws, sweep_id)
-    saved = read_json(path / "summary.json") or {}
-    s = summarize(ws, path, metric or saved.get("metric") or _sweep_metric(path) or "test_accuracy",
-                  mode or saved.get("mode") or "max")
+    s = summarize(ws, path, metric, mode)
     for where, problem in s.get("skipped", []):
         (warn if warn is not None else Warnings()).skip(_relative(ws, where), [problem])
     for r in s["rows"]:
@@ -249,17 +247,6 @@ def sweep(ws: WorkspacePaths, sweep_id: str, metric: str | None = None, mode: st
 def _relative(ws: WorkspacePaths, path) -> str:
     path = Path(path)
     return str(path.relative_to(ws.root)) if path.is_relative_to(ws.root) else str(path)
-
-
-def _sweep_metric(path: Path) -> str | None:
-    """An Optuna search's metric (from its study), so its trials are ranked by what it optimised."""
-    for job in sorted(path.glob("jobs/*/job.json")):
-        record = read_json(job)
-        overrides = record.get("overrides") if isinstance(record, dict) else None
-        for o in overrides if isinstance(overrides, list) else []:
-            if isinstance(o, str) and o.startswith("run.trial=") and "metric:" in o:
-                return o.split("metric:", 1)[1].split(",", 1)[0].strip("}'\" ")
-    return None
 
 
 def models(registry, warn: Warnings | None = None) -> list[dict]:

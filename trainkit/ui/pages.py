@@ -102,8 +102,9 @@ def runs_page(d: dict, warnings=()) -> str:
                      for p in range(max(1, d["page"] - 5), min(d["pages"], d["page"] + 5) + 1))
     body = (form + f'<p class="count">{d["total"]} run(s){" in " + e(d["experiment"]) if d.get("experiment") else ""} · '
             f'page {d["page"]} of {d["pages"]} · <button id="compare" disabled>Compare selected</button></p>'
-            + table(head, rows, "runs") + f'<p class="pager">{pager}</p>')
-    return page("Runs", body, "runsPage", warnings=warnings)
+            + f'<div id="runs-table">{table(head, rows, "runs")}</div><p class="pager">{pager}</p>')
+    return page("Runs", body, "runsPage", {"live": any(r["status"] in ("queued", "running") for r in d["rows"])},
+                warnings)
 
 
 def run_page(d: dict, warnings=()) -> str:
@@ -122,11 +123,14 @@ def run_page(d: dict, warnings=()) -> str:
               + "<ul class='files'>" + "".join(f"<li>{e(f)}</li>" for f in src.get("files_list", [])) + "</ul>") \
         if src and src.get("kind") != "none" else f'<p>no source snapshot{": " + e(src["reason"]) if src.get("reason") else ""}</p>'
     ranks = "".join(f'<option value="{r}">rank {r}</option>' for r in d["ranks"])
-    body = (f'<p>{state(d["status"], d["reason"])} experiment <a href="/runs?{urlencode({"experiment": d["experiment"]})}">'
+    head = (f'<p>{state(d["status"], d["reason"])} experiment <a href="/runs?{urlencode({"experiment": d["experiment"]})}">'
             f'{e(d["experiment"])}</a> · started {ts(d["started"])} · {dur(d["duration"])} · compute {e(d["compute"])}'
             f' · distribution {e(d["distribution"])}</p>'
             + (f'<p class="reason">{e(d["exit_reason"])}</p>' if d["status"] in ("failed", "cancelled", "pruned") else "")
-            + lineage + "<h2>Metrics</h2>" + metrics
+            + lineage)
+    # run-head, run-metrics, run-env and run-files are refreshed in place while the run goes on (app.js)
+    body = (f'<div id="run-head" data-status="{e(d["status"])}">{head}</div>'
+            + f'<h2>Metrics</h2><div id="run-metrics">{metrics}</div>'
             + '<h2>Charts</h2><div class="chart-controls">x: <select id="xaxis"><option value="step">epoch / step'
               '</option><option value="time">time (s)</option></select> <span id="series"></span></div>'
               '<div id="charts" class="charts"></div>'
@@ -135,8 +139,8 @@ def run_page(d: dict, warnings=()) -> str:
               f'<pre id="console" class="console"></pre>'
             + f"<h2>Config</h2><pre>{e(d['config_yaml'])}</pre>"
             + f"<p>overrides: <code>{e(' '.join(d['overrides']))}</code></p>"
-            + f"<h2>Environment</h2><pre>{e(json.dumps(d['environment'], indent=2))}</pre>"
-            + f"<h2>Source</h2>{source}<h2>Files</h2><ul class='files'>{files}</ul>")
+            + f"<h2>Environment</h2><div id=\"run-env\"><pre>{e(json.dumps(d['environment'], indent=2))}</pre></div>"
+            + f"<h2>Source</h2>{source}<h2>Files</h2><div id=\"run-files\"><ul class='files'>{files}</ul></div>")
     return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]}, warnings)
 
 
@@ -215,7 +219,8 @@ def sweep_page(s: dict, warnings=()) -> str:
     rows = [[e(r["job"]), run_link(r["run_id"]), state(r["status"], r.get("error")) + (" ✂" if r["status"] == "pruned" else ""),
              e(r["swept"]), num(r.get(metric)), "best" if r["run_id"] and r["run_id"] == s["best"] else ""]
             for r in s["rows"]]
-    best = f'<p class="best">best trial: {run_link(s["best"])} by {e(metric)}</p>' if s["best"] else "<p>no completed trial yet</p>"
+    best = (f'<p class="best">best trial: {run_link(s["best"])} by {e(metric)} ({e(s["mode"])}), the sweep\'s objective</p>'
+            if s["best"] else f"<p>no completed trial reported {e(metric)} yet (the sweep's objective)</p>")
     body = (f"<p>{' '.join(f'{state(k)} {e(n)}' for k, n in s['counts'].items())}</p>{best}"
             + parallel_coordinates(s) + table(["job", "run", "status", "swept", e(metric), ""], rows, "trials"))
     return page(f"Sweep {s['sweep']}", body, warnings=warnings)
@@ -238,8 +243,10 @@ def jobs_page(jobs: list[dict], warnings=()) -> str:
     rows = [[run_link(j["id"]), e(j["experiment"]), e(j["backend"]), e(j["backend_id"] or ",".join(j["hosts"] or [])),
              state(j["state"], j["reason"]), e(_queue(j.get("queue"))), e(j["epoch"]), ts(j["submitted"]),
              num(j["test_accuracy"])] for j in jobs]
-    return page("Jobs", table(["job", "experiment", "backend", "where", "state", "queue", "epoch", "submitted",
-                               "test_accuracy"], rows, "jobs"), warnings=warnings)
+    body = table(["job", "experiment", "backend", "where", "state", "queue", "epoch", "submitted", "test_accuracy"],
+                 rows, "jobs")
+    return page("Jobs", f'<div id="jobs-table">{body}</div>', "jobsPage",
+                {"live": any(j["state"] in ("queued", "running") for j in jobs)}, warnings)
 
 
 def _queue(q) -> str:

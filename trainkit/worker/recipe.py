@@ -97,13 +97,22 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
         print(f"no model at {model_path}: nothing to register (save one there, or set entry.model_path)", flush=True)
         return
     save_outputs(model, paths)
-    if spec.cfg.registry.enabled:
+    if spec.registers:
         from .script import parity_inputs
 
         x, y = parity_inputs(spec, paths, model, load_data(spec))
         units = model.outputs[0].shape[-1]
         register(spec, model, paths, (x, y), final, "classification" if units and units > 1 else "regression",
                  name=request.get("name"), tags=request.get("tags"), saved=saved)
+    else:
+        trial_note(spec)
+
+
+def trial_note(spec: JobSpec) -> None:
+    """A sweep's trial keeps its model in outputs/model and registers nothing: one line says so."""
+    if spec.config["registry"]["enabled"]:
+        print(f"sweep {spec.config['run']['sweep']}: this trial's model stays in outputs/model; the sweep "
+              "registers its best trial when it ends", flush=True)
 
 
 def pin_cores(spec: JobSpec, env: WorkerEnv) -> None:
@@ -308,8 +317,10 @@ def publish(spec: JobSpec, paths: RunPaths, model, data, history: list[dict], fi
     save_outputs(model, paths)
     plot_curves(history, paths.plot, title=f"{spec.experiment} / {spec.run_id}")
     atomic_write_json(paths.final_metrics, final)
-    if spec.cfg.registry.enabled:
+    if spec.registers:
         register(spec, model, paths, data, final, kind)
+    else:
+        trial_note(spec)
 
 
 def save_outputs(model, paths: RunPaths) -> None:
@@ -386,6 +397,8 @@ def _start(spec: JobSpec) -> None:
 
 def register_only(spec: JobSpec) -> int:
     """After a remote run came back (compute=ssh): export ONNX and register it from this machine."""
+    if not spec.registers:
+        return 0
     import keras
 
     from ..train.task import task_kind

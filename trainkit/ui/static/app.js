@@ -97,6 +97,28 @@ var trainkit = (function () {
     return Object.keys(h.series).reduce(function (n, k) { return Math.max(n, h.series[k].values.length); }, 0);
   }
 
+  // Parts of a page kept fresh while something on it goes on: every 5 s the page is fetched again
+  // and the elements with these ids are replaced by the server's new rendering of them; `going`
+  // reads the new page and says whether to keep on; `after` runs after each refresh.
+  function keepFresh(ids, going, after) {
+    var timer = setInterval(function () {
+      fetch(location.href).then(function (r) { return r.text(); }).then(function (text) {
+        var doc = new DOMParser().parseFromString(text, "text/html");
+        ids.forEach(function (id) {
+          var now = document.getElementById(id), fresh = doc.getElementById(id);
+          if (now && fresh) { now.replaceWith(document.adoptNode(fresh)); }
+        });
+        if (after) { after(doc); }
+        if (!going(doc)) { clearInterval(timer); }
+      }).catch(function () { /* the next tick tries again */ });
+    }, api.refreshMs);
+  }
+
+  function dataOf(doc) {
+    var el = doc.getElementById("page-data");
+    return el ? JSON.parse(el.textContent) : {};
+  }
+
   function runPage() {
     var d = pageData(), history = null, chosen = {};
     var xsel = document.getElementById("xaxis"), pick = document.getElementById("series");
@@ -145,21 +167,35 @@ var trainkit = (function () {
     }
     rank.onchange = follow;
     follow();
-    if (d.status === "running" || d.status === "queued") { setInterval(loadHistory, 5000); }
+    if (d.status === "running" || d.status === "queued") {
+      keepFresh(["run-head", "run-metrics", "run-env", "run-files"], function (doc) {
+        var st = dataOf(doc).status;
+        return st === "running" || st === "queued";
+      }, loadHistory);
+    }
   }
 
   function runsPage() {
-    var button = document.getElementById("compare");
-    var boxes = document.querySelectorAll("input.pick");
+    var button = document.getElementById("compare"), picked = {};
     function update() {
-      var picked = Array.prototype.filter.call(boxes, function (b) { return b.checked; });
-      button.disabled = picked.length < 2;
-      button.onclick = function () {
-        location.href = "/compare?ids=" + picked.map(function (b) { return encodeURIComponent(b.value); }).join(",");
-      };
+      var ids = Object.keys(picked).filter(function (id) { return picked[id]; });
+      button.disabled = ids.length < 2;
+      button.onclick = function () { location.href = "/compare?ids=" + ids.map(encodeURIComponent).join(","); };
     }
-    Array.prototype.forEach.call(boxes, function (b) { b.onchange = update; });
-    update();
+    function bind() {   // the table's boxes, again after each refresh, keeping what was ticked
+      Array.prototype.forEach.call(document.querySelectorAll("input.pick"), function (b) {
+        b.checked = !!picked[b.value];
+        b.onchange = function () { picked[b.value] = b.checked; update(); };
+      });
+      update();
+    }
+    bind();
+    if (pageData().live) { keepFresh(["runs-table"], function (doc) { return dataOf(doc).live; }, bind); }
+    ready();
+  }
+
+  function jobsPage() {
+    if (pageData().live) { keepFresh(["jobs-table"], function (doc) { return dataOf(doc).live; }); }
     ready();
   }
 
@@ -185,8 +221,11 @@ var trainkit = (function () {
   function ready() { document.body.setAttribute("data-ready", "1"); }
 
   // `history`: the run page's history as drawn (for a look from the browser's console).
-  var api = { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart, align: align, history: null };
-  var start = { runPage: runPage, runsPage: runsPage, comparePage: comparePage }[document.body.getAttribute("data-page")];
+  // `refreshMs`: how often live parts of a page are re-read.
+  var api = { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart, align: align, history: null,
+              refreshMs: 5000 };
+  var start = { runPage: runPage, runsPage: runsPage, jobsPage: jobsPage,
+                comparePage: comparePage }[document.body.getAttribute("data-page")];
   if (start) { start(); } else { ready(); }
   return api;
 })();
