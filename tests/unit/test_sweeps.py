@@ -314,3 +314,39 @@ def test_a_value_fits_the_new_search_space_only_inside_it(spec, value, fits):
     from trainkit.warm_start import contains
 
     assert contains(distribution(spec), value) is fits
+
+
+# ------------------------------------------------------------------ one objective per sweep
+def test_a_sweeps_objective_is_what_it_started_with_else_its_summarys_else_val_accuracy_max(tmp_path):
+    from trainkit.api.sweeps import direction, objective
+
+    sweep = tmp_path / "20261207-120000-x"
+    (sweep / "jobs" / "0").mkdir(parents=True)
+    assert objective(sweep) == ("val_accuracy", "max")                      # never a test metric by default
+    (sweep / "jobs" / "0" / "job.json").write_text(json.dumps(
+        {"job": 0, "overrides": ["run.trial={study: s, number: 0, metric: val_loss, pruner: none}"]}))
+    assert objective(sweep)[0] == "val_loss"                                # an Optuna trial's metric
+    (sweep / "summary.json").write_text(json.dumps({"metric": "val_auc", "mode": "max"}))
+    assert objective(sweep) == ("val_auc", "max")
+    (sweep / "objective.json").write_text(json.dumps({"metric": "val_loss", "mode": "min"}))
+    assert objective(sweep) == ("val_loss", "min")
+    assert [direction(m) for m in ("val_loss", "val_mae", "val_accuracy", "auc")] == ["min", "min", "max", "max"]
+
+
+def test_a_sweeps_trial_does_not_register_but_a_run_does():
+    from trainkit.records.spec import JobSpec
+
+    def spec(sweep, enabled=True):
+        return JobSpec(run_id="r", experiment="e", run_dir="/x", workspace="/w", overrides=[], config_hash="h",
+                       dataset={}, project_root="/p",
+                       config={"registry": {"enabled": enabled}, "run": {"sweep": sweep}})
+
+    assert spec(None).registers and not spec("20261207-120000-e").registers and not spec(None, False).registers
+
+
+def test_the_sweep_summary_callback_refuses_a_mode_that_is_not_max_or_min():
+    from trainkit.config.callbacks import SweepSummary
+    from trainkit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hydra.callbacks.sweep_summary.mode: expected max or min, got 'best'"):
+        SweepSummary(mode="best")

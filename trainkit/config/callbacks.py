@@ -20,7 +20,7 @@ class SweepSummary(Callback):
         if mode not in ("max", "min"):
             from ..errors import ConfigError
 
-            raise ConfigError(f"hydra.callbacks.sweep_summary.mode: expected max or min, got {mode!r}")
+            raise ConfigError([f"hydra.callbacks.sweep_summary.mode: expected max or min, got {mode!r}"])
         self.metric, self.mode = metric, mode
 
     def objective(self, config) -> tuple[str, str]:
