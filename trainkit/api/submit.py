@@ -2,12 +2,17 @@
 `Experiment.submit(ScriptRunConfig(...))` and `HyperDriveConfig`)."""
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import secrets
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+log = logging.getLogger("trainkit")
 
 
 def submit(*overrides, project: str | Path | None = ".", wait: bool = False, show_output: bool = True,
@@ -28,7 +33,7 @@ def submit(*overrides, project: str | Path | None = ".", wait: bool = False, sho
     args = overrides_of(overrides)
     if workspace is not None:   # the Workspace object decides where the run goes
         args.append(f"workspace.root={workspace.root}")
-    with in_project(project):
+    with in_project(project), contextlib.redirect_stdout(_ToLog()):   # a notebook cell shows the run, not hints
         cfg = compose_job(args)
         cfg["compute"]["wait"] = False
         backend, spec = prepare(cfg, args, echo=_quiet)   # the CLI's path: preflight, environment, the run
@@ -39,7 +44,20 @@ def submit(*overrides, project: str | Path | None = ".", wait: bool = False, sho
 
 
 def _quiet(message: str) -> None:
-    """Where the command line prints progress, the API keeps stdout for the run's own output."""
+    """Where the command line prints progress, the API logs it (logger "trainkit", level INFO) and
+    keeps stdout for the run's own output."""
+    for line in message.splitlines():
+        if line.strip():
+            log.info(line.strip())
+
+
+class _ToLog(io.TextIOBase):
+    """stdout while a run is submitted from Python: what the command line would print (the job's
+    id and the `trainkit jobs ...` hints) goes to the "trainkit" logger instead."""
+
+    def write(self, text: str) -> int:
+        _quiet(text)
+        return len(text)
 
 
 def sweep(*overrides, project: str | Path | None = ".", wait: bool = True, show_output: bool = False,
