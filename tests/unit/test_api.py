@@ -29,6 +29,7 @@ def make_runs(root, n: int = 20, seed: int = 0) -> list[dict]:
         lr = rng.choice([0.001, 0.003, 0.01])
         final = {"test_accuracy": acc, "test_loss": round(rng.uniform(0.2, 0.6), 4)} if acc is not None else {}
         status = write_status(paths, state, final_metrics=final, tags={"team": team}, started=1_800_000_000 + i,
+                              overrides=[f"trainer.learning_rate={lr}", f"run.experiment={exp}"], name=f"{exp}-{i + 1}",
                               exit_reason=None if state == "completed" else f"{state} on purpose")
         paths.status.write_text(json.dumps({**status, "ended": 1_800_000_100 + i * 7}))   # a known duration
         paths.spec.write_text(json.dumps({"config": {"trainer": {"learning_rate": lr}, "compute": {"name": "local"}},

@@ -91,12 +91,33 @@ def test_the_runs_table_is_server_rendered_with_its_metric_columns(client):
     for params, columns in (({}, ["test_accuracy", "test_loss"]), ({"metrics": "test_loss"}, ["test_loss"])):
         page = c.get("/runs", params=params).text
         head = re.search(r"<thead>(.*?)</thead>", page, re.S).group(1)
-        assert [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", head)][9:] == columns, params
+        names = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", head)]
+        assert names[:4] == ["", "run", "name", "status"] and names[-len(columns):] == columns, params
         rows = rows_of(page)
         assert set(rows) == {r["id"] for r in made} | {SLURM_RUN}          # every run, readable without JavaScript
         for r in made:
-            assert rows[r["id"]][9:] == [cell(r["id"], m) for m in columns], (params, r["id"])
-        assert any(rows[r["id"]][9] for r in made), "no run has a metric: the check checks nothing"
+            assert rows[r["id"]][-len(columns):] == [cell(r["id"], m) for m in columns], (params, r["id"])
+        assert any(rows[r["id"]][-1] for r in made), "no run has a metric: the check checks nothing"
+
+
+def test_the_runs_table_has_names_the_parameters_that_differ_a_column_chooser_in_the_url_and_a_pager(client):
+    c, made, ws = client
+    page = c.get("/runs", params={"per_page": 5}).text
+    head = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", re.search(r"<thead>(.*?)</thead>", page, re.S).group(1))]
+    assert "trainer.learning_rate" in head and "run.experiment" not in head    # differs among the rows; bookkeeping does not show
+    at = head.index("trainer.learning_rate")
+    rows = rows_of(page)
+    by_id = {r["id"]: r for r in made}
+    shown = [i for i in rows if i in by_id]
+    assert len(rows) == 5 and list(rows) == sorted(rows, reverse=True) and shown  # newest first
+    for run_id in shown:
+        assert rows[run_id][at] == str(by_id[run_id]["lr"]) and rows[run_id][2] == f"{by_id[run_id]['experiment']}-{int(run_id[-6:], 16) + 1}"
+    assert "page 1 of 5" in page and 'next ›</a>' in page and "« first" in page   # a real pager
+    chosen = c.get("/runs", params={"columns": "1", "metric": "test_loss", "per_page": 5}).text
+    head = [re.sub(r"<[^>]+>", "", h) for h in re.findall(r"<th>(.*?)</th>", re.search(r"<thead>(.*?)</thead>", chosen, re.S).group(1))]
+    assert "trainer.learning_rate" not in head and head[-1] == "test_loss" and "test_accuracy" not in head
+    assert "metrics=test_loss" in chosen and "params=" in chosen                 # the choice stays in the pager's links
+    assert c.get("/api/runs", params={"params": "trainer.learning_rate"}).json()["params"] == ["trainer.learning_rate"]
 
 
 def test_runs_are_paged_filtered_and_ordered_on_the_server(client):

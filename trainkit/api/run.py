@@ -29,6 +29,11 @@ class Run:
         return self.path.name
 
     @property
+    def name(self) -> str:
+        """The run's name (run.name, Azure's display_name): given at submit, else <experiment>-<n>."""
+        return self.record.get("name") or ""
+
+    @property
     def experiment(self) -> str:
         """The experiment the run belongs to (run.experiment)."""
         return self.path.parent.parent.name
@@ -187,7 +192,7 @@ class Run:
                 node = node.get(part) if isinstance(node, dict) else None
             return node
         st = self.record
-        simple = {"id": self.id, "experiment": self.experiment, "started": st.get("started"), "ended": st.get("ended"),
+        simple = {"id": self.id, "name": st.get("name") or "", "experiment": self.experiment, "started": st.get("started"), "ended": st.get("ended"),
                   "compute": self.job.kind.name,
                   "dataset": (st.get("dataset") or {}).get("name"),
                   "dataset.version": (st.get("dataset") or {}).get("version")}

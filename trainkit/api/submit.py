@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import secrets
@@ -16,7 +17,7 @@ log = logging.getLogger("trainkit")
 
 
 def submit(*overrides, project: str | Path | None = ".", wait: bool = False, show_output: bool = True,
-           workspace=None):
+           workspace=None, name: str | None = None):
     """Start a run with the same overrides as the command line (strings like
     `"trainer.epochs=3"`, or dicts `{"trainer.epochs": 3}`), validated the same way: a bad one
     raises ConfigError naming the key before anything is written. It runs detached on any compute
@@ -24,13 +25,16 @@ def submit(*overrides, project: str | Path | None = ".", wait: bool = False, sho
     (`show_output` streams its console) and raises RunFailed if it failed.
 
     `project`: your project's directory (its conf/ overlays trainkit's configs, its modules
-    import); None: $TRAINKIT_PROJECT or the working directory, as on the command line."""
+    import); None: $TRAINKIT_PROJECT or the working directory, as on the command line. `name`: the
+    run's name (run.name; default <experiment>-<n>)."""
     from ..config.compose import compose_job, in_project, overrides_of
     from ..launch.submit import prepare
     from .run import Run
     from .workspace import Workspace
 
     args = overrides_of(overrides)
+    if name is not None:
+        args.append(f"run.name={json.dumps(str(name))}")   # quoted: any characters
     if workspace is not None:   # the Workspace object decides where the run goes
         args.append(f"workspace.root={workspace.root}")
     with in_project(project), contextlib.redirect_stdout(_ToLog()):   # a notebook cell shows the run, not hints

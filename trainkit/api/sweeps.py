@@ -164,6 +164,11 @@ def register_best(ws: WorkspacePaths, summary: dict) -> str:
     if not reg.get("enabled", True):
         return "no model registered (registry.enabled=false)"
     name = reg.get("model_name") or spec.get("experiment")
+    import logging
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow loads here: its C++ notes stay out of the summary
+    logging.getLogger("tf2onnx").setLevel(logging.WARNING)
     entry = register_from_run(Registry(reg["root"]), run.path, name, None,
                               tags={"sweep": summary["sweep"]}, aliases=list(reg.get("aliases") or []),
                               description=f"best trial of sweep {summary['sweep']} by {summary['metric']} "

@@ -17,14 +17,15 @@ def summary(run, st: dict | None = None) -> dict:
     from ..records.workspace import RunPaths
 
     st = run.status if st is None else st
-    return {"id": run.id, "experiment": run.experiment, "status": job_for(run.path, st).state().name,
+    return {"id": run.id, "name": st.get("name") or "", "experiment": run.experiment,
+            "status": job_for(run.path, st).state().name,
             "path": str(run.path), "started": st.get("started"), "ended": st.get("ended"),
             "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
             "config_hash": st.get("config_hash"), "compute": job_for(run.path, st).kind.name,
             "tags": {**(st.get("tags") or {}), **(read_json(RunPaths(run.path).tags) or {})}}   # + what a script tagged
 
 
-COLUMNS = "id,experiment,status,metrics.test_accuracy,started"
+COLUMNS = "id,name,status,metrics.test_accuracy,started"
 
 
 def cmd_list(ctx, args) -> Output:
@@ -41,7 +42,7 @@ def cmd_list(ctx, args) -> Output:
         found.reverse()                                   # runs() lists oldest first
     found = found[:args.limit] if args.limit is not None else found
     columns = [c.strip() for c in args.columns.split(",") if c.strip()]
-    rows = [{**summary(run, run.record), **{c: run.get(c) for c in columns if c not in ("id", "experiment", "status")}}
+    rows = [{**summary(run, run.record), **{c: run.get(c) for c in columns if c not in ("id", "name", "experiment", "status")}}
             for run in found]
     cell = lambda c, v: ts(v) if c in ("started", "ended") else num(v) if isinstance(v, float) else (  # noqa: E731
         "" if v is None else str(v))

@@ -158,6 +158,7 @@ class TrialRef:
 @dataclass
 class RunConfig:
     experiment: str = "default"                           # runs are grouped by experiment
+    name: Optional[str] = None                            # shown with the run (Azure's display_name); null = <experiment>-<n>, n its number in the experiment
     resume: str = "auto"                                  # auto | never | <run id>
     tags: Dict[str, str] = field(default_factory=dict)    # free-form labels stored with the run
     snapshot_source: bool = True                          # keep a copy of the project's files with the run

@@ -146,6 +146,11 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
     chash = config_hash(cfg)
     run_id, resuming = choose_run(ws, cfg, chash, echo)
     experiment = cfg["run"]["experiment"]
+    if resuming:   # a run keeps its name
+        cfg["run"]["name"] = (read_json(RunPaths(ws.run_dir(experiment, run_id)).status, {}) or {}).get("name") \
+            or cfg["run"].get("name")
+    else:
+        cfg["run"]["name"] = cfg["run"].get("name") or numbered_name(ws, experiment)
     paths = RunPaths(ws.run_dir(experiment, run_id))
     spec = JobSpec(run_id=run_id, experiment=experiment, run_dir=str(paths.root), workspace=str(ws.root),
                    config=cfg, overrides=list(overrides), config_hash=chash, dataset=dataset,
@@ -170,6 +175,24 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
     return spec
 
 
+def numbered_name(ws: WorkspacePaths, experiment: str) -> str:
+    """`<experiment>-<n>`, n this run's number in its experiment (Azure's run number): a counter in
+    experiments/<experiment>/.run-number, taken under a lock, so a sweep's jobs never share one."""
+    import fcntl
+
+    folder = ws.experiments / experiment
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".run-number", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read().strip()
+        n = int(text) + 1 if text.isdigit() else sum(1 for _ in (folder / "runs").glob("*/status.json")) + 1
+        f.seek(0)
+        f.truncate()
+        f.write(str(n))
+    return f"{experiment}-{n}"
+
+
 def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, root: Path,
                   resuming: bool) -> None:
     import yaml
@@ -190,7 +213,7 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
     code = {}
     if cfg["entry"]["name"] == "script":   # the script runs in its own snapshot, <run>/code
         code = {"code_hash": _snapshot_script(paths, cfg, spec.workspace)}
-    write_status(paths, "queued", run_id=spec.run_id, experiment=spec.experiment,
+    write_status(paths, "queued", run_id=spec.run_id, experiment=spec.experiment, name=cfg["run"].get("name"),
                  config_hash=spec.config_hash,
                  dataset={k: spec.dataset[k] for k in ("name", "version", "digest")},
                  tags=cfg["run"].get("tags", {}), pid=os.getpid(), host=socket.gethostname(),

@@ -11,11 +11,12 @@ from ..fsutil import atomic_write_json
 
 
 def config_hash(config: dict) -> str:
-    """Hash of the resolved config minus what does not change the result (resume policy, tags,
+    """Hash of the resolved config minus what does not change the result (resume policy, tags, name,
     whether the submit waited): a run submitted detached resumes when rerun blocking."""
     cfg = json.loads(json.dumps(config, default=str))
     cfg.get("run", {}).pop("resume", None)
     cfg.get("run", {}).pop("tags", None)
+    cfg.get("run", {}).pop("name", None)
     cfg.get("compute", {}).pop("wait", None)
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -3,7 +3,7 @@ uses). Pages are server-rendered HTML (tables read without JavaScript; app.js ad
 logs); everything a page shows is also JSON under /api/ (the pages' scripts use it):
 
     GET /api/experiments                      experiments with run counts and states
-    GET /api/runs?experiment=&filter=&order_by=&page=&per_page=&metrics=a,b
+    GET /api/runs?experiment=&filter=&order_by=&page=&per_page=&metrics=a,b&params=c,d
                                               one page of runs (filter language of Workspace.runs)
     GET /api/runs/{id}                        a run: config, environment, source, lineage, files
     GET /api/runs/{id}/history?since=&t=      its metrics per epoch/step and elapsed seconds, at most
@@ -137,12 +137,17 @@ class Views:
 
     def runs(self, request: Request, warn: Warnings) -> dict:
         metrics = [m for m in (q(request, "metrics") or "").split(",") if m] or None
+        params = q(request, "params")
+        params = None if params is None else [p for p in params.split(",") if p]
+        if q(request, "columns") is not None:   # the column chooser's form: exactly what was ticked
+            metrics = [m for m in request.query_params.getlist("metric") if m] or None
+            params = [p for p in request.query_params.getlist("param") if p]
         try:
             page, per = int(q(request, "page", 1)), min(500, int(q(request, "per_page", data.PAGE)))
         except ValueError:
             raise UsageError("page, per_page: expected integers") from None
         return data.runs_page(self.index, q(request, "experiment"), q(request, "filter"), q(request, "order_by"),
-                              page, per, metrics, warn)
+                              page, per, metrics, warn, params)
 
     def run(self, request: Request, warn: Warnings) -> dict:
         return data.run_detail(self.ws, self.registry, run_id(request), warn)

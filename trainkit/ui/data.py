@@ -101,14 +101,38 @@ def row_of(run_dir: Path, experiment: str, status: dict) -> dict:
     ds = status.get("dataset") or {}
     started, ended = status.get("started"), status.get("ended")
     metrics = dict(status.get("final_metrics") or status.get("last_metrics") or {})
-    return {"id": run_dir.name, "experiment": experiment, "status": state.name, "reason": state.reason,
+    return {"id": run_dir.name, "name": status.get("name") or "", "experiment": experiment, "status": state.name,
+            "reason": state.reason,
             "started": started, "ended": ended,
             "duration": (ended or time.time()) - started if started else None, "compute": job.kind.name,
             "distribution": status.get("distribution"), "dataset": ds.get("name"), "dataset_version": ds.get("version"),
+            "params": params_of(status.get("overrides")),
             "tags": status.get("tags") or {}, "metrics": {k: v for k, v in metrics.items()
                                                           if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "epoch": status.get("epoch"), "sweep": status.get("sweep"), "registered_model": status.get("registered_model"),
             "path": str(run_dir)}
+
+
+NOT_PARAMS = ("run.", "hydra.", "workspace.", "registry.", "compute.wait", "export.")
+
+
+def params_of(overrides) -> dict:
+    """The values a run was given on its command line ({key: value}), without bookkeeping (run.*,
+    hydra.*, where it was written): what tells two runs, two sweep trials, apart."""
+    out = {}
+    for o in overrides if isinstance(overrides, list) else []:
+        if isinstance(o, str) and "=" in o:
+            key, value = o.split("=", 1)
+            key = key.lstrip("+~")
+            if not key.startswith(NOT_PARAMS):
+                out[key] = value
+    return out
+
+
+def differing(rows: list[dict]) -> list[str]:
+    """The parameters whose values differ among `rows` (missing counts as a value), first seen first."""
+    keys = list(dict.fromkeys(k for r in rows for k in r["params"]))
+    return [k for k in keys if len({r["params"].get(k) for r in rows}) > 1]
 
 
 def _getter(row: dict):
@@ -131,8 +155,9 @@ def _getter(row: dict):
 
 def runs_page(index: RunIndex, experiment: str | None = None, filter: str | None = None,
               order_by: str | None = None, page: int = 1, per_page: int = PAGE, metrics: list[str] | None = None,
-              warn: Warnings | None = None) -> dict:
-    """One page of the runs table: rows, the metric columns, the total after filtering."""
+              warn: Warnings | None = None, params: list[str] | None = None) -> dict:
+    """One page of the runs table: rows, the metric and parameter columns, the total after
+    filtering. Parameter columns: `params` when given, else those that differ among the page's rows."""
     try:
         keep = parse_filter(filter)
         order = parse_order(order_by) if order_by else [("id", True)]
@@ -144,8 +169,12 @@ def runs_page(index: RunIndex, experiment: str | None = None, filter: str | None
     columns = metrics or [m for m in DEFAULT_METRICS if m in seen] or seen[:3]
     page = max(1, int(page))
     start = (page - 1) * per_page
+    shown = rows[start:start + per_page]
+    every_param = list(dict.fromkeys(k for r in shown for k in r["params"]))
     return {"total": len(rows), "page": page, "per_page": per_page, "pages": max(1, -(-len(rows) // per_page)),
-            "metrics": columns, "all_metrics": seen, "rows": rows[start:start + per_page],
+            "metrics": columns, "all_metrics": seen, "rows": shown,
+            "params": differing(shown) if params is None else params, "all_params": every_param,
+            "chosen": {"metrics": metrics is not None, "params": params is not None},
             "experiment": experiment, "filter": filter or "", "order_by": order_by or ""}
 
 

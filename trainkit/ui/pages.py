@@ -75,6 +75,31 @@ def table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 
 # ----------------------------------------------------------------------------- pages
+def pager(d: dict, qs: dict) -> str:
+    """« newest · ‹ newer · page X of Y · older › · oldest »; nothing for a single page."""
+    page, pages = d["page"], d["pages"]
+    if pages <= 1:
+        return ""
+
+    def link(p: int, text: str) -> str:
+        return (f'<a href="/runs?{urlencode({**qs, "page": p})}">{text}</a>' if 1 <= p <= pages and p != page
+                else f'<span class="off">{text}</span>')
+    return (f'<p class="pager">{link(1, "« first")} {link(page - 1, "‹ previous")} · page {page} of {pages} · '
+            f'{link(page + 1, "next ›")} {link(pages, "last »")}</p>')
+
+
+def columns_chooser(d: dict, qs: dict) -> str:
+    """A form of checkboxes for the table's parameter and metric columns; what it picks is kept in
+    the URL (columns=1&param=...&metric=...)."""
+    hidden = "".join(f'<input type="hidden" name="{e(k)}" value="{e(v)}">' for k, v in qs.items())
+    boxes = "".join(f'<label><input type="checkbox" name="param" value="{e(p)}"{" checked" if p in d["params"] else ""}> '
+                    f'{e(p)}</label> ' for p in dict.fromkeys([*d["params"], *d.get("all_params", [])]))
+    boxes += "".join(f'<label><input type="checkbox" name="metric" value="{e(m)}"{" checked" if m in d["metrics"] else ""}> '
+                     f'{e(m)}</label> ' for m in dict.fromkeys([*d["metrics"], *d.get("all_metrics", [])]))
+    return (f'<details class="columns"><summary>columns</summary><form method="get" action="/runs">{hidden}'
+            f'<input type="hidden" name="columns" value="1">{boxes}<button>Show</button></form></details>')
+
+
 def experiments_page(exps: list[dict], warnings=()) -> str:
     rows = [[f'<a href="/runs?{urlencode({"experiment": x["name"]})}">{e(x["name"])}</a>', e(x["runs"]),
              " ".join(f"{state(s)} {n}" for s, n in sorted(x["states"].items())), ts(x["last"])] for x in exps]
@@ -91,18 +116,22 @@ def runs_page(d: dict, warnings=()) -> str:
             + f'<input name="filter" size="60" placeholder=\'metrics.test_accuracy &gt; 0.85 and tags.team = "x"\' '
               f'value="{e(d["filter"])}"><input name="order_by" size="28" placeholder="metrics.test_accuracy desc" '
               f'value="{e(d["order_by"])}"><button>Search</button></form>')
-    head = ["", "run", "status", "started", "duration", "compute", "distribution", "dataset", "tags",
-            *(f'<a href="/runs?{urlencode({**qs, "order_by": f"metrics.{m} desc"})}">{e(m)}</a>' for m in metrics)]
-    rows = [[f'<input type="checkbox" class="pick" value="{e(r["id"])}">', run_link(r["id"]),
+    params = d.get("params", [])
+    keep = {**qs, **({"metrics": ",".join(metrics)} if d.get("chosen", {}).get("metrics") else {}),
+            **({"params": ",".join(params)} if d.get("chosen", {}).get("params") else {})}
+    head = ["", "run", "name", "status", "started", "duration", "compute", "distribution", "dataset", "tags",
+            *(f'<span class="param">{e(p)}</span>' for p in params),
+            *(f'<a href="/runs?{urlencode({**keep, "order_by": f"metrics.{m} desc"})}">{e(m)}</a>' for m in metrics)]
+    rows = [[f'<input type="checkbox" class="pick" value="{e(r["id"])}">', run_link(r["id"]), e(r.get("name", "")),
              state(r["status"], r["reason"]), ts(r["started"]), dur(r["duration"]), e(r["compute"]),
              e(r["distribution"]), e(f'{r["dataset"]} v{r["dataset_version"]}' if r["dataset"] else ""),
-             e(" ".join(f"{k}={v}" for k, v in r["tags"].items())), *(num(r["metrics"].get(m)) for m in metrics)]
+             e(" ".join(f"{k}={v}" for k, v in r["tags"].items())),
+             *(e(r.get("params", {}).get(p, "")) for p in params), *(num(r["metrics"].get(m)) for m in metrics)]
             for r in d["rows"]]
-    pager = " ".join(f'<a href="/runs?{urlencode({**qs, "page": p})}"{" class=current" if p == d["page"] else ""}>{p}</a>'
-                     for p in range(max(1, d["page"] - 5), min(d["pages"], d["page"] + 5) + 1))
-    body = (form + f'<p class="count">{d["total"]} run(s){" in " + e(d["experiment"]) if d.get("experiment") else ""} · '
-            f'page {d["page"]} of {d["pages"]} · <button id="compare" disabled>Compare selected</button></p>'
-            + f'<div id="runs-table">{table(head, rows, "runs")}</div><p class="pager">{pager}</p>')
+    body = (form + columns_chooser(d, qs) + f'<p class="count">{d["total"]} run(s)'
+            f'{" in " + e(d["experiment"]) if d.get("experiment") else ""} · newest first unless sorted · '
+            f'<button id="compare" disabled>Compare selected</button></p>'
+            + f'<div id="runs-table">{table(head, rows, "runs")}</div>' + pager(d, keep))
     return page("Runs", body, "runsPage", {"live": any(r["status"] in ("queued", "running") for r in d["rows"])},
                 warnings)
 

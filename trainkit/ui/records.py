@@ -73,7 +73,7 @@ Check = tuple[Callable[[Any], Any], str]
 STATUS: dict[str, Check] = {   # status.json key -> (coercion, what trainkit writes there); None is always allowed
     "state": (text, "a state name"), "started": (number, "a time in seconds since 1970"),
     "ended": (number, "a time in seconds since 1970"), "epoch": (integer, "an epoch number"),
-    "tags": (mapping, "a mapping of tag names to values"), "final_metrics": (mapping, "a mapping of metric names to values"),
+    "name": (text, "a name"), "tags": (mapping, "a mapping of tag names to values"), "final_metrics": (mapping, "a mapping of metric names to values"),
     "last_metrics": (mapping, "a mapping of metric names to values"), "dataset": (mapping, "{name, version, digest}"),
     "dataset.name": (text, "a dataset name"), "dataset.version": (integer, "a version number"),
     "dataset.digest": (text, "a digest"), "job": (mapping, "{backend, ...}"), "job.backend": (text, "a compute target name"),

@@ -105,7 +105,10 @@ class Run(Surface):
 
     @property
     def display_name(self) -> str:
-        return self.id
+        """The trainkit run's name (run.name; default <experiment>-<n>)."""
+        from trainkit.fsutil import read_json
+
+        return (read_json(self._dir / "status.json", {}) or {}).get("name") or self.id
 
     @property
     def type(self) -> str:
