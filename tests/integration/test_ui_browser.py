@@ -142,6 +142,13 @@ def test_runs_table_experiments_and_compare(runs, ui, browser):
     wait_for(lambda: browser.find_elements("css selector", "#charts .uplot"), 15, "the compare charts")
     text = visit(browser, browser.current_url, "compare")
     assert "trainer.seed" in text and ids["finished1"] in text and ids["finished2"] in text
+    assert text.index("differing overrides") < text.index("Curves")           # what differs comes first
+    legends = " ".join(el.text for el in browser.find_elements("css selector", "#charts .u-legend"))
+    assert "trainer.seed=1" in legends and "trainer.seed=2" in legends and ids["finished1"] not in legends
+    ticks = browser.execute_script("return trainkit.charts[0].axes[0]._splits")   # the x ticks drawn (uPlot's record)
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks          # whole epochs, never 1.5
+    wait_for(lambda: browser.find_elements("css selector", "#scatter .uplot"), 15, "the metric-against-parameter chart")
+    assert "against trainer.seed" in browser.find_element("id", "scatter").text
 
 
 def test_a_run_page_has_charts_config_files_and_lineage(runs, ui, browser):

@@ -247,6 +247,9 @@ def compare(ws: WorkspacePaths, ids: list[str]) -> dict:
         raise UsageError(f"compare: expected at least 2 run ids, got {len(ids)}")
     d = compare_runs(ws, ids)
     d["histories"] = {r["id"]: history(ws, r["id"]) for r in d["runs"]}
+    labels = [" ".join(r["differing_overrides"]) or r["id"] for r in d["runs"]]
+    for r, label in zip(d["runs"], labels):   # a chart's legend names a run by what it was given
+        r["label"] = label if labels.count(label) == 1 else f"{label} ({r['id']})"
     return d
 
 

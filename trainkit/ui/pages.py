@@ -178,9 +178,13 @@ def compare_page(d: dict, warnings=()) -> str:
     head = ["", *(run_link(r["id"]) for r in runs)]
     rows = [["status", *(state(r["status"]) for r in runs)],
             ["differing overrides", *(e(" ".join(r["differing_overrides"]) or "(none)") for r in runs)]]
-    rows += [[e(m), *(num(r["metrics"][m]) for r in runs)] for m in (runs[0]["metrics"] if runs else {})]
     rows += [[e(k), *(e(json.dumps(v)) for v in vals)] for k, vals in d["differing_config"].items()]
-    body = ('<div id="charts" class="charts"></div>' + table(head, rows, "compare"))
+    metrics = list(runs[0]["metrics"]) if runs else []
+    differ = [m for m in metrics if len({json.dumps(r["metrics"].get(m)) for r in runs}) > 1]
+    rows += [[e(m), *(num(r["metrics"].get(m)) for r in runs)] for m in differ + [m for m in metrics if m not in differ]]
+    # what differs first (config, then metrics), the curves after it, then a metric against each numeric parameter
+    body = (table(head, rows, "compare") + '<h2>Curves</h2><div id="charts" class="charts"></div>'
+            + '<h2>Metric against parameter</h2><div id="scatter" class="charts"></div>')
     return page("Compare runs", body, "comparePage", {"ids": [r["id"] for r in runs]}, warnings)
 
 

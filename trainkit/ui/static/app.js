@@ -25,22 +25,31 @@ var trainkit = (function () {
     return String(Number(v.toPrecision(4)));
   }
 
-  function chart(el, title, xs, series, xlabel) {
+  // Integer x values (epochs, steps) get integer ticks only. `points`: markers without lines (a scatter).
+  var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
+  function chart(el, title, xs, series, xlabel, points) {
     var names = Object.keys(series);
     if (!names.length || !xs.length) { return null; }
+    var whole = xs.every(function (x) { return Number.isInteger(x); });
+    var xaxis = { label: xlabel, values: function (u, ticks) { return ticks.map(number); } };
+    if (whole) { xaxis.incrs = WHOLE; }
     var opts = {
       title: title, width: Math.min(720, el.clientWidth || 720), height: 260,
       scales: { x: { time: false } },
-      axes: [{ label: xlabel }, {}],
-      series: [{ label: xlabel }].concat(names.map(function (n, i) {
-        return { label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
-                 value: function (u, v) { return number(v); } };
+      axes: [xaxis, { values: function (u, ticks) { return ticks.map(number); } }],
+      series: [{ label: xlabel, value: function (u, v) { return number(v); } }].concat(names.map(function (n, i) {
+        var s = { label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
+                  value: function (u, v) { return number(v); } };
+        if (points) { s.paths = function () { return null; }; s.points = { show: true, size: 9, fill: COLORS[i % COLORS.length] }; }
+        return s;
       }))
     };
     var div = document.createElement("div");
     div.className = "chart";
     el.appendChild(div);
-    return new uPlot(opts, [xs].concat(names.map(function (n) { return series[n]; })), div);
+    var u = new uPlot(opts, [xs].concat(names.map(function (n) { return series[n]; })), div);
+    api.charts.push(u);
+    return u;
   }
 
   // Series with x values of their own, as uPlot wants them: one sorted x array, each series
@@ -203,17 +212,38 @@ var trainkit = (function () {
     var d = pageData();
     getJSON("/api/compare?ids=" + d.ids.map(encodeURIComponent).join(",")).then(function (c) {
       var el = document.getElementById("charts");
-      var ids = Object.keys(c.histories), metrics = {};
+      var ids = Object.keys(c.histories), metrics = {}, label = {};
+      c.runs.forEach(function (r) { label[r.id] = r.label || r.id; });
       ids.forEach(function (id) { Object.keys(c.histories[id].series).forEach(function (m) { metrics[m] = true; }); });
       Object.keys(metrics).filter(function (m) { return m !== "learning_rate" && m !== "epoch_time_s"; })
         .forEach(function (m) {
           var have = ids.filter(function (id) { return c.histories[id].series[m]; });
           var data = align(have.map(function (id) { return [c.histories[id].series[m].steps, c.histories[id].series[m].values]; }));
           var series = {};
-          have.forEach(function (id, i) { series[id] = data[i + 1]; });
+          have.forEach(function (id, i) { series[label[id]] = data[i + 1]; });
           chart(el, m, data[0], series, "epoch / step");
         });
+      scatter(c);
     }).then(ready, ready);
+  }
+
+  // A final metric against each numeric parameter that differs among the compared runs: one point
+  // per run (the validation metric when there is one, else the first).
+  function scatter(c) {
+    var el = document.getElementById("scatter");
+    var names = c.runs.length ? Object.keys(c.runs[0].metrics) : [];
+    var metric = ["val_accuracy", "test_accuracy", "val_loss"].filter(function (m) { return names.indexOf(m) >= 0; })[0] || names[0];
+    if (!el || !metric) { return; }
+    Object.keys(c.differing_config).forEach(function (key) {
+      var xs = c.differing_config[key];
+      if (!xs.every(function (x) { return typeof x === "number"; })) { return; }
+      var pairs = c.runs.map(function (r, i) { return [xs[i], r.metrics[metric]]; })
+        .filter(function (p) { return typeof p[1] === "number"; })
+        .sort(function (a, b) { return a[0] - b[0]; });
+      var series = {};
+      series[metric] = pairs.map(function (p) { return p[1]; });
+      chart(el, metric + " against " + key, pairs.map(function (p) { return p[0]; }), series, key, true);
+    });
   }
 
   // Pages say which of these to run (<body data-page=...>): no script is written into a page.
@@ -222,8 +252,9 @@ var trainkit = (function () {
 
   // `history`: the run page's history as drawn (for a look from the browser's console).
   // `refreshMs`: how often live parts of a page are re-read.
+  // `charts`: every uPlot drawn on the page.
   var api = { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart, align: align, history: null,
-              refreshMs: 5000 };
+              refreshMs: 5000, charts: [] };
   var start = { runPage: runPage, runsPage: runsPage, jobsPage: jobsPage,
                 comparePage: comparePage }[document.body.getAttribute("data-page")];
   if (start) { start(); } else { ready(); }
