@@ -224,9 +224,31 @@ def test_sweep_models_and_jobs_pages(runs, ui, browser):
     ws, ids = runs
     sweep = json.loads(run_cli(["--workspace", str(ws), "sweeps", "list", "--json"]).stdout)[0]["sweep"]
     text = visit(browser, f"{ui}/sweeps/{sweep}", "sweep")
-    assert "pruned" in text and "best trial" in text
-    assert browser.find_elements("css selector", "svg.parallel polyline.trial-pruned")
+    assert "pruned" in text and "best trial" in text and "by val_accuracy (max)" in text   # the search's objective
+    assert browser.find_elements("css selector", "svg.parallel polyline.trial-pruned[stroke-dasharray]")
+    axes = browser.find_elements("css selector", "svg.parallel g.axis")
+    assert len(axes) >= 2 and all(a.find_elements("css selector", "text.tick") for a in axes)   # every axis has values
+    fits = browser.execute_script("var s = document.querySelector('svg.parallel'), w = s.viewBox.baseVal.width;"
+                                  "return Array.from(s.querySelectorAll('text')).every(t => { var b = t.getBBox();"
+                                  " return b.x >= 0 && b.x + b.width <= w; });")
+    assert fits, "an axis label or tick runs off the chart"
+    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot"), 15, "the trials' curves")
+    legend = browser.find_elements("css selector", "#charts .u-legend .u-series")
+    assert len(legend) == 1 + 4, [el.text for el in legend]                      # x, then one curve per trial
+    trials = len(browser.find_elements("css selector", "svg.parallel polyline.trial"))
+    from selenium.webdriver import ActionChains
+
+    brush = browser.find_elements("css selector", "svg.parallel g.brushes rect.brush")[-1]   # the objective's axis
+    height = brush.size["height"]
+    ActionChains(browser).move_to_element_with_offset(brush, 0, -height // 2 + 2).click_and_hold() \
+        .move_by_offset(0, height // 3).release().perform()                   # from past its top down a third: the best
+    kept = browser.execute_script("return trainkit.kept")
+    assert 0 < kept < trials, (kept, trials)
+    assert len(browser.find_elements("css selector", "svg.parallel polyline.dim")) == trials - kept
+    ActionChains(browser).click(brush).perform()                              # a click clears the range
+    assert browser.execute_script("return trainkit.kept") == trials
     text = visit(browser, ui + "/models", "models")
     assert "shown" in text and "trainkit models serve shown:2" in text and ids["finished1"] in text
+    assert "trainkit models serve search:1" in text and "search:2" not in text  # the search registered once
     text = visit(browser, ui + "/jobs", "jobs")
     assert ids["running"] in text and "local" in text

@@ -164,12 +164,20 @@ def register_best(ws: WorkspacePaths, summary: dict) -> str:
     if not reg.get("enabled", True):
         return "no model registered (registry.enabled=false)"
     name = reg.get("model_name") or spec.get("experiment")
+    registry = Registry(reg["root"])
+    if name in registry.names():   # a resumed search whose best trial did not change: not again
+        from ..registry.store import ModelRef
+
+        for version in registry.versions(name):
+            entry = registry.entry(ModelRef(name, version))
+            if entry.get("run_id") == best["run_id"] and (entry.get("tags") or {}).get("sweep") == summary["sweep"]:
+                return f"the best trial {best['run_id']} is registered already: {name}:{version}"
     import logging
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow loads here: its C++ notes stay out of the summary
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    entry = register_from_run(Registry(reg["root"]), run.path, name, None,
+    entry = register_from_run(registry, run.path, name, None,
                               tags={"sweep": summary["sweep"]}, aliases=list(reg.get("aliases") or []),
                               description=f"best trial of sweep {summary['sweep']} by {summary['metric']} "
                                           f"({summary['mode']}): run {best['run_id']}")
@@ -248,7 +256,7 @@ def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
     every = list_runs(ws)
     runs = [get_run(ws, r, every) for r in run_ids]
     configs = [_flatten(_config(r.path)) for r in runs]
-    ignore = ("run.sweep", "run.sweep_job", "run.trial")
+    ignore = ("run.sweep", "run.sweep_job", "run.trial", "run.name")
     keys = sorted({k for c in configs for k in c if not k.startswith(ignore)})
     differing = {k: [c.get(k) for c in configs] for k in keys
                  if len({json.dumps(c.get(k), sort_keys=True, default=str) for c in configs}) > 1}

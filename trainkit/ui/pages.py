@@ -201,42 +201,82 @@ def _counts(counts) -> list:
     return list(counts.items()) if isinstance(counts, dict) else []
 
 
+def axis_scale(values: list) -> tuple:
+    """(position of a value in 0..1, ticks [(position, label)]) for one parallel-coordinates axis:
+    numbers linear, or logarithmic when positive and spanning more than 20x (learning rates);
+    anything else as evenly spaced categories."""
+    import math
+
+    present = [v for v in values if v is not None]
+    nums = [float(v) for v in present if _isnum(v)]
+    if nums and len(nums) == len(present):
+        lo, hi = min(nums), max(nums)
+        log = lo > 0 and hi / lo > 20
+        f = (lambda x: math.log10(x)) if log else (lambda x: x)
+        a, b = f(lo), f(hi)
+
+        def pos(v):
+            return None if v is None else (0.5 if b == a else (f(float(v)) - a) / (b - a))
+        marks = sorted({lo, hi, (10 ** ((a + b) / 2)) if log else (lo + hi) / 2}) if hi != lo else [lo]
+        return pos, [(pos(m), num(m)) for m in marks]
+    cats = sorted({str(v) for v in present})
+
+    def cat(v):
+        return None if v is None else (cats.index(str(v)) + 0.5) / len(cats)
+    return cat, [((i + 0.5) / len(cats), c) for i, c in enumerate(cats)]
+
+
 def parallel_coordinates(s: dict) -> str:
-    """Each trial a line across its parameters' axes to the objective (server-drawn SVG)."""
+    """Each trial a line across its parameters' axes to the objective (server-drawn SVG): ticks
+    with values, completed trials coloured by the objective (darker is better), pruned ones dashed,
+    failed ones red, the best one thick. app.js adds brushing: drag along an axis to keep the
+    trials that pass through that range."""
     axes = [*s["params"], s["metric"]]
     rows = [r for r in s["rows"] if r["run_id"]]
-    if not axes or not rows:
+    if not s["params"] or not rows:
         return ""
-    w, h, pad = max(360, 150 * len(axes)), 240, 40
+    w, h, top, bottom, side = max(420, 170 * len(axes)), 280, 34, 26, 70
+    xs = [side + i * (w - 2 * side) / max(1, len(axes) - 1) for i in range(len(axes))]
 
-    def values(axis):
-        return [r["params"].get(axis) if axis in s["params"] else r.get(axis) for r in rows]
-
-    scales = {}
-    for axis in axes:
-        vs = values(axis)
-        nums = [float(v) for v in vs if _isnum(v)]
-        if len(nums) == len([v for v in vs if v is not None]) and nums:
-            lo, hi = min(nums), max(nums)
-            scales[axis] = lambda v, lo=lo, hi=hi: None if v is None else (float(v) - lo) / ((hi - lo) or 1)
-        else:
-            cats = sorted({str(v) for v in vs if v is not None})
-            scales[axis] = lambda v, cats=cats: None if v is None else (cats.index(str(v)) + 0.5) / len(cats)
-    xs = [pad + i * (w - 2 * pad) / max(1, len(axes) - 1) for i in range(len(axes))]
+    def value(r, axis):
+        return r["params"].get(axis) if axis in s["params"] else r.get(axis)
+    scales = {a: axis_scale([value(r, a) for r in rows]) for a in axes}
+    y = lambda p: top + (1 - p) * (h - top - bottom)   # noqa: E731 - higher is more
+    objective = [r.get(s["metric"]) for r in rows if r["status"] == "completed" and _isnum(r.get(s["metric"]))]
+    lo, hi = (min(objective), max(objective)) if objective else (0, 1)
     parts = [f'<svg class="parallel" width="{w}" height="{h}" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg">']
-    for x, axis in zip(xs, axes):
-        parts.append(f'<line x1="{x}" y1="{pad}" x2="{x}" y2="{h - pad}" stroke="#999"/>'
-                     f'<text x="{x}" y="{pad - 8}" text-anchor="middle">{e(axis)}</text>')
+    for k, (x, axis) in enumerate(zip(xs, axes)):
+        anchor = "start" if k == 0 and len(axes) > 1 else "end" if k == len(axes) - 1 and len(axes) > 1 else "middle"
+        lx = x - 6 if anchor == "start" else x + 6 if anchor == "end" else x
+        parts.append(f'<g class="axis" data-axis="{k}"><line x1="{x}" y1="{top}" x2="{x}" y2="{h - bottom}" stroke="#888"/>'
+                     f'<text class="label" x="{lx}" y="{top - 14}" text-anchor="{anchor}">{e(axis)}</text>')
+        for p, label in scales[axis][1]:
+            parts.append(f'<line x1="{x - 4}" y1="{y(p):.1f}" x2="{x}" y2="{y(p):.1f}" stroke="#888"/>'
+                         f'<text class="tick" x="{x - 7}" y="{y(p) + 4:.1f}" text-anchor="end">{e(label)}</text>')
+        parts.append("</g>")
     for r in rows:
-        pts = [(x, scales[a](r["params"].get(a) if a in s["params"] else r.get(a))) for x, a in zip(xs, axes)]
-        pts = [(x, h - pad - y * (h - 2 * pad)) for x, y in pts if y is not None]
-        color = {"pruned": "#9467bd", "failed": "#d62728", "completed": "#1f77b4"}.get(r["status"], "#999")
-        width = 3 if r["run_id"] == s.get("best") else 1.2
-        parts.append(f'<polyline class="trial trial-{e(r["status"])}" fill="none" stroke="{color}" stroke-width="{width}" '
-                     f'points="{" ".join(f"{x:.1f},{y:.1f}" for x, y in pts)}"><title>{e(r["run_id"])} '
-                     f'{e(r["swept"])} {e(r["status"])}</title></polyline>')
+        ps = [scales[a][0](value(r, a)) for a in axes]
+        pts = [(x, y(p)) for x, p in zip(xs, ps) if p is not None]
+        v = r.get(s["metric"])
+        if r["status"] == "completed" and _isnum(v):
+            t = (float(v) - lo) / ((hi - lo) or 1)
+            t = t if s.get("mode", "max") == "max" else 1 - t
+            color = f"rgb({int(190 - 160 * t)},{int(210 - 120 * t)},{int(240 - 60 * t)})"
+        else:
+            color = {"pruned": "#9467bd", "failed": "#d62728"}.get(r["status"], "#999")
+        width = 3.5 if r["run_id"] == s.get("best") else 1.6
+        dash = ' stroke-dasharray="5,4"' if r["status"] == "pruned" else ""
+        ys = ",".join("" if p is None else f"{p:.4f}" for p in ps)
+        parts.append(f'<polyline class="trial trial-{e(r["status"])}" fill="none" stroke="{color}" stroke-width="{width}"{dash} '
+                     f'data-y="{ys}" points="{" ".join(f"{x:.1f},{yy:.1f}" for x, yy in pts)}"><title>{e(r["run_id"])} '
+                     f'{e(r["swept"])} {e(r["status"])} {e(s["metric"])}={e(num(v))}</title></polyline>')
+    span = h - top - bottom   # the brushes reach 8 px past each end, so a range can start beyond the last value
+    parts += [f'<g class="brushes" data-axis="{k}" data-top="{top}" data-height="{span}"><rect class="brush" x="{x - 9}" '
+              f'y="{top - 8}" width="18" height="{span + 16}"/></g>' for k, x in enumerate(xs)]   # on top: they catch drags
     parts.append("</svg>")
-    return "".join(parts)
+    return ('<div class="parallel-wrap">' + "".join(parts)
+            + '<p class="hint">drag along an axis to keep the trials passing through that range; click it to clear; '
+              'dashed: pruned; darker: better objective</p></div>')
 
 
 def _isnum(v) -> bool:
@@ -255,8 +295,12 @@ def sweep_page(s: dict, warnings=()) -> str:
     best = (f'<p class="best">best trial: {run_link(s["best"])} by {e(metric)} ({e(s["mode"])}), the sweep\'s objective</p>'
             if s["best"] else f"<p>no completed trial reported {e(metric)} yet (the sweep's objective)</p>")
     body = (f"<p>{' '.join(f'{state(k)} {e(n)}' for k, n in s['counts'].items())}</p>{best}"
-            + parallel_coordinates(s) + table(["job", "run", "status", "swept", e(metric), ""], rows, "trials"))
-    return page(f"Sweep {s['sweep']}", body, warnings=warnings)
+            + parallel_coordinates(s) + '<div id="charts" class="charts"></div>'
+            + table(["job", "run", "status", "swept", e(metric), ""], rows, "trials"))
+    trials = [r["run_id"] for r in s["rows"] if r["run_id"]]
+    return page(f"Sweep {s['sweep']}", body, "sweepPage",
+                {"trials": trials, "metric": metric, "labels": {r["run_id"]: r["swept"] or r["run_id"] for r in s["rows"]
+                                                                if r["run_id"]}}, warnings)
 
 
 def models_page(models: list[dict], warnings=()) -> str:

@@ -246,6 +246,79 @@ var trainkit = (function () {
     });
   }
 
+  // The sweep page: brushing on the parallel coordinates, and every trial's objective per epoch.
+  function sweepPage() {
+    var d = pageData(), svg = document.querySelector("svg.parallel");
+    if (svg) { brushing(svg); }
+    var ids = d.trials.slice(0, 50);
+    Promise.all(ids.map(function (id) { return getJSON("/api/runs/" + encodeURIComponent(id) + "/history"); }))
+      .then(function (hs) {
+        var metric = d.metric;
+        var logged = hs.some(function (h) { return h.series[metric]; });
+        if (!logged && metric.indexOf("test_") === 0) { metric = "val_" + metric.slice(5); }   // measured once, at the end
+        var have = [], tables = [];
+        hs.forEach(function (h, i) {
+          var s = h.series[metric];
+          if (s) { have.push(ids[i]); tables.push([s.steps, s.values]); }
+        });
+        var data = align(tables), series = {};
+        have.forEach(function (id, i) { series[d.labels[id] || id] = data[i + 1]; });
+        chart(document.getElementById("charts"), metric + " per epoch, every trial", data[0] || [], series, "epoch / step");
+      }).then(ready, ready);
+  }
+
+  // Drag along a parallel-coordinates axis to keep the trials passing through that range (several
+  // axes: all of them); a click on an axis clears its range.
+  function brushing(svg) {
+    var ranges = {}, drag = null, NS = "http://www.w3.org/2000/svg";
+    var trials = Array.prototype.slice.call(svg.querySelectorAll("polyline.trial"));
+    function pos(ev, g) {   // 0 at the axis' bottom, 1 at its top
+      var box = svg.getBoundingClientRect(), scale = svg.viewBox.baseVal.height / box.height;
+      var top = +g.getAttribute("data-top"), height = +g.getAttribute("data-height");
+      return Math.max(0, Math.min(1, 1 - ((ev.clientY - box.top) * scale - top) / height));
+    }
+    function apply() {
+      trials.forEach(function (t) {
+        var ys = t.getAttribute("data-y").split(",");
+        var keep = Object.keys(ranges).every(function (k) {
+          return ys[k] !== "" && +ys[k] >= ranges[k][0] && +ys[k] <= ranges[k][1];
+        });
+        t.classList.toggle("dim", !keep);
+      });
+      api.kept = trials.filter(function (t) { return !t.classList.contains("dim"); }).length;
+    }
+    function draw(g, rect, r) {
+      var box = g.querySelector("rect.range");
+      if (!r) { if (box) { box.remove(); } return; }
+      if (!box) { box = document.createElementNS(NS, "rect"); box.setAttribute("class", "range"); g.appendChild(box); }
+      var top = +g.getAttribute("data-top"), height = +g.getAttribute("data-height");
+      box.setAttribute("x", rect.getAttribute("x"));
+      box.setAttribute("width", rect.getAttribute("width"));
+      box.setAttribute("y", top + (1 - r[1]) * height);
+      box.setAttribute("height", Math.max(1, (r[1] - r[0]) * height));
+    }
+    Array.prototype.forEach.call(svg.querySelectorAll("g.brushes"), function (g) {
+      var rect = g.querySelector("rect.brush");
+      rect.addEventListener("mousedown", function (ev) {
+        ev.preventDefault();
+        drag = { g: g, rect: rect, k: g.getAttribute("data-axis"), from: pos(ev, g), moved: false };
+      });
+    });
+    document.addEventListener("mousemove", function (ev) {
+      if (!drag) { return; }
+      var to = pos(ev, drag.g);
+      drag.moved = true;
+      ranges[drag.k] = [Math.min(drag.from, to), Math.max(drag.from, to)];
+      draw(drag.g, drag.rect, ranges[drag.k]);
+      apply();
+    });
+    document.addEventListener("mouseup", function () {
+      if (drag && !drag.moved) { delete ranges[drag.k]; draw(drag.g, drag.rect, null); apply(); }
+      drag = null;
+    });
+    apply();
+  }
+
   // Pages say which of these to run (<body data-page=...>): no script is written into a page.
   // <body data-ready> tells a watcher (the browser tests) that the page's first work is done.
   function ready() { document.body.setAttribute("data-ready", "1"); }
@@ -255,7 +328,7 @@ var trainkit = (function () {
   // `charts`: every uPlot drawn on the page.
   var api = { runPage: runPage, runsPage: runsPage, comparePage: comparePage, chart: chart, align: align, history: null,
               refreshMs: 5000, charts: [] };
-  var start = { runPage: runPage, runsPage: runsPage, jobsPage: jobsPage,
+  var start = { runPage: runPage, runsPage: runsPage, jobsPage: jobsPage, sweepPage: sweepPage,
                 comparePage: comparePage }[document.body.getAttribute("data-page")];
   if (start) { start(); } else { ready(); }
   return api;
