@@ -50,7 +50,7 @@ def free_port() -> int:
 
 def start(cmd: list[str], url: str) -> subprocess.Popen:
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
+    for _ in range(1200):   # 2 minutes: a large workspace's first index build can take a while
         try:
             urllib.request.urlopen(url, timeout=1)
             return proc

@@ -156,7 +156,17 @@ def test_a_run_page_has_charts_config_files_and_lineage(runs, ui, browser):
     text = visit(browser, f"{ui}/runs/{ids['finished2']}", "run")
     wait_for(lambda: browser.find_elements("css selector", "#charts .uplot canvas"), 15, "a rendered chart")
     assert "val_accuracy" in text and "shown:2" in text and "dataset fashion_mnist v1" in text
-    assert "outputs/model/model.keras" in text and "limit_train: 3000" in text
+    assert "outputs/model/model.keras" in text and "limit_train: 3000" in browser.page_source   # config: collapsed
+    assert text.index("Charts") < text.index("Metrics") < text.index("Files") < text.index("Source")
+    facts = browser.find_element("css selector", "#run-metrics .facts").text                 # bookkeeping apart
+    assert "epochs_completed" in facts and "epochs_completed" not in browser.find_element("css selector", "table.metrics").text
+    img = browser.find_element("css selector", "img.preview[alt='curves.png']")
+    wait_for(lambda: browser.execute_script("return arguments[0].naturalWidth", img) > 0, 10, "the curves.png preview")
+    assert "KB" in browser.find_element("id", "run-files").text                                 # files with sizes
+    assert browser.find_elements("css selector", "#run-env table.environment") and "packages" in text
+    browser.find_element("id", "logy").click()
+    assert browser.execute_script("return trainkit.charts[0].scales.y.distr") == 3             # loss on a log axis
+    browser.find_element("id", "logy").click()
     wait_for(lambda: "registered shown:2" in browser.find_element("id", "console").text, 15, "the console")
     link = browser.find_element("link text", "outputs/metrics.json").get_attribute("href")
     assert json.loads(urllib.request.urlopen(link).read())["test_accuracy"] > 0

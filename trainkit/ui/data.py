@@ -224,8 +224,15 @@ def run_detail(ws: WorkspacePaths, registry, run_id: str, warn: Warnings | None 
             if source else {},
             "lineage": {"dataset": {k: ds.get(k) for k in ("name", "version", "digest")} if ds else None,
                         "models": models_of_run(registry, row["id"], warn)},
-            "files": files[:2000], "ranks": sorted(_ranks(paths)), "exit_reason": status.get("exit_reason"),
+            "files": files[:2000], "sizes": {f: _size(path / f) for f in files[:2000]}, "ranks": sorted(_ranks(paths)), "exit_reason": status.get("exit_reason"),
             "final_metrics": status.get("final_metrics") or {}}
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return None
 
 
 def _ranks(paths: RunPaths) -> list[int]:

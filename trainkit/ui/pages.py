@@ -142,15 +142,20 @@ def run_page(d: dict, warnings=()) -> str:
     models = " ".join(f'<a href="/models#{e(m["name"])}">{e(m["name"])}:{e(m["version"])}</a>' for m in lin["models"])
     lineage = (f'<p class="lineage">dataset {e(ds["name"]) + " v" + e(ds["version"]) + " (" + e((ds["digest"] or "")[:12]) + ")" if ds else "none"}'
                f' → run {e(d["id"])} → {models or "no registered model"}</p>')
-    metrics = table(["metric", "value"], [[e(k), num(v)] for k, v in d["final_metrics"].items()
-                                          if isinstance(v, (int, float))], "metrics")
-    files = "".join(f'<li><a href="/api/runs/{quote(d["id"])}/files/{quote(f)}">{e(f)}</a></li>' for f in d["files"])
+    finals = {k: v for k, v in d["final_metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    model = {k: v for k, v in finals.items() if k not in BOOKKEEPING and k not in ("learning_rate", "epoch")}
+    facts = {k: v for k, v in finals.items() if k not in model}
+    metrics = (table(["metric", "value"], [[e(k), num(v)] for k, v in model.items()], "metrics")
+               + (f'<p class="facts">{" · ".join(f"{e(k)} {num(v)}" for k, v in facts.items())}</p>' if facts else ""))
+    files = "".join(f'<li><a href="/api/runs/{quote(d["id"])}/files/{quote(f)}">{e(f)}</a> <span class="size">'
+                    f'{size(d.get("sizes", {}).get(f))}</span>{preview(d["id"], f)}</li>' for f in d["files"])
     src = d["source"]
-    source = (f'<p>{e(src.get("kind"))} snapshot of {e(src.get("project_root"))}: {e(src.get("files"))} files'
+    source = ('<details><summary>' + f'{e(src.get("kind"))} snapshot of {e(src.get("project_root"))}: {e(src.get("files"))} files'
               + (f', commit <code>{e(src.get("commit"))}</code>{" (uncommitted changes)" if src.get("dirty") else ""}'
-                 if src.get("commit") else "") + "</p>"
-              + "<ul class='files'>" + "".join(f"<li>{e(f)}</li>" for f in src.get("files_list", [])) + "</ul>") \
+                 if src.get("commit") else "") + "</summary>"
+              + "<ul class='files'>" + "".join(f"<li>{e(f)}</li>" for f in src.get("files_list", [])) + "</ul></details>") \
         if src and src.get("kind") != "none" else f'<p>no source snapshot{": " + e(src["reason"]) if src.get("reason") else ""}</p>'
+    env = environment_table(d["environment"])
     ranks = "".join(f'<option value="{r}">rank {r}</option>' for r in d["ranks"])
     head = (f'<p>{state(d["status"], d["reason"])} experiment <a href="/runs?{urlencode({"experiment": d["experiment"]})}">'
             f'{e(d["experiment"])}</a> · started {ts(d["started"])} · {dur(d["duration"])} · compute {e(d["compute"])}'
@@ -159,18 +164,60 @@ def run_page(d: dict, warnings=()) -> str:
             + lineage)
     # run-head, run-metrics, run-env and run-files are refreshed in place while the run goes on (app.js)
     body = (f'<div id="run-head" data-status="{e(d["status"])}">{head}</div>'
-            + f'<h2>Metrics</h2><div id="run-metrics">{metrics}</div>'
             + '<h2>Charts</h2><div class="chart-controls">x: <select id="xaxis"><option value="step">epoch / step'
-              '</option><option value="time">time (s)</option></select> <span id="series"></span></div>'
-              '<div id="charts" class="charts"></div>'
+              '</option><option value="time">time (s)</option></select> <label><input type="checkbox" id="logy"> log y'
+              '</label> <label>smoothing <input type="range" id="smooth" min="0" max="0.95" step="0.05" value="0">'
+              '</label> <span id="series"></span></div><div id="charts" class="charts grid"></div>'
+            + f'<h2>Metrics</h2><div id="run-metrics">{metrics}</div>'
             + f'<h2>Console</h2><p><select id="rank"><option value="">all ranks</option>{ranks}</select> '
               f'<span id="live">{"live" if d["status"] in ("queued", "running") else ""}</span></p>'
               f'<pre id="console" class="console"></pre>'
-            + f"<h2>Config</h2><pre>{e(d['config_yaml'])}</pre>"
-            + f"<p>overrides: <code>{e(' '.join(d['overrides']))}</code></p>"
-            + f"<h2>Environment</h2><div id=\"run-env\"><pre>{e(json.dumps(d['environment'], indent=2))}</pre></div>"
-            + f"<h2>Source</h2>{source}<h2>Files</h2><div id=\"run-files\"><ul class='files'>{files}</ul></div>")
+            + f"<h2>Files</h2><div id=\"run-files\"><ul class='files'>{files}</ul></div>"
+            + f"<h2>Config</h2><details><summary>resolved config; overrides: <code>{e(' '.join(d['overrides']))}</code>"
+              f"</summary><pre>{e(d['config_yaml'])}</pre></details>"
+            + f"<h2>Environment</h2><div id=\"run-env\">{env}</div>"
+            + f"<h2>Source</h2>{source}")
     return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]}, warnings)
+
+
+BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "steps_per_call")
+IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
+TEXTS = (".txt", ".log", ".json", ".yaml", ".yml", ".csv", ".md", ".py")
+
+
+def size(n) -> str:
+    if n is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def preview(run_id: str, f: str) -> str:
+    """An image shown small under its name; a text file opens in a collapsed preview (app.js loads it)."""
+    url = f"/api/runs/{quote(run_id)}/files/{quote(f)}"
+    if f.lower().endswith(IMAGES):
+        return f'<br><img class="preview" src="{url}" alt="{e(f)}" loading="lazy">'
+    if f.lower().endswith(TEXTS):
+        return f'<details class="text-preview" data-src="{url}"><summary>preview</summary><pre></pre></details>'
+    return ""
+
+
+def environment_table(env: dict) -> str:
+    """Python, TensorFlow, Keras, host and devices as a table; the packages in a collapsed table."""
+    if not env:
+        return "<p>no environment recorded yet</p>"
+    facts = [[e(k), e(env[k])] for k in ("python", "tensorflow", "keras", "hostname", "platform", "executable") if env.get(k)]
+    devices = ", ".join(str(d.get("name")) for d in env.get("devices") or [] if isinstance(d, dict))
+    if devices:
+        facts.append(["devices", e(devices)])
+    packages = [p.split("==", 1) if "==" in p else [p, ""] for p in env.get("packages") or [] if isinstance(p, str)]
+    return (table(["", ""], facts, "environment")
+            + (f'<details><summary>{len(packages)} packages</summary>'
+               + table(["package", "version"], [[e(n), e(v)] for n, v in packages], "packages") + "</details>"
+               if packages else ""))
 
 
 def compare_page(d: dict, warnings=()) -> str:

@@ -27,15 +27,18 @@ var trainkit = (function () {
 
   // Integer x values (epochs, steps) get integer ticks only. `points`: markers without lines (a scatter).
   var WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
-  function chart(el, title, xs, series, xlabel, points) {
+  function chart(el, title, xs, series, xlabel, points, logy) {
     var names = Object.keys(series);
     if (!names.length || !xs.length) { return null; }
+    var div = document.createElement("div");
+    div.className = "chart";
+    el.appendChild(div);
     var whole = xs.every(function (x) { return Number.isInteger(x); });
     var xaxis = { label: xlabel, values: function (u, ticks) { return ticks.map(number); } };
     if (whole) { xaxis.incrs = WHOLE; }
     var opts = {
-      title: title, width: Math.min(720, el.clientWidth || 720), height: 260,
-      scales: { x: { time: false } },
+      title: title, width: Math.min(1400, div.clientWidth || el.clientWidth || 720), height: 260,
+      scales: logy ? { x: { time: false }, y: { distr: 3 } } : { x: { time: false } },
       axes: [xaxis, { values: function (u, ticks) { return ticks.map(number); } }],
       series: [{ label: xlabel, value: function (u, v) { return number(v); } }].concat(names.map(function (n, i) {
         var s = { label: n, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true,
@@ -44,9 +47,6 @@ var trainkit = (function () {
         return s;
       }))
     };
-    var div = document.createElement("div");
-    div.className = "chart";
-    el.appendChild(div);
     var u = new uPlot(opts, [xs].concat(names.map(function (n) { return series[n]; })), div);
     api.charts.push(u);
     return u;
@@ -76,16 +76,34 @@ var trainkit = (function () {
     return [["loss", loss], ["metrics", other]];
   }
 
-  function drawRun(h, xmode, chosen) {
+  // An exponential moving average (TensorBoard's smoothing): 0 = the values as they are.
+  function smooth(values, s) {
+    if (!s) { return values; }
+    var last = null;
+    return values.map(function (v) {
+      if (v == null) { return null; }
+      last = last == null ? v : s * last + (1 - s) * v;
+      return last;
+    });
+  }
+
+  // `view`: x = step | time, log y, smoothing; a log axis only for a chart whose values are all positive.
+  function drawRun(h, view, chosen) {
     var el = document.getElementById("charts");
     el.textContent = "";
-    var label = xmode === "time" ? "seconds" : h.x;
+    api.charts = [];
+    var label = view.x === "time" ? "seconds" : h.x;
     groups(h.series).forEach(function (g) {
       var names = Object.keys(g[1]).filter(function (k) { return chosen[k]; });
-      var data = align(names.map(function (k) { return [xmode === "time" ? g[1][k].time : g[1][k].steps, g[1][k].values]; }));
-      var picked = {};
-      names.forEach(function (k, i) { picked[k] = data[i + 1]; });
-      chart(el, g[0], data[0], picked, label);
+      var data = align(names.map(function (k) {
+        return [view.x === "time" ? g[1][k].time : g[1][k].steps, smooth(g[1][k].values, view.smooth)];
+      }));
+      var picked = {}, positive = true;
+      names.forEach(function (k, i) {
+        picked[k] = data[i + 1];
+        positive = positive && data[i + 1].every(function (v) { return v == null || v > 0; });
+      });
+      chart(el, g[0], data[0], picked, label, false, view.logy && positive);
     });
   }
 
@@ -131,7 +149,13 @@ var trainkit = (function () {
   function runPage() {
     var d = pageData(), history = null, chosen = {};
     var xsel = document.getElementById("xaxis"), pick = document.getElementById("series");
-    function redraw() { if (history) { drawRun(history, xsel.value, chosen); } }
+    var logy = document.getElementById("logy"), smoothing = document.getElementById("smooth");
+    function redraw() {
+      if (history) { drawRun(history, { x: xsel.value, logy: logy.checked, smooth: +smoothing.value }, chosen); }
+    }
+    logy.onchange = redraw;
+    smoothing.oninput = redraw;
+    textPreviews();
     function addBoxes() {
       Object.keys(history.series).forEach(function (k) {
         if (k in chosen) { return; }
@@ -180,7 +204,7 @@ var trainkit = (function () {
       keepFresh(["run-head", "run-metrics", "run-env", "run-files"], function (doc) {
         var st = dataOf(doc).status;
         return st === "running" || st === "queued";
-      }, loadHistory);
+      }, function () { loadHistory(); textPreviews(); });
     }
   }
 
@@ -243,6 +267,18 @@ var trainkit = (function () {
       var series = {};
       series[metric] = pairs.map(function (p) { return p[1]; });
       chart(el, metric + " against " + key, pairs.map(function (p) { return p[0]; }), series, key, true);
+    });
+  }
+
+  // A text file's preview, read when its <details> opens (the first 20,000 characters).
+  function textPreviews() {
+    Array.prototype.forEach.call(document.querySelectorAll("details.text-preview"), function (d) {
+      d.addEventListener("toggle", function () {
+        var pre = d.querySelector("pre");
+        if (!d.open || pre.textContent) { return; }
+        fetch(d.getAttribute("data-src")).then(function (r) { return r.text(); })
+          .then(function (t) { pre.textContent = t.length > 20000 ? t.slice(0, 20000) + "\n..." : t; });
+      });
     });
   }
 
