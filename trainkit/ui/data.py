@@ -18,7 +18,7 @@ from ..api.query import parse_filter, parse_order, sort_by
 from ..compute import job_for
 from ..errors import NotFoundError, TrainkitError, UsageError
 from ..fsutil import read_json
-from ..records.runs import run_files
+from ..records.runs import FINISHED, run_files
 from ..records.workspace import RunPaths, WorkspacePaths
 from . import history as history_file
 from .records import ENTRY, STATUS, Warnings, checked
@@ -28,37 +28,63 @@ PAGE = 50
 
 
 class RunIndex:
-    """Every run's row, cached by (size, mtime) of its status.json; a bad record is cached as its warning."""
+    """Every run's row, cached by (size, mtime) of its status.json; a bad record is cached as its
+    warning. The row of a run whose record says it ended is kept as it is until status.json changes
+    (its state is final); a queued or running run's row is made afresh on every look, as its Job
+    handle may find it ended meanwhile (a dead process, a Slurm job gone)."""
 
     def __init__(self, ws: WorkspacePaths):
         self.ws = ws
         self._cache: dict[Path, tuple[tuple[int, int], dict | None, str]] = {}
+        self._rows: dict[Path, tuple[dict | None, str]] = {}
         self._lock = threading.Lock()
 
     def rows(self, warn: Warnings | None = None) -> list[dict]:
+        """Newest first. Paths stay strings here (pathlib costs more than the stat at 50,000 runs)."""
         out, seen = [], set()
         with self._lock:
-            for run, experiment in run_dirs(self.ws):
-                status_path = RunPaths(run).status
+            for run, experiment in _run_paths(self.ws):
+                status_path = os.path.join(run, "status.json")
                 try:
-                    st = status_path.stat()
+                    st = os.stat(status_path)
                 except OSError:
                     continue
                 key = (st.st_size, st.st_mtime_ns)
                 cached = self._cache.get(status_path)
                 if cached is None or cached[0] != key:
-                    cached = self._cache[status_path] = (key, *_status(status_path))
+                    cached = self._cache[status_path] = (key, *_status(Path(status_path)))
+                    self._rows.pop(status_path, None)
                 seen.add(status_path)
                 if cached[1] is None:
                     continue                 # gone between the listing and the read
-                row, problem = _row_or_problem(run, experiment, cached[1], cached[2])
+                made = self._rows.get(status_path)
+                if made is None:
+                    made = _row_or_problem(Path(run), experiment, cached[1], cached[2])
+                    if cached[1].get("state") in FINISHED:
+                        self._rows[status_path] = made
+                row, problem = made
                 if problem:
                     (warn if warn is not None else Warnings()).skip(_relative(self.ws, status_path), [problem])
                 else:
                     out.append(row)
-            for gone in set(self._cache) - seen:
-                del self._cache[gone]
-        return sorted(out, key=lambda r: r["id"], reverse=True)
+            if len(seen) != len(self._cache):
+                for gone in set(self._cache) - seen:
+                    del self._cache[gone]
+                    self._rows.pop(gone, None)
+        out.sort(key=lambda r: r["id"], reverse=True)
+        return out
+
+
+def _run_paths(ws: WorkspacePaths):
+    """run_dirs() as strings."""
+    if not ws.experiments.is_dir():
+        return
+    for exp in os.scandir(ws.experiments):
+        runs = os.path.join(exp.path, "runs")
+        if exp.is_dir() and os.path.isdir(runs):
+            for entry in os.scandir(runs):
+                if entry.is_dir(follow_symlinks=False):
+                    yield entry.path, exp.name
 
 
 def run_dirs(ws: WorkspacePaths):
@@ -163,8 +189,11 @@ def runs_page(index: RunIndex, experiment: str | None = None, filter: str | None
         order = parse_order(order_by) if order_by else [("id", True)]
     except ValueError as e:
         raise UsageError(str(e)) from None
-    rows = [r for r in index.rows(warn) if (not experiment or r["experiment"] == experiment) and keep(_getter(r))]
-    rows = sort_by(rows, order, lambda r, k: _getter(r)(k))
+    rows = index.rows(warn)
+    if experiment or filter:
+        rows = [r for r in rows if (not experiment or r["experiment"] == experiment) and keep(_getter(r))]
+    if order != [("id", True)]:   # the index's own order otherwise
+        rows = sort_by(rows, order, lambda r, k: _getter(r)(k))
     seen = list(dict.fromkeys(m for r in rows for m in r["metrics"]))
     columns = metrics or [m for m in DEFAULT_METRICS if m in seen] or seen[:3]
     page = max(1, int(page))
