@@ -164,6 +164,8 @@ def test_a_run_page_has_charts_config_files_and_lineage(runs, ui, browser):
     wait_for(lambda: browser.execute_script("return arguments[0].naturalWidth", img) > 0, 10, "the curves.png preview")
     assert "KB" in browser.find_element("id", "run-files").text                                 # files with sizes
     assert browser.find_elements("css selector", "#run-env table.environment") and "packages" in text
+    wait_for(lambda: browser.find_elements("css selector", "#system .uplot"), 10, "the system metrics charts")
+    assert "CPU and GPU use" in browser.find_element("id", "system").text                      # recorded by the worker
     browser.find_element("id", "logy").click()
     assert browser.execute_script("return trainkit.charts[0].scales.y.distr") == 3             # loss on a log axis
     browser.find_element("id", "logy").click()

@@ -328,3 +328,22 @@ def test_a_torn_metrics_line_does_not_fail_a_script_run(tmp_path):
     paths.metrics.write_text('{"step": 0, "loss": 1.5}\n{"step": 1, "lo\n{"step": 2, "loss": 0.5, "acc": 0.9}\n'
                              '{"step": 3, "rank": 1, "loss": 9}\n\xff\xfe\n{"step": 4, "acc"')
     assert script_metrics(paths) == {"loss": 0.5, "acc": 0.9}
+
+
+def test_the_system_sampler_records_cpu_and_memory_over_time(tmp_path):
+    """worker/system.py: rows with a growing step, wall time, CPU % of a busy thread and resident memory."""
+    import time
+
+    from trainkit.worker.system import start
+
+    path = tmp_path / "system.jsonl"
+    assert start(path, every_s=0) is None and not path.exists()            # 0 turns sampling off
+    thread = start(path, every_s=0.1)
+    end = time.monotonic() + 0.8
+    while time.monotonic() < end:                                           # keep this process busy
+        sum(i * i for i in range(10_000))
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert thread.daemon and len(rows) >= 4, rows
+    assert [r["step"] for r in rows] == list(range(len(rows)))
+    assert all(r["rss_mb"] > 10 for r in rows) and max(r["cpu_percent"] for r in rows) > 30, rows
+    assert all(rows[i]["time"] < rows[i + 1]["time"] for i in range(len(rows) - 1))

@@ -67,6 +67,7 @@ class RunPaths:
     config = property(lambda self: self.root / "config.yaml")
     overrides = property(lambda self: self.root / "overrides.yaml")
     metrics = property(lambda self: self.root / "metrics.jsonl")
+    system = property(lambda self: self.root / "system.jsonl")              # CPU %, memory, GPU over time (worker/system.py)
     environment = property(lambda self: self.root / "environment.json")
     plot = property(lambda self: self.root / "curves.png")
     logs = property(lambda self: self.root / "logs")

@@ -6,6 +6,7 @@ logs); everything a page shows is also JSON under /api/ (the pages' scripts use 
     GET /api/runs?experiment=&filter=&order_by=&page=&per_page=&metrics=a,b&params=c,d
                                               one page of runs (filter language of Workspace.runs)
     GET /api/runs/{id}                        a run: config, environment, source, lineage, files
+    GET /api/runs/{id}/system                 its system metrics (CPU %, memory, GPU) over elapsed seconds
     GET /api/runs/{id}/history?since=&t=      its metrics per epoch/step and elapsed seconds, at most
                                               1000 points per series; from byte `since` of its
                                               metrics.jsonl (`offset` and `elapsed` of the last answer)
@@ -152,6 +153,9 @@ class Views:
     def run(self, request: Request, warn: Warnings) -> dict:
         return data.run_detail(self.ws, self.registry, run_id(request), warn)
 
+    def system(self, request: Request, warn: Warnings) -> dict:
+        return data.system(self.ws, run_id(request))
+
     def history(self, request: Request, warn: Warnings) -> dict:
         return data.history(self.ws, run_id(request), offset_of(request, "since"), seconds_of(request, "t"))
 
@@ -210,6 +214,7 @@ def routes(v: Views) -> list:
     return [*(Route(path, html(fn, render)) for path, _, fn, render in shown),
             *(Route(path, api(fn)) for _, path, fn, _ in shown),
             Route("/api/runs/{run_id}/history", api(v.history)),
+            Route("/api/runs/{run_id}/system", api(v.system)),
             Route("/api/runs/{run_id}/logs", api(v.log_text)),
             Route("/api/runs/{run_id}/logs/stream", v.stream),
             Route("/api/runs/{run_id}/files/{path:path}", api(v.file)),

@@ -276,6 +276,11 @@ def history(ws: WorkspacePaths, run_id: str, since: int = 0, elapsed: float = 0.
     return history_file.read(RunPaths(run_dir(ws, run_id)).metrics, since, elapsed, points)
 
 
+def system(ws: WorkspacePaths, run_id: str) -> dict:
+    """The run's system metrics (worker/system.py) over elapsed seconds, thinned as a history is."""
+    return history_file.read(RunPaths(run_dir(ws, run_id)).system)
+
+
 def compare(ws: WorkspacePaths, ids: list[str]) -> dict:
     from ..api.sweeps import compare as compare_runs
 

@@ -168,6 +168,7 @@ def run_page(d: dict, warnings=()) -> str:
               '</option><option value="time">time (s)</option></select> <label><input type="checkbox" id="logy"> log y'
               '</label> <label>smoothing <input type="range" id="smooth" min="0" max="0.95" step="0.05" value="0">'
               '</label> <span id="series"></span></div><div id="charts" class="charts grid"></div>'
+              '<h2>System</h2><div id="system" class="charts grid"></div>'
             + f'<h2>Metrics</h2><div id="run-metrics">{metrics}</div>'
             + f'<h2>Console</h2><p><select id="rank"><option value="">all ranks</option>{ranks}</select> '
               f'<span id="live">{"live" if d["status"] in ("queued", "running") else ""}</span></p>'

@@ -435,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     pin_cores(spec, env)
     if env.is_chief:
         write_status(paths, "running", worker_pid=os.getpid())
+        from .system import start as sample_system
+
+        sample_system(paths.system)
     try:
         _start(spec)
         final = (run_script_worker if spec.cfg.entry.name == "script" else run_worker)(spec, env)

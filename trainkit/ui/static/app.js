@@ -168,6 +168,21 @@ var trainkit = (function () {
         pick.appendChild(label);
       });
     }
+    // System metrics (CPU %, memory, GPU) over elapsed seconds, in charts of their own.
+    function loadSystem() {
+      return getJSON("/api/runs/" + encodeURIComponent(d.id) + "/system").then(function (h) {
+        var el = document.getElementById("system");
+        el.textContent = "";
+        [["CPU and GPU use (%)", /_percent$/], ["memory (MB)", /_mb$/]].forEach(function (g) {
+          var names = Object.keys(h.series).filter(function (k) { return g[1].test(k); });
+          var data = align(names.map(function (k) { return [h.series[k].time, h.series[k].values]; }));
+          var picked = {};
+          names.forEach(function (k, i) { picked[k] = data[i + 1]; });
+          chart(el, g[0], data[0] || [], picked, "seconds");
+        });
+        if (!el.children.length) { el.textContent = "no system metrics recorded"; }
+      }, function () {});
+    }
     function loadHistory() {
       if (history && longest(history) > 4000) { history = null; }     // thinned afresh from the start
       var url = "/api/runs/" + encodeURIComponent(d.id) + "/history" +
@@ -179,7 +194,7 @@ var trainkit = (function () {
       });
     }
     xsel.onchange = redraw;
-    loadHistory().then(ready, ready);
+    Promise.all([loadHistory(), loadSystem()]).then(ready, ready);
     var rank = document.getElementById("rank"), out = document.getElementById("console");
     var source = null;
     function follow() {
@@ -204,7 +219,7 @@ var trainkit = (function () {
       keepFresh(["run-head", "run-metrics", "run-env", "run-files"], function (doc) {
         var st = dataOf(doc).status;
         return st === "running" || st === "queued";
-      }, function () { loadHistory(); textPreviews(); });
+      }, function () { loadHistory(); loadSystem(); textPreviews(); });
     }
   }
 
