@@ -103,7 +103,7 @@ def test_hparams_search_presets_compose_with_valid_pruners():
     for preset in presets:
         cfg = compose([f"+hparams_search={preset}"])
         assert cfg.run.trial.study == ""                  # only the sweeper fills it in
-        assert cfg.registry.enabled is False
+        assert cfg.registry.enabled is True               # trials do not register; the search registers its best once
         GlobalHydra.instance().clear()
         with initialize_config_module("trainkit.conf", version_base="1.3"):
             pruner = OmegaConf.to_container(hydra_compose("config", [f"+hparams_search={preset}"],
