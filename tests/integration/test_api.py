@@ -173,3 +173,23 @@ def test_a_sweep_from_python_its_best_run_registered_from_the_cli(workspace, tmp
     assert again.returncode == 0 and "registered swept:2" in again.stdout, again.stdout + again.stderr
     outside = run_cli(["models", "register", "swept", "--run", runs[0].id, "--path", "../../status.json"])
     assert outside.returncode == 2 and "expected a path inside run" in outside.stderr
+
+
+def test_run_details_of_a_sweep_in_a_real_kernel_shows_one_output_and_returns_nothing(tmp_path):
+    """nbclient + ipykernel: `tk.RunDetails(sweep).show()` in a cell displays the trial table and
+    one curve per trial, once, and the cell has no result of its own (show() returns None)."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    from ..unit.test_rundetails import make_sweep
+
+    sweep_id = make_sweep(tmp_path)
+    nb = new_notebook(cells=[new_code_cell(
+        f"import trainkit as tk\nsweep = tk.Workspace({str(tmp_path)!r}).get_sweep({sweep_id!r})\n"
+        "tk.RunDetails(sweep).show()")])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["display_data"], outputs         # no execute_result, no stray text
+    shown = outputs[0].data["text/html"]
+    assert 'class="trainkit-sweep"' in shown and "2 completed" in shown and "best first by val_accuracy" in shown
+    assert "trainer.learning_rate=0.01" in shown and shown.count("<polyline") == 2

@@ -88,23 +88,28 @@ def test_run_details_of_an_ended_run_shows_it_once_blocking(tmp_path, handles):
     assert ">failed<" in handle.shown[-1] and "rank 1 exited with 137" in handle.shown[-1]
 
 
-def test_run_details_of_a_sweep_shows_its_trials_with_curves_and_counts(tmp_path, handles):
-    """RunDetails(sweep).show() raised AttributeError ('Sweep' object has no attribute 'status')."""
-    import trainkit as tk
-
+def make_sweep(root) -> str:
+    """A finished two-trial sweep in workspace `root` (records as trainkit writes them); its id."""
     ids = ["20261207-101502-aa0001", "20261207-101503-aa0002"]
     for i, run_id in enumerate(ids):
-        paths = RunPaths(tmp_path / "experiments" / "nb" / "runs" / run_id)
+        paths = RunPaths(root / "experiments" / "nb" / "runs" / run_id)
         paths.root.mkdir(parents=True)
         for n in (1, 2):
             with open(paths.metrics, "a") as f:
                 f.write(json.dumps({"epoch": n, "val_accuracy": 0.5 + i / 10 + n / 100}) + "\n")
         write_status(paths, "completed", final_metrics={"val_accuracy": 0.52 + i / 10}, job={"backend": "local"})
-        job = tmp_path / "sweeps" / "20261207-101500-sweep0" / "jobs" / str(i)
+        job = root / "sweeps" / "20261207-101500-sweep0" / "jobs" / str(i)
         job.mkdir(parents=True)
         (job / "job.json").write_text(json.dumps({"job": i, "run_id": run_id, "state": "completed",
                                                   "overrides": [f"trainer.learning_rate={i / 100}"]}))
-    sweep = tk.Workspace(tmp_path).get_sweep("20261207-101500-sweep0")
+    return "20261207-101500-sweep0"
+
+
+def test_run_details_of_a_sweep_shows_its_trials_with_curves_and_counts(tmp_path, handles):
+    """RunDetails(sweep).show() raised AttributeError ('Sweep' object has no attribute 'status')."""
+    import trainkit as tk
+
+    sweep = tk.Workspace(tmp_path).get_sweep(make_sweep(tmp_path))
     assert tk.RunDetails(sweep, every_s=0.01).show(block=True) is None
     [handle] = handles
     last = handle.shown[-1]
