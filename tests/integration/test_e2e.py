@@ -191,3 +191,22 @@ def test_a_builder_refusing_its_arguments_is_a_config_error_that_keeps_nothing(w
     assert "Traceback" not in out and "rerun the same command to resume" not in out
     assert not (workspace / "experiments").exists(), "a config error leaves no run record"
     assert json.loads(run_cli(["runs", "list", "--json"]).stdout) == []
+
+
+def test_the_built_in_experiment_from_a_folder_that_is_no_project_snapshots_nothing_of_it(workspace, tmp_path):
+    """Run from ~ or a notebook folder (here a 400 MB file and a notebook, no conf/): the built-in
+    experiment's code is all trainkit's, so nothing of the folder is walked, refused or copied."""
+    here = tmp_path / "notebooks"
+    here.mkdir()
+    with open(here / "big.bin", "wb") as f:
+        f.truncate(400 * 2**20)                          # 400 MB by its size; sparse, so nothing on disk
+    (here / "analysis.ipynb").write_text("{}")
+    proc = run_trainkit(["+debug=smoke", "dataset.limit_train=1500", "registry.enabled=false",
+                         "run.experiment=from_notebooks"], cwd=here)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    said = proc.stdout + proc.stderr
+    assert "big.bin" not in said and "MB in" not in said and "snapshot_max_mb" not in said
+    [run] = json.loads(run_cli(["runs", "list", "--json"]).stdout)
+    source = json.loads((Path(run["path"]) / "source" / "source.json").read_text())
+    assert source["kind"] == "none" and source["files"] == 0 and "trainkit" in source["reason"]
+    assert not (Path(run["path"]) / "source" / "files").exists()
