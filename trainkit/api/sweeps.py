@@ -177,10 +177,13 @@ def register_best(ws: WorkspacePaths, summary: dict) -> str:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow loads here: its C++ notes stay out of the summary
     logging.getLogger("tf2onnx").setLevel(logging.WARNING)
-    entry = register_from_run(registry, run.path, name, None,
-                              tags={"sweep": summary["sweep"]}, aliases=list(reg.get("aliases") or []),
-                              description=f"best trial of sweep {summary['sweep']} by {summary['metric']} "
-                                          f"({summary['mode']}): run {best['run_id']}")
+    try:
+        entry = register_from_run(registry, run.path, name, None,
+                                  tags={"sweep": summary["sweep"]}, aliases=list(reg.get("aliases") or []),
+                                  description=f"best trial of sweep {summary['sweep']} by {summary['metric']} "
+                                              f"({summary['mode']}): run {best['run_id']}")
+    except NotFoundError as e:   # a script that saves no model: nothing to register, as for a single run
+        return f"no model registered: {e}"
     onnx = entry["onnx"].get("status")
     raise_if_failed(entry)
     return (f"registered {entry['name']}:{entry['version']} from the best trial {best['run_id']} "

@@ -177,12 +177,14 @@ def create_run(cfg: dict, overrides: list[str], echo=print, built_env: dict | No
 
 def numbered_name(ws: WorkspacePaths, experiment: str) -> str:
     """`<experiment>-<n>`, n this run's number in its experiment (Azure's run number): a counter in
-    experiments/<experiment>/.run-number, taken under a lock, so a sweep's jobs never share one."""
+    <workspace>/.run-numbers/<experiment>, taken under a lock, so a sweep's jobs never share one
+    (kept outside experiments/, which holds run records only)."""
     import fcntl
 
     folder = ws.experiments / experiment
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".run-number", "a+") as f:
+    counters = ws.root / ".run-numbers"
+    counters.mkdir(parents=True, exist_ok=True)
+    with open(counters / experiment, "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         f.seek(0)
         text = f.read().strip()
