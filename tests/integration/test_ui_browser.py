@@ -205,22 +205,26 @@ def test_a_run_opened_before_its_first_metric_goes_live_and_the_runs_table_follo
         assert proc.returncode == 0, proc.stderr
         return proc.stdout.split("submitted job ")[1].split()[0]
 
-    run_id = submit('["--seconds","6","--delay","6"]')
+    run_id = submit('["--seconds","6","--delay","12"]')   # silent long enough for a loaded machine to open the page
     browser.get(f"{ui}/runs/{run_id}")
     wait_for(lambda: browser.execute_script("return document.body.hasAttribute('data-ready')"), 20, "the run page")
-    head = lambda: browser.find_element("id", "run-head")   # noqa: E731 - replaced on each refresh
-    assert head().get_attribute("data-status") in ("queued", "running")
+    # read in one script: the parts are replaced on each refresh, so a held element can go stale
+    status = lambda: browser.execute_script("return document.getElementById('run-head').dataset.status")  # noqa: E731
+    part = lambda i: browser.execute_script(f"return document.getElementById('{i}').innerText")  # noqa: E731
+    assert status() in ("queued", "running")
     assert not browser.find_elements("css selector", "#charts .uplot canvas"), "a chart before any metric"
-    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot canvas"), 40, "the first chart")
-    wait_for(lambda: head().get_attribute("data-status") == "completed", 60, "the status to turn completed")
-    assert "completed" in head().text and "tick" in browser.find_element("id", "run-metrics").text
+    wait_for(lambda: browser.find_elements("css selector", "#charts .uplot canvas"), 60, "the first chart")
+    wait_for(lambda: status() == "completed", 90, "the status to turn completed")
+    assert "completed" in part("run-head") and "tick" in part("run-metrics")
     browser.save_screenshot(str(SHOTS / "run-live-from-the-start.png"))
 
-    other = submit('["--seconds","4"]')
+    other = submit('["--seconds","15"]')
     browser.get(f"{ui}/runs")
-    row = lambda: browser.find_element("xpath", f"//tr[td//a[text()='{other}']]").text   # noqa: E731
+    row = lambda: browser.execute_script(  # noqa: E731
+        "var a = Array.from(document.querySelectorAll('#runs-table a')).find(x => x.textContent === arguments[0]);"
+        "return a ? a.closest('tr').innerText : '';", other)
     assert "completed" not in row()
-    wait_for(lambda: "completed" in row(), 60, "the runs table to show the run completed")
+    wait_for(lambda: "completed" in row(), 90, "the runs table to show the run completed")
 
 
 def test_every_answer_has_a_content_security_policy_and_another_host_name_gets_nothing(runs, ui):
