@@ -76,7 +76,8 @@ class RunIndex:
 
 
 def _run_paths(ws: WorkspacePaths):
-    """run_dirs() as strings."""
+    """(run directory, experiment) of every directory under experiments/*/runs/ (files there are
+    not runs), as strings: the run index walks 50,000 of them."""
     if not ws.experiments.is_dir():
         return
     for exp in os.scandir(ws.experiments):
@@ -88,15 +89,9 @@ def _run_paths(ws: WorkspacePaths):
 
 
 def run_dirs(ws: WorkspacePaths):
-    """(run directory, experiment) of every directory under experiments/*/runs/ (files there are not runs)."""
-    if not ws.experiments.is_dir():
-        return
-    for exp in os.scandir(ws.experiments):
-        runs = Path(exp.path) / "runs"
-        if exp.is_dir() and runs.is_dir():
-            for entry in os.scandir(runs):
-                if entry.is_dir(follow_symlinks=False):
-                    yield Path(entry.path), exp.name
+    """_run_paths() as Paths."""
+    for run, experiment in _run_paths(ws):
+        yield Path(run), experiment
 
 
 def _status(path: Path) -> tuple[dict | None, str]:

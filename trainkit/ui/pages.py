@@ -143,6 +143,8 @@ def run_page(d: dict, warnings=()) -> str:
     lineage = (f'<p class="lineage">dataset {e(ds["name"]) + " v" + e(ds["version"]) + " (" + e((ds["digest"] or "")[:12]) + ")" if ds else "none"}'
                f' → run {e(d["id"])} → {models or "no registered model"}</p>')
     finals = {k: v for k, v in d["final_metrics"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    from ..api.sweeps import BOOKKEEPING   # what a run records about itself, not about its model
+
     model = {k: v for k, v in finals.items() if k not in BOOKKEEPING and k not in ("learning_rate", "epoch")}
     facts = {k: v for k, v in finals.items() if k not in model}
     metrics = (table(["metric", "value"], [[e(k), num(v)] for k, v in model.items()], "metrics")
@@ -181,7 +183,6 @@ def run_page(d: dict, warnings=()) -> str:
     return page(f"Run {d['id']}", body, "runPage", {"id": d["id"], "status": d["status"]}, warnings)
 
 
-BOOKKEEPING = ("epochs_completed", "train_time_s", "resumed_at_epoch", "test_count", "peak_rss_mb", "steps_per_call")
 IMAGES = (".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp")
 TEXTS = (".txt", ".log", ".json", ".yaml", ".yml", ".csv", ".md", ".py")
 
