@@ -6,9 +6,11 @@ no validation, for the same epochs, then evaluate the 10k test images. Each is a
 started by this script; the same Keras callback (scripts/baselines/clock.py) clocks both.
 Prints (goals in brackets):
 
-  epoch time     trainkit's recorded epoch_time_s / the plain script's epoch, steady state  [<= 0.35]
+  epoch time     trainkit's recorded epoch_time_s / the plain script's epoch, steady state  [<= 0.25]
   learning       mean test accuracy over seeds, trainkit - plain, after equal epochs     [within 0.3 pp]
   first step     process start -> first training step done, trainkit / plain              [<= 1.3]
+  steadiness     per run, the slowest epoch after the first / the fastest; and how many of those
+                 epochs are within 15 % of their run's fastest                            [all]
 
     .venv/bin/python scripts/bench_epoch.py [--epochs 5] [--seeds 3]
 """
@@ -89,12 +91,18 @@ def main() -> int:
     tk_first, pl_first = (statistics.median(r["first_step_s"] for r in rs) for rs in (tk, pl))
     print(f"\n{os.cpu_count()} CPU(s); 60000 images/epoch, batch 64, {args.epochs} epochs, {args.seeds} seeds")
     print(f"steady-state epoch: trainkit {tk_epoch:.3f} s, plain model.fit {pl_epoch:.3f} s")
-    print(f"RATIO epoch time trainkit/plain = {tk_epoch / pl_epoch:.3f}  (goal <= 0.35)")
+    print(f"RATIO epoch time trainkit/plain = {tk_epoch / pl_epoch:.3f}  (goal <= 0.25)")
     print(f"test accuracy after {args.epochs} epochs (mean of {args.seeds} seeds): trainkit {tk_acc:.4f}, "
           f"plain {pl_acc:.4f}, diff {tk_acc * 100 - pl_acc * 100:+.2f} pp "
           f"(per seed {', '.join(f'{d:+.2f}' for d in diffs)})  (goal within 0.3 pp)")
     print(f"RATIO time to first step trainkit/plain = {tk_first / pl_first:.2f}  "
           f"({tk_first:.2f} s vs {pl_first:.2f} s; goal <= 1.3)")
+    for name, rs in (("trainkit", tk), ("plain", pl)):
+        steady = [r["epoch_s"][1:] for r in rs]
+        spreads = [max(s) / min(s) for s in steady]
+        within = sum(e <= 1.15 * min(s) for s in steady for e in s)
+        print(f"STEADY {name}: slowest/fastest epoch per run {', '.join(f'{x:.2f}' for x in spreads)}; "
+              f"{within}/{sum(map(len, steady))} epochs within 15 % of their run's fastest  (goal: all)")
     return 0
 
 

@@ -136,9 +136,9 @@ def test_runs_table_experiments_and_compare(runs, ui, browser):
     assert number(finished["metrics"]["test_accuracy"]) in text
     text = visit(browser, ui + "/runs?filter=" + "metrics.test_accuracy%20%3E%200", "runs-filtered")
     assert ids["failed"] not in text and ids["finished1"] in text
-    for key in ("finished1", "finished2"):
-        browser.find_element("css selector", f"input.pick[value='{ids[key]}']").click()
-    browser.find_element("id", "compare").click()
+    for key in ("finished1", "finished2"):   # found and clicked in one script: a 5 s refresh may replace the table
+        browser.execute_script("document.querySelector(arguments[0]).click()", f"input.pick[value='{ids[key]}']")
+    browser.execute_script("document.getElementById('compare').click()")
     wait_for(lambda: browser.find_elements("css selector", "#charts .uplot"), 15, "the compare charts")
     text = visit(browser, browser.current_url, "compare")
     assert "trainer.seed" in text and ids["finished1"] in text and ids["finished2"] in text

@@ -63,6 +63,29 @@ def test_runs_filter_agrees_with_the_same_filter_computed_by_hand(tmp_path):
         assert got, f"the case {text!r} selects nothing: it tests nothing"
 
 
+def test_the_dashboard_filter_and_the_api_agree_on_tags_a_script_set_even_after_the_run_ended(tmp_path):
+    """Tags a script (run.tag) or a tracking client adds live in tags.json, beside the config's."""
+    from trainkit.ui.data import RunIndex, runs_page
+
+    made = make_runs(tmp_path)
+    ws, index = tk.Workspace(tmp_path), RunIndex(WorkspacePaths(tmp_path))
+
+    def both(text):
+        api = sorted(r.id for r in ws.runs(filter=text))
+        return api, sorted(r["id"] for r in runs_page(index, filter=text, per_page=100)["rows"])
+
+    for r in made[:3]:
+        RunPaths(WorkspacePaths(tmp_path).run_dir(r["experiment"], r["id"])).tags.write_text('{"stage": "prod"}')
+    api, dashboard = both('tags.stage = "prod"')
+    assert api == dashboard == sorted(r["id"] for r in made[:3])
+    late = made[5]   # tagged after the index cached its (ended) row
+    RunPaths(WorkspacePaths(tmp_path).run_dir(late["experiment"], late["id"])).tags.write_text(
+        '{"stage": "prod", "team": "w"}')
+    api, dashboard = both('tags.stage = "prod"')
+    assert api == dashboard == sorted(r["id"] for r in made[:3] + [late])
+    assert both('tags.team = "w"') == ([late["id"]], [late["id"]])     # the script's tag wins over the config's
+
+
 def test_cli_runs_list_filters_orders_limits_and_shows_columns_as_the_api_does(tmp_path):
     """`trainkit runs list` speaks the API's filter language and lists newest first, as the dashboard."""
     from ..conftest import run_cli

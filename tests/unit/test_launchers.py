@@ -198,3 +198,14 @@ def test_a_jobs_description_takes_its_state_and_exit_reason_from_one_status_read
 
     out = Job(Changing, RunPaths(tmp_path)).describe()
     assert (out["state"], out["exit_reason"]) == ("running", None)
+
+
+def test_horovod_at_one_process_starts_the_worker_itself_and_at_two_under_horovodrun():
+    """horovodrun's driver and task service would share a one-process job's cores for nothing."""
+    from trainkit.compute.local_node import plan
+
+    [(ranks, cmd, env)] = plan(spec_for(["distribution=horovod", "distribution.processes=1"]))
+    assert ranks == [0] and not any("horovodrun" in part for part in cmd) and cmd[-2] == "trainkit.worker"
+    assert env["TRAINKIT_WORLD_SIZE"] == "1"
+    [(ranks, cmd, _)] = plan(spec_for(["distribution=horovod", "distribution.processes=2"]))
+    assert ranks == [0, 1] and cmd[0].endswith("horovodrun") and cmd[cmd.index("-np") + 1] == "2"

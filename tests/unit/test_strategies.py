@@ -68,10 +68,11 @@ def test_compression_sums_the_gradients_cast_to_the_wire_dtype_once_instead_of_k
 HOROVOD_CHILD = textwrap.dedent("""
     import json
     import tensorflow as tf
+    from trainkit.topology import WorkerEnv
     from trainkit.worker.strategies import Horovod
 
     cfg = type("Cfg", (), {"compression": "fp16", "backend": "gloo", "cycle_time_ms": 0.1})
-    s = Horovod(cfg, None)
+    s = Horovod(cfg, WorkerEnv.detect())
     grads = [tf.constant([[1 / 3, 1e-8, 1000.1], [4 / 3, 1e-8, 1001.1]][s.hvd.rank()]), None]
     summed = s.transform_grads(grads)
     if s.hvd.rank() == 0:

@@ -67,10 +67,9 @@ class Run:
     @property
     def tags(self) -> dict:
         """The run's tags: run.tags of its config plus what its script added (run.tag)."""
-        from ..fsutil import read_json
-        from ..records.workspace import RunPaths
+        from ..records.runs import run_tags
 
-        return {**self.record.get("tags", {}), **(read_json(RunPaths(self.path).tags) or {})}
+        return run_tags(self.path, self.record)
 
     @property
     def params(self) -> dict:

@@ -13,8 +13,7 @@ def summary(run, st: dict | None = None) -> dict:
     """One row of `runs list`: the run's state as its Job handle tells it. `run`: a record
     (records.runs.RunInfo) or the API's Run, with its status record `st`."""
     from ..compute import job_for
-    from ..fsutil import read_json
-    from ..records.workspace import RunPaths
+    from ..records.runs import run_tags
 
     st = run.status if st is None else st
     return {"id": run.id, "name": st.get("name") or "", "experiment": run.experiment,
@@ -22,7 +21,7 @@ def summary(run, st: dict | None = None) -> dict:
             "path": str(run.path), "started": st.get("started"), "ended": st.get("ended"),
             "test_accuracy": (st.get("final_metrics") or {}).get("test_accuracy"),
             "config_hash": st.get("config_hash"), "compute": job_for(run.path, st).kind.name,
-            "tags": {**(st.get("tags") or {}), **(read_json(RunPaths(run.path).tags) or {})}}   # + what a script tagged
+            "tags": run_tags(run.path, st)}
 
 
 COLUMNS = "id,name,status,metrics.test_accuracy,started"

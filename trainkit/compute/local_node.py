@@ -53,14 +53,17 @@ def base_env(spec: JobSpec) -> dict:
 
 
 def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
-    """(ranks, command, environment) of each process to start: one per rank, or one horovodrun."""
+    """(ranks, command, environment) of each process to start: one per rank, or one horovodrun.
+
+    Horovod at one process starts the worker itself: horovodrun's driver and task service would
+    share the job's cores for nothing (they made Horovod at one process 1.2x `single` on a core)."""
     dist = spec.cfg.distribution
     from ..launch.envs import worker_command
 
     python = spec.built_env.get("python") or sys.executable   # the built environment's, when there is one
     worker = [*worker_command(python), "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]
     n = spec.world_size
-    if describe(dist).horovod:
+    if describe(dist).horovod and n > 1:   # one process needs no horovodrun: hvd.init() alone is size 1
         hosts = horovod_hosts(assign_slots([("localhost", n)], n))
         cmd = [str(horovodrun()), "-np", str(n), "-H", hosts, f"--{dist.backend}", *worker]
         return [(list(range(n)), cmd, base_env(spec))]

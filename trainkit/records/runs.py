@@ -19,6 +19,12 @@ STATES = ("queued", "running", "completed", "failed", "cancelled", "pruned")
 FINISHED = ("completed", "failed", "cancelled", "pruned")
 
 
+def run_tags(run_dir: Path | str, status: dict) -> dict:
+    """A run's tags: its config's run.tags (in status.json) and, over them, what its script or a
+    tracking client added later (tags.json). The API, the CLI and the dashboard all read this."""
+    return {**(status.get("tags") or {}), **(read_json(RunPaths(Path(run_dir)).tags) or {})}
+
+
 def new_run_id(now: float | None = None) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.localtime(now)) + "-" + secrets.token_hex(3)
 

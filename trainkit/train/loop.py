@@ -55,6 +55,7 @@ class DistributedSteps:
     def __init__(self, trainer: "Trainer"):
         self.t = trainer
         self._tensors: dict = {}
+        self._indexed = None        # the group call that gathers its own batches (one replica here)
         self._train_chunk = self._build_train_chunk()
         self._eval_pass = self._build_eval_pass()
 
@@ -62,15 +63,22 @@ class DistributedSteps:
         tf, strategy, step = self.t.tf, self.t.strategy.tf, self.t.replica_step()
         width = self.t.sums_size
 
+        def steps(batch, n):  # batch(i) -> step i's (x, y); the first n steps are real
+            def body(i, sums):
+                return i + 1, sums + step(*batch(i))
+
+            return tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.zeros([width])))[1]
+
         alone = strategy is not tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
         if strategy is tf.distribute.get_strategy() or alone:
-            def chunk(xs, ys, n):  # xs: [steps, batch, ...]; the first n steps are real
-                def body(i, sums):
-                    return i + 1, sums + step(xs[i], ys[i])
+            chunk = tf.function(lambda xs, ys, n: steps(lambda i: (xs[i], ys[i]), n), jit_compile=self.t.jit)
+            if not alone:
+                # In-memory data under one replica: each step gathers its batch inside the compiled
+                # call from the split's tensors, so the input pipeline carries only indices.
+                def indexed(x, y, idx, n):  # idx: [steps, batch] example indices
+                    return steps(lambda i: _gather((x, y))(idx[i])[:2], n)
 
-                return tf.while_loop(lambda i, _: i < n, body, (tf.constant(0), tf.zeros([width])))[1]
-
-            chunk = tf.function(chunk, jit_compile=self.t.jit)
+                self._indexed = tf.function(indexed, jit_compile=self.t.jit)
 
             if alone:
                 # One replica in the whole cluster (MultiWorkerMirrored at one worker): nothing to
@@ -138,13 +146,13 @@ class DistributedSteps:
             if not steps_per_element:
                 if split.in_memory:
                     ds = tf.data.Dataset.range(split.count).shard(n, i)
-                    return ds.batch(per_replica * 16).map(_gather(tensors)).prefetch(tf.data.AUTOTUNE)
+                    return _steady(ds.batch(per_replica * 16).map(_gather(tensors)).prefetch(2))
                 return split.stream.batched(n, i, None, False, per_replica * 16).prefetch(tf.data.AUTOTUNE)
             if split.in_memory:
                 first = i * rpp * per_replica
                 idx, steps = group_indices(split.count, gb, steps_per_element, shuffle_seed, first, rpp, per_replica)
                 ds = tf.data.Dataset.from_tensor_slices((idx, steps))
-                return ds.map(_gather(tensors), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+                return _steady(ds.map(_gather(tensors)).prefetch(2))
             ds = split.stream.batched(n, i, shuffle_seed, True, rpp * per_replica, buffer=t.cfg.shuffle_buffer)
             ds = ds.take(t.steps_per_epoch).batch(steps_per_element).map(_padder(steps_per_element))
             if rpp > 1:   # several replicas share these batches
@@ -162,13 +170,32 @@ class DistributedSteps:
     def train_epoch(self, data, epoch: int) -> Iterator[tuple[int, np.ndarray]]:
         """Yields (steps done so far, sums of this call) after each call."""
         t, k = self.t, self.t.steps_per_call
-        chunks = self._dataset(data.train, shuffle_seed=t.cfg.seed * 1000 + epoch, steps_per_element=k)
+        seed = t.cfg.seed * 1000 + epoch
+        if self._indexed is not None and data.train.in_memory:
+            calls = self._indexed_calls(data.train, seed)
+        else:
+            calls = ((self._train_chunk, args) for args in self._dataset(data.train, shuffle_seed=seed,
+                                                                         steps_per_element=k))
         done = 0
-        for xs, ys, n in chunks:
+        for call, args in calls:
             t.callbacks.on_train_batch_begin(done)
-            sums = t.host_sums(self._train_chunk(xs, ys, n))
+            sums = t.host_sums(call(*args))
             done = min(done + k, t.steps_per_epoch)
             yield done, sums
+
+    def _indexed_calls(self, split, seed: int):
+        """(call, args) of an in-memory epoch under one replica in this process: the same step
+        groups as the tf.data pipeline would give (this process's columns of each global batch),
+        without a pipeline: tf.data's threads, per-epoch graph rewrites and 10 MB gathered groups
+        put one run's epochs in two speeds on two cores (docs/operations/benchmarks.md)."""
+        t = self.t
+        shards, index = t.strategy.shard or (1, 0)
+        per_replica = t.global_batch // shards
+        idx, real = group_indices(split.count, t.global_batch, t.steps_per_call, seed, index * per_replica, 1,
+                                  per_replica)
+        x, y = self._tensors_of(split)
+        for g in range(len(real)):
+            yield self._indexed, (x, y, t.tf.constant(idx[g]), t.tf.constant(real[g]))
 
     def evaluate(self, split) -> np.ndarray:
         return self.t.host_sums(self._eval_pass(self._dataset(split, shuffle_seed=None, steps_per_element=None)))
@@ -191,6 +218,19 @@ def group_indices(count: int, global_batch: int, k: int, seed: int | None, first
     idx = np.stack(cols, axis=1).reshape(groups * replicas, k, per_replica)
     real = np.repeat(np.minimum(k, steps - k * np.arange(groups)), replicas).astype(np.int32)
     return idx.astype(np.int32 if count < 2**31 else np.int64), real
+
+
+def _steady(ds):
+    """An in-memory pipeline without tf.data's autotuning and default graph rewrites: its gathers
+    are a small share of a step, yet the autotuner's background work (and the rewrites it brings)
+    put one run's epochs in two speeds on two cores, 0.8 s and 1.3 s in no fixed order; without it
+    every epoch takes the fast one (docs/operations/benchmarks.md, "Steady epochs")."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    options.experimental_optimization.apply_default_optimizations = False
+    return ds.with_options(options)
 
 
 def _gather(tensors):

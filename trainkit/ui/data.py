@@ -18,7 +18,7 @@ from ..api.query import parse_filter, parse_order, sort_by
 from ..compute import job_for
 from ..errors import NotFoundError, TrainkitError, UsageError
 from ..fsutil import read_json
-from ..records.runs import FINISHED, run_files
+from ..records.runs import FINISHED, run_files, run_tags
 from ..records.workspace import RunPaths, WorkspacePaths
 from . import history as history_file
 from .records import ENTRY, STATUS, Warnings, checked
@@ -28,9 +28,9 @@ PAGE = 50
 
 
 class RunIndex:
-    """Every run's row, cached by (size, mtime) of its status.json; a bad record is cached as its
-    warning. The row of a run whose record says it ended is kept as it is until status.json changes
-    (its state is final); a queued or running run's row is made afresh on every look, as its Job
+    """Every run's row, cached by (size, mtime) of its status.json and the mtime of its tags.json; a
+    bad record is cached as its warning. The row of a run whose record says it ended is kept as it
+    is until either changes (its state is final); a queued or running run's row is made afresh on every look, as its Job
     handle may find it ended meanwhile (a dead process, a Slurm job gone)."""
 
     def __init__(self, ws: WorkspacePaths):
@@ -49,7 +49,11 @@ class RunIndex:
                     st = os.stat(status_path)
                 except OSError:
                     continue
-                key = (st.st_size, st.st_mtime_ns)
+                try:                         # a script or tracking client may tag an ended run
+                    tagged = os.stat(os.path.join(run, "tags.json")).st_mtime_ns
+                except OSError:
+                    tagged = None
+                key = (st.st_size, st.st_mtime_ns, tagged)
                 cached = self._cache.get(status_path)
                 if cached is None or cached[0] != key:
                     cached = self._cache[status_path] = (key, *_status(Path(status_path)))
@@ -128,7 +132,7 @@ def row_of(run_dir: Path, experiment: str, status: dict) -> dict:
             "duration": (ended or time.time()) - started if started else None, "compute": job.kind.name,
             "distribution": status.get("distribution"), "dataset": ds.get("name"), "dataset_version": ds.get("version"),
             "params": params_of(status.get("overrides")),
-            "tags": status.get("tags") or {}, "metrics": {k: v for k, v in metrics.items()
+            "tags": run_tags(run_dir, status), "metrics": {k: v for k, v in metrics.items()
                                                           if isinstance(v, (int, float)) and not isinstance(v, bool)},
             "epoch": status.get("epoch"), "sweep": status.get("sweep"), "registered_model": status.get("registered_model"),
             "path": str(run_dir)}

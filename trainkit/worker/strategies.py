@@ -166,8 +166,9 @@ class Horovod(Strategy):
     """Ranks from horovodrun; gradients summed with grouped_allreduce (the loss already divides by
     the global batch), rank 0's variables and optimizer slots broadcast before the first step.
 
-    At one rank there is nothing to reduce: no collective runs (each would still cross Horovod's
-    background thread once per step) and the whole step group is one XLA call, as under `single`."""
+    At one process there is nothing to reduce: Horovod is not even initialised (its background
+    thread would share the cores for nothing; a collective would cross it once per step), and the
+    whole step group is one XLA call, as under `single`."""
 
     def __init__(self, cfg, env: WorkerEnv):
         super().__init__(cfg, env)
@@ -179,11 +180,15 @@ class Horovod(Strategy):
         if cfg.backend == "mpi" and not hvd.mpi_built():
             raise ConfigError(["distribution.backend: expected 'gloo' (this horovod was built without "
                                "MPI), got 'mpi'"])
-        os.environ["HOROVOD_CYCLE_TIME"] = str(cfg.cycle_time_ms)   # read by hvd.init()
-        hvd.init()
         self.hvd = hvd
-        self.shard = (hvd.size(), hvd.rank())
-        self.alone = hvd.size() == 1
+        self.alone = env.world_size == 1
+        if self.alone:
+            # Nothing to reduce or broadcast: Horovod's background thread would only share the cores.
+            self.shard = (1, 0)
+        else:
+            os.environ["HOROVOD_CYCLE_TIME"] = str(cfg.cycle_time_ms)   # read by hvd.init()
+            hvd.init()
+            self.shard = (hvd.size(), hvd.rank())
         self.jit_steps = self.alone      # Horovod's collective ops cannot be compiled by XLA
 
     def transform_grads(self, grads):
