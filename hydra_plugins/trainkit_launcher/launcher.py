@@ -47,13 +47,15 @@ class TrainkitLauncher(Launcher):
 
     def _together(self, job_overrides, initial_job_idx: int) -> List[Any]:
         """Create every job's run here (Hydra's per-job context: overrides, sweep dir, job number)
-        with the app's `prepare` task, then hand them all to their backend's `launch_many`."""
+        with the entry's `prepare` (trainkit.config.session), then hand them all to their backend's
+        `launch_many`."""
         from pathlib import Path
 
         from hydra.core.utils import run_job, setup_globals
         from omegaconf import open_dict
 
         from trainkit.compute import get_backend
+        from trainkit.config.session import SESSION, job_value
 
         setup_globals()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
@@ -61,7 +63,7 @@ class TrainkitLauncher(Launcher):
         specs: list = []
 
         def prepare(cfg) -> dict:
-            spec, result = self.task_function.prepare(cfg, preflight=not specs)   # one preflight per sweep
+            spec, result = SESSION.prepare(cfg, preflight=not specs)   # one preflight per sweep
             if spec is not None:
                 specs.append(spec)
             return result
@@ -76,7 +78,7 @@ class TrainkitLauncher(Launcher):
         if specs:
             jobs = {job.id: job for job in get_backend(specs[0].config["compute"]).launch_many(specs, sweep_dir)}
             for ret in returns:   # the final states, when the sweep waited for its jobs
-                value = ret._return_value if isinstance(ret._return_value, dict) else None
+                value = job_value(ret)
                 job = jobs.get(value.get("run_id")) if value else None
                 if job is not None and (state := job.state()).done:
                     value.update(state=state.name, exit_code=state.exit_code,

@@ -266,7 +266,9 @@ class OptunaSweeper(Sweeper):
     def _tell(study, trial, ret, metric: str) -> None:
         from optuna.trial import TrialState
 
-        result = ret._return_value if isinstance(ret._return_value, dict) else {}
+        from trainkit.config.session import job_value
+
+        result = job_value(ret) or {}
         value = (result.get("metrics") or {}).get(metric)
         if result.get("state") == "pruned":
             study.tell(trial, state=TrialState.PRUNED)

@@ -350,3 +350,26 @@ def test_the_sweep_summary_callback_refuses_a_mode_that_is_not_max_or_min():
 
     with pytest.raises(ConfigError, match="hydra.callbacks.sweep_summary.mode: expected max or min, got 'best'"):
         SweepSummary(mode="best")
+
+
+def test_a_sweep_process_that_never_makes_its_directory_is_stopped_and_its_log_named(tmp_path):
+    """trainkit.sweep waits for Hydra's sweep directory a bounded time, never forever."""
+    import subprocess
+    import sys
+
+    from trainkit.api.submit import _sweep_dir
+    from trainkit.errors import ConfigError
+
+    (tmp_path / ".20261207-101010-abcdef.log").write_text("composing...\n")
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    with pytest.raises(ConfigError) as e:
+        _sweep_dir(tmp_path, "20261207-101010-abcdef", proc, limit_s=0.5)
+    assert proc.poll() is not None                                       # stopped, not left behind
+    assert "within 0.5 s" in str(e.value) and ".20261207-101010-abcdef.log" in str(e.value) and "composing" in str(e.value)
+    (tmp_path / "20261207-101010-abcdef-mnist").mkdir()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _sweep_dir(tmp_path, "20261207-101010-abcdef", alive, limit_s=0.5).name.endswith("-mnist")
+    finally:
+        alive.kill()
+        alive.wait()

@@ -86,9 +86,8 @@ def sweep(*overrides, project: str | Path | None = ".", wait: bool = True, show_
         with open(log, "ab") as out:
             proc = subprocess.Popen(cmd, cwd=proj, env=env, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=not wait)
-    proc.log_path = log
     path = _sweep_dir(root, stamp, proc)
-    handle = Sweep(ws, path, process=proc)
+    handle = Sweep(ws, path, process=proc, log=log)
     if wait:
         handle.wait(show_output=show_output)
         if proc.wait() not in (0, 1) and not handle.runs():   # 1: some trial failed; else the sweep itself did
@@ -98,16 +97,26 @@ def sweep(*overrides, project: str | Path | None = ".", wait: bool = True, show_
     return handle
 
 
-def _sweep_dir(root: Path, stamp: str, proc) -> Path:
-    """The directory Hydra created for the sweep (its name ends with the experiment)."""
+SWEEP_START_S = 300.0   # composing and validating every trial's config comes first; a loaded machine is slow
+
+
+def _sweep_dir(root: Path, stamp: str, proc, limit_s: float = SWEEP_START_S) -> Path:
+    """The directory Hydra created for the sweep (its name ends with the experiment). A sweep
+    process that made none within `limit_s` is stopped, and the error names its log."""
+    from ..errors import ConfigError
+
+    log, deadline = root / f".{stamp}.log", time.monotonic() + limit_s
     while True:
         found = sorted(p for p in root.glob(f"{stamp}-*") if p.is_dir())
         if found:
             return found[0]
         if proc.poll() is not None:
-            from ..errors import ConfigError
-
-            raise ConfigError([f"the sweep ended before it started: {_tail(root / f'.{stamp}.log')}"])
+            raise ConfigError([f"the sweep ended before it started: {_tail(log)}"])
+        if time.monotonic() >= deadline:
+            proc.kill()
+            proc.wait()
+            raise ConfigError([f"the sweep: expected its directory {root}/{stamp}-<experiment> within {limit_s:g} s, "
+                               f"got none; its process was stopped (its output: {log}): {_tail(log)}"])
         time.sleep(0.2)
 
 

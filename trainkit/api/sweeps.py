@@ -276,9 +276,10 @@ def compare(ws: WorkspacePaths, run_ids: list[str]) -> dict:
 class Sweep:
     """A -m sweep or Optuna search (HyperDrive's run): its trials, their states, the best one."""
 
-    def __init__(self, workspace, path: Path, process=None):
-        """`process`: the sweep's own process when trainkit.sweep started it (wait() waits for it)."""
-        self.workspace, self.path, self.process = workspace, Path(path), process
+    def __init__(self, workspace, path: Path, process=None, log: Path | None = None):
+        """`process`: the sweep's own process when trainkit.sweep started it (wait() waits for it);
+        `log`: the file its output goes to (wait(show_output=True) streams it)."""
+        self.workspace, self.path, self.process, self.log = workspace, Path(path), process, log
 
     @property
     def id(self) -> str:
@@ -315,7 +316,7 @@ class Sweep:
         import time
 
         deadline = None if timeout is None else time.monotonic() + timeout
-        log = getattr(self.process, "log_path", None)
+        log = self.log
         offset = 0
         while not self.done():
             if show_output and log and Path(log).exists():

@@ -6,15 +6,13 @@ from __future__ import annotations
 import os
 import sys
 
+from ..config.session import SESSION
 from ..errors import TrainkitError
-
-_composed = False  # set once Hydra has composed a config: a later exit 1 is not a config error
 
 
 def _job(cfg) -> tuple[dict, list[str], object]:
     """The validated config of this Hydra job (a sweep's job knows its sweep), its overrides, Hydra's."""
-    global _composed
-    _composed = True
+    SESSION.composed = True
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -73,7 +71,7 @@ def _prepare(cfg, preflight: bool = True):
     return spec, {**result, "overrides": list(hc.overrides.task), "job": hc.job.num}
 
 
-_task.prepare = _prepare   # found by trainkit's Hydra launcher on the task function it is given
+SESSION.prepare = _prepare   # trainkit's Hydra launcher creates a whole sweep's runs with it
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -100,11 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app()
     except SystemExit as e:
-        if e.code == 1 and not _composed:  # Hydra reports compose/override errors with exit 1
+        if e.code == 1 and not SESSION.composed:  # Hydra reports compose/override errors with exit 1
             sys.exit(2)
         raise
-    from ..config.callbacks import SWEEP_RESULT
-
-    if SWEEP_RESULT.get("failed"):
-        print(f"{SWEEP_RESULT['failed']} sweep job(s) failed (see the summary above)", file=sys.stderr)
+    if SESSION.failed_jobs:
+        print(f"{SESSION.failed_jobs} sweep job(s) failed (see the summary above)", file=sys.stderr)
         sys.exit(1)

@@ -6,8 +6,7 @@ from pathlib import Path
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
-
-SWEEP_RESULT: dict = {}   # read by trainkit.cli.train after a multirun: non-zero exit if a job failed
+from .session import SESSION, job_error, job_value
 
 
 class SweepSummary(Callback):
@@ -37,10 +36,9 @@ class SweepSummary(Callback):
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             return
         out = Path(HydraConfig.get().runtime.output_dir)
-        if job_return.status == JobStatus.COMPLETED and isinstance(job_return._return_value, dict):
-            record = job_return._return_value
-        else:
-            record = {"state": "failed", "error": repr(job_return._return_value),
+        record = job_value(job_return) if job_return.status == JobStatus.COMPLETED else None
+        if record is None:
+            record = {"state": "failed", "error": job_error(job_return),
                       "overrides": list(job_return.overrides or []), "job": HydraConfig.get().job.num}
         from ..fsutil import atomic_write_json
 
@@ -63,8 +61,8 @@ class SweepSummary(Callback):
         from ..cli.fmt import print_sweep_summary
 
         print_sweep_summary(summary)
-        SWEEP_RESULT["failed"] = sum(n for s, n in summary["counts"].items()
-                                     if s not in ("completed", "pruned", "queued", "running"))   # detached: not ended yet
+        SESSION.failed_jobs = sum(n for s, n in summary["counts"].items()
+                                  if s not in ("completed", "pruned", "queued", "running"))   # detached: not ended yet
         if config.registry.enabled:
             from ..api.sweeps import register_best
             from ..errors import TrainkitError
@@ -73,4 +71,4 @@ class SweepSummary(Callback):
                 print(register_best(ws, summary), flush=True)
             except TrainkitError as e:   # the sweep itself ran: say why nothing was registered
                 print(f"error: registering the best trial of sweep {summary['sweep']}: {e}", flush=True)
-                SWEEP_RESULT["failed"] = SWEEP_RESULT["failed"] or 1
+                SESSION.failed_jobs = SESSION.failed_jobs or 1
