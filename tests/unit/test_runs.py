@@ -286,7 +286,7 @@ def test_log_image_refuses_names_that_leave_the_run(tmp_path, monkeypatch):
 
 def test_the_code_snapshot_of_a_script_has_a_size_cap(tmp_path):
     from trainkit.errors import ConfigError
-    from trainkit.worker.script import snapshot_code
+    from trainkit.launch.snapshot import snapshot_code
 
     src = tmp_path / "src"
     src.mkdir()

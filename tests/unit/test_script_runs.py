@@ -17,7 +17,7 @@ from trainkit.errors import ConfigError
 from trainkit.launch.snapshot import code_changes, source_code, tree_hash, write_code_info
 from trainkit.launch.submit import choose_run, code_verdict, renew_code
 from trainkit.records.workspace import RunPaths, WorkspacePaths
-from trainkit.worker.script import snapshot_code
+from trainkit.launch.snapshot import snapshot_code
 
 from ..conftest import run_trainkit
 

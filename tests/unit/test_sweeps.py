@@ -345,7 +345,7 @@ def test_a_sweeps_trial_does_not_register_but_a_run_does():
 
 
 def test_the_sweep_summary_callback_refuses_a_mode_that_is_not_max_or_min():
-    from trainkit.config.callbacks import SweepSummary
+    from trainkit.cli.callbacks import SweepSummary
     from trainkit.errors import ConfigError
 
     with pytest.raises(ConfigError, match="hydra.callbacks.sweep_summary.mode: expected max or min, got 'best'"):

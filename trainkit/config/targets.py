@@ -37,6 +37,12 @@ def split_target(target: str) -> tuple[str, str]:
     return module, attr
 
 
+def import_object(path: str):
+    """`module:name` or `package.module.name` -> the object."""
+    module, attr = split_target(path)
+    return getattr(importlib.import_module(module), attr)
+
+
 def _from_ast(args: ast.arguments, skip_first: bool) -> Params:
     positional = list(args.posonlyargs) + list(args.args)
     n_defaults = len(args.defaults)

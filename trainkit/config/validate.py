@@ -247,7 +247,7 @@ def _check_model(c: _Checker) -> None:
 def _check_dataset(c: _Checker) -> None:
     from ..data.datasets import safe_name
     from ..data.formats import FORMATS, get_format
-    from ..registry.store import valid_name
+    from ..names import valid_name
 
     ds = c.get("dataset")
     c.check("dataset.name", valid_name, "1-128 letters, digits, '.', '_' or '-' (no '/', '..')")
@@ -352,7 +352,7 @@ def _check_secrets(c: _Checker) -> None:
 
 def _check_registry(c: _Checker) -> None:
     from ..registry.export import OPSETS
-    from ..registry.store import valid_name as name_ok
+    from ..names import valid_name as name_ok
 
     expected = "1-128 letters, digits, '.', '_' or '-' (no '/', '..' or control characters)"
     c.check("registry.model_name", lambda v: v is None or name_ok(v), "null or " + expected)

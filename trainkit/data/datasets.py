@@ -266,7 +266,7 @@ class DatasetStore:
         """A source's listing is not trusted (object stores allow keys like `a/../../x`): every
         member must be a plain relative path that stays inside the entry, checked before anything
         is written (a pinned sha256 is only checked after)."""
-        from ..registry.store import safe_rel_path
+        from ..names import safe_rel_path
 
         base = under.resolve()
         for name in names:
@@ -342,7 +342,7 @@ class DatasetStore:
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     def _versions_dir(self, name: str) -> Path:
-        from ..registry.store import valid_name
+        from ..names import valid_name
 
         if not valid_name(name):
             raise DataError(f"dataset.name: expected 1-128 letters, digits, '.', '_' or '-', got {name!r}")

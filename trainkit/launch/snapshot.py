@@ -23,7 +23,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TrainkitError
 from ..fsutil import atomic_write_json, read_json
 
 SOURCE_INFO = "source.json"   # RunPaths.source_info: what the snapshot holds
@@ -252,3 +252,25 @@ def refresh_code(source_dir: Path, code_dir: Path, before: dict[str, str], after
             target.unlink()
         shutil.copy2(source_dir / rel, target, follow_symlinks=False)
     return changed
+
+
+def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None, max_mb: float = 300.0) -> Path:
+    """<run>/code: the script's source directory as the snapshot selection holds it, plus
+    `outputs` and `logs` links to the run's own (relative, so they survive shipping). More than
+    `max_mb` (run.snapshot_max_mb) is refused, as the source snapshot."""
+    from ..records.workspace import RunPaths
+
+    code = RunPaths(run_dir).code
+    files = project_files(source_dir, workspace)
+    check_size(source_dir, files, max_mb)
+    for rel in files:
+        (code / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source_dir / rel, code / rel, follow_symlinks=False)
+    code.mkdir(parents=True, exist_ok=True)
+    for name in ("outputs", "logs"):
+        link = code / name
+        if link.exists() or link.is_symlink():
+            raise TrainkitError(f"entry.source_dir: {source_dir / name} exists; expected no '{name}' there "
+                                f"(./{name} of a script is the run's own)")
+        link.symlink_to(Path("..") / name)
+    return code

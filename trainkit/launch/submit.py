@@ -227,7 +227,7 @@ def _write_record(target: Path, cfg: dict, overrides: list[str], spec: JobSpec, 
 
 def _snapshot_script(paths: RunPaths, cfg: dict, workspace: str) -> str:
     """<run>/code and its record of file hashes (code.json); returns the snapshot's hash."""
-    from ..worker.script import snapshot_code
+    from .snapshot import snapshot_code
     from .snapshot import file_hashes, project_files, write_code_info
 
     source = script_source(cfg)

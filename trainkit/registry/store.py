@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import random
-import re
 import socket
 import threading
 import time
@@ -35,37 +34,14 @@ from typing import Any, Callable, Iterator
 
 from ..errors import IntegrityError, NotFoundError, UsageError
 from ..fsutil import atomic_write_bytes
+from ..names import SAFE_PATH, check_name, safe_rel_path, valid_name  # noqa: F401 (importers of the registry's names)
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 HEARTBEAT_S = 5.0  # a registration rewrites its heartbeat this often, from a thread
 STALE_S = 600.0    # leftovers of another host or container go once their heartbeat is this old (> clock skew)
 # fsspec protocols whose open(path, "xb") is an atomic create-if-absent: O_EXCL (local disks, NFS v3+).
 # Every other filesystem claims numbers with bids (Registry._bid): some object stores accept "xb"
 # and overwrite, and memory:// checks and then creates (two threads can both pass).
 EXCLUSIVE_CREATE = ("file", "local")
-
-
-def valid_name(value) -> bool:
-    """A model or alias name that cannot escape the registry root or confuse a shell or a listing
-    (the pattern already excludes '/', spaces and control characters)."""
-    return isinstance(value, str) and bool(NAME.fullmatch(value)) and ".." not in value
-
-
-def check_name(value: str, what: str = "model name") -> str:
-    if not valid_name(value):
-        raise UsageError(f"{what}: expected 1-128 letters, digits, '.', '_' or '-' starting with a "
-                           f"letter or digit (no '/', '..', spaces or control characters), got {value!r}")
-    return value
-
-
-def safe_rel_path(rel) -> bool:
-    """A manifest path that stays inside the version directory (and a download's destination):
-    '/'-separated names, none empty, '.' or '..', no backslash or control character."""
-    return (isinstance(rel, str) and not any(part in ("", ".", "..") for part in rel.split("/"))
-            and not any(ch == "\\" or ord(ch) < 32 or ord(ch) == 127 for ch in rel))
-
-
-SAFE_PATH = "a relative path of '/'-separated names (no empty, '.' or '..' part, no '\\' or control character)"
 
 
 def check_manifest(entry: dict, where: str) -> dict:

@@ -9,20 +9,12 @@ must have additive states too."""
 from __future__ import annotations
 
 import math
-from importlib import import_module
 
 import keras
 import numpy as np
 
 from ..config import keras_api
-
-
-def import_object(path: str):
-    """`module:name` or `package.module.name` -> the object."""
-    from ..config.targets import split_target
-
-    module, attr = split_target(path)
-    return getattr(import_module(module), attr)
+from ..config.targets import import_object
 
 
 def _is_target(name: str) -> bool:

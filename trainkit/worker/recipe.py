@@ -187,7 +187,7 @@ def build_model(spec: JobSpec, data, policy: str = "float32"):
     import keras
 
     from ..config.targets import params_of
-    from ..train.task import import_object
+    from ..config.targets import import_object
 
     kwargs = {k: v for k, v in spec.cfg.model.items() if not str(k).startswith("_") and k != "name"}
     target = spec.cfg.model["_target_"]
@@ -247,7 +247,7 @@ def plain_copy(spec: JobSpec, data, model):
 
 
 def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
-    from ..train.task import import_object
+    from ..config.targets import import_object
 
     cbs = [import_object(c.cls)(**c.kwargs) for c in spec.cfg.trainer.callbacks]
     if is_chief:

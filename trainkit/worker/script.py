@@ -37,30 +37,6 @@ class ScriptFailed(TrainkitError):
         self.code = code
 
 
-def snapshot_code(source_dir: Path, run_dir: Path, workspace: str | None = None, max_mb: float = 300.0) -> Path:
-    """<run>/code: the script's source directory as the snapshot selection holds it, plus
-    `outputs` and `logs` links to the run's own (relative, so they survive shipping). More than
-    `max_mb` (run.snapshot_max_mb) is refused, as the source snapshot."""
-    import shutil
-
-    from ..launch.snapshot import check_size, project_files
-
-    code = RunPaths(run_dir).code
-    files = project_files(source_dir, workspace)
-    check_size(source_dir, files, max_mb)
-    for rel in files:
-        (code / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source_dir / rel, code / rel, follow_symlinks=False)
-    code.mkdir(parents=True, exist_ok=True)
-    for name in ("outputs", "logs"):
-        link = code / name
-        if link.exists() or link.is_symlink():
-            raise TrainkitError(f"entry.source_dir: {source_dir / name} exists; expected no '{name}' there "
-                                f"(./{name} of a script is the run's own)")
-        link.symlink_to(Path("..") / name)
-    return code
-
-
 def dataset_mount(dataset: dict, run_dir: Path) -> Path:
     """<run>/dataset: a link per verified file (or directory) under its own name, made once per
     host (atomically: several ranks may race)."""

@@ -1,4 +1,5 @@
-"""Hydra callbacks (Hydra stays in the config package): record each sweep job and summarise sweeps."""
+"""Hydra callbacks (Hydra stays at the edge: the config package and the command line): record each
+sweep job and summarise sweeps."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
-from .session import SESSION, job_error, job_value
+from ..config.session import SESSION, job_error, job_value
 
 
 class SweepSummary(Callback):
@@ -58,7 +59,7 @@ class SweepSummary(Callback):
         metric, mode = self.objective(config)
         ws = WorkspacePaths.at(config.workspace.root)
         summary = write_summary(ws, sweep_dir, metric, mode)
-        from ..cli.fmt import print_sweep_summary
+        from .fmt import print_sweep_summary
 
         print_sweep_summary(summary)
         SESSION.failed_jobs = sum(n for s, n in summary["counts"].items()
