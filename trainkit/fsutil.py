@@ -1,6 +1,7 @@
 """Atomic file writes: a reader sees the old file or the new one, never half of one."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -35,3 +36,12 @@ def read_json(path: str | Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text())
     except (FileNotFoundError, ValueError):
         return default
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, read 1 MB at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()

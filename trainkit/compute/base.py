@@ -278,3 +278,38 @@ def mark_cancelled(paths: RunPaths, reason: str) -> None:
     status = read_json(paths.status, {}) or {}
     if status.get("state") not in FINISHED:
         write_status(paths, "cancelled", exit_reason=reason)
+
+
+def finish_remote(paths: RunPaths, spec, console, chief_state: str | None) -> int:
+    """How a job whose chief ran elsewhere (ssh hosts, a Ray cluster) ends, once its processes are
+    gone: failed unless the chief reported completion (`chief_state`); then, when the run registers
+    a model and the chief did not (the registry is here), the model registered here; then
+    completed. Returns the job's exit code."""
+    import subprocess
+
+    st = read_json(paths.status, {}) or {}
+    if chief_state != "completed":
+        write_status(paths, "failed", exit_reason=st.get("chief_error") or "the chief ended without reporting completion")
+        return 1
+    if spec.registers and not st.get("registered_model"):
+        write_status(paths, "running")
+        res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(paths.spec)],
+                             capture_output=True, text=True, cwd=spec.project_root)
+        console.write(res.stdout + res.stderr)
+        if res.returncode != 0:
+            write_status(paths, "failed", exit_reason=f"registering the model failed: "
+                                                      f"{(res.stderr or res.stdout).strip()[-300:]}")
+            return res.returncode
+    write_status(paths, "completed", exit_reason="completed")
+    return 0
+
+
+def owner_main(argv: list[str] | None, module: str, run) -> int:
+    """`python -m <module> JOB_SPEC`: a detached job owner's entry. It waits for one line on stdin,
+    the submitter's word that it has recorded this process, then returns `run(JOB_SPEC path)`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(f"usage: python -m {module} JOB_SPEC", file=sys.stderr)
+        return 2
+    sys.stdin.readline()
+    return run(argv[0])

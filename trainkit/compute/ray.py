@@ -36,7 +36,8 @@ from ..fsutil import read_json
 from ..records.runs import write_status
 from ..records.spec import JobSpec
 from ..records.workspace import RunPaths, blob_relpath
-from .base import CLUSTER_WORKER_ENV, Backend, ComputeConfig, Job, announce, mark_cancelled, record_job
+from .base import (CLUSTER_WORKER_ENV, Backend, ComputeConfig, Job, announce, finish_remote, mark_cancelled,
+                   owner_main, record_job)
 
 PLACEMENTS = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
 NAMESPACE = "trainkit"   # the Ray namespace of trainkit's named actors
@@ -396,22 +397,7 @@ class Supervisor:
         write_status(self.paths, local, remote_state=status.get("state"), **merged)
 
     def finish(self, console) -> int:
-        st = read_json(self.paths.status, {}) or {}
-        if st.get("remote_state") != "completed":
-            write_status(self.paths, "failed", exit_reason=st.get("chief_error") or
-                         "the chief ended without reporting completion")
-            return 1
-        if self.spec.registers and not st.get("registered_model"):
-            write_status(self.paths, "running")
-            res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(self.paths.spec)],
-                                 capture_output=True, text=True, cwd=self.spec.project_root)
-            console.write(res.stdout + res.stderr)
-            if res.returncode != 0:
-                write_status(self.paths, "failed", exit_reason=f"registering the model failed: "
-                                                               f"{(res.stderr or res.stdout).strip()[-300:]}")
-                return res.returncode
-        write_status(self.paths, "completed", exit_reason="completed")
-        return 0
+        return finish_remote(self.paths, self.spec, console, (read_json(self.paths.status, {}) or {}).get("remote_state"))
 
 
 def _tar(files: dict[str, Path]) -> bytes:
@@ -423,12 +409,7 @@ def _tar(files: dict[str, Path]) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m trainkit.compute.ray JOB_SPEC", file=sys.stderr)
-        return 2
-    sys.stdin.readline()   # detached: wait for the submitter to record this process first
-    return Supervisor(JobSpec.read(argv[0])).run()
+    return owner_main(argv, "trainkit.compute.ray", lambda path: Supervisor(JobSpec.read(path)).run())
 
 
 if __name__ == "__main__":

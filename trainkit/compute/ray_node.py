@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..fsutil import sha256_file
 from ..records.workspace import RunPaths
 
 RUN_OWNED = ("outputs", "checkpoints", "metrics.jsonl", "environment.json", "curves.png", "tags.json", "pruned.json",
@@ -152,7 +153,7 @@ def _put_blob(target: Path, ref, sha256: str, ray) -> None:
     its recorded sha256, then renamed into place."""
     from ..errors import DataError
 
-    if target.exists() and target.stat().st_size and _sha256(target) == sha256:
+    if target.exists() and target.stat().st_size and sha256_file(target) == sha256:
         return
     data = ray.get(ref)
     got = hashlib.sha256(data).hexdigest()
@@ -163,13 +164,6 @@ def _put_blob(target: Path, ref, sha256: str, ray) -> None:
     tmp.write_bytes(data)
     os.replace(tmp, target)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _node_spec(spec: dict, workdir: str, run_dir: str, code: str) -> dict:

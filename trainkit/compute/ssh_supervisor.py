@@ -30,7 +30,7 @@ from ..records.runs import write_status
 from ..records.spec import JobSpec
 from ..records.workspace import RunPaths
 from ..topology import assign_slots, rank_envs, roles
-from .base import CLUSTER_WORKER_ENV, mark_cancelled
+from .base import CLUSTER_WORKER_ENV, finish_remote, mark_cancelled, owner_main
 from .output import note_epoch
 from ..records.workspace import blob_relpath
 from .ssh_hosts import Host, explain_ssh_failure, fs_groups, hosts_of, kill_remote
@@ -331,21 +331,8 @@ class Supervisor:
 
     def finish(self, console) -> int:
         st = read_json(self.paths.status, {}) or {}
-        if (st.get("remote_state") or st.get("state")) != "completed":   # shared_fs: the chief wrote it here
-            write_status(self.paths, "failed", exit_reason=st.get("chief_error") or
-                         "the chief ended without reporting completion")
-            return 1
-        if self.spec.registers and not st.get("registered_model"):
-            write_status(self.paths, "running")
-            res = subprocess.run([sys.executable, "-m", "trainkit.worker", "--register", str(self.paths.spec)],
-                                 capture_output=True, text=True, cwd=self.spec.project_root)
-            console.write(res.stdout + res.stderr)
-            if res.returncode != 0:
-                write_status(self.paths, "failed", exit_reason=f"registering the model failed: "
-                                                               f"{(res.stderr or res.stdout).strip()[-300:]}")
-                return res.returncode
-        write_status(self.paths, "completed", exit_reason="completed")
-        return 0
+        return finish_remote(self.paths, self.spec, console,
+                             st.get("remote_state") or st.get("state"))   # shared_fs: the chief wrote it here
 
 
 def shipped_project_files(root: Path, workspace, cfg: dict | None = None) -> list[str]:
@@ -392,12 +379,7 @@ def unreachable(hosts) -> list[Host]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m trainkit.compute.ssh_supervisor JOB_SPEC", file=sys.stderr)
-        return 2
-    sys.stdin.readline()   # detached: wait for the submitter to record this process first
-    return Supervisor(JobSpec.read(argv[0])).run()
+    return owner_main(argv, "trainkit.compute.ssh_supervisor", lambda path: Supervisor(JobSpec.read(path)).run())
 
 
 if __name__ == "__main__":

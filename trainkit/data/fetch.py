@@ -85,14 +85,6 @@ def download(url: str, dest: Path, *, timeout: float, deadline_s: float, max_byt
     return h.hexdigest(), done
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(2) == b"\x1f\x8b"

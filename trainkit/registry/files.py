@@ -12,13 +12,13 @@ A version without `files/` (a run's own model) shows a score.py all its artifact
 this module imports no TensorFlow."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from ..errors import NotFoundError, UsageError
+from ..fsutil import sha256_file
 from .store import ModelRef, Registry
 
 FILES = "files"   # the artifact prefix of the files as registered
@@ -104,15 +104,8 @@ def model_path_in(version_dir: Path) -> Path:
 
 def _holds_exactly(dest: Path, want: dict[str, str]) -> bool:
     have = {p.relative_to(dest).as_posix(): p for p in dest.rglob("*") if p.is_file() or p.is_symlink()}
-    return set(have) == set(want) and all(not p.is_symlink() and _sha256(p) == want[rel] for rel, p in have.items())
+    return set(have) == set(want) and all(not p.is_symlink() and sha256_file(p) == want[rel] for rel, p in have.items())
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_model_path(model_path) -> Path:

@@ -7,7 +7,6 @@ everything queued for it.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import TrainkitError
+from ..fsutil import sha256_file
 from ..registry.store import ModelRef, Registry
 from .batcher import Batcher
 from .protocol import ProtocolError, Signature
@@ -42,7 +42,7 @@ def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
              if k == chosen.artifact or k.startswith(chosen.artifact + "/")}
     base = cache_dir / name / str(version)
     target = base / chosen.artifact
-    if not all((base / rel).is_file() and _sha256(base / rel) == digest for rel, digest in files.items()):
+    if not all((base / rel).is_file() and sha256_file(base / rel) == digest for rel, digest in files.items()):
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=base))
         try:
@@ -194,10 +194,3 @@ def _report(previous: str | None, problem: str | None) -> str | None:
         log.warning(problem)
     return problem
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
