@@ -117,3 +117,18 @@ def test_a_planted_upward_import_inside_a_function_is_caught():
     source = "def helper():\n    from ..cli import fmt\n    return fmt\n"
     [target] = imports_of(source, "trainkit.records.runs", False, mods)
     assert target == "trainkit.cli.fmt" and layer(target) > layer("trainkit.records.runs")
+
+
+def test_every_package_says_what_it_exports_and_exports_only_what_it_has():
+    """`__all__` in every package marks its public surface ([] for internals); the Azure ML layer's
+    own packages mirror the SDK's and are left out."""
+    import importlib
+
+    packages = [m for m, p in modules().items() if p.name == "__init__.py" and m.startswith("trainkit")
+                and not m.startswith("trainkit.azureml_shim.azureml") and not m.endswith(".pythonpath")]
+    assert len(packages) > 10
+    missing = [m for m in packages if "__all__" not in modules()[m].read_text()]
+    assert missing == [], f"packages without __all__: {missing}"
+    for m in packages:
+        module = importlib.import_module(m)
+        assert all(hasattr(module, name) for name in module.__all__), m

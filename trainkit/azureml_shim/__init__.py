@@ -45,3 +45,5 @@ def refusal(real: list[str]) -> str:
     return (f"a real Azure ML SDK is installed ({', '.join(real)}): trainkit does not shadow it, so `import azureml` "
             "stays Azure's. Run this notebook on trainkit in an environment without azureml-core "
             "(pip uninstall azureml-core), or keep using Azure ML there.")
+
+__all__ = ['ENV', 'PATH', 'activate', 'foreign', 'real_azureml', 'refusal']

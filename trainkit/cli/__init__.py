@@ -7,3 +7,5 @@ def main(argv: list[str] | None = None) -> int:
     from .main import main as run
 
     return run(argv)
+
+__all__ = ['main']

@@ -42,3 +42,5 @@ def script_env(env: dict) -> dict:
     """A script process's variables for Keras 2: TF_USE_LEGACY_KERAS=1 and the shim first on PYTHONPATH."""
     path = os.pathsep.join(filter(None, [str(PATH), env.get("PYTHONPATH")]))
     return {**env, **LEGACY_ENV, "PYTHONPATH": path}
+
+__all__ = ['LEGACY_ENV', 'MAJORS', 'PATH', 'is_keras2', 'major', 'requirement', 'script_env', 'wheel_glob']

@@ -123,3 +123,5 @@ def write_npz(path: Path, arrays: dict) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+__all__ = ['ENV', 'KerasShape', 'LOADERS', 'PATH', 'as_keras', 'dataset_for', 'keras_arrays', 'prepare', 'write_npz']

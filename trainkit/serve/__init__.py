@@ -15,3 +15,5 @@ score_process.py, score_worker.py, frames.py, score_env.py   the score worker: i
 Nothing here is imported by `trainkit models list`; starlette, uvicorn, onnxruntime,
 prometheus_client and Pillow are imported only by the modules that use them.
 """
+
+__all__: list[str] = []   # internal: `trainkit models serve` is the interface

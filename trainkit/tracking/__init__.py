@@ -51,3 +51,5 @@ def script_env(run_id: str, experiment: str, run_dir: str | Path, configured: di
         return {}
     return {"MLFLOW_TRACKING_URI": tracking_uri(run_dir), "MLFLOW_RUN_ID": mlflow_run_id(run_id),
             "MLFLOW_EXPERIMENT_ID": experiment_id(experiment)}
+
+__all__ = ['SCHEME', 'TRACKING_ENV', 'experiment_id', 'mlflow_run_id', 'run_dir_of', 'script_env', 'tracking_uri']

@@ -155,3 +155,5 @@ class Migration:
                               f"this one is {candidate!r}")
         taken[candidate] = signature
         return candidate
+
+__all__ = ['Analysis', 'Call', 'Command', 'FAMILIES', 'Interp', 'Made', 'Migration', 'Options', 'Project', 'Sdk', 'escaped', 'one_line', 'slug']
