@@ -122,7 +122,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     import requests
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300   # MLflow's server imports a lot: minutes on a loaded 2-core machine
     while True:
         try:
             if requests.get(f"{url}/health", timeout=2).ok:
