@@ -127,7 +127,7 @@ def server(tmp_path_factory):
         try:
             if requests.get(f"{url}/health", timeout=2).ok:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):   # not listening yet, or still starting up
             pass
         assert proc.poll() is None and time.monotonic() < deadline, (home / "server.log").read_text()[-3000:]
         time.sleep(0.5)
