@@ -280,15 +280,15 @@ def mark_cancelled(paths: RunPaths, reason: str) -> None:
         write_status(paths, "cancelled", exit_reason=reason)
 
 
-def finish_remote(paths: RunPaths, spec, console, chief_state: str | None) -> int:
+def finish_remote(paths: RunPaths, spec, console, chief_state) -> int:
     """How a job whose chief ran elsewhere (ssh hosts, a Ray cluster) ends, once its processes are
-    gone: failed unless the chief reported completion (`chief_state`); then, when the run registers
-    a model and the chief did not (the registry is here), the model registered here; then
-    completed. Returns the job's exit code."""
+    gone: failed unless the chief reported completion (`chief_state(status)` reads it from the
+    run's status, read once here); then, when the run registers a model and the chief did not (the
+    registry is here), the model registered here; then completed. Returns the job's exit code."""
     import subprocess
 
     st = read_json(paths.status, {}) or {}
-    if chief_state != "completed":
+    if chief_state(st) != "completed":
         write_status(paths, "failed", exit_reason=st.get("chief_error") or "the chief ended without reporting completion")
         return 1
     if spec.registers and not st.get("registered_model"):

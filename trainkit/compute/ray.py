@@ -397,7 +397,7 @@ class Supervisor:
         write_status(self.paths, local, remote_state=status.get("state"), **merged)
 
     def finish(self, console) -> int:
-        return finish_remote(self.paths, self.spec, console, (read_json(self.paths.status, {}) or {}).get("remote_state"))
+        return finish_remote(self.paths, self.spec, console, lambda st: st.get("remote_state"))
 
 
 def _tar(files: dict[str, Path]) -> bytes:

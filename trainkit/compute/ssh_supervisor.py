@@ -330,9 +330,8 @@ class Supervisor:
         return 1
 
     def finish(self, console) -> int:
-        st = read_json(self.paths.status, {}) or {}
-        return finish_remote(self.paths, self.spec, console,
-                             st.get("remote_state") or st.get("state"))   # shared_fs: the chief wrote it here
+        return finish_remote(self.paths, self.spec, console,   # shared_fs: the chief wrote `state` here
+                             lambda st: st.get("remote_state") or st.get("state"))
 
 
 def shipped_project_files(root: Path, workspace, cfg: dict | None = None) -> list[str]:

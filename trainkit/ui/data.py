@@ -30,8 +30,8 @@ PAGE = 50
 class RunIndex:
     """Every run's row, cached by (size, mtime) of its status.json and the mtime of its tags.json; a
     bad record is cached as its warning. The row of a run whose record says it ended is kept as it
-    is until either changes (its state is final); a queued or running run's row is made afresh on every look, as its Job
-    handle may find it ended meanwhile (a dead process, a Slurm job gone)."""
+    is until either changes (its state is final); a queued or running run's row is made afresh on
+    every look, as its Job handle may find it ended meanwhile (a dead process, a Slurm job gone)."""
 
     def __init__(self, ws: WorkspacePaths):
         self.ws = ws
