@@ -163,6 +163,57 @@ def test_srun_failure_names_the_first_failed_task_not_the_ones_srun_stopped():
     assert srun_failure(["all good"]) is None
 
 
+def test_srun_failure_skips_a_task_that_only_lost_its_peer():
+    """The chief can end a moment before the task that was killed: its own error (a peer went
+    away) says it is not the cause."""
+    from trainkit.compute.slurm_node import srun_failure
+
+    lines = ["srun: error: vm: task 0: Exited with exit code 1", "srun: error: vm: task 1: Killed"]
+    said = {0: "UnknownError: ... pair.cc:589] Read error [127.0.0.1]:55700: Connection reset by peer"}
+    assert srun_failure(lines, lambda r: said.get(r, "")) == (1, "vm", "Killed")
+    assert srun_failure(lines) == (0, "vm", "Exited with exit code 1")   # nothing said: the first
+
+
+def _horovodrun_output(tmp_path, text: str):
+    """horovodrun's interleaved stream read as the local supervisor reads it."""
+    import io
+
+    from trainkit.compute.output import OutputPump, RankSink, horovod_demux
+    from trainkit.records.workspace import RunPaths
+
+    paths = RunPaths(tmp_path)
+    paths.logs.mkdir(parents=True)
+    sinks = {r: RankSink(r, paths, 2, None, consoles=(io.StringIO(), io.StringIO())) for r in range(2)}
+    OutputPump(io.BytesIO(text.encode()), [0, 1], sinks, False, horovod_demux).thread.join()
+    return sinks
+
+
+def test_horovod_failure_blames_the_killed_rank_even_when_the_chief_ended_first(tmp_path):
+    """A clean-clone CI run named rank 0 after rank 1 was SIGKILLed: rank 0's collective failed
+    ("Connection reset by peer") and horovodrun saw it end first."""
+    from trainkit.compute.local_node import horovod_failure
+
+    sinks = _horovodrun_output(tmp_path, "[0]<stdout>:epoch 2/6 loss=0.4\n[1]<stdout>:epoch 2/6 loss=0.4\n"
+                               "Process 0 exit with status code 1.\n"
+                               "Terminating remaining workers after failure of Process 0.\n"
+                               "Process 1 exit with status code 137.\n"
+                               "Process name: 0\nExit code: 1\n")
+    chief = "UnknownError: Graph execution error: Read error [127.0.0.1]:55700: Connection reset by peer"
+    assert horovod_failure(sinks, [0, 1], 1, chief) == (1, -9)
+    assert horovod_failure(sinks, [0, 1], 1, "ValueError: bad input") == (0, 1)   # the chief's own error
+
+
+def test_horovod_failure_puts_the_ranks_horovodrun_stopped_last_and_falls_back_to_its_summary(tmp_path):
+    from trainkit.compute.local_node import horovod_failure
+
+    sinks = _horovodrun_output(tmp_path, "Process 0 exit with status code 143.\nProcess 1 exit with status code 3.\n")
+    assert horovod_failure(sinks, [0, 1], 1) == (1, 3)
+    sinks = _horovodrun_output(tmp_path / "b", "Process name: 1\nExit code: 137\n")
+    assert horovod_failure(sinks, [0, 1], 1) == (1, -9)
+    sinks = _horovodrun_output(tmp_path / "c", "[0]<stderr>:boom\n")
+    assert horovod_failure(sinks, [0, 1], 7) == (0, 7)
+
+
 def test_a_checkout_used_as_the_project_ships_trainkit_once_in_lib_not_a_shadowing_copy_in_code(tmp_path):
     """ssh: code/ is the worker's working directory (first on sys.path), so a partial trainkit
     there (the checkout's package without its models/) broke `import trainkit.models` on hosts

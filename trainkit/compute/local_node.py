@@ -22,7 +22,7 @@ from ..records.workspace import RunPaths
 from ..topology import assign_slots, horovod_hosts, rank_envs, roles
 from .hostinfo import horovodrun
 from .base import CLUSTER_WORKER_ENV
-from .output import OutputPump, ProgressBar, RankSink, Tee, horovod_demux
+from .output import OutputPump, ProgressBar, RankSink, Tee, horovod_demux, root_cause
 
 GRACE_S = 10.0          # after one worker fails: how long the others get to exit on SIGTERM
 
@@ -123,7 +123,7 @@ class Supervisor:
         if rc != 0 and failed is not None:
             ranks, proc = procs[failed]
             rank, code = (ranks[0], proc.returncode) if len(ranks) == 1 else \
-                _horovod_failure(sinks, ranks, proc.returncode)
+                horovod_failure(sinks, ranks, proc.returncode, (read_json(paths.status, {}) or {}).get("chief_error"))
             record_failure(paths, code, rank, sinks[rank].tail)
         return rc
 
@@ -181,15 +181,27 @@ def _signal_group(p: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def _horovod_failure(sinks: dict[int, RankSink], ranks: list[int], code: int) -> tuple[int, int]:
-    """(rank, exit code) of the first rank that failed, as horovodrun reports it ("Process name: 1",
-    "Exit code: 137"); else the chief and horovodrun's own exit code."""
-    text = "\n".join(line for r in ranks for line in sinks[r].tail)
-    name, status = re.search(r"Process name: (\d+)", text), re.search(r"Exit code: (-?\d+)", text)
-    if name is None:
-        return ranks[0], code
-    rank_code = int(status.group(1)) if status else code
-    return int(name.group(1)), (128 - rank_code if 128 < rank_code < 160 else rank_code)  # 137 = SIGKILL
+def horovod_failure(sinks: dict[int, RankSink], ranks: list[int], code: int,
+                    chief_error: str | None = None) -> tuple[int, int]:
+    """(rank, exit code) of the rank that caused a horovodrun job to fail. horovodrun prints each
+    failed process as it ends ("Process 1 exit with status code 137."); the cause is the first of
+    them whose output does not say it lost a peer (`root_cause`; the chief's output includes the
+    error it recorded). Processes horovodrun stopped itself come last. Without those lines:
+    horovodrun's summary ("Process name: 1"), else the chief and horovodrun's own exit code."""
+    own = "\n".join(sinks[ranks[0]].launcher)
+    ended = {int(r): int(c) for r, c in re.findall(r"Process (\d+) exit with status code (-?\d+)", own)}
+    if ended:
+        stopped = {143, -15}   # processes horovodrun itself stopped (SIGTERM) after the failure come last
+        order = sorted(ended, key=lambda r: ended[r] in stopped)
+        rank = root_cause(order, lambda r: "\n".join([chief_error or ""] * (r == ranks[0]) + sinks[r].tail))
+        rank_code = ended[rank]
+    else:
+        text = "\n".join(line for r in ranks for line in sinks[r].tail)
+        name, status = re.search(r"Process name: (\d+)", text), re.search(r"Exit code: (-?\d+)", text)
+        if name is None:
+            return ranks[0], code
+        rank, rank_code = int(name.group(1)), int(status.group(1)) if status else code
+    return rank, (128 - rank_code if 128 < rank_code < 160 else rank_code)   # 137 = SIGKILL
 
 
 def main(argv: list[str] | None = None) -> int:

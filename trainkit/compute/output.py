@@ -15,6 +15,17 @@ from ..worker.tfquiet import NOISE
 
 PROGRESS = "@@progress "
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")
+# What a rank prints when another process of the job went away (gloo, MPI, gRPC): it failed because
+# of that process, not on its own.
+PEER_LOST = re.compile(r"Connection (?:reset|closed) by peer|Broken pipe|Socket closed|"
+                       r"failed to connect to all addresses|HorovodInternalError", re.I)
+
+
+def root_cause(ended: list[int], output_of: Callable[[int], str]) -> int | None:
+    """Which of the failed ranks (in the order they ended) caused the failure: the first whose own
+    output does not say it lost a peer. A rank killed outright can end a moment after the peer whose
+    collective it broke, so the first to end is not always the cause. None if `ended` is empty."""
+    return next((r for r in ended if not PEER_LOST.search(output_of(r) or "")), ended[0] if ended else None)
 
 
 def note_epoch(paths: RunPaths, line: str) -> None:
@@ -33,6 +44,7 @@ class RankSink:
                  prefix: str | None = None, consoles: tuple[IO[str], IO[str]] | None = None, verbose: bool = False):
         """`consoles`: where the rank's stdout and stderr lines are shown (default: this process's)."""
         self.rank, self.on_progress, self.tail, self.consoles = rank, on_progress, [], consoles
+        self.launcher: list[str] = []   # the launcher's own lines (horovodrun's "Process 1 exit ...")
         self.quiet = not verbose   # TensorFlow's start-up lines (of launchers such as horovodrun) stay in the logs only
         self.prefix = prefix if prefix is not None else "" if world_size == 1 else f"[rank {rank}] "
         if rank == 0:
@@ -103,6 +115,10 @@ class OutputPump:
                 parsed = demux(line, is_err)
                 if parsed:
                     rank, err, line = parsed
+                else:
+                    launcher = sinks[ranks[0]].launcher
+                    launcher.append(line.rstrip("\n"))
+                    del launcher[:-200]
             sinks.get(rank, sinks[ranks[0]]).write(line, err)
 
 

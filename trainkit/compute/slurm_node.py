@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from ..distributions import describe
 from ..fsutil import read_json
@@ -27,7 +28,7 @@ from ..topology import (addresses, block_layout, expand_nodelist, expand_tasks_p
                         rank_envs)
 from .base import CLUSTER_WORKER_ENV, mark_cancelled
 from .hostinfo import route_to
-from .output import OutputPump, RankSink, srun_demux
+from .output import OutputPump, RankSink, root_cause, srun_demux
 from .rendezvous import start_rendezvous
 from .slurm import ctl
 
@@ -118,7 +119,8 @@ class Driver:
             return 0
         if self.signalled:
             return self._requeue(status)
-        found = srun_failure(self.srun_lines)
+        found = srun_failure(self.srun_lines, lambda r: "\n".join(
+            [status.get("chief_error") or ""] * (r == 0) + self.tails.get(r, [])))
         rank, node, how = found if found else (0, None, f"exit code {rc}")
         reason = f"worker rank {rank}" + (f" on {node}" if node else "") + f" failed: {how}"
         if status.get("chief_error"):
@@ -161,14 +163,18 @@ class Driver:
 SRUN_ERROR = re.compile(r"srun: error: (\S+): tasks? (\d+)[\d,-]*: (.+)")
 
 
-def srun_failure(lines: list[str]) -> tuple[int, str, str] | None:
-    """(rank, node, what) of the first task srun reports as failed ("srun: error: vm: task 1:
-    Killed", "... tasks 0-1: Exited with exit code 3"), else None."""
+def srun_failure(lines: list[str], output_of: Callable[[int], str] = lambda rank: "") -> tuple[int, str, str] | None:
+    """(rank, node, what) of the task that caused the failure among those srun reports as failed
+    ("srun: error: vm: task 1: Killed", "... tasks 0-1: Exited with exit code 3"): the first whose
+    output (`output_of(rank)`) does not say it lost a peer (`root_cause`). Tasks srun itself stopped
+    after the failure do not count. None if srun reported none."""
+    found = {}
     for line in lines:
         m = SRUN_ERROR.search(line)
-        if m and "Terminated" not in m.group(3):   # tasks srun itself stopped after the failure
-            return int(m.group(2)), m.group(1), m.group(3).strip()
-    return None
+        if m and "Terminated" not in m.group(3):
+            found.setdefault(int(m.group(2)), (m.group(1), m.group(3).strip()))
+    rank = root_cause(list(found), output_of)
+    return None if rank is None else (rank, *found[rank])
 
 
 def pick_base_port(job_id: str, n: int) -> int:
