@@ -151,3 +151,27 @@ def test_every_test_that_starts_a_cluster_runs_in_that_clusters_process():
                     starts += 1
                     assert group_of(f"{owner}::test_x") == cluster_group[node.args[0].value], (owner, GROUPS)
     assert starts >= 6
+
+
+MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 300
+
+
+def oversized(tree: ast.AST) -> list[tuple[str, int]]:
+    """(name, lines) of every function over MAX_FUNCTION_LINES and class over MAX_CLASS_LINES."""
+    limits = {ast.FunctionDef: MAX_FUNCTION_LINES, ast.AsyncFunctionDef: MAX_FUNCTION_LINES, ast.ClassDef: MAX_CLASS_LINES}
+    return [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(tree)
+            if type(node) in limits and node.end_lineno - node.lineno + 1 > limits[type(node)]]
+
+
+def test_the_size_check_catches_a_long_function_and_a_long_class():
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    assert oversized(ast.parse(f"def f():\n{body}\n")) == [("f", 61)]
+    methods = "".join(f"    def m{i}(self):\n        return {i}\n" for i in range(150))
+    assert oversized(ast.parse(f"class C:\n{methods}")) == [("C", 301)]
+    assert oversized(ast.parse("def g():\n    return 1\n")) == []
+
+
+def test_no_function_over_60_lines_and_no_class_over_300():
+    found = [f"{path.relative_to(ROOT)}: {name} ({n} lines)"
+             for path in modules().values() for name, n in oversized(ast.parse(path.read_text()))]
+    assert not found, "split these (functions <= 60 lines, classes <= 300):\n" + "\n".join(found)

@@ -221,8 +221,6 @@ def _kv(text: str, flag: str) -> tuple[str, str]:
 
 
 def add_parser(sub) -> None:
-    from ..config.schema import OnnxExportConfig, ResourceConfiguration
-
     models = sub.add_parser("models", help="the model registry: versions, aliases, ONNX")
     models.add_argument("--registry", default=None,
                         help="registry root, any fsspec URL (default: $TRAINKIT_REGISTRY or <workspace>/models)")
@@ -238,26 +236,9 @@ def add_parser(sub) -> None:
 
     add("list", cmd_list, "every version of every model (or of NAME)", json=True).add_argument("name", nargs="?")
     add("show", cmd_show, "one version's entry", json=True).add_argument("ref", help=ref_help)
-    res = ResourceConfiguration()
-    p = add("register", cmd_register, "register a Keras model: a .keras file or a dir with model.keras; any other "
-            "model file or folder (a SavedModel, a JSON + .h5 pair) kept as it is under files/, with ONNX beside it "
-            "when Keras 3 loads it; or a finished run's model (--run) with its lineage")
-    p.add_argument("name")
-    p.add_argument("path", nargs="?", help="the model file; with --run, a path inside the run "
-                   "(default: outputs/model/model.keras, else the script's entry.model_path)")
-    p.add_argument("--path", dest="path_flag", metavar="PATH", help="the same as PATH")
-    p.add_argument("--run", metavar="RUN_ID", help="register this finished run's model (run id, dataset version and "
-                   "config hash kept; ONNX parity on the run's test split)")
-    p.add_argument("--framework-version", help="recorded framework version (default: installed TensorFlow)")
-    p.add_argument("--description", default="")
-    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--alias", action="append", default=[])
-    p.add_argument("--cpu", type=float, default=res.cpu, help="cores a serving replica needs (default %(default)s)")
-    p.add_argument("--memory-gb", type=float, default=res.memory_gb, help="memory a serving replica needs (default %(default)s)")
-    p.add_argument("--gpu", type=int, default=res.gpu, help="GPUs a serving replica needs (default %(default)s)")
-    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
-    p.add_argument("--opset", type=int, default=OnnxExportConfig.opset, help="ONNX opset (default %(default)s)")
-    p.add_argument("--samples", type=int, default=1000, help="random images for the parity check")
+    add_register(add("register", cmd_register, "register a Keras model: a .keras file or a dir with model.keras; any "
+                     "other model file or folder (a SavedModel, a JSON + .h5 pair) kept as it is under files/, with "
+                     "ONNX beside it when Keras 3 loads it; or a finished run's model (--run) with its lineage"))
     p = add("download", cmd_download, "copy a version's artifacts, verified against the manifest")
     p.add_argument("ref", help=ref_help)
     p.add_argument("--to", help="target directory (default ./NAME-vVERSION)")
@@ -289,6 +270,28 @@ def add_parser(sub) -> None:
     p.add_argument("--cache-dir", help="where verified artifact copies go (default <workspace>/serving-cache)")
     p.add_argument("--allow-nonfinite", action="store_true", help="score NaN/Inf inputs instead of refusing them")
     add_registry_flag(p)
+
+
+def add_register(p: argparse.ArgumentParser) -> None:
+    from ..config.schema import OnnxExportConfig, ResourceConfiguration
+
+    res = ResourceConfiguration()
+    p.add_argument("name")
+    p.add_argument("path", nargs="?", help="the model file; with --run, a path inside the run "
+                   "(default: outputs/model/model.keras, else the script's entry.model_path)")
+    p.add_argument("--path", dest="path_flag", metavar="PATH", help="the same as PATH")
+    p.add_argument("--run", metavar="RUN_ID", help="register this finished run's model (run id, dataset version and "
+                   "config hash kept; ONNX parity on the run's test split)")
+    p.add_argument("--framework-version", help="recorded framework version (default: installed TensorFlow)")
+    p.add_argument("--description", default="")
+    p.add_argument("--tag", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--cpu", type=float, default=res.cpu, help="cores a serving replica needs (default %(default)s)")
+    p.add_argument("--memory-gb", type=float, default=res.memory_gb, help="memory a serving replica needs (default %(default)s)")
+    p.add_argument("--gpu", type=int, default=res.gpu, help="GPUs a serving replica needs (default %(default)s)")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export")
+    p.add_argument("--opset", type=int, default=OnnxExportConfig.opset, help="ONNX opset (default %(default)s)")
+    p.add_argument("--samples", type=int, default=1000, help="random images for the parity check")
 
 
 def add_runtime_flag(p: argparse.ArgumentParser) -> None:

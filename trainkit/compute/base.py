@@ -210,6 +210,28 @@ class Backend(ABC):
     def launch(self, spec) -> Job:
         """Start (or submit) one run's job; with compute.wait, return once it ended."""
 
+    def own(self, spec, owner: str, where: str, run_here) -> Job:
+        """Wait or detach, decided here for every target that starts its own job owner. With
+        compute.wait this process owns the job: `run_here(paths)` runs it to its end. Otherwise
+        `python -m <owner> JOB_SPEC` (its `owner_main`) owns it in a session of its own, logging to
+        console.log, and the handle returns at once; `where` is said in the announcement."""
+        import socket
+        import subprocess
+
+        paths = RunPaths(Path(spec.run_dir))
+        if self.cfg.wait:
+            run_here(paths)
+            return self.attach(paths)
+        with open(paths.console, "a") as log:
+            proc = subprocess.Popen([sys.executable, "-m", owner, str(paths.spec)], stdin=subprocess.PIPE,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                    cwd=spec.project_root)
+        write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
+        proc.stdin.write(b"go\n")   # the owner starts only now: its status writes come after ours
+        proc.stdin.close()
+        announce(spec.run_id, f"{where}; supervisor pid {proc.pid}")
+        return self.attach(paths)
+
     def launch_many(self, specs: list, sweep_dir: Path, echo=print) -> list[Job]:
         """A sweep's runs (trainkit's Hydra launcher calls this when every job of a sweep targets a
         backend that overrides it; Slurm submits one job array)."""

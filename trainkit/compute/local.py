@@ -12,17 +12,13 @@ machine, `compute.slots` bounds how many, and the output says when they share fe
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..records.runs import write_status
 from ..records.workspace import RunPaths
 from ..topology import slurm_tasks_per_node
-from .base import Backend, ComputeConfig, Job, announce, record_job
+from .base import Backend, ComputeConfig, Job, record_job
 from .hostinfo import require_horovod
 
 @dataclass
@@ -58,24 +54,16 @@ class LocalBackend(Backend):
         require_horovod(job_cfg)
 
     def launch(self, spec) -> Job:
-        paths = RunPaths(Path(spec.run_dir))
         for line in placement_notes(self.cfg, spec.world_size, usable_cores()):
             print(line, flush=True)
-        record_job(paths, self.name, detached=not self.cfg.wait)
-        if self.cfg.wait:
+        record_job(RunPaths(Path(spec.run_dir)), self.name, detached=not self.cfg.wait)
+
+        def run_here(paths):
             from .local_node import Supervisor
 
-            Supervisor(spec).run(tee=True)   # this process owns the job
-            return self.attach(paths)
-        log = open(paths.console, "a")
-        proc = subprocess.Popen([sys.executable, "-m", "trainkit.compute.local_node", str(paths.spec)],
-                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=spec.project_root)
-        write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
-        proc.stdin.write(b"go\n")   # the supervisor starts only now: its status writes come after ours
-        proc.stdin.close()
-        announce(spec.run_id, f"local; supervisor pid {proc.pid}")
-        return self.attach(paths)
+            Supervisor(spec).run(tee=True)
+
+        return self.own(spec, "trainkit.compute.local_node", "local", run_here)
 
 
 def usable_cores() -> int:

@@ -21,7 +21,7 @@ from ..records.spec import JobSpec
 from ..records.workspace import RunPaths
 from ..topology import assign_slots, horovod_hosts, rank_envs, roles
 from .hostinfo import horovodrun
-from .base import CLUSTER_WORKER_ENV
+from .base import CLUSTER_WORKER_ENV, owner_main
 from .output import OutputPump, ProgressBar, RankSink, Tee, horovod_demux, root_cause
 
 GRACE_S = 10.0          # after one worker fails: how long the others get to exit on SIGTERM
@@ -205,12 +205,7 @@ def horovod_failure(sinks: dict[int, RankSink], ranks: list[int], code: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m trainkit.compute.local_node JOB_SPEC", file=sys.stderr)
-        return 2
-    sys.stdin.readline()   # wait for the submitter to record this process first
-    return Supervisor(JobSpec.read(argv[0])).run()
+    return owner_main(argv, "trainkit.compute.local_node", lambda path: Supervisor(JobSpec.read(path)).run())
 
 
 if __name__ == "__main__":

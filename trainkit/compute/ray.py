@@ -130,23 +130,15 @@ class RayBackend(Backend):
                                    f"(nodes {', '.join(found['nodes'])}); lower it or add nodes"])
 
     def launch(self, spec) -> Job:
-        paths = RunPaths(Path(spec.run_dir))
-        record_job(paths, self.name, address=self.cfg.address)
-        if self.cfg.wait:
+        record_job(RunPaths(Path(spec.run_dir)), self.name, address=self.cfg.address)
+
+        def run_here(paths):
             from .output import Tee
 
             announce(spec.run_id, f"ray: {self.cfg.address}")
             Supervisor(spec).run(console=Tee(sys.stdout, open(paths.console, "a")))
-            return self.attach(paths)
-        log = open(paths.console, "a")
-        proc = subprocess.Popen([sys.executable, "-m", "trainkit.compute.ray", str(paths.spec)],
-                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=spec.project_root)
-        write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
-        proc.stdin.write(b"go\n")   # the supervisor starts only now: its status writes come after ours
-        proc.stdin.close()
-        announce(spec.run_id, f"ray: {self.cfg.address}; supervisor pid {proc.pid}")
-        return self.attach(paths)
+
+        return self.own(spec, "trainkit.compute.ray", f"ray: {self.cfg.address}", run_here)
 
     def stop_remains(self, job: Job) -> None:
         """The supervisor is gone: kill the job's named actors through Ray, if any are left."""

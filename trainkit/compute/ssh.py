@@ -17,8 +17,6 @@ import os
 import re
 import shlex
 import shutil
-import socket
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,7 +26,6 @@ from typing import List, Optional
 from ..config.typed import MISSING
 from ..errors import TrainkitError
 from ..fsutil import atomic_write_json
-from ..records.runs import write_status
 from ..records.workspace import RunPaths
 from .base import Backend, ComputeConfig, Job, announce, record_job
 from .ssh_hosts import fs_groups, hosts_of, kill_remote, probe
@@ -124,22 +121,15 @@ class SshBackend(Backend):
         atomic_write_json(paths.backend_dir(self.name) / "hosts.json", self.probes)
         labels = [h.label for h in hosts_of(self.cfg)]
         record_job(paths, self.name, hosts=labels)
-        if self.cfg.wait:
+
+        def run_here(paths):
             from .output import Tee
             from .ssh_supervisor import Supervisor
 
             announce(spec.run_id, f"ssh: {', '.join(labels)}")
             Supervisor(spec).run(console=Tee(sys.stdout, open(paths.console, "a")))
-            return self.attach(paths)
-        log = open(paths.console, "a")
-        proc = subprocess.Popen([sys.executable, "-m", "trainkit.compute.ssh_supervisor", str(paths.spec)],
-                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=spec.project_root)
-        write_status(paths, "queued", pid=proc.pid, host=socket.gethostname())
-        proc.stdin.write(b"go\n")   # the supervisor starts only now: its status writes come after ours
-        proc.stdin.close()
-        announce(spec.run_id, f"ssh: {', '.join(labels)}; supervisor pid {proc.pid}")
-        return self.attach(paths)
+
+        return self.own(spec, "trainkit.compute.ssh_supervisor", f"ssh: {', '.join(labels)}", run_here)
 
     def stop_remains(self, job: Job) -> None:
         """The supervisor is gone: kill the remote process groups it recorded, if any are left."""

@@ -74,6 +74,19 @@ def check_config(cfg: dict) -> list[str]:
     _check_model(c)
     _check_dataset(c)
     _check_distribution(c)
+    _check_environment(c)
+    c.check("workspace.root", lambda v: bool(str(v).strip()) and _fsspec_url_ok(v),
+            "a path or an fsspec URL whose protocol is known and installed")
+    c.check("run.experiment", lambda v: bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", v)),
+            "a name of letters, digits, '_', '-' or '.'")
+    c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.fullmatch(v)),
+            "'auto', 'never' or a run id like 20261122-101500-ab12cd")
+    c.check("run.snapshot_max_mb", lambda v: v > 0, "a number > 0 (megabytes)")
+    _check_registry(c)
+    return c.problems
+
+
+def _check_environment(c: _Checker) -> None:
     if c.get("environment.name") == "custom":
         req = c.get("environment.requirements_file")
         if not req or not os.path.isfile(os.path.expanduser(str(req))):
@@ -102,16 +115,6 @@ def check_config(cfg: dict) -> list[str]:
                        "in environment.pip)")
     c.check("environment.image", lambda v: v is None, "null: container images are designed in (the worker's "
             "command prefix) but not built yet")
-
-    c.check("workspace.root", lambda v: bool(str(v).strip()) and _fsspec_url_ok(v),
-            "a path or an fsspec URL whose protocol is known and installed")
-    c.check("run.experiment", lambda v: bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*", v)),
-            "a name of letters, digits, '_', '-' or '.'")
-    c.check("run.resume", lambda v: v in ("auto", "never") or bool(RUN_ID.fullmatch(v)),
-            "'auto', 'never' or a run id like 20261122-101500-ab12cd")
-    c.check("run.snapshot_max_mb", lambda v: v > 0, "a number > 0 (megabytes)")
-    _check_registry(c)
-    return c.problems
 
 
 def _check_keras(c: _Checker) -> None:

@@ -1,8 +1,9 @@
 """`trainkit migrate SRC... --to DIR [--check] [--fix]`: an Azure ML SDK v1 project (notebooks,
 scripts) as a trainkit project. Static analysis only: source.py reads, analyze.py follows the code
-(never importing or running it), emit/ writes configs and commands, compat/fix review the scripts,
-write.py creates files inside DIR only, report.py writes MIGRATION.md (every SDK call with what it
-became or why not, and how to run the result: a local smoke run first)."""
+(with expressions.py and effects.py; never importing or running it), emit/ writes configs and
+commands, compat/fix review the scripts, write.py creates files inside DIR only, report.py writes
+MIGRATION.md (every SDK call with what it became or why not, and how to run the result: a local
+smoke run first)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -238,8 +238,118 @@ URL = re.compile(r"^(https?|ftp)://", re.I)
 MAX_PARTS = 40     # no rule names a longer dotted chain; longer ones are only looked at this far
 
 
+# ------------------------------------------------------------------ bindings
+class Bindings(ast.NodeVisitor):
+    """What each statement binds, for the `Scanner`: names to `Bind`s in `self.scope` (aliases such
+    as `K = tf.keras.backend`, constants, models), class scopes, and function and lambda bodies
+    deferred to the end of their module (`self.deferred`), as they run at call time."""
+
+    def bind(self, target: ast.expr, value: Bind) -> None:
+        if isinstance(target, ast.Name):
+            self.scope.names[target.id] = value
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                self.bind(t, Bind())
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, Bind())
+
+    def value_bind(self, value: ast.expr | None) -> Bind:
+        """What `name = value` makes of the name: an alias (`K = tf.keras.backend`), a constant, a model, or nothing known."""
+        if value is None:
+            return Bind()
+        chain = self.resolve(value)
+        if chain is not None:
+            return Bind(qual=chain[0])
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return Bind(const=value.value)
+        if isinstance(value, ast.Call):
+            callee = self.resolve(value.func)
+            return Bind(model=callee is not None and MODEL_MAKERS.match(callee[0]) is not None)
+        return Bind()
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        self.visit(node.value)
+        value = self.value_bind(node.value)
+        for target in node.targets:
+            self.visit(target)
+            self.bind(target, value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.generic_visit(node)
+        self.bind(node.target, self.value_bind(node.value))
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        self.bind(node.target, self.value_bind(node.value))
+
+    def visit_For(self, node: ast.For) -> None:
+        self.visit(node.iter)
+        self.bind(node.target, Bind())
+        for stmt in node.body + node.orelse:
+            self.visit(stmt)
+
+    visit_AsyncFor = visit_For
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        self.visit(node.context_expr)
+        if node.optional_vars is not None:
+            self.bind(node.optional_vars, Bind())
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.scope.names[node.name] = Bind()
+        for stmt in node.body:
+            self.visit(stmt)
+
+    def visit_Try(self, node: ast.Try) -> None:
+        """What the try body binds is what runs when it works: an `except ImportError:` fallback does not undo it."""
+        for stmt in node.body:
+            self.visit(stmt)
+        body = dict(self.scope.names)
+        for part in (*node.handlers, *node.orelse, *node.finalbody):
+            self.visit(part)
+        for name, bind in body.items():
+            if bind.qual is not None:
+                self.scope.names[name] = bind
+
+    visit_TryStar = visit_Try
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        for expr in (*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)):
+            self.visit(expr)
+        self.scope.names[node.name] = Bind()
+        self.defer(node.args, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        for expr in (*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)):
+            self.visit(expr)
+        self.defer(node.args, [ast.Expr(node.body)])
+
+    def defer(self, args: ast.arguments, body: list[ast.stmt]) -> None:
+        scope = Scope(self.scope.function_parent())
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                scope.names[a.arg] = Bind()
+        self.deferred.append((scope, body))
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
+            self.visit(expr)
+        outer, self.scope = self.scope, Scope(self.scope, is_class=True)
+        try:
+            for stmt in node.body:
+                self.visit(stmt)
+        finally:
+            self.scope = outer
+        self.scope.names[node.name] = Bind()
+
+
 # ------------------------------------------------------------------ the scanner
-class Scanner(ast.NodeVisitor):
+class Scanner(Bindings):
     """Walks one module (a file or a notebook cell) in order, following bindings, and collects findings."""
 
     def __init__(self, path: str, text: str, keras: str, scope: Scope, cell: int | None = None):
@@ -344,110 +454,6 @@ class Scanner(ast.NodeVisitor):
             if callee is not None and callee[0] in ("os.path.join", "posixpath.join", "pathlib.Path"):
                 return self.path_text(node.args[-1])
         return None
-
-    # -------------------------------------------------------------- bindings
-    def bind(self, target: ast.expr, value: Bind) -> None:
-        if isinstance(target, ast.Name):
-            self.scope.names[target.id] = value
-        elif isinstance(target, (ast.Tuple, ast.List)):
-            for t in target.elts:
-                self.bind(t, Bind())
-        elif isinstance(target, ast.Starred):
-            self.bind(target.value, Bind())
-
-    def value_bind(self, value: ast.expr | None) -> Bind:
-        """What `name = value` makes of the name: an alias (`K = tf.keras.backend`), a constant, a model, or nothing known."""
-        if value is None:
-            return Bind()
-        chain = self.resolve(value)
-        if chain is not None:
-            return Bind(qual=chain[0])
-        if isinstance(value, ast.Constant) and isinstance(value.value, str):
-            return Bind(const=value.value)
-        if isinstance(value, ast.Call):
-            callee = self.resolve(value.func)
-            return Bind(model=callee is not None and MODEL_MAKERS.match(callee[0]) is not None)
-        return Bind()
-
-    def visit_Assign(self, node: ast.Assign) -> None:
-        self.visit(node.value)
-        value = self.value_bind(node.value)
-        for target in node.targets:
-            self.visit(target)
-            self.bind(target, value)
-
-    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        self.generic_visit(node)
-        self.bind(node.target, self.value_bind(node.value))
-
-    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
-        self.visit(node.value)
-        self.bind(node.target, self.value_bind(node.value))
-
-    def visit_For(self, node: ast.For) -> None:
-        self.visit(node.iter)
-        self.bind(node.target, Bind())
-        for stmt in node.body + node.orelse:
-            self.visit(stmt)
-
-    visit_AsyncFor = visit_For
-
-    def visit_withitem(self, node: ast.withitem) -> None:
-        self.visit(node.context_expr)
-        if node.optional_vars is not None:
-            self.bind(node.optional_vars, Bind())
-
-    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
-        if node.type is not None:
-            self.visit(node.type)
-        if node.name:
-            self.scope.names[node.name] = Bind()
-        for stmt in node.body:
-            self.visit(stmt)
-
-    def visit_Try(self, node: ast.Try) -> None:
-        """What the try body binds is what runs when it works: an `except ImportError:` fallback does not undo it."""
-        for stmt in node.body:
-            self.visit(stmt)
-        body = dict(self.scope.names)
-        for part in (*node.handlers, *node.orelse, *node.finalbody):
-            self.visit(part)
-        for name, bind in body.items():
-            if bind.qual is not None:
-                self.scope.names[name] = bind
-
-    visit_TryStar = visit_Try
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
-        for expr in (*node.decorator_list, *node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)):
-            self.visit(expr)
-        self.scope.names[node.name] = Bind()
-        self.defer(node.args, node.body)
-
-    visit_AsyncFunctionDef = visit_FunctionDef
-
-    def visit_Lambda(self, node: ast.Lambda) -> None:
-        for expr in (*node.args.defaults, *(d for d in node.args.kw_defaults if d is not None)):
-            self.visit(expr)
-        self.defer(node.args, [ast.Expr(node.body)])
-
-    def defer(self, args: ast.arguments, body: list[ast.stmt]) -> None:
-        scope = Scope(self.scope.function_parent())
-        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
-            if a is not None:
-                scope.names[a.arg] = Bind()
-        self.deferred.append((scope, body))
-
-    def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        for expr in (*node.decorator_list, *node.bases, *(k.value for k in node.keywords)):
-            self.visit(expr)
-        outer, self.scope = self.scope, Scope(self.scope, is_class=True)
-        try:
-            for stmt in node.body:
-                self.visit(stmt)
-        finally:
-            self.scope = outer
-        self.scope.names[node.name] = Bind()
 
     # -------------------------------------------------------------- imports
     def import_hit(self, qual: str) -> Hit | None:

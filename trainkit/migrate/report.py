@@ -67,7 +67,7 @@ def listing(title: str, items: list[str], empty: str = "(none)") -> list[str]:
 
 def report(result) -> str:
     unmapped = [c for c in result.calls if c.unmapped and not c.became]
-    head = [f"# Migration from Azure ML SDK v1\n",
+    head = ["# Migration from Azure ML SDK v1\n",
             f"`trainkit migrate {' '.join(str(s) for s in result.sources)} --to {result.dest}` read {result.units} "
             f"cell(s) and file(s) and found {len(result.calls)} SDK call(s): {len(result.experiments)} experiment(s), "
             f"{sum(1 for c in result.commands if c.kind == 'sweep')} sweep(s); {len(unmapped)} call(s) not mapped, "

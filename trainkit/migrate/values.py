@@ -171,3 +171,38 @@ def hashable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def kind(sdk: Sdk) -> str:
+    """What an object is, for naming its methods (Dataset.File.from_files(...).register -> Dataset.register)."""
+    if sdk.view:
+        return f"{kind(sdk.parent)}.{sdk.method}" if sdk.parent is not None else sdk.name
+    name, head = sdk.name, sdk.name.split(".")[0]
+    for test, result in KINDS:
+        if test(name, head):
+            return result
+    return head
+
+
+KINDS = [
+    (lambda n, h: n.endswith(".submit") or n.endswith(".get_best_run_by_primary_metric") or h in ("Run", "ScriptRun")
+     or n.endswith(".get_children") or n.endswith(".get_children_sorted_by_primary_metric") or n == "HyperDriveRun",
+     "Run"),
+    (lambda n, h: h in ("Dataset", "FileDataset", "TabularDataset"), "Dataset"),
+    (lambda n, h: n.endswith(".deploy") or h in ("Webservice", "AciWebservice", "AksWebservice", "LocalWebservice")
+     and not n.endswith("deploy_configuration"), "Webservice"),
+    (lambda n, h: n.endswith("deploy_configuration"), "DeploymentConfiguration"),
+    (lambda n, h: n.endswith("get_default_datastore") or h == "Datastore", "Datastore"),
+    (lambda n, h: n.endswith("provisioning_configuration"), "ProvisioningConfiguration"),
+    (lambda n, h: h in ("ComputeTarget", "AmlCompute", "ComputeInstance"), "ComputeTarget"),
+    (lambda n, h: n in ("Model.register",) or h == "Model" and not n.endswith(".deploy"), "Model"),
+]
+
+
+def view_path(sdk: Sdk) -> tuple[Sdk, list[str]]:
+    """The object a view belongs to and the attribute path to it (env.python -> (env, ['python']))."""
+    path = []
+    while sdk.view and sdk.parent is not None:
+        path.insert(0, sdk.method)
+        sdk = sdk.parent
+    return sdk, path

@@ -2,7 +2,7 @@
 does under `entry.azureml_compat`), so that the report lists each call with an answer."""
 from __future__ import annotations
 
-from ..analyze import Call
+from ..expressions import Call
 from . import Migration
 
 RUN_METHODS = {   # methods of a submitted run, in the notebook
@@ -86,6 +86,6 @@ def rest(c: Call) -> None:
 
 
 def kind_of(sdk) -> str:
-    from ..analyze import kind
+    from ..values import kind
 
     return kind(sdk)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from ..analyze import kind
+from ..values import kind
 from ..values import Sdk
 from . import Command, Migration, slug
 

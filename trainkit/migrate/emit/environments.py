@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..envmap import EnvChoice, curated, map_conda, map_pip
 from ..values import Sdk, literal_text
-from . import Migration, slug
+from . import Migration
 
 DEFINERS = ("Environment", "Environment.from_conda_specification", "Environment.from_pip_requirements",
             "Environment.from_existing_conda_environment", "Environment.from_dockerfile", "Environment.get",

@@ -19,7 +19,117 @@ from .._tk import DASHBOARD, Surface, azure_status
 from ..exceptions import ActivityFailedException, UserErrorException
 
 
-class Run(Surface):
+class _Metrics:
+    """Run's metric logging (v1's log, log_row, log_table, log_image, get_metrics): numbers go to
+    the trainkit run's metrics (charted, swept, reported to an Optuna trial), text to its record."""
+
+    def log(self, name: str, value, description: str = "", step: int | None = None) -> None:
+        """A metric value; in an Optuna trial whose metric it is, also reported to the trial (pruning)."""
+        if not _number(value):
+            append_row(self._dir, {"step": self._next(name), name: value})
+            return
+        ctx = self._context
+        ctx.log(name, value, step)
+        trial = ctx.trial
+        if trial.get("study") and name == trial.get("metric"):
+            self._reports = getattr(self, "_reports", 0) + 1
+            ctx.report(float(value), step=self._reports)
+
+    def log_list(self, name: str, value, description: str = "") -> None:
+        for v in value:
+            self.log(name, v)
+
+    def log_row(self, name: str, description: str | None = None, **kwargs) -> None:
+        """One row of the table `name`: each column a metric `name/column` at the row's index."""
+        step = self._rows.get(name, 0)
+        self._rows[name] = step + 1
+        values = {f"{name}/{k}": v for k, v in kwargs.items()}
+        if all(_number(v) for v in values.values()):
+            self._context.log_dict(values, step=step)
+        else:   # text columns (a run id): kept in the record, not charted
+            append_row(self._dir, {"step": step, **values})
+
+    def log_table(self, name: str, value: dict, description: str = "") -> None:
+        """A table of equal-length columns: one log_row per row."""
+        columns = list(value)
+        for i in range(len(value[columns[0]]) if columns else 0):
+            self.log_row(name, **{c: value[c][i] for c in columns})
+
+    def log_image(self, name: str, path=None, plot=None, description: str = "") -> None:
+        """A PNG file (`path`) or a matplotlib figure or pyplot (`plot`) kept with the run."""
+        if path is None and plot is None:
+            raise ValueError(f"run.log_image({name!r}): expected path= or plot=, got neither")
+        if plot is None:
+            self._context.log_image(name, path)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            png = Path(tmp) / "image.png"
+            plot.savefig(png)
+            self._context.log_image(name, png)
+
+    def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,
+                    populate: bool = False) -> dict:
+        """What this run logged: {name: value, or the list of values when logged more than once}."""
+        out = metrics_of(metric_rows(self._dir))
+        if name is None:
+            return out
+        return {name: out[name]} if name in out else {}
+
+    def _next(self, name: str) -> int:
+        self._rows[f"value:{name}"] = self._rows.get(f"value:{name}", -1) + 1
+        return self._rows[f"value:{name}"]
+
+
+class _Files:
+    """Run's files (v1's get_file_names, download_file(s), upload_file(s)): the run's outputs/,
+    logs/, uploaded files and driver logs."""
+
+    def get_file_names(self) -> list[str]:
+        """The run's files: outputs/, logs/, uploaded files and the driver logs (azureml-logs/...)."""
+        return file_names(self._dir, self._world_size())
+
+    def download_file(self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False) -> None:
+        """Copy one of the run's files (get_file_names) to `output_file_path` (a file or a folder)."""
+        src = resolve(self._dir, name, self._world_size())
+        if src is None:
+            raise UserErrorException(f"run {self.id}: no file {name!r} (its files: run.get_file_names())")
+        target = Path(output_file_path or Path(name).name)
+        target = target / Path(name).name if target.is_dir() else target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+
+    def download_files(self, prefix: str | None = None, output_directory: str | None = None, output_paths=None,
+                       batch_size: int = 100, append_prefix: bool = True, timeout_seconds=None) -> None:
+        """Copy the files under `prefix` into `output_directory` (with the prefix's folders unless
+        append_prefix=False)."""
+        names = [n for n in self.get_file_names() if not prefix or n == prefix.strip("/")
+                 or n.startswith(prefix.strip("/") + "/")]
+        if not names:
+            raise UserErrorException(f"run {self.id}: no files under prefix {prefix!r}")
+        strip = prefix.strip("/") if prefix and not append_prefix else ""
+        for n in names:
+            rel = n[len(strip):].lstrip("/") if strip and n != strip else (Path(n).name if strip else n)
+            self.download_file(n, str(Path(output_directory or ".") / rel))
+
+    def upload_file(self, name: str, path_or_stream) -> None:
+        """Keep a file with the run under `name` (a path inside the run, like outputs/report.txt)."""
+        parts = Path(name).parts
+        if Path(name).is_absolute() or ".." in parts or not parts:
+            raise ValueError(f"run.upload_file: expected a name inside the run like 'outputs/report.txt', got {name!r}")
+        target = self._dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if hasattr(path_or_stream, "read"):
+            data = path_or_stream.read()
+            target.write_bytes(data if isinstance(data, bytes) else str(data).encode())
+        else:
+            shutil.copyfile(path_or_stream, target)
+
+    def upload_files(self, names: list[str], paths: list[str], **kwargs) -> None:
+        for n, p in zip(names, paths):
+            self.upload_file(n, p)
+
+
+class Run(Surface, _Metrics, _Files):
     """A run, as `Run.get_context()` (scripts) or `Experiment.submit` (notebooks) returns it."""
 
     _type = "azureml.scriptrun"
@@ -226,64 +336,7 @@ class Run(Surface):
         except (OSError, ValueError):
             return 1
 
-    # ------------------------------------------------------------------ metrics
-    def log(self, name: str, value, description: str = "", step: int | None = None) -> None:
-        """A metric value; in an Optuna trial whose metric it is, also reported to the trial (pruning)."""
-        if not _number(value):
-            append_row(self._dir, {"step": self._next(name), name: value})
-            return
-        ctx = self._context
-        ctx.log(name, value, step)
-        trial = ctx.trial
-        if trial.get("study") and name == trial.get("metric"):
-            self._reports = getattr(self, "_reports", 0) + 1
-            ctx.report(float(value), step=self._reports)
-
-    def log_list(self, name: str, value, description: str = "") -> None:
-        for v in value:
-            self.log(name, v)
-
-    def log_row(self, name: str, description: str | None = None, **kwargs) -> None:
-        """One row of the table `name`: each column a metric `name/column` at the row's index."""
-        step = self._rows.get(name, 0)
-        self._rows[name] = step + 1
-        values = {f"{name}/{k}": v for k, v in kwargs.items()}
-        if all(_number(v) for v in values.values()):
-            self._context.log_dict(values, step=step)
-        else:   # text columns (a run id): kept in the record, not charted
-            append_row(self._dir, {"step": step, **values})
-
-    def log_table(self, name: str, value: dict, description: str = "") -> None:
-        """A table of equal-length columns: one log_row per row."""
-        columns = list(value)
-        for i in range(len(value[columns[0]]) if columns else 0):
-            self.log_row(name, **{c: value[c][i] for c in columns})
-
-    def log_image(self, name: str, path=None, plot=None, description: str = "") -> None:
-        """A PNG file (`path`) or a matplotlib figure or pyplot (`plot`) kept with the run."""
-        if path is None and plot is None:
-            raise ValueError(f"run.log_image({name!r}): expected path= or plot=, got neither")
-        if plot is None:
-            self._context.log_image(name, path)
-            return
-        with tempfile.TemporaryDirectory() as tmp:
-            png = Path(tmp) / "image.png"
-            plot.savefig(png)
-            self._context.log_image(name, png)
-
-    def get_metrics(self, name: str | None = None, recursive: bool = False, run_type=None,
-                    populate: bool = False) -> dict:
-        """What this run logged: {name: value, or the list of values when logged more than once}."""
-        out = metrics_of(metric_rows(self._dir))
-        if name is None:
-            return out
-        return {name: out[name]} if name in out else {}
-
-    def _next(self, name: str) -> int:
-        self._rows[f"value:{name}"] = self._rows.get(f"value:{name}", -1) + 1
-        return self._rows[f"value:{name}"]
-
-    # ------------------------------------------------------------------ tags and files
+    # ------------------------------------------------------------------ tags
     def tag(self, key: str, value=None) -> None:
         self._context.tag(key, "" if value is None else value)
 
@@ -297,50 +350,6 @@ class Run(Surface):
     @property
     def tags(self) -> dict:
         return self.get_tags()
-
-    def get_file_names(self) -> list[str]:
-        """The run's files: outputs/, logs/, uploaded files and the driver logs (azureml-logs/...)."""
-        return file_names(self._dir, self._world_size())
-
-    def download_file(self, name: str, output_file_path: str | None = None, _validate_checksum: bool = False) -> None:
-        """Copy one of the run's files (get_file_names) to `output_file_path` (a file or a folder)."""
-        src = resolve(self._dir, name, self._world_size())
-        if src is None:
-            raise UserErrorException(f"run {self.id}: no file {name!r} (its files: run.get_file_names())")
-        target = Path(output_file_path or Path(name).name)
-        target = target / Path(name).name if target.is_dir() else target
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-
-    def download_files(self, prefix: str | None = None, output_directory: str | None = None, output_paths=None,
-                       batch_size: int = 100, append_prefix: bool = True, timeout_seconds=None) -> None:
-        """Copy the files under `prefix` into `output_directory` (with the prefix's folders unless
-        append_prefix=False)."""
-        names = [n for n in self.get_file_names() if not prefix or n == prefix.strip("/")
-                 or n.startswith(prefix.strip("/") + "/")]
-        if not names:
-            raise UserErrorException(f"run {self.id}: no files under prefix {prefix!r}")
-        strip = prefix.strip("/") if prefix and not append_prefix else ""
-        for n in names:
-            rel = n[len(strip):].lstrip("/") if strip and n != strip else (Path(n).name if strip else n)
-            self.download_file(n, str(Path(output_directory or ".") / rel))
-
-    def upload_file(self, name: str, path_or_stream) -> None:
-        """Keep a file with the run under `name` (a path inside the run, like outputs/report.txt)."""
-        parts = Path(name).parts
-        if Path(name).is_absolute() or ".." in parts or not parts:
-            raise ValueError(f"run.upload_file: expected a name inside the run like 'outputs/report.txt', got {name!r}")
-        target = self._dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if hasattr(path_or_stream, "read"):
-            data = path_or_stream.read()
-            target.write_bytes(data if isinstance(data, bytes) else str(data).encode())
-        else:
-            shutil.copyfile(path_or_stream, target)
-
-    def upload_files(self, names: list[str], paths: list[str], **kwargs) -> None:
-        for n, p in zip(names, paths):
-            self.upload_file(n, p)
 
     def get_children(self, recursive: bool = False, tags=None, properties=None, type=None, status=None,
                      **kwargs) -> list:
