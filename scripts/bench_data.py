@@ -83,7 +83,7 @@ def main() -> None:
     args = ap.parse_args()
     os.environ["TRAINKIT_DATA"] = args.data
     sys.path.insert(0, str(ROOT))
-    from trainkit.worker.tfquiet import import_tensorflow
+    from trainkit.tfquiet import import_tensorflow
 
     import_tensorflow()
     wanted = set(args.formats.split(","))

@@ -1,7 +1,7 @@
 """Benchmark: what a trainkit process pays to start TensorFlow and to end. Fresh processes, interleaved:
 
     plain     `import tensorflow, keras`, then a normal exit (the baseline: a user's own script)
-    import    trainkit.worker.tfquiet.import_tensorflow() (quiet, without scikit-learn and pandas,
+    import    trainkit.tfquiet.import_tensorflow() (quiet, without scikit-learn and pandas,
               which Keras loads at start-up whenever they are installed), then a normal exit
     worker    the same import, then trainkit.worker.recipe.leave(0): a worker's end, without the
               interpreter's teardown of ~3,300 modules
@@ -24,8 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = {"plain": "import tensorflow, keras",
-        "import": "from trainkit.worker.tfquiet import import_tensorflow; import_tensorflow()",
-        "worker": "from trainkit.worker.tfquiet import import_tensorflow; import_tensorflow()\n"
+        "import": "from trainkit.tfquiet import import_tensorflow; import_tensorflow()",
+        "worker": "from trainkit.tfquiet import import_tensorflow; import_tensorflow()\n"
                   "from trainkit.worker.recipe import leave; leave(0)"}
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .azureml_shim import activate as _activate, refusal
+from .shimpath import activate as _activate, refusal
 
 
 class RealAzureMLInstalled(RuntimeError):

@@ -169,6 +169,6 @@ def typed(cfg) -> DistributionConfig:
     """A distribution config as its schema's dataclass (plain dicts come from JSON and tests)."""
     if not isinstance(cfg, dict):
         return cfg
-    from .config.typed import from_dict
+    from .typed import from_dict
 
     return from_dict(describe(cfg).schema, cfg)

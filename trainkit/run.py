@@ -122,7 +122,7 @@ class Run:
 
     def _writer(self):
         if self._events is None:
-            from .worker.tbevents import EventWriter
+            from .tbevents import EventWriter
 
             self._events = EventWriter(self.paths.tensorboard / "run")
         return self._events

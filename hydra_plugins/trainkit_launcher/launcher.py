@@ -47,7 +47,7 @@ class TrainkitLauncher(Launcher):
 
     def _together(self, job_overrides, initial_job_idx: int) -> List[Any]:
         """Create every job's run here (Hydra's per-job context: overrides, sweep dir, job number)
-        with the entry's `prepare` (trainkit.config.session), then hand them all to their backend's
+        with the entry's `prepare` (trainkit.session), then hand them all to their backend's
         `launch_many`."""
         from pathlib import Path
 
@@ -55,7 +55,7 @@ class TrainkitLauncher(Launcher):
         from omegaconf import open_dict
 
         from trainkit.compute import get_backend
-        from trainkit.config.session import SESSION, job_value
+        from trainkit.session import SESSION, job_value
 
         setup_globals()
         sweep_dir = Path(str(self.config.hydra.sweep.dir))

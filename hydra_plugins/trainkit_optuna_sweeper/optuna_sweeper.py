@@ -266,7 +266,7 @@ class OptunaSweeper(Sweeper):
     def _tell(study, trial, ret, metric: str) -> None:
         from optuna.trial import TrialState
 
-        from trainkit.config.session import job_value
+        from trainkit.session import job_value
 
         result = job_value(ret) or {}
         value = (result.get("metrics") or {}).get(metric)

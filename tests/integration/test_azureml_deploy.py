@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import requests
 
-from trainkit.azureml_shim import PATH as SHIM
+from trainkit.shimpath import PATH as SHIM
 
 from ..conftest import FASHION, ROOT, run_trainkit
 

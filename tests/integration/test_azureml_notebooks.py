@@ -190,6 +190,6 @@ def test_trainkit_azureml_1_in_the_kernel_environment_activates_without_the_exte
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    shim = subprocess.run([sys.executable, "-c", "import trainkit.azureml_shim as s; print(s.PATH)"],
+    shim = subprocess.run([sys.executable, "-c", "import trainkit.shimpath as s; print(s.PATH)"],
                           capture_output=True, text=True).stdout.strip()
     assert cell_text(nb.cells[0]).splitlines() == [f"{shim}/azureml/core/__init__.py", "local"]

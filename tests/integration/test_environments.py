@@ -169,7 +169,7 @@ def test_a_leftover_environment_directory_or_another_python_never_breaks_or_shar
     import shutil
     import sys
 
-    from trainkit.launch.envs import build_here
+    from trainkit.compute.envs import build_here
 
     env_cfg = {"pip": ["tk-probe==0.1"], "find_links": [str(make_wheel(tmp_path / "wheels").parent)], "no_index": True}
     root = tmp_path / "environments"

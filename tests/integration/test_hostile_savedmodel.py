@@ -122,7 +122,7 @@ def test_a_keras_model_is_still_scored_and_served_from_its_saved_model(registry)
 def test_every_model_of_the_export_matrix_passes_the_check():
     """The allow-list covers what Keras exports for every activation and layer of the coverage matrix."""
     from trainkit.registry.export import servable
-    from trainkit.serve.graphguard import problems_of, read_saved_model
+    from trainkit.registry.graphguard import problems_of, read_saved_model
 
     refused = {}
     for case, build in export_cases.cases().items():

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from trainkit.azureml_shim import PATH as SHIM
+from trainkit.shimpath import PATH as SHIM
 
 SCRIPT = """
 from azureml.core import Run

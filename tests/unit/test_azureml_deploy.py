@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from trainkit.azureml_shim import PATH as SHIM
+from trainkit.shimpath import PATH as SHIM
 
 WEIGHTS = {"w": [2.0, -1.0], "b": 1.0}
 SCORE = '''import json, os

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from trainkit.azureml_shim import PATH as SHIM
+from trainkit.shimpath import PATH as SHIM
 
 from ..conftest import ROOT, write_idx_set
 

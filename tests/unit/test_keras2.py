@@ -16,7 +16,7 @@ import pytest
 from trainkit.config.validate import check_config, validate
 from trainkit.errors import ConfigError
 from trainkit.keras2_shim import PATH, is_keras2, requirement, wheel_glob
-from trainkit.launch import envs
+from trainkit.compute import envs
 
 from ..conftest import ROOT, compose
 
@@ -288,7 +288,7 @@ def test_a_checkpoint_prefix_counts_as_weights_and_a_json_without_weights_is_ref
 
 
 def test_the_keras2_version_check_reads_tf_keras_and_skips_probes_that_ran_before_the_build():
-    from trainkit.worker.envinfo import version_mismatches
+    from trainkit.envinfo import version_mismatches
 
     env = {"name": "tensorflow-2.21-keras2-cpu", "tensorflow": "2.21", "keras": "2"}
     probe = {"tensorflow": "2.21.0", "keras": "3.15.1"}                      # the base interpreter, before the build

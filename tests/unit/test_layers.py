@@ -13,9 +13,9 @@ from .test_layout import ROOT, modules
 # plugin); a module belongs to the longest name that prefixes it. The first layer holds the leaves
 # other packages share: each imports nothing above it, which this test checks like any other.
 LAYERS = [
-    "errors fsutil numfmt policies plots config.typed config.targets config.session worker.tfquiet "
-    "config.keras_api worker.envinfo worker.tbevents keras2_shim launch.envs launch.project serve.graphguard names "
-    "azureml_shim",
+    "errors fsutil numfmt policies plots typed targets session tfquiet envinfo tbevents "
+    "config.keras_api keras2_shim compute.envs launch.project registry.graphguard names "
+    "azureml_shim shimpath",
     "records distributions topology launch.snapshot",
     "data",
     "compute",
@@ -40,9 +40,6 @@ UPWARD = {
         "target up in their registries (data, compute), so it sits above them",
     ("trainkit.data.datasets", "trainkit.config.schema"):
         "the dataset store takes and returns the typed DatasetConfig (the same reason as above)",
-    ("trainkit.registry.publish", "trainkit.worker.script"):
-        "a script's model is loaded (and a SavedModel wrapped) the way the script runner wrote it; "
-        "those loaders live with the runner",
     ("trainkit.serve.app", "trainkit"):
         "the server reports the package version; the package root imports nothing eagerly",
 }

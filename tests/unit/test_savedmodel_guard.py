@@ -1,4 +1,4 @@
-"""serve/graphguard.py on parsed SavedModels: which ops are refused, where, and why. The protobufs
+"""registry/graphguard.py on parsed SavedModels: which ops are refused, where, and why. The protobufs
 come from real `tf.saved_model.save` / Keras exports (TensorFlow is needed for its protobuf
 classes), edited where a hostile file would differ from what TensorFlow writes."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trainkit.serve.graphguard import (CHECKPOINT_OPS, DENIED, INFERENCE_OPS, NOT_LISTED, UnsafeModelError,
+from trainkit.registry.graphguard import (CHECKPOINT_OPS, DENIED, INFERENCE_OPS, NOT_LISTED, UnsafeModelError,
                                        check_saved_model, problems_of, read_saved_model, why_refused)
 
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from trainkit.config.targets import TargetError, check_call, params_of, split_target
+from trainkit.targets import TargetError, check_call, params_of, split_target
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from ..conftest import ROOT
 PROBE = """
 import json, sys
 {before}
-from trainkit.worker.tfquiet import import_tensorflow
+from trainkit.tfquiet import import_tensorflow
 tf = import_tensorflow()
 import keras.src.wrappers.fixes as fixes, keras.src.trainers.data_adapters.array_slicing as slicing
 loaded = {{n: n in sys.modules for n in ("tensorflow", "keras", "sklearn", "pandas")}}

@@ -4,7 +4,7 @@ does. With a real azureml installed it only says so on stderr. It never stops Py
 import sys
 
 try:
-    from trainkit.azureml_shim import activate, refusal
+    from trainkit.shimpath import activate, refusal
 
     _real = activate()
     if _real:

@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 
-from ..config.session import SESSION, job_error, job_value
+from ..session import SESSION, job_error, job_value
 
 
 class SweepSummary(Callback):

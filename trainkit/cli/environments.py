@@ -7,7 +7,7 @@ from .main import Output
 
 
 def cmd_list(ctx, args) -> Output:
-    from ..launch.envs import listing
+    from ..compute.envs import listing
 
     rows = listing(ctx.ws.root / "environments")
     return Output(rows, lambda: table(
@@ -19,7 +19,7 @@ def cmd_list(ctx, args) -> Output:
 def cmd_show(ctx, args) -> Output:
     import json
 
-    from ..launch.envs import record
+    from ..compute.envs import record
 
     env = ctx.ws.root / "environments" / args.hash
     if not (env / "ready.json").exists():
@@ -36,7 +36,7 @@ def cmd_show(ctx, args) -> Output:
 
 
 def cmd_build(ctx, args) -> int:
-    from ..launch.envs import build_here
+    from ..compute.envs import build_here
 
     if not (args.requirements or args.requirements_file):
         raise UsageError("environments build: expected requirements (or -r FILE), got none")
@@ -48,7 +48,7 @@ def cmd_build(ctx, args) -> int:
 
 
 def cmd_prune(ctx, args) -> int:
-    from ..launch.envs import prune
+    from ..compute.envs import prune
 
     removed = prune(ctx.ws.root / "environments", args.older_than_days, args.dry_run)
     print(("would remove" if args.dry_run else "removed") + f" {len(removed)} environment(s) unused for "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 
-from ..config.session import SESSION
+from ..session import SESSION
 from ..errors import TrainkitError
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Iterator
 
-from ..config.typed import MISSING, from_dict
+from ..typed import MISSING, from_dict
 from ..errors import EXIT_CODES as ERROR_CODES
 from ..fsutil import read_json
 from ..records.runs import FINISHED, pid_alive, write_status
@@ -198,7 +198,7 @@ class Backend(ABC):
     def build_environment(self, job_cfg: dict, echo=print) -> dict:
         """Build (or reuse) a requested environment where the workers find it: here, in the
         workspace (local runs; Slurm nodes share the filesystem). {} when none is requested."""
-        from ..launch.envs import build_here, wanted
+        from .envs import build_here, wanted
         from ..records.workspace import WorkspacePaths
 
         if not wanted(job_cfg["environment"]):

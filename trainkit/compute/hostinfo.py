@@ -68,7 +68,7 @@ def route_to(addr: str) -> tuple[str | None, str | None]:
 
 def check_probe(res: subprocess.CompletedProcess, env_cfg: dict, where: str) -> dict:
     """PROBE's answer, refused (naming `where`) unless it ran and has the preset's TF/Keras."""
-    from ..worker.envinfo import version_mismatches
+    from ..envinfo import version_mismatches
 
     if res.returncode != 0:
         raise TrainkitError(f"{where}: expected a Python that runs, got exit {res.returncode}: "

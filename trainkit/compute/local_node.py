@@ -58,7 +58,7 @@ def plan(spec: JobSpec) -> list[tuple[list[int], list[str], dict]]:
     Horovod at one process starts the worker itself: horovodrun's driver and task service would
     share the job's cores for nothing (they made Horovod at one process 1.2x `single` on a core)."""
     dist = spec.cfg.distribution
-    from ..launch.envs import worker_command
+    from .envs import worker_command
 
     python = spec.built_env.get("python") or sys.executable   # the built environment's, when there is one
     worker = [*worker_command(python), "-m", "trainkit.worker", str(RunPaths(Path(spec.run_dir)).spec)]

@@ -11,7 +11,7 @@ import threading
 from typing import IO, Callable
 
 from ..records.workspace import RunPaths
-from ..worker.tfquiet import NOISE
+from ..tfquiet import NOISE
 
 PROGRESS = "@@progress "
 EPOCH_LINE = re.compile(r"^epoch (\d+)/\d+ ")

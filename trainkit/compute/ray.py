@@ -237,7 +237,7 @@ class Supervisor:
         return places
 
     def check_versions(self, places: list[dict]) -> None:
-        from ..worker.envinfo import version_mismatches
+        from ..envinfo import version_mismatches
 
         problems = [m for p in places for m in version_mismatches(self.spec.config["environment"], p["versions"],
                                                                    f"node {p['ip']}")]

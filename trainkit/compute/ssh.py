@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from ..config.typed import MISSING
+from ..typed import MISSING
 from ..errors import TrainkitError
 from ..fsutil import atomic_write_json
 from ..records.workspace import RunPaths
@@ -101,7 +101,7 @@ class SshBackend(Backend):
     def build_environment(self, job_cfg: dict, echo=print) -> dict:
         """On each filesystem the hosts use (once for hosts sharing an NFS home), on top of
         compute.python: the uv binary is shipped there."""
-        from ..launch.envs import remote_build, spec_hash, wanted
+        from .envs import remote_build, spec_hash, wanted
 
         if not wanted(job_cfg["environment"]):
             return {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .typed import MISSING, from_dict
+from ..typed import MISSING, from_dict
 
 __all__ = ["MISSING", "from_dict", "load"]
 
@@ -187,6 +187,9 @@ class RegistryConfig:
     resource_configuration: ResourceConfiguration = field(default_factory=ResourceConfiguration)
 
 
+OPSETS = (13, 18)  # the ONNX opsets tf2onnx 1.17 converts to (inclusive)
+
+
 @dataclass
 class OnnxExportConfig:
     enabled: bool = True                                  # convert with tf2onnx after training
@@ -206,7 +209,7 @@ class TrainkitConfig:
     # Groups are typed by the schema each option inherits (`defaults: [base_<group>]`), so options
     # of one group may extend its base (compute=slurm adds fields compute=local does not have).
     # `model` has no schema: `_target_` names the builder and every other key is its argument
-    # (checked against the builder's signature at compose time, see config/targets.py).
+    # (checked against the builder's signature at compose time, see targets.py).
     dataset: Any = MISSING
     model: Any = MISSING
     trainer: Any = MISSING

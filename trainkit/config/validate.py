@@ -1,6 +1,6 @@
 """Cross-field checks that run after composition. They collect every problem, then raise once.
 Nothing here imports TensorFlow: model builders and user classes are checked by signature
-(config/targets.py), Keras names against the shipped table (config/keras_api.py)."""
+(targets.py), Keras names against the shipped table (config/keras_api.py)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError
 from . import keras_api
-from .targets import check_call
+from ..targets import check_call
 
 RUN_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{6}")
 IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -106,7 +106,7 @@ def _check_environment(c: _Checker) -> None:
             text = f.read()
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip().startswith("-"):
-                from ..launch.envs import hide_credentials
+                from ..compute.envs import hide_credentials
 
                 shown = hide_credentials(line.strip())
                 c.fail(f"environment.requirements_file: {req_file} line {n}: expected a requirement like "
@@ -175,7 +175,7 @@ def _check_entry(c: _Checker) -> None:
     if mp is not None and (Path(mp).is_absolute() or ".." in Path(mp).parts or not str(mp).strip()):
         c.fail(f"entry.model_path: expected null or a path inside the run (like outputs/model.keras), got {mp!r}")
     if entry.get("azureml_compat"):
-        from ..azureml_shim import real_azureml
+        from ..shimpath import real_azureml
 
         found = real_azureml()   # trainkit's own shim (a notebook's %load_ext trainkit.azureml) is not one
         if found:
@@ -312,7 +312,7 @@ def _backend(c: _Checker):
 def _check_distribution(c: _Checker) -> None:
     from ..compute import BACKENDS
     from ..distributions import DISTRIBUTIONS
-    from .typed import from_dict
+    from ..typed import from_dict
 
     dist = c.get("distribution")
     name, before = dist.get("name"), len(c.problems)
@@ -354,7 +354,7 @@ def _check_secrets(c: _Checker) -> None:
 
 
 def _check_registry(c: _Checker) -> None:
-    from ..registry.export import OPSETS
+    from .schema import OPSETS
     from ..names import valid_name as name_ok
 
     expected = "1-128 letters, digits, '.', '_' or '-' (no '/', '..' or control characters)"

@@ -42,7 +42,7 @@ class _DatasetStream:
 
 
 def load_custom(ds, dv) -> Data:
-    from ..config.targets import import_object
+    from ..targets import import_object
 
     files = {role: [m["path"] for m in members] for role, members in dv.files.items()}
     out = import_object(ds.loader)(files=files, **ds.loader_args)

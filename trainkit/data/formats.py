@@ -100,7 +100,7 @@ class CustomFormat(Format):
         return load_custom(ds, dv)
 
     def check(self, ds: dict) -> list[str]:
-        from ..config.targets import check_call
+        from ..targets import check_call
 
         if not ds.get("loader"):
             return ["dataset.loader: expected 'module:function' for format=custom, got None"]

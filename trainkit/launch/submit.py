@@ -253,7 +253,7 @@ def prepare(cfg: dict, overrides: list[str], echo=print, preflight: bool = True)
     if preflight:
         backend.preflight(cfg)   # e.g. horovod missing: fail before any run directory exists
     built = backend.build_environment(cfg, echo)   # a bad requirement: fails here too, nothing created
-    from .envs import without_credentials
+    from ..compute.envs import without_credentials
 
     cfg, overrides = without_credentials(cfg, overrides)  # index URL credentials are never written down
     spec = create_run(cfg, overrides, echo, built)

@@ -34,7 +34,7 @@ class JobSpec:
     project_root: str                # the user's project: cwd and first on sys.path of every worker
     world_size: int = 1              # worker processes
     created: float = 0.0
-    built_env: dict = field(default_factory=dict)   # the built environment (trainkit.launch.envs.record) workers run in
+    built_env: dict = field(default_factory=dict)   # the built environment (trainkit.compute.envs.record) workers run in
 
     @cached_property
     def cfg(self):

@@ -4,8 +4,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-OPSETS = (13, 18)  # what tf2onnx 1.17 converts to (inclusive)
-
 
 def servable(model):
     """The model with stable tensor names: a functional model's own, else (Sequential, subclassed,

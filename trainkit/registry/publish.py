@@ -149,12 +149,12 @@ def _run_artifacts(model, model_file: Path, saved: dict | None, run_dir: Path, o
 
 def run_test_split(spec, paths, model):
     """The parity inputs the run's own registration uses: its test split (a script's model: as the
-    script fed it, worker/script.parity_inputs)."""
+    script fed it, script_models.parity_inputs)."""
     from ..data.load import load_data
 
     data = load_data(spec.cfg.dataset, spec.dataset)
     if spec.config["entry"]["name"] == "script":
-        from ..worker.script import parity_inputs
+        from .script_models import parity_inputs
 
         x, y = parity_inputs(spec, paths, model, data)
     else:
@@ -164,14 +164,14 @@ def run_test_split(spec, paths, model):
 
 def load_model_file(path: Path, spec, run_dir: Path):
     """(model, what was saved) of a model file in a run: trainkit's own .keras file, or what a
-    script saved (worker/script.load_script_model: a SavedModel, .h5, JSON + weights, ...)."""
+    script saved (script_models.load_script_model: a SavedModel, .h5, JSON + weights, ...)."""
     from ..keras2_shim import is_keras2
     from ..records.workspace import RunPaths
 
     own = path == RunPaths(run_dir).model_dir / "model.keras"    # trainkit's (Keras 3) copy of the run's model
     if path.is_file() and path.suffix == ".keras" and (own or not is_keras2(spec.config["environment"])):
         return load_keras(path)[0], None
-    from ..worker.script import load_script_model
+    from .script_models import load_script_model
 
     model, saved = load_script_model(spec, run_dir, str(path.relative_to(run_dir)))
     if model is None:
@@ -256,7 +256,7 @@ def parity_data(entry: dict, workspace_root: str | None, samples: int | None):
 def reexport(registry: Registry, ref: str, opset: int | None, samples: int | None,
              workspace_root: str | None) -> dict:
     """`trainkit models export REF`: convert a registered version again and update its entry."""
-    from .export import OPSETS
+    from ..config.schema import OPSETS
 
     name, version = registry.resolve(ModelRef.parse(ref))
     entry = registry.entry(ModelRef(name, version))
@@ -284,7 +284,7 @@ def reexport(registry: Registry, ref: str, opset: int | None, samples: int | Non
 def load_for_export(path: Path):
     """(a Keras 3 model, what `keras2_shim.formats.locate` found, '') for the model at `path`, or
     (None, what was found or None, why trainkit cannot load it). A SavedModel's graph is checked
-    (serve/graphguard.py) before TensorFlow loads it."""
+    (registry/graphguard.py) before TensorFlow loads it."""
     from ..errors import ConfigError
     from ..keras2_shim.formats import locate
 
@@ -305,8 +305,8 @@ def _load_saved(saved: dict):
     import keras
 
     if saved["format"] == "saved_model":
-        from ..serve.graphguard import check_saved_model
-        from ..worker.script import wrap_saved_model
+        from .graphguard import check_saved_model
+        from .script_models import wrap_saved_model
 
         check_saved_model(saved["model"])
         return wrap_saved_model(saved["model"])

@@ -35,7 +35,7 @@ def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
           runtime: str = "auto", trust_model: bool = False) -> tuple[dict, Runtime, Path]:
     """The version's entry, the runtime that serves it (serve/runtimes.py) and a verified local copy
     of that runtime's artifact, reused when every file's sha256 matches the manifest. A SavedModel's
-    graph is checked before anything loads it (serve/graphguard.py) unless `trust_model`."""
+    graph is checked before anything loads it (registry/graphguard.py) unless `trust_model`."""
     entry = registry.entry(ModelRef(name, version))
     chosen = choose(entry, runtime)
     files = {k: v["sha256"] for k, v in entry["manifest"].items()
@@ -53,7 +53,7 @@ def fetch(registry: Registry, name: str, version: int, cache_dir: Path,
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if chosen.name == "tensorflow" and not trust_model:
-        from .graphguard import check_saved_model
+        from ..registry.graphguard import check_saved_model
 
         check_saved_model(target, f"{name}:{version} {chosen.artifact}")
     return entry, chosen, target

@@ -8,7 +8,7 @@ platform it reports in the model metadata.
   ok, else tensorflow.
 
 A SavedModel is code: before TensorFlow loads one, its graph's ops are checked against what Keras
-inference graphs use (serve/graphguard.py); `--runtime tensorflow --trust-model` skips the check.
+inference graphs use (registry/graphguard.py); `--runtime tensorflow --trust-model` skips the check.
 
 Both sessions answer the same calls (`run(output_names, feeds)`, `get_inputs()`), so batching,
 errors and metrics do not depend on the runtime.
@@ -104,7 +104,7 @@ class SavedModelSession:
     _threads_set = threading.Lock()
 
     def __init__(self, path: Path, threads: int, output_names: list[str]):
-        from ..worker.tfquiet import import_tensorflow
+        from ..tfquiet import import_tensorflow
 
         tf = import_tensorflow()
 

@@ -2,7 +2,7 @@
 score worker, from a trainkit environment option (conf/environment/NAME.yaml, or the project's).
 
 An environment that asks for a build (`pip`, `requirements_file`, `keras: "2"`) is built with uv
-into `<workspace>/environments/<hash>/` exactly as a run's is (launch/envs.py; reused when built
+into `<workspace>/environments/<hash>/` exactly as a run's is (compute/envs.py; reused when built
 before), and the worker runs its Python. With `keras: "2"` the worker also gets what a Keras 2 script
 gets (TF_USE_LEGACY_KERAS=1, `import keras` is tf_keras). `env_vars` are set. An environment that
 asks for no build (tensorflow-2.21-cpu) runs the worker in the server's own interpreter. `--pip REQ`
@@ -42,7 +42,7 @@ def resolve(option: str | None, workspace: str | None, pip: tuple[str, ...] = ()
         return WorkerEnvironment(sys.executable)
     from ..config.compose import compose_group
     from ..keras2_shim import is_keras2
-    from ..launch.envs import build_here, wanted
+    from ..compute.envs import build_here, wanted
     from ..records.workspace import WorkspacePaths
 
     cfg = compose_group("environment", option)

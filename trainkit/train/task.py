@@ -14,7 +14,7 @@ import keras
 import numpy as np
 
 from ..config import keras_api
-from ..config.targets import import_object
+from ..targets import import_object
 
 
 def _is_target(name: str) -> bool:

@@ -79,7 +79,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
     """The model the script saved (entry.model_path) becomes the run's outputs/model (.keras and
     SavedModel) and, with registry.enabled, a registered version with its ONNX export, checked
     on the run's own test split (reshaped to the model's input when only the shape differs)."""
-    from .script import load_script_model
+    from ..registry.script_models import load_script_model
 
     atomic_write_json(paths.final_metrics, final)
     request = read_json(paths.register_request) or {}   # an Azure-style script's run.register_model(...)
@@ -89,7 +89,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
     if Path(model_path).is_absolute() or ".." in Path(model_path).parts:
         raise TrainkitError(f"run.register_model(model_path={model_path!r}): expected a path inside the run "
                             "(like outputs/model)")
-    from .tfquiet import import_tensorflow
+    from ..tfquiet import import_tensorflow
 
     import_tensorflow(spec.cfg.run.verbose)
     model, saved = load_script_model(spec, paths.root, model_path)
@@ -98,7 +98,7 @@ def publish_script(spec: JobSpec, paths: RunPaths, final: dict) -> None:
         return
     save_outputs(model, paths)
     if spec.registers:
-        from .script import parity_inputs
+        from ..registry.script_models import parity_inputs
 
         x, y = parity_inputs(spec, paths, model, load_data(spec))
         units = model.outputs[0].shape[-1]
@@ -141,7 +141,7 @@ def share_cores(env: WorkerEnv) -> None:
 def check_environment(spec: JobSpec, env: WorkerEnv, paths: RunPaths, with_tensorflow: bool = True) -> None:
     """Warn about (or, with environment.strict, refuse) other TF/Keras versions; the chief writes
     environment.json (secrets: only whether each arrived, never a value)."""
-    from .envinfo import describe_environment, version_mismatches
+    from ..envinfo import describe_environment, version_mismatches
 
     env_cfg = spec.config["environment"]
     info = describe_environment(env_cfg, with_tensorflow)
@@ -186,8 +186,8 @@ def build_model(spec: JobSpec, data, policy: str = "float32"):
     builder takes: input_shape (from the data), num_classes (dataset) and seed (trainer)."""
     import keras
 
-    from ..config.targets import params_of
-    from ..config.targets import import_object
+    from ..targets import params_of
+    from ..targets import import_object
 
     kwargs = {k: v for k, v in spec.cfg.model.items() if not str(k).startswith("_") and k != "name"}
     target = spec.cfg.model["_target_"]
@@ -247,7 +247,7 @@ def plain_copy(spec: JobSpec, data, model):
 
 
 def make_callbacks(spec: JobSpec, paths: RunPaths, is_chief: bool) -> list:
-    from ..config.targets import import_object
+    from ..targets import import_object
 
     cbs = [import_object(c.cls)(**c.kwargs) for c in spec.cfg.trainer.callbacks]
     if is_chief:
@@ -343,7 +343,7 @@ def register(spec: JobSpec, model, paths: RunPaths, data, final: dict, kind: str
     """Export ONNX, register the model, record it in the run; a failed export fails the run after.
     `data`: the run's Data (its test split checks the export), or the test (x, y) itself; `name`,
     `tags`: what a script asked for with run.register_model (else registry.model_name); `saved`:
-    what a script saved and in what format (worker/script.load_script_model)."""
+    what a script saved and in what format (registry/script_models.load_script_model)."""
     from ..registry.publish import register_run_model
     from ..registry.store import raise_if_failed
 
@@ -387,7 +387,7 @@ def _start(spec: JobSpec) -> None:
         sys.path.insert(0, spec.project_root)
     if spec.cfg.entry.name == "script":
         return
-    from .tfquiet import import_tensorflow
+    from ..tfquiet import import_tensorflow
 
     import_tensorflow(verbose=spec.cfg.run.verbose)
     import warnings

@@ -99,7 +99,7 @@ def read_saved_model(path: Path):
     """The SavedModel protobuf of saved_model.pb (the file TensorFlow's loader reads first), parsed only."""
     from google.protobuf.message import DecodeError
 
-    from ..worker.tfquiet import import_tensorflow
+    from ..tfquiet import import_tensorflow
 
     import_tensorflow()
     from tensorflow.core.protobuf import saved_model_pb2
