@@ -169,8 +169,9 @@ def test_srun_failure_skips_a_task_that_only_lost_its_peer():
     from trainkit.compute.slurm_node import srun_failure
 
     lines = ["srun: error: vm: task 0: Exited with exit code 1", "srun: error: vm: task 1: Killed"]
-    said = {0: "UnknownError: ... pair.cc:589] Read error [127.0.0.1]:55700: Connection reset by peer"}
-    assert srun_failure(lines, lambda r: said.get(r, "")) == (1, "vm", "Killed")
+    chief = "UnknownError: ... pair.cc:589] Read error [127.0.0.1]:55700: Connection reset by peer"
+    assert srun_failure(lines, {0: ["epoch 2/6 ..."]}, chief) == (1, "vm", "Killed")
+    assert srun_failure(lines, {0: [chief]}) == (1, "vm", "Killed")   # said in its output, not recorded
     assert srun_failure(lines) == (0, "vm", "Exited with exit code 1")   # nothing said: the first
 
 

@@ -121,10 +121,11 @@ class Supervisor:
             for sink in sinks.values():
                 sink.close()
         if rc != 0 and failed is not None:
+            chief_error = (read_json(paths.status, {}) or {}).get("chief_error")   # what the chief reported
             ranks, proc = procs[failed]
             rank, code = (ranks[0], proc.returncode) if len(ranks) == 1 else \
-                horovod_failure(sinks, ranks, proc.returncode, (read_json(paths.status, {}) or {}).get("chief_error"))
-            record_failure(paths, code, rank, sinks[rank].tail)
+                horovod_failure(sinks, ranks, proc.returncode, chief_error)
+            record_failure(paths, code, rank, sinks[rank].tail, chief_error)
         return rc
 
 
@@ -163,11 +164,9 @@ def _terminate(procs: list[subprocess.Popen]) -> None:
             p.wait()
 
 
-def record_failure(paths: RunPaths, code: int, rank: int, tail: list[str]) -> None:
+def record_failure(paths: RunPaths, code: int, rank: int, tail: list[str], chief: str | None = None) -> None:
     how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-    status = read_json(paths.status, {}) or {}
     reason = f"worker rank {rank} failed with {how}"
-    chief = status.get("chief_error")
     if chief:   # what the chief reported before it stopped
         reason += f": {chief}" if rank == 0 else f" (the chief then reported: {chief.splitlines()[0]})"
     write_status(paths, "failed", exit_reason=reason, failed_rank=rank, last_log_lines=tail[-10:],
@@ -193,7 +192,7 @@ def horovod_failure(sinks: dict[int, RankSink], ranks: list[int], code: int,
     if ended:
         stopped = {143, -15}   # processes horovodrun itself stopped (SIGTERM) after the failure come last
         order = sorted(ended, key=lambda r: ended[r] in stopped)
-        rank = root_cause(order, lambda r: "\n".join([chief_error or ""] * (r == ranks[0]) + sinks[r].tail))
+        rank = root_cause(order, {r: sinks[r].tail for r in ranks}, chief_error, ranks[0])
         rank_code = ended[rank]
     else:
         text = "\n".join(line for r in ranks for line in sinks[r].tail)

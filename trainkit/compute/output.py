@@ -21,11 +21,16 @@ PEER_LOST = re.compile(r"Connection (?:reset|closed) by peer|Broken pipe|Socket 
                        r"failed to connect to all addresses|HorovodInternalError", re.I)
 
 
-def root_cause(ended: list[int], output_of: Callable[[int], str]) -> int | None:
+def root_cause(ended: list[int], tails: dict[int, list[str]], chief_error: str | None = None,
+               chief: int = 0) -> int | None:
     """Which of the failed ranks (in the order they ended) caused the failure: the first whose own
-    output does not say it lost a peer. A rank killed outright can end a moment after the peer whose
-    collective it broke, so the first to end is not always the cause. None if `ended` is empty."""
-    return next((r for r in ended if not PEER_LOST.search(output_of(r) or "")), ended[0] if ended else None)
+    output (its last lines; the chief's with the error it recorded) does not say it lost a peer. A
+    rank killed outright can end a moment after the peer whose collective it broke, so the first to
+    end is not always the cause. None if `ended` is empty."""
+    def said(rank: int) -> str:
+        return "\n".join(tails.get(rank, []) + ([chief_error] if rank == chief and chief_error else []))
+
+    return next((r for r in ended if not PEER_LOST.search(said(r))), ended[0] if ended else None)
 
 
 def note_epoch(paths: RunPaths, line: str) -> None:

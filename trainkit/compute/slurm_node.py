@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 from ..distributions import describe
 from ..fsutil import read_json
@@ -89,23 +88,16 @@ class Driver:
             cmd.append("--wait=5")    # ps/workers serve forever: stop them once the chief is done
         cmd += [sys.executable, "-m", "trainkit.compute.slurm_node", "task", self.spec_path]
         sinks = {r: RankSink(r, self.paths, n, None, verbose=self.spec.cfg.run.verbose) for r in range(n)}
-        self.srun_lines: list[str] = []
-
-        def demux(line: str, is_err: bool):
-            parsed = srun_demux(line, is_err)
-            if parsed is None and "srun: " in line:   # srun's own report ("srun: error: vm: task 1: Killed")
-                self.srun_lines.append(line)
-            return parsed
-
         self.srun = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         if self.signalled:   # a signal that came before Popen returned
             self.srun.send_signal(signal.SIGTERM)
-        pumps = [OutputPump(self.srun.stdout, list(range(n)), sinks, False, demux),
-                 OutputPump(self.srun.stderr, list(range(n)), sinks, True, demux)]
+        pumps = [OutputPump(self.srun.stdout, list(range(n)), sinks, False, srun_demux),
+                 OutputPump(self.srun.stderr, list(range(n)), sinks, True, srun_demux)]
         rc = self.srun.wait()
         for p in pumps:
             p.thread.join(timeout=5)
         self.tails = {r: s.tail for r, s in sinks.items()}
+        self.srun_lines = sinks[0].launcher   # srun's own report ("srun: error: vm: task 1: Killed")
         for s in sinks.values():
             s.close()
         return rc
@@ -119,8 +111,7 @@ class Driver:
             return 0
         if self.signalled:
             return self._requeue(status)
-        found = srun_failure(self.srun_lines, lambda r: "\n".join(
-            [status.get("chief_error") or ""] * (r == 0) + self.tails.get(r, [])))
+        found = srun_failure(self.srun_lines, self.tails, status.get("chief_error"))
         rank, node, how = found if found else (0, None, f"exit code {rc}")
         reason = f"worker rank {rank}" + (f" on {node}" if node else "") + f" failed: {how}"
         if status.get("chief_error"):
@@ -163,17 +154,18 @@ class Driver:
 SRUN_ERROR = re.compile(r"srun: error: (\S+): tasks? (\d+)[\d,-]*: (.+)")
 
 
-def srun_failure(lines: list[str], output_of: Callable[[int], str] = lambda rank: "") -> tuple[int, str, str] | None:
+def srun_failure(lines: list[str], tails: dict[int, list[str]] | None = None,
+                 chief_error: str | None = None) -> tuple[int, str, str] | None:
     """(rank, node, what) of the task that caused the failure among those srun reports as failed
     ("srun: error: vm: task 1: Killed", "... tasks 0-1: Exited with exit code 3"): the first whose
-    output (`output_of(rank)`) does not say it lost a peer (`root_cause`). Tasks srun itself stopped
-    after the failure do not count. None if srun reported none."""
+    output (`tails`, and the error the chief recorded) does not say it lost a peer (`root_cause`).
+    Tasks srun itself stopped after the failure do not count. None if srun reported none."""
     found = {}
     for line in lines:
         m = SRUN_ERROR.search(line)
         if m and "Terminated" not in m.group(3):
             found.setdefault(int(m.group(2)), (m.group(1), m.group(3).strip()))
-    rank = root_cause(list(found), output_of)
+    rank = root_cause(list(found), tails or {}, chief_error)
     return None if rank is None else (rank, *found[rank])
 
 
